@@ -1,1 +1,24 @@
+//! hak-os — the platform layer of hakmem.
+//!
+//! Everything hakmem asks of the operating system goes through this crate:
+//! mappings ([`map`]), the segment map that answers "is this pointer ours and
+//! who owns it" ([`segmap`]), a metadata arena for records that must never
+//! come from the allocator itself ([`meta`]), a yielding spin lock
+//! ([`lock`]) and allocation-free diagnostics on stderr ([`diag`]).
+//!
+//! Nothing here allocates through Rust's allocator or panics.
 #![no_std]
+#![warn(missing_docs)]
+
+pub mod diag;
+pub mod lock;
+pub mod map;
+pub mod meta;
+pub mod segmap;
+
+/// log2 of the segment size: all hakmem memory lives in 4 MiB aligned segments.
+pub const SEGMENT_SHIFT: usize = 22;
+/// Size of a segment in bytes (4 MiB).
+pub const SEGMENT_SIZE: usize = 1 << SEGMENT_SHIFT;
+/// Mask of the offset inside a segment.
+pub const SEGMENT_MASK: usize = SEGMENT_SIZE - 1;

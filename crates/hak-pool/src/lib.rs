@@ -1,1 +1,100 @@
+//! hak-pool — hakmem's mid-size tiers.
+//!
+//! * **L2**: requests in (1 KiB, 32 KiB], twenty classes (four per power of
+//!   two: 1280, 1536, 1792, 2048, 2560, …, 32768) in 512 KiB pages.
+//! * **L2.5**: requests in (32 KiB, 1 MiB), twenty classes (40 KiB … 1 MiB)
+//!   in 4 MiB pages (one page per segment).
+//!
+//! Together with hak-tiny (<= 1 KiB) and hak-bigcache (>= 1 MiB) the tiers
+//! partition every size with no gap. Both are instances of the [`hak_slab`]
+//! engine: per-thread heaps, no lock per operation, lock-free remote frees.
+//! Pages are aligned to their size, so a block whose size is a multiple of a
+//! power of two is aligned to it. Embedding works as for hak-tiny.
 #![no_std]
+#![warn(missing_docs)]
+
+pub use hak_slab::{Heap as PoolHeap, SlabTier};
+
+/// Largest request served by L2.
+pub const L2_MAX: usize = 32 * 1024;
+/// Requests strictly below this go to L2.5 (and at or above it to big blocks).
+pub const L25_LIMIT: usize = 1024 * 1024;
+
+/// Block sizes of the L2 classes.
+pub static L2_SIZES: [u32; 20] = quarter_classes(10);
+/// Block sizes of the L2.5 classes.
+pub static L25_SIZES: [u32; 20] = quarter_classes(15);
+
+/// The L2 tier (router index 1, 512 KiB pages).
+pub static L2: SlabTier = SlabTier::new("l2", 1, 19, &L2_SIZES);
+/// The L2.5 tier (router index 2, 4 MiB pages).
+pub static L25: SlabTier = SlabTier::new("l2.5", 2, 22, &L25_SIZES);
+
+/// Four classes per power of two above `2^k`: 5/4, 6/4, 7/4, 8/4 of each.
+const fn quarter_classes(k: u32) -> [u32; 20] {
+    let mut t = [0u32; 20];
+    let mut i = 0;
+    while i < 20 {
+        let p = k + (i as u32) / 4;
+        t[i] = (5 + (i as u32 % 4)) << (p - 2);
+        i += 1;
+    }
+    t
+}
+
+#[inline(always)]
+fn quarter_class(size: usize, k0: usize) -> usize {
+    let s = size - 1;
+    let k = (usize::BITS - 1 - s.leading_zeros()) as usize;
+    (k - k0) * 4 + ((s >> (k - 2)) & 3)
+}
+
+/// The L2 class for `size` in (1024, [`L2_MAX`]].
+#[inline(always)]
+pub fn l2_class_of(size: usize) -> usize {
+    quarter_class(size, 10)
+}
+
+/// The L2.5 class for `size` in ([`L2_MAX`], [`L25_LIMIT`]).
+#[inline(always)]
+pub fn l25_class_of(size: usize) -> usize {
+    quarter_class(size, 15)
+}
+
+/// The smallest class of `sizes` starting at `from` whose block size is a
+/// multiple of `align`.
+pub fn aligned_class(sizes: &[u32], from: usize, align: usize) -> Option<usize> {
+    (from..sizes.len()).find(|&c| sizes[c] as usize % align == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn l2_classes_cover_their_range_tightly() {
+        for size in 1025..=L2_MAX {
+            let c = l2_class_of(size);
+            let bs = L2_SIZES[c] as usize;
+            assert!(bs >= size);
+            assert!(c == 0 || (L2_SIZES[c - 1] as usize) < size);
+        }
+        assert_eq!(L2_SIZES[0], 1280);
+        assert_eq!(L2_SIZES[19], 32768);
+    }
+
+    #[test]
+    fn l25_classes_cover_their_range_tightly() {
+        let mut size = L2_MAX + 1;
+        while size < L25_LIMIT {
+            let c = l25_class_of(size);
+            let bs = L25_SIZES[c] as usize;
+            assert!(bs >= size, "{size}");
+            assert!(c == 0 || (L25_SIZES[c - 1] as usize) < size);
+            size += 97;
+        }
+        assert_eq!(l25_class_of(L25_LIMIT - 1), 19);
+        assert_eq!(L25_SIZES[19] as usize, L25_LIMIT);
+        assert_eq!(L25_SIZES[0], 40960);
+    }
+}

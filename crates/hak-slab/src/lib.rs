@@ -1,1 +1,927 @@
+//! hak-slab — the page engine under hakmem's tiny and pool tiers.
+//!
+//! A [`SlabTier`] is a table of block sizes (its classes) plus a page size. It
+//! reserves 4 MiB segments, registers them in the segment map
+//! ([`hak_os::segmap`], tag [`TAG_SLAB`]), and hands out their pages; each page
+//! serves blocks of one class. Page descriptors live in a [`SegMeta`] record
+//! outside the segment, so page memory is only touched when blocks are carved
+//! from it (lazily, about 4 KiB at a time).
+//!
+//! A [`Heap`] belongs to one thread. Per class it keeps a *current* page, a
+//! list of partially free pages and a list of full pages.
+//!
+//! * **alloc** pops the current page's `free` list: two loads, two stores, no
+//!   atomics. When it is empty the slow path refills it from the page's local
+//!   frees, then its remote frees, then by carving more blocks, then switches
+//!   to another page (partial list, an abandoned page, or a fresh page).
+//! * **free by the owner** pushes onto the page's `local_free` list, no atomics.
+//! * **free by another thread** pushes onto the page's lock-free `remote` list
+//!   (one CAS). The owner takes the whole list with one swap when it needs
+//!   blocks. If the page sits in its owner's full list the freeing thread also
+//!   raises a per-class bit in the owner's `full_dirty` word so the owner
+//!   moves the page back (Dekker-style handshake on `in_full`/`remote`, both
+//!   sequentially consistent).
+//! * **thread exit** ([`Heap::abandon_all`]) releases empty pages to the tier
+//!   and publishes the others on the tier's per-class abandoned list with
+//!   `owner = 0`; remote frees keep flowing into them; any heap that needs a
+//!   page of that class adopts them first.
+//!
+//! Memory accounting: `Page::used` counts blocks handed out and not yet
+//! returned (remote frees are counted when collected). A page whose count
+//! reaches zero goes back to the tier, which keeps a bounded number of empty
+//! pages committed and `madvise`s the rest away.
 #![no_std]
+#![warn(missing_docs)]
+
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+use hak_os::lock::SpinLock;
+use hak_os::{diag, map, meta, segmap, SEGMENT_MASK, SEGMENT_SIZE};
+
+pub use hak_os::segmap::TAG_SLAB;
+
+/// Maximum number of classes of one tier.
+pub const MAX_CLASSES: usize = 24;
+/// Maximum number of pages of one segment (64 KiB pages in 4 MiB segments).
+pub const MAX_PAGES: usize = 64;
+
+/// Marker bit in [`Page::used`]: the page is on its owner's full list.
+const FULL_BIT: u32 = 1 << 31;
+
+/// A free block: its first word links to the next free block.
+#[repr(C)]
+pub struct Block {
+    next: *mut Block,
+}
+
+/// Descriptor of one page (a run of `1 << page_shift` bytes serving one class).
+#[repr(C)]
+pub struct Page {
+    /// Owner-only: blocks ready to hand out.
+    free: *mut Block,
+    /// Owner-only: blocks freed by the owner since the last refill.
+    local_free: *mut Block,
+    /// Owner-only: blocks handed out and not yet returned, plus [`FULL_BIT`].
+    used: u32,
+    /// Blocks carved so far (owner-only).
+    capacity: u32,
+    /// Blocks the page can hold.
+    reserved: u32,
+    /// Size of each block in bytes.
+    block_size: u32,
+    /// Class index in the tier.
+    class: u32,
+    /// Whether the page memory may be committed while the page is free.
+    committed: bool,
+    /// Set (SeqCst) while the page is on its owner's full list.
+    in_full: AtomicBool,
+    /// Address of the owning [`Heap`], 0 when free or abandoned.
+    owner: AtomicUsize,
+    /// Blocks freed by other threads (multi-producer, single-consumer stack).
+    remote: AtomicPtr<Block>,
+    /// List links (heap lists: owner-only; tier lists: under the tier lock).
+    next: *mut Page,
+    prev: *mut Page,
+    /// First byte of the page.
+    start: usize,
+}
+
+impl Page {
+    const fn empty() -> Page {
+        Page {
+            free: ptr::null_mut(),
+            local_free: ptr::null_mut(),
+            used: 0,
+            capacity: 0,
+            reserved: 0,
+            block_size: 0,
+            class: 0,
+            committed: false,
+            in_full: AtomicBool::new(false),
+            owner: AtomicUsize::new(0),
+            remote: AtomicPtr::new(ptr::null_mut()),
+            next: ptr::null_mut(),
+            prev: ptr::null_mut(),
+            start: 0,
+        }
+    }
+
+    /// Size in bytes of the blocks this page serves (the usable size of each).
+    #[inline(always)]
+    pub fn block_size(&self) -> usize {
+        self.block_size as usize
+    }
+
+    /// Whether `p` is the start of a block of this page (slow check used by
+    /// diagnostics and `realloc`).
+    pub fn is_block_start(&self, p: usize) -> bool {
+        self.block_size != 0
+            && p >= self.start
+            && (p - self.start) % self.block_size as usize == 0
+            && (p - self.start) / (self.block_size as usize) < self.capacity as usize
+    }
+}
+
+/// The record of one slab segment, pointed to by its segment-map entry.
+#[repr(C)]
+pub struct SegMeta {
+    /// Segment base address (4 MiB aligned).
+    pub base: usize,
+    /// log2 of the page size of the owning tier.
+    pub page_shift: u32,
+    /// Index of the owning tier (the router keeps one heap per tier index).
+    pub tier_index: u32,
+    /// The owning tier.
+    pub tier: *const SlabTier,
+    /// Page descriptors, `SEGMENT_SIZE >> page_shift` of them in use.
+    pub pages: [Page; MAX_PAGES],
+}
+
+impl SegMeta {
+    /// The descriptor of the page containing `p` (which must lie in this segment).
+    ///
+    /// # Safety
+    /// `self` is a live segment record and `p` lies in its segment.
+    #[inline(always)]
+    pub unsafe fn page_of(&self, p: usize) -> *mut Page {
+        let idx = (p & SEGMENT_MASK) >> self.page_shift;
+        // SAFETY: idx < SEGMENT_SIZE >> page_shift <= MAX_PAGES by construction.
+        unsafe { (self.pages.as_ptr() as *mut Page).add(idx) }
+    }
+}
+
+/// The segment record for a segment-map entry tagged [`TAG_SLAB`].
+#[inline(always)]
+pub fn seg_of_entry(entry: usize) -> *const SegMeta {
+    (entry & !segmap::TAG_MASK) as *const SegMeta
+}
+
+/// Counters of a tier (slow-path events only, relaxed).
+pub struct TierStats {
+    /// Segments reserved from the OS.
+    pub segments: AtomicUsize,
+    /// Pages handed to heaps (fresh or reused).
+    pub pages_acquired: AtomicUsize,
+    /// Empty pages returned by heaps.
+    pub pages_released: AtomicUsize,
+    /// Empty pages whose memory was returned to the OS.
+    pub pages_decommitted: AtomicUsize,
+    /// Pages abandoned by exiting threads with live blocks.
+    pub pages_abandoned: AtomicUsize,
+    /// Abandoned pages adopted by live heaps.
+    pub pages_adopted: AtomicUsize,
+    /// Blocks collected from remote-free lists.
+    pub remote_collected: AtomicUsize,
+}
+
+struct Shared {
+    free_pages: *mut Page,
+    free_committed: usize,
+    abandoned: [*mut Page; MAX_CLASSES],
+}
+
+// SAFETY: the page pointers are only followed under the tier lock.
+unsafe impl Send for Shared {}
+
+/// A slab tier: a class table, a page size, and the pages of its segments.
+pub struct SlabTier {
+    /// Human-readable name (statistics).
+    pub name: &'static str,
+    index: u32,
+    page_shift: u32,
+    sizes: &'static [u32],
+    keep_free_pages: AtomicUsize,
+    shared: SpinLock<Shared>,
+    /// Slow-path counters.
+    pub stats: TierStats,
+}
+
+impl SlabTier {
+    /// A tier named `name` with router index `index`, pages of
+    /// `1 << page_shift` bytes (at most a segment, at least 64 KiB) and the
+    /// given block sizes (ascending multiples of 16, at most [`MAX_CLASSES`]).
+    pub const fn new(name: &'static str, index: u32, page_shift: u32, sizes: &'static [u32]) -> SlabTier {
+        assert!(sizes.len() <= MAX_CLASSES);
+        assert!(page_shift as usize <= hak_os::SEGMENT_SHIFT && page_shift >= 16);
+        SlabTier {
+            name,
+            index,
+            page_shift,
+            sizes,
+            keep_free_pages: AtomicUsize::new(16),
+            shared: SpinLock::new(Shared {
+                free_pages: ptr::null_mut(),
+                free_committed: 0,
+                abandoned: [ptr::null_mut(); MAX_CLASSES],
+            }),
+            stats: TierStats {
+                segments: AtomicUsize::new(0),
+                pages_acquired: AtomicUsize::new(0),
+                pages_released: AtomicUsize::new(0),
+                pages_decommitted: AtomicUsize::new(0),
+                pages_abandoned: AtomicUsize::new(0),
+                pages_adopted: AtomicUsize::new(0),
+                remote_collected: AtomicUsize::new(0),
+            },
+        }
+    }
+
+    /// Block size of class `c`.
+    #[inline(always)]
+    pub fn class_size(&self, c: usize) -> usize {
+        self.sizes[c] as usize
+    }
+
+    /// The class table.
+    pub fn sizes(&self) -> &'static [u32] {
+        self.sizes
+    }
+
+    /// The router index given at construction.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Page size in bytes.
+    pub fn page_size(&self) -> usize {
+        1 << self.page_shift
+    }
+
+    /// Sets how many empty pages stay committed for reuse before further
+    /// empty pages are returned to the OS.
+    pub fn set_keep_free_pages(&self, n: usize) {
+        self.keep_free_pages.store(n, Ordering::Relaxed);
+    }
+
+    /// Pages currently held by heaps (acquired minus released).
+    pub fn pages_in_use(&self) -> usize {
+        self.stats
+            .pages_acquired
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.stats.pages_released.load(Ordering::Relaxed))
+    }
+
+    /// Takes the tier lock for `fork` (prepare handler).
+    pub fn prefork(&self) {
+        self.shared.raw_lock();
+    }
+
+    /// Releases the tier lock after `fork`, in parent and child.
+    pub fn postfork(&self) {
+        // SAFETY: taken by `prefork` (or by a thread absent in the child).
+        unsafe { self.shared.force_unlock() };
+    }
+
+    /// Reserves a new segment and returns its pages, linked through `next`.
+    fn new_segment(&'static self) -> *mut Page {
+        let base = map::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
+        if base.is_null() {
+            return ptr::null_mut();
+        }
+        let rec = meta::alloc(core::mem::size_of::<SegMeta>()) as *mut SegMeta;
+        if rec.is_null() {
+            // SAFETY: fresh, unpublished mapping.
+            unsafe { map::unmap(base, SEGMENT_SIZE) };
+            return ptr::null_mut();
+        }
+        let npages = SEGMENT_SIZE >> self.page_shift;
+        // SAFETY: `rec` is a fresh zeroed record of the right size that no one
+        // else knows yet.
+        unsafe {
+            (*rec).base = base as usize;
+            (*rec).page_shift = self.page_shift;
+            (*rec).tier_index = self.index;
+            (*rec).tier = self;
+            let pages = ptr::addr_of_mut!((*rec).pages) as *mut Page;
+            for i in 0..npages {
+                let pg = pages.add(i);
+                pg.write(Page::empty());
+                (*pg).start = base as usize + (i << self.page_shift);
+                (*pg).next = if i + 1 < npages { pages.add(i + 1) } else { ptr::null_mut() };
+            }
+        }
+        if !segmap::set_range(base as usize, SEGMENT_SIZE, rec as usize | TAG_SLAB) {
+            // SAFETY: unpublished mapping and record.
+            unsafe {
+                map::unmap(base, SEGMENT_SIZE);
+                meta::free(rec.cast(), core::mem::size_of::<SegMeta>());
+            }
+            return ptr::null_mut();
+        }
+        self.stats.segments.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the record is initialised.
+        unsafe { ptr::addr_of_mut!((*rec).pages) as *mut Page }
+    }
+
+    /// Takes an empty page for class `class`, owned by `heap`.
+    fn acquire_page(&'static self, class: usize, heap: usize) -> *mut Page {
+        let mut pg = {
+            let mut s = self.shared.lock();
+            let pg = s.free_pages;
+            if !pg.is_null() {
+                // SAFETY: free pages are only linked/unlinked under the lock.
+                unsafe {
+                    s.free_pages = (*pg).next;
+                    if (*pg).committed {
+                        s.free_committed -= 1;
+                    }
+                }
+            }
+            pg
+        };
+        if pg.is_null() {
+            let first = self.new_segment();
+            if first.is_null() {
+                return first;
+            }
+            pg = first;
+            // SAFETY: the rest of the fresh segment's pages go to the free list.
+            unsafe {
+                let rest = (*first).next;
+                if !rest.is_null() {
+                    let mut tail = rest;
+                    while !(*tail).next.is_null() {
+                        tail = (*tail).next;
+                    }
+                    let mut s = self.shared.lock();
+                    (*tail).next = s.free_pages;
+                    s.free_pages = rest;
+                }
+            }
+        }
+        let bs = self.sizes[class];
+        // SAFETY: the page is exclusively ours now.
+        unsafe {
+            (*pg).free = ptr::null_mut();
+            (*pg).local_free = ptr::null_mut();
+            (*pg).used = 0;
+            (*pg).capacity = 0;
+            (*pg).block_size = bs;
+            (*pg).reserved = ((1usize << self.page_shift) / bs as usize) as u32;
+            (*pg).class = class as u32;
+            (*pg).committed = true;
+            (*pg).in_full.store(false, Ordering::Relaxed);
+            (*pg).remote.store(ptr::null_mut(), Ordering::Relaxed);
+            (*pg).next = ptr::null_mut();
+            (*pg).prev = ptr::null_mut();
+            (*pg).owner.store(heap, Ordering::Release);
+        }
+        self.stats.pages_acquired.fetch_add(1, Ordering::Relaxed);
+        pg
+    }
+
+    /// Returns an empty page (no block out, none pending) to the tier.
+    ///
+    /// # Safety
+    /// The caller owns `pg`, which is on no list, and no block of it is live.
+    unsafe fn release_page(&'static self, pg: *mut Page) {
+        // SAFETY: per contract the page is exclusively ours.
+        unsafe {
+            (*pg).owner.store(0, Ordering::Release);
+            (*pg).free = ptr::null_mut();
+            (*pg).local_free = ptr::null_mut();
+            (*pg).capacity = 0;
+        }
+        let keep = self.keep_free_pages.load(Ordering::Relaxed);
+        let decommit = {
+            let mut s = self.shared.lock();
+            if s.free_committed >= keep {
+                true
+            } else {
+                s.free_committed += 1;
+                false
+            }
+        };
+        if decommit {
+            // SAFETY: the page holds no live data.
+            unsafe { map::decommit((*pg).start as *mut u8, 1 << self.page_shift) };
+            self.stats.pages_decommitted.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut s = self.shared.lock();
+        // SAFETY: linking under the tier lock.
+        unsafe {
+            (*pg).committed = !decommit;
+            (*pg).next = s.free_pages;
+        }
+        s.free_pages = pg;
+        drop(s);
+        self.stats.pages_released.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn push_abandoned(&self, pg: *mut Page) {
+        let mut s = self.shared.lock();
+        // SAFETY: the page is ours until published here, under the lock.
+        unsafe {
+            let c = (*pg).class as usize;
+            (*pg).prev = ptr::null_mut();
+            (*pg).next = s.abandoned[c];
+            s.abandoned[c] = pg;
+        }
+        self.stats.pages_abandoned.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn pop_abandoned(&self, class: usize) -> *mut Page {
+        let mut s = self.shared.lock();
+        let pg = s.abandoned[class];
+        if !pg.is_null() {
+            // SAFETY: unlinking under the lock.
+            s.abandoned[class] = unsafe { (*pg).next };
+        }
+        pg
+    }
+}
+
+/// Blocks of page `pg` freed by other threads: takes them all and appends
+/// them to `free`. Returns how many were taken.
+///
+/// # Safety
+/// The caller owns `pg`.
+unsafe fn collect_remote(pg: *mut Page) -> u32 {
+    // SAFETY: owner-only fields; the swap synchronises with the pushers' CAS.
+    unsafe {
+        let mut r = (*pg).remote.load(Ordering::Relaxed);
+        if r.is_null() {
+            return 0;
+        }
+        r = (*pg).remote.swap(ptr::null_mut(), Ordering::Acquire);
+        let mut n = 1u32;
+        let mut tail = r;
+        while !(*tail).next.is_null() {
+            tail = (*tail).next;
+            n += 1;
+        }
+        (*tail).next = (*pg).free;
+        (*pg).free = r;
+        (*pg).used -= n;
+        n
+    }
+}
+
+/// Makes the page's `free` list non-empty if it can: local frees, then remote
+/// frees, then carving fresh blocks. Returns whether `free` is non-empty.
+///
+/// # Safety
+/// The caller owns `pg`.
+unsafe fn refill(pg: *mut Page) -> bool {
+    // SAFETY: owner-only fields of a page we own.
+    unsafe {
+        if !(*pg).free.is_null() {
+            return true;
+        }
+        if !(*pg).local_free.is_null() {
+            (*pg).free = (*pg).local_free;
+            (*pg).local_free = ptr::null_mut();
+            return true;
+        }
+        if collect_remote(pg) != 0 {
+            return true;
+        }
+        if (*pg).capacity < (*pg).reserved {
+            extend(pg);
+            return true;
+        }
+        false
+    }
+}
+
+/// Carves about 4 KiB worth of fresh blocks (at least one) onto `free`.
+///
+/// # Safety
+/// The caller owns `pg`, whose `free` list is empty and capacity not reached.
+unsafe fn extend(pg: *mut Page) {
+    // SAFETY: the blocks carved lie inside the page and are unused.
+    unsafe {
+        let bs = (*pg).block_size as usize;
+        let left = ((*pg).reserved - (*pg).capacity) as usize;
+        let n = (4096 / bs).clamp(1, left);
+        let first = (*pg).start + (*pg).capacity as usize * bs;
+        for i in 0..n {
+            let b = (first + i * bs) as *mut Block;
+            (*b).next = if i + 1 < n { (first + (i + 1) * bs) as *mut Block } else { ptr::null_mut() };
+        }
+        (*pg).free = first as *mut Block;
+        (*pg).capacity += n as u32;
+    }
+}
+
+/// A static, never-written page used as the initial "current page" of every
+/// class so the fast path needs no null check.
+struct EmptyPage(Page);
+// SAFETY: the empty page is never written (its free list is null, so the fast
+// path never touches it, and the slow path recognises it by address).
+unsafe impl Sync for EmptyPage {}
+static EMPTY: EmptyPage = EmptyPage(Page::empty());
+
+#[inline(always)]
+fn empty_page() -> *mut Page {
+    &EMPTY.0 as *const Page as *mut Page
+}
+
+/// A thread's heap for one tier. Must live at a stable address for as long as
+/// it owns pages (its address is the owner token), and its memory must stay
+/// readable forever (remote freers may still signal it after it is recycled).
+#[repr(C)]
+pub struct Heap {
+    cur: [*mut Page; MAX_CLASSES],
+    tier: *const SlabTier,
+    partial: [*mut Page; MAX_CLASSES],
+    full: [*mut Page; MAX_CLASSES],
+    /// Bit `c` set by a remote freer when a page of class `c` on the full list
+    /// received blocks.
+    full_dirty: AtomicU32,
+    /// Slow-path entries (statistics).
+    slow_allocs: usize,
+}
+
+impl Heap {
+    /// An unusable placeholder; call [`Heap::init`] before use.
+    pub const fn uninit() -> Heap {
+        Heap {
+            cur: [ptr::null_mut(); MAX_CLASSES],
+            tier: ptr::null(),
+            partial: [ptr::null_mut(); MAX_CLASSES],
+            full: [ptr::null_mut(); MAX_CLASSES],
+            full_dirty: AtomicU32::new(0),
+            slow_allocs: 0,
+        }
+    }
+
+    /// Prepares the heap to serve `tier`. The heap must not own pages.
+    pub fn init(&mut self, tier: &'static SlabTier) {
+        self.cur = [empty_page(); MAX_CLASSES];
+        self.partial = [ptr::null_mut(); MAX_CLASSES];
+        self.full = [ptr::null_mut(); MAX_CLASSES];
+        self.tier = tier;
+        self.full_dirty.store(0, Ordering::Relaxed);
+        self.slow_allocs = 0;
+    }
+
+    /// Whether [`Heap::init`] ran.
+    pub fn is_init(&self) -> bool {
+        !self.tier.is_null()
+    }
+
+    /// The owner token of this heap (its address).
+    #[inline(always)]
+    pub fn token(&self) -> usize {
+        self as *const Heap as usize
+    }
+
+    /// Number of slow-path allocations so far.
+    pub fn slow_allocs(&self) -> usize {
+        self.slow_allocs
+    }
+
+    /// Allocates a block of class `class`; null when out of memory.
+    ///
+    /// # Safety
+    /// The heap is initialised, used only by its owning thread, and
+    /// `class < tier.sizes().len()`.
+    #[inline(always)]
+    pub unsafe fn alloc(&mut self, class: usize) -> *mut u8 {
+        // SAFETY: cur[class] is the empty page or a page we own.
+        unsafe {
+            let pg = *self.cur.get_unchecked(class);
+            let b = (*pg).free;
+            if !b.is_null() {
+                (*pg).free = (*b).next;
+                (*pg).used += 1;
+                return b.cast();
+            }
+        }
+        // SAFETY: forwarded contract.
+        unsafe { self.alloc_slow(class) }
+    }
+
+    /// The slow path of [`Heap::alloc`].
+    ///
+    /// # Safety
+    /// As [`Heap::alloc`].
+    #[inline(never)]
+    pub unsafe fn alloc_slow(&mut self, class: usize) -> *mut u8 {
+        self.slow_allocs += 1;
+        // SAFETY: every page reached from the heap lists is owned by us.
+        unsafe {
+            let tier = &*self.tier;
+            let pg = self.cur[class];
+            if pg != empty_page() {
+                loop {
+                    if refill(pg) {
+                        return Self::pop(pg);
+                    }
+                    if self.push_full(pg) {
+                        break;
+                    }
+                }
+                self.cur[class] = empty_page();
+            }
+            let dirty = self.full_dirty.load(Ordering::Relaxed);
+            if dirty & (1 << class) != 0 {
+                self.full_dirty.fetch_and(!(1 << class), Ordering::Acquire);
+                self.sweep_full(class);
+            }
+            // Partially free pages of our own.
+            loop {
+                let pg = self.partial[class];
+                if pg.is_null() {
+                    break;
+                }
+                self.unlink(pg, false);
+                if refill(pg) {
+                    self.cur[class] = pg;
+                    return Self::pop(pg);
+                }
+                if !self.push_full(pg) {
+                    self.link(pg, false);
+                }
+            }
+            // Pages of exited threads.
+            for _ in 0..8 {
+                let pg = tier.pop_abandoned(class);
+                if pg.is_null() {
+                    break;
+                }
+                (*pg).owner.store(self.token(), Ordering::Release);
+                tier.stats.pages_adopted.fetch_add(1, Ordering::Relaxed);
+                let n = collect_remote(pg);
+                tier.stats.remote_collected.fetch_add(n as usize, Ordering::Relaxed);
+                if refill(pg) {
+                    self.cur[class] = pg;
+                    return Self::pop(pg);
+                }
+                if !self.push_full(pg) {
+                    self.link(pg, false);
+                }
+            }
+            let pg = tier.acquire_page(class, self.token());
+            if pg.is_null() {
+                return ptr::null_mut();
+            }
+            extend(pg);
+            self.cur[class] = pg;
+            Self::pop(pg)
+        }
+    }
+
+    /// # Safety
+    /// `pg` is owned by us and has a non-empty free list.
+    #[inline(always)]
+    unsafe fn pop(pg: *mut Page) -> *mut u8 {
+        // SAFETY: per contract.
+        unsafe {
+            let b = (*pg).free;
+            (*pg).free = (*b).next;
+            (*pg).used += 1;
+            b.cast()
+        }
+    }
+
+    /// Links `pg` at the head of its class's partial (or full) list.
+    unsafe fn link(&mut self, pg: *mut Page, full: bool) {
+        // SAFETY: owner-only list manipulation.
+        unsafe {
+            let c = (*pg).class as usize;
+            let head = if full { &mut self.full[c] } else { &mut self.partial[c] };
+            (*pg).prev = ptr::null_mut();
+            (*pg).next = *head;
+            if !(*head).is_null() {
+                (**head).prev = pg;
+            }
+            *head = pg;
+        }
+    }
+
+    /// Unlinks `pg` from its class's partial (or full) list.
+    unsafe fn unlink(&mut self, pg: *mut Page, full: bool) {
+        // SAFETY: owner-only list manipulation.
+        unsafe {
+            let c = (*pg).class as usize;
+            if (*pg).prev.is_null() {
+                if full {
+                    self.full[c] = (*pg).next;
+                } else {
+                    self.partial[c] = (*pg).next;
+                }
+            } else {
+                (*(*pg).prev).next = (*pg).next;
+            }
+            if !(*pg).next.is_null() {
+                (*(*pg).next).prev = (*pg).prev;
+            }
+            (*pg).next = ptr::null_mut();
+            (*pg).prev = ptr::null_mut();
+        }
+    }
+
+    /// Moves an exhausted page (no free, no local free, fully carved) to the
+    /// full list. Returns false (and leaves the page off all lists) when a
+    /// remote free raced in: the caller must refill again.
+    unsafe fn push_full(&mut self, pg: *mut Page) -> bool {
+        // SAFETY: owner-only fields; the SeqCst store/load pair with the
+        // remote freer's SeqCst CAS/load guarantees one of us sees the other.
+        unsafe {
+            (*pg).in_full.store(true, Ordering::SeqCst);
+            if !(*pg).remote.load(Ordering::SeqCst).is_null() {
+                (*pg).in_full.store(false, Ordering::Relaxed);
+                return false;
+            }
+            (*pg).used |= FULL_BIT;
+            self.link(pg, true);
+            true
+        }
+    }
+
+    /// Takes `pg` off the full list and onto the partial list.
+    unsafe fn unfull(&mut self, pg: *mut Page) {
+        // SAFETY: owner-only.
+        unsafe {
+            self.unlink(pg, true);
+            (*pg).used &= !FULL_BIT;
+            (*pg).in_full.store(false, Ordering::Relaxed);
+            self.link(pg, false);
+        }
+    }
+
+    /// Moves every full page of `class` that received remote frees back to
+    /// the partial list.
+    unsafe fn sweep_full(&mut self, class: usize) {
+        // SAFETY: owner-only list walk.
+        unsafe {
+            let mut pg = self.full[class];
+            while !pg.is_null() {
+                let next = (*pg).next;
+                if !(*pg).remote.load(Ordering::Acquire).is_null() {
+                    self.unfull(pg);
+                }
+                pg = next;
+            }
+        }
+    }
+
+    /// Frees the block `p` of page `pg` into this heap if it owns the page.
+    /// Returns false when the page is not ours (use [`free_remote`]).
+    ///
+    /// # Safety
+    /// `p` is a live block of `pg`; `self` belongs to the calling thread.
+    #[inline(always)]
+    pub unsafe fn free_local(&mut self, pg: *mut Page, p: *mut u8) -> bool {
+        // SAFETY: owner check first; afterwards owner-only fields.
+        unsafe {
+            if (*pg).owner.load(Ordering::Relaxed) != self.token() {
+                return false;
+            }
+            let u = (*pg).used;
+            if u.wrapping_sub(2) < FULL_BIT - 2 {
+                let b = p as *mut Block;
+                (*b).next = (*pg).local_free;
+                (*pg).local_free = b;
+                (*pg).used = u - 1;
+            } else {
+                self.free_local_slow(pg, p);
+            }
+            true
+        }
+    }
+
+    #[inline(never)]
+    unsafe fn free_local_slow(&mut self, pg: *mut Page, p: *mut u8) {
+        // SAFETY: we own the page.
+        unsafe {
+            let u = (*pg).used;
+            let count = u & !FULL_BIT;
+            if count == 0 || !(*pg).is_block_start(p as usize) {
+                diag::fatal("free(): double free or invalid pointer", p as usize);
+            }
+            let b = p as *mut Block;
+            (*b).next = (*pg).local_free;
+            (*pg).local_free = b;
+            (*pg).used = u - 1;
+            if u & FULL_BIT != 0 {
+                self.unfull(pg);
+            }
+            if count == 1 && self.cur[(*pg).class as usize] != pg {
+                // Empty and not current: give it back.
+                self.unlink(pg, false);
+                collect_remote(pg);
+                (*self.tier).release_page(pg);
+            }
+        }
+    }
+
+    /// Returns every page to the tier: empty pages are released, the others
+    /// abandoned for adoption. Called at thread exit; the heap is reusable
+    /// afterwards (after [`Heap::init`]).
+    ///
+    /// # Safety
+    /// Called by the owning thread, which will not use the heap again without
+    /// re-initialising it.
+    pub unsafe fn abandon_all(&mut self) {
+        if self.tier.is_null() {
+            return;
+        }
+        // SAFETY: all pages reached are ours.
+        unsafe {
+            let tier = &*self.tier;
+            for c in 0..MAX_CLASSES {
+                let cur = self.cur[c];
+                if cur != empty_page() {
+                    self.abandon_page(tier, cur);
+                }
+                self.cur[c] = empty_page();
+                for full in [false, true] {
+                    loop {
+                        let pg = if full { self.full[c] } else { self.partial[c] };
+                        if pg.is_null() {
+                            break;
+                        }
+                        self.unlink(pg, full);
+                        self.abandon_page(tier, pg);
+                    }
+                }
+            }
+        }
+    }
+
+    unsafe fn abandon_page(&mut self, tier: &'static SlabTier, pg: *mut Page) {
+        // SAFETY: we own the page; after `owner = 0` we never touch it again
+        // except through the tier's locked list.
+        unsafe {
+            (*pg).in_full.store(false, Ordering::Relaxed);
+            (*pg).used &= !FULL_BIT;
+            if !(*pg).local_free.is_null() {
+                let mut t = (*pg).local_free;
+                while !(*t).next.is_null() {
+                    t = (*t).next;
+                }
+                (*t).next = (*pg).free;
+                (*pg).free = (*pg).local_free;
+                (*pg).local_free = ptr::null_mut();
+            }
+            let n = collect_remote(pg);
+            tier.stats.remote_collected.fetch_add(n as usize, Ordering::Relaxed);
+            if (*pg).used == 0 {
+                tier.release_page(pg);
+            } else {
+                (*pg).owner.store(0, Ordering::Release);
+                tier.push_abandoned(pg);
+            }
+        }
+    }
+
+    /// Collects remote frees of all pages and returns empty non-current pages
+    /// to the tier (an explicit "flush", e.g. `hak_thread_flush`).
+    ///
+    /// # Safety
+    /// Called by the owning thread.
+    pub unsafe fn collect(&mut self) {
+        if self.tier.is_null() {
+            return;
+        }
+        // SAFETY: all pages reached are ours.
+        unsafe {
+            for c in 0..MAX_CLASSES {
+                self.sweep_full(c);
+                let mut pg = self.partial[c];
+                while !pg.is_null() {
+                    let next = (*pg).next;
+                    collect_remote(pg);
+                    if (*pg).used & !FULL_BIT == 0 {
+                        self.unlink(pg, false);
+                        (*self.tier).release_page(pg);
+                    }
+                    pg = next;
+                }
+            }
+        }
+    }
+}
+
+/// Frees block `p` of page `pg` from a thread that does not own the page
+/// (or has no heap): one CAS onto the page's remote list.
+///
+/// # Safety
+/// `p` is a live block of `pg`.
+#[inline]
+pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
+    // SAFETY: the remote list is a Treiber stack of blocks we own until the
+    // CAS publishes them; the owner's heap memory stays readable forever.
+    unsafe {
+        let b = p as *mut Block;
+        let mut head = (*pg).remote.load(Ordering::Relaxed);
+        loop {
+            (*b).next = head;
+            match (*pg).remote.compare_exchange_weak(head, b, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(h) => head = h,
+            }
+        }
+        if (*pg).in_full.load(Ordering::SeqCst) {
+            let owner = (*pg).owner.load(Ordering::Acquire);
+            if owner != 0 {
+                let class = (*pg).class;
+                (*(owner as *const Heap)).full_dirty.fetch_or(1 << class, Ordering::Release);
+            }
+        }
+    }
+}

@@ -1,1 +1,106 @@
+//! hak-tiny — hakmem's tier for blocks of 0..=1024 bytes.
+//!
+//! Twenty size classes: 16-byte steps up to 128 bytes, then four classes per
+//! power of two (160, 192, 224, 256, 320, …, 1024), so no request wastes more
+//! than 25 % (the old allocator's eight power-of-two classes wasted up to 50 %).
+//! Blocks come from 64 KiB pages of the [`hak_slab`] engine; every block is
+//! 16-byte aligned and blocks whose size is a multiple of a larger power of
+//! two are aligned to it (pages are 64 KiB aligned).
+//!
+//! Embedding: keep one [`TinyHeap`] per thread, initialised with
+//! `heap.init(&TINY)`; allocate with `heap.alloc(class_of(size))`; free by
+//! looking the pointer up in the segment map (`hak_os::segmap::lookup`), then
+//! [`hak_slab::SegMeta::page_of`], then `heap.free_local` or
+//! [`hak_slab::free_remote`]; call `heap.abandon_all()` when the thread exits.
 #![no_std]
+#![warn(missing_docs)]
+
+pub use hak_slab::{Heap as TinyHeap, SlabTier};
+
+/// Largest request served by this tier.
+pub const MAX_SIZE: usize = 1024;
+
+/// Block size of every class, ascending.
+pub static SIZES: [u32; 20] = [
+    16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
+];
+
+/// The tiny tier (router index 0, 64 KiB pages).
+pub static TINY: SlabTier = SlabTier::new("tiny", 0, 16, &SIZES);
+
+const fn compute_class(size: usize) -> u8 {
+    if size <= 128 {
+        return if size == 0 { 0 } else { ((size + 15) / 16 - 1) as u8 };
+    }
+    let s = size - 1;
+    let k = (usize::BITS - 1 - s.leading_zeros()) as usize;
+    let idx = (s >> (k - 2)) & 3;
+    (8 + (k - 7) * 4 + idx) as u8
+}
+
+const fn build_table() -> [u8; MAX_SIZE / 16 + 1] {
+    let mut t = [0u8; MAX_SIZE / 16 + 1];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = compute_class(i * 16);
+        i += 1;
+    }
+    t
+}
+
+static CLASS_OF: [u8; MAX_SIZE / 16 + 1] = build_table();
+
+/// The class serving `size` bytes (`size <= MAX_SIZE`; larger sizes return
+/// the last class, so check first).
+#[inline(always)]
+pub fn class_of(size: usize) -> usize {
+    let i = (size + 15) >> 4;
+    if i < CLASS_OF.len() {
+        CLASS_OF[i] as usize
+    } else {
+        SIZES.len() - 1
+    }
+}
+
+/// The smallest class that holds `size` bytes and whose blocks are aligned to
+/// `align` (a power of two), if any.
+pub fn class_for_aligned(size: usize, align: usize) -> Option<usize> {
+    if size > MAX_SIZE {
+        return None;
+    }
+    (class_of(size)..SIZES.len()).find(|&c| SIZES[c] as usize % align == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_fits_its_class_with_bounded_waste() {
+        for size in 0..=MAX_SIZE {
+            let c = class_of(size);
+            let bs = SIZES[c] as usize;
+            assert!(bs >= size, "size {size} class {c} block {bs}");
+            if c > 0 {
+                assert!((SIZES[c - 1] as usize) < size, "size {size} could use a smaller class");
+            }
+            // 16-byte steps up to 128, then at most a quarter of the block.
+            assert!(bs - size < 16 || (bs - size) * 4 <= bs, "size {size} wastes too much in {bs}");
+        }
+    }
+
+    #[test]
+    fn aligned_classes_are_multiples() {
+        for shift in 4..=10 {
+            let a = 1usize << shift;
+            for size in [1, a / 2, a, a + 1, 1000] {
+                if let Some(c) = class_for_aligned(size, a) {
+                    assert_eq!(SIZES[c] as usize % a, 0);
+                    assert!(SIZES[c] as usize >= size);
+                }
+            }
+        }
+        assert_eq!(class_for_aligned(100, 1024), Some(19));
+        assert_eq!(class_for_aligned(1025, 16), None);
+    }
+}

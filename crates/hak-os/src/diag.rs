@@ -1,0 +1,94 @@
+//! Allocation-free diagnostics: small writers over `libc::write(2, …)`.
+
+/// Writes `bytes` to stderr, ignoring errors (there is nowhere to report them).
+pub fn write_bytes(bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: the pointer/length pair describes a live slice.
+        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            return;
+        }
+        rest = rest.get(n as usize..).unwrap_or(&[]);
+    }
+}
+
+/// A fixed-capacity line buffer for composing one message without allocating.
+pub struct Line {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Line {
+    /// An empty line.
+    pub const fn new() -> Self {
+        Line { buf: [0; 512], len: 0 }
+    }
+    /// Appends bytes (silently truncated at capacity).
+    pub fn s(&mut self, s: &str) -> &mut Self {
+        self.b(s.as_bytes())
+    }
+    /// Appends raw bytes (silently truncated at capacity).
+    pub fn b(&mut self, s: &[u8]) -> &mut Self {
+        for &c in s {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = c;
+                self.len += 1;
+            }
+        }
+        self
+    }
+    /// Appends a decimal number.
+    pub fn u(&mut self, mut v: u64) -> &mut Self {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.b(&tmp[i..])
+    }
+    /// Appends `0x` and a hexadecimal number.
+    pub fn x(&mut self, mut v: u64) -> &mut Self {
+        let mut tmp = [0u8; 16];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b"0123456789abcdef"[(v & 15) as usize];
+            v >>= 4;
+            if v == 0 {
+                break;
+            }
+        }
+        self.s("0x").b(&tmp[i..])
+    }
+    /// The composed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+    /// Writes the line to stderr.
+    pub fn emit(&self) {
+        write_bytes(self.as_bytes());
+    }
+}
+
+/// Reports `hakmem: <what> 0x<ptr>` on stderr and aborts the process, as glibc
+/// does for heap corruption. Never returns, never allocates.
+#[cold]
+pub fn fatal(what: &str, ptr: usize) -> ! {
+    let mut l = Line::new();
+    l.s("hakmem: ").s(what).s(" ").x(ptr as u64).s("\n");
+    l.emit();
+    // SAFETY: abort is always safe to call.
+    unsafe { libc::abort() }
+}

@@ -1,0 +1,141 @@
+//! Virtual memory: reservation, aligned mappings, decommit, remapping.
+//!
+//! All mappings are private, anonymous and read-write. "Decommit" is
+//! `madvise(MADV_DONTNEED)`: the range stays mapped and reads back as zeros,
+//! but its physical pages return to the OS.
+
+use core::ptr;
+
+/// The OS page size (4 KiB on x86-64 Linux; read once).
+pub fn page_size() -> usize {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    static PS: AtomicUsize = AtomicUsize::new(0);
+    let v = PS.load(Ordering::Relaxed);
+    if v != 0 {
+        return v;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let r = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let v = if r > 0 { r as usize } else { 4096 };
+    PS.store(v, Ordering::Relaxed);
+    v
+}
+
+/// Maps `size` bytes (a page multiple) of zeroed memory anywhere; null on failure.
+pub fn map(size: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping at a kernel-chosen address has no
+    // preconditions; failure is reported as MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+/// Unmaps `[p, p+size)`.
+///
+/// # Safety
+/// The range must be a mapping (or part of one) made by this module that no
+/// one uses any more.
+pub unsafe fn unmap(p: *mut u8, size: usize) {
+    if size != 0 {
+        // SAFETY: per the caller's contract.
+        unsafe { libc::munmap(p.cast(), size) };
+    }
+}
+
+/// Maps `size` bytes aligned to `align` (a power of two >= the page size);
+/// null on failure. Over-reserves by `align` and trims both ends.
+pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
+    let Some(total) = size.checked_add(align) else { return ptr::null_mut() };
+    // Try the cheap way first: many kernels hand out aligned addresses for
+    // large requests anyway.
+    let p = map(size);
+    if p.is_null() {
+        return p;
+    }
+    if (p as usize) & (align - 1) == 0 {
+        return p;
+    }
+    // SAFETY: we just mapped it and nobody else knows it.
+    unsafe { unmap(p, size) };
+    let raw = map(total);
+    if raw.is_null() {
+        return raw;
+    }
+    let start = raw as usize;
+    let aligned = (start + align - 1) & !(align - 1);
+    let head = aligned - start;
+    let tail = total - head - size;
+    // SAFETY: head and tail are the unused parts of our fresh mapping.
+    unsafe {
+        unmap(raw, head);
+        unmap((aligned + size) as *mut u8, tail);
+    }
+    aligned as *mut u8
+}
+
+/// Returns the physical pages of `[p, p+size)` to the OS; the range stays
+/// mapped and reads as zeros afterwards.
+///
+/// # Safety
+/// The range must lie in a mapping made by this module and hold no live data.
+pub unsafe fn decommit(p: *mut u8, size: usize) {
+    if size != 0 {
+        // SAFETY: per the caller's contract.
+        unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) };
+    }
+}
+
+/// Hints that `[p, p+size)` should use transparent huge pages.
+///
+/// # Safety
+/// The range must lie in a mapping made by this module.
+pub unsafe fn hint_huge(p: *mut u8, size: usize) {
+    // SAFETY: madvise with MADV_HUGEPAGE only changes kernel policy.
+    unsafe { libc::madvise(p.cast(), size, libc::MADV_HUGEPAGE) };
+}
+
+/// Tries to grow or shrink the mapping `[p, p+old)` to `new` bytes without
+/// moving it. Returns true on success.
+///
+/// # Safety
+/// `[p, p+old)` must be one whole mapping made by this module.
+pub unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    // SAFETY: without MREMAP_MAYMOVE the mapping either stays or fails.
+    let r = unsafe { libc::mremap(p.cast(), old, new, 0) };
+    r != libc::MAP_FAILED
+}
+
+/// Moves the mapping `[p, p+old)` to a fresh `align`-aligned range of `new`
+/// bytes, keeping its contents (page tables move; no copy). Returns the new
+/// address or null (the old mapping is then intact).
+///
+/// # Safety
+/// `[p, p+old)` must be one whole mapping made by this module.
+pub unsafe fn remap_aligned(p: *mut u8, old: usize, new: usize, align: usize) -> *mut u8 {
+    let dest = map_aligned(new, align);
+    if dest.is_null() {
+        return dest;
+    }
+    // SAFETY: MREMAP_FIXED atomically replaces our reserved destination.
+    let r = unsafe {
+        libc::mremap(p.cast(), old, new, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, dest.cast::<libc::c_void>())
+    };
+    if r == libc::MAP_FAILED {
+        // SAFETY: the destination reservation is still ours and unused.
+        unsafe { unmap(dest, new) };
+        return ptr::null_mut();
+    }
+    r.cast()
+}

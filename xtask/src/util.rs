@@ -1,0 +1,279 @@
+//! Paths, command display and process running shared by all commands.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub type Result<T> = std::result::Result<T, String>;
+
+/// The workspace root (parent of `xtask/`).
+pub fn root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().expect("xtask lives in the workspace root").to_path_buf()
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR` if set, else `<root>/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                std::env::current_dir().unwrap_or_else(|_| root()).join(dir)
+            }
+        }
+        _ => root().join("target"),
+    }
+}
+
+/// A `cargo` command running in the workspace root. Uses `$CARGO` (the cargo
+/// that runs us, already chosen by rustup from rust-toolchain.toml).
+pub fn cargo() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root());
+    cmd
+}
+
+/// `LD_LIBRARY_PATH` without the entries `cargo run` prepended for us
+/// (target dirs and the toolchain's library dirs), `None` if nothing is left.
+/// Workloads must see the user's environment, not cargo's.
+pub fn user_ld_library_path() -> Option<String> {
+    let value = std::env::var("LD_LIBRARY_PATH").ok()?;
+    let target = target_dir();
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")));
+    let kept: Vec<&str> = value
+        .split(':')
+        .filter(|entry| {
+            let p = Path::new(entry);
+            !entry.is_empty()
+                && !p.starts_with(&target)
+                && !p.starts_with(root().join("target"))
+                && !rustup_home.as_ref().is_some_and(|r| p.starts_with(r.join("toolchains")))
+                && !entry.contains("/lib/rustlib/")
+        })
+        .collect();
+    if kept.is_empty() {
+        None
+    } else {
+        Some(kept.join(":"))
+    }
+}
+
+/// Give `cmd` the user's `LD_LIBRARY_PATH` (see [`user_ld_library_path`]).
+pub fn restore_user_env(cmd: &mut Command) {
+    match user_ld_library_path() {
+        Some(v) => cmd.env("LD_LIBRARY_PATH", v),
+        None => cmd.env_remove("LD_LIBRARY_PATH"),
+    };
+}
+
+/// Quote one word for a POSIX shell, only when needed.
+pub fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The command as a copy-pasteable shell line, with the environment variables
+/// it sets explicitly in front (`LD_LIBRARY_PATH` is left out: it only undoes
+/// what `cargo run` added). Variables it removes are shown as `-u NAME` of env(1)
+/// only for `LD_PRELOAD`, the one that matters to allocators.
+pub fn display_cmd(cmd: &Command) -> String {
+    let mut words = Vec::new();
+    let mut unset = Vec::new();
+    for (k, v) in cmd.get_envs() {
+        let k = k.to_string_lossy();
+        if k == "LD_LIBRARY_PATH" {
+            continue;
+        }
+        match v {
+            Some(v) => words.push(format!("{k}={}", shell_quote(&v.to_string_lossy()))),
+            None if k == "LD_PRELOAD" => unset.push(k.to_string()),
+            None => {}
+        }
+    }
+    let mut line = String::new();
+    if !unset.is_empty() {
+        line.push_str("env");
+        for k in unset {
+            line.push_str(&format!(" -u {k}"));
+        }
+        line.push(' ');
+    }
+    for w in words {
+        line.push_str(&w);
+        line.push(' ');
+    }
+    line.push_str(&shell_quote(&cmd.get_program().to_string_lossy()));
+    for a in cmd.get_args() {
+        line.push(' ');
+        line.push_str(&shell_quote(&a.to_string_lossy()));
+    }
+    line
+}
+
+/// Run `cmd` with inherited stdio; error unless it exits 0.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {}", display_cmd(cmd));
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run `{}`: {e}", display_cmd(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed: {}", display_cmd(cmd), describe_status(status)))
+    }
+}
+
+/// Run `cmd` and return its trimmed stdout, `None` if it cannot run or fails.
+pub fn output_of<I, S>(program: &str, args: I) -> Option<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// What a finished (or killed) child produced.
+pub struct Captured {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    pub timed_out: bool,
+}
+
+impl Captured {
+    pub fn ok(&self) -> bool {
+        !self.timed_out && self.status.success()
+    }
+    /// One-line reason for a failure, with the tail of stderr.
+    pub fn failure(&self, line: &str) -> String {
+        let why = if self.timed_out {
+            format!("timed out after {:.1} s and was killed", self.elapsed.as_secs_f64())
+        } else {
+            describe_status(self.status)
+        };
+        let tail: Vec<&str> = self.stderr.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let mut msg = format!("`{line}` {why}");
+        if !tail.is_empty() {
+            msg.push_str("\n--- stderr (last lines) ---\n");
+            msg.push_str(&tail.join("\n"));
+        }
+        msg
+    }
+}
+
+/// Run `cmd` with stdin closed and stdout/stderr captured; kill it (SIGKILL)
+/// if it runs longer than `timeout`, so a hung allocator cannot hang CI.
+pub fn run_captured(cmd: &mut Command, timeout: Duration) -> Result<Captured> {
+    let line = display_cmd(cmd);
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run `{line}`: {e}"))?;
+    let mut out_pipe = child.stdout.take().expect("piped");
+    let mut err_pipe = child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out_pipe.read_to_end(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err_pipe.read_to_end(&mut s);
+        s
+    });
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => return Err(format!("waiting for `{line}`: {e}")),
+        }
+        if start.elapsed() > timeout {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().map_err(|e| format!("waiting for `{line}`: {e}"))?;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = start.elapsed();
+    let stdout = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+    Ok(Captured { status, stdout, stderr, elapsed, timed_out })
+}
+
+/// "exit status 3", "killed by signal 11 (SIGSEGV)".
+pub fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    match status.signal() {
+        Some(sig) => {
+            let name = match sig {
+                4 => " (SIGILL)",
+                6 => " (SIGABRT)",
+                7 => " (SIGBUS)",
+                8 => " (SIGFPE)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            format!("was killed by signal {sig}{name}")
+        }
+        None => format!("ended with {status}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("larson"), "larson");
+        assert_eq!(shell_quote("/a/b-c_d.so"), "/a/b-c_d.so");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn display_shows_env_and_args() {
+        let mut cmd = Command::new("/bin/prog");
+        cmd.arg("1").arg("x y").env("LD_PRELOAD", "/l/libhakmem.so");
+        assert_eq!(display_cmd(&cmd), "LD_PRELOAD=/l/libhakmem.so /bin/prog 1 'x y'");
+        let mut cmd = Command::new("prog");
+        cmd.env_remove("LD_PRELOAD").env("LD_LIBRARY_PATH", "/x");
+        assert_eq!(display_cmd(&cmd), "env -u LD_PRELOAD prog");
+    }
+}
