@@ -85,7 +85,7 @@ mod tests {
                 assert!((SIZES[c - 1] as usize) < size, "size {size} could use a smaller class");
             }
             // 16-byte steps up to 128, then at most a quarter of the block.
-            assert!(bs - size < 16 || (bs - size) * 4 <= bs, "size {size} wastes too much in {bs}");
+            assert!(bs - size <= 16 || (bs - size) * 4 <= bs, "size {size} wastes too much in {bs}");
         }
     }
 

@@ -1,0 +1,80 @@
+//! Builds the C workload programs of `benches/c/` into `target/bench-bin/`,
+//! on demand: rebuilt when the binary is missing, a source is newer than it,
+//! or the compiler command changed (recorded next to it in `<name>.cmd`).
+
+use crate::util::{self, Result};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A C program of `benches/c/`.
+pub struct CProgram {
+    /// Binary name in `target/bench-bin/`.
+    pub name: &'static str,
+    /// Sources, relative to the workspace root.
+    pub sources: &'static [&'static str],
+}
+
+pub const LARSON: CProgram = CProgram { name: "larson", sources: &["benches/c/larson.c"] };
+
+/// Flags every workload is compiled with. Plain `malloc`/`free` calls, no
+/// `-fno-builtin` games: the program must behave as an ordinary C program.
+pub const CFLAGS: &[&str] = &["-O2", "-pthread"];
+
+/// The C compiler: `$CC` or `cc`.
+pub fn compiler() -> String {
+    std::env::var("CC").ok().filter(|c| !c.trim().is_empty()).unwrap_or_else(|| "cc".into())
+}
+
+/// Build `prog` if needed; returns the absolute path of the binary.
+pub fn build(prog: &CProgram) -> Result<PathBuf> {
+    let root = util::root();
+    let dir = util::target_dir().join("bench-bin");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let bin = dir.join(prog.name);
+    let stamp = dir.join(format!("{}.cmd", prog.name));
+
+    let cc = compiler();
+    let tmp = dir.join(format!(".{}.tmp", prog.name));
+    let mut cmd = Command::new(&cc);
+    cmd.args(CFLAGS);
+    for s in prog.sources {
+        cmd.arg(root.join(s));
+    }
+    cmd.arg("-o").arg(&tmp).current_dir(&root);
+    // The recorded command names the final binary, not the temporary file.
+    let recorded = util::display_cmd(&cmd).replace(&*tmp.to_string_lossy(), &bin.to_string_lossy());
+
+    if !needs_rebuild(prog, &bin, &stamp, &recorded)? {
+        return Ok(bin);
+    }
+    util::run(&mut cmd).map_err(|e| format!("building the `{}` workload: {e}", prog.name))?;
+    std::fs::rename(&tmp, &bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+    std::fs::write(&stamp, format!("{recorded}\n")).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    Ok(bin)
+}
+
+/// The command line `prog` was (or would be) built with, for benchmark records.
+pub fn build_command(prog: &CProgram) -> Option<String> {
+    let stamp = util::target_dir().join("bench-bin").join(format!("{}.cmd", prog.name));
+    std::fs::read_to_string(stamp).ok().map(|s| s.trim().to_string())
+}
+
+fn needs_rebuild(prog: &CProgram, bin: &std::path::Path, stamp: &std::path::Path, recorded: &str) -> Result<bool> {
+    let Ok(bin_time) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+        return Ok(true);
+    };
+    match std::fs::read_to_string(stamp) {
+        Ok(s) if s.trim() == recorded => {}
+        _ => return Ok(true),
+    }
+    for s in prog.sources {
+        let path = util::root().join(s);
+        let t = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if t > bin_time {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
