@@ -14,7 +14,10 @@ pub struct CProgram {
     pub sources: &'static [&'static str],
 }
 
-pub const LARSON: CProgram = CProgram { name: "larson", sources: &["benches/c/larson.c"] };
+pub const LARSON: CProgram = CProgram {
+    name: "larson",
+    sources: &["benches/c/larson.c"],
+};
 
 /// Flags every workload is compiled with. Plain `malloc`/`free` calls, no
 /// `-fno-builtin` games: the program must behave as an ordinary C program.
@@ -22,7 +25,10 @@ pub const CFLAGS: &[&str] = &["-O2", "-pthread"];
 
 /// The C compiler: `$CC` or `cc`.
 pub fn compiler() -> String {
-    std::env::var("CC").ok().filter(|c| !c.trim().is_empty()).unwrap_or_else(|| "cc".into())
+    std::env::var("CC")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| "cc".into())
 }
 
 /// Build `prog` if needed; returns the absolute path of the binary.
@@ -49,17 +55,27 @@ pub fn build(prog: &CProgram) -> Result<PathBuf> {
     }
     util::run(&mut cmd).map_err(|e| format!("building the `{}` workload: {e}", prog.name))?;
     std::fs::rename(&tmp, &bin).map_err(|e| format!("{}: {e}", bin.display()))?;
-    std::fs::write(&stamp, format!("{recorded}\n")).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    std::fs::write(&stamp, format!("{recorded}\n"))
+        .map_err(|e| format!("{}: {e}", stamp.display()))?;
     Ok(bin)
 }
 
 /// The command line `prog` was (or would be) built with, for benchmark records.
 pub fn build_command(prog: &CProgram) -> Option<String> {
-    let stamp = util::target_dir().join("bench-bin").join(format!("{}.cmd", prog.name));
-    std::fs::read_to_string(stamp).ok().map(|s| s.trim().to_string())
+    let stamp = util::target_dir()
+        .join("bench-bin")
+        .join(format!("{}.cmd", prog.name));
+    std::fs::read_to_string(stamp)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
-fn needs_rebuild(prog: &CProgram, bin: &std::path::Path, stamp: &std::path::Path, recorded: &str) -> Result<bool> {
+fn needs_rebuild(
+    prog: &CProgram,
+    bin: &std::path::Path,
+    stamp: &std::path::Path,
+    recorded: &str,
+) -> Result<bool> {
     let Ok(bin_time) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
         return Ok(true);
     };

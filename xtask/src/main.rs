@@ -71,7 +71,9 @@ fn main() -> ExitCode {
         "preload" => preload::preload_cmd(rest),
         "test" => ci::test_cmd(rest),
         "bench" => bench::bench_cmd(rest),
-        other => Err(format!("unknown command `{other}` (see `cargo xtask help`)")),
+        other => Err(format!(
+            "unknown command `{other}` (see `cargo xtask help`)"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

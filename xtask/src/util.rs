@@ -11,7 +11,10 @@ pub type Result<T> = std::result::Result<T, String>;
 /// The workspace root (parent of `xtask/`).
 pub fn root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().expect("xtask lives in the workspace root").to_path_buf()
+    manifest
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` if set, else `<root>/target`.
@@ -54,7 +57,9 @@ pub fn user_ld_library_path() -> Option<String> {
             !entry.is_empty()
                 && !p.starts_with(&target)
                 && !p.starts_with(root().join("target"))
-                && !rustup_home.as_ref().is_some_and(|r| p.starts_with(r.join("toolchains")))
+                && !rustup_home
+                    .as_ref()
+                    .is_some_and(|r| p.starts_with(r.join("toolchains")))
                 && !entry.contains("/lib/rustlib/")
         })
         .collect();
@@ -116,7 +121,13 @@ pub fn display_cmd(cmd: &Command) -> String {
         line.push_str(&w);
         line.push(' ');
     }
-    line.push_str(&shell_quote(&cmd.get_program().to_string_lossy()));
+    let program = cmd.get_program();
+    if std::env::var_os("CARGO").is_some_and(|c| c == program) {
+        // `$CARGO` is the cargo running us: show it as a person would type it.
+        line.push_str("cargo");
+    } else {
+        line.push_str(&shell_quote(&program.to_string_lossy()));
+    }
     for a in cmd.get_args() {
         line.push(' ');
         line.push_str(&shell_quote(&a.to_string_lossy()));
@@ -133,7 +144,11 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`{}` failed: {}", display_cmd(cmd), describe_status(status)))
+        Err(format!(
+            "`{}` failed: {}",
+            display_cmd(cmd),
+            describe_status(status)
+        ))
     }
 }
 
@@ -167,12 +182,22 @@ pub struct Captured {
 
 impl Captured {
     pub fn ok(&self) -> bool {
-        !self.timed_out && self.status.success()
+        !self.timed_out && self.status.success() && !self.preload_ignored()
+    }
+    /// The dynamic loader could not load an LD_PRELOAD library and ran the
+    /// program without it (it only warns): the run measured the wrong allocator.
+    pub fn preload_ignored(&self) -> bool {
+        self.stderr.contains("from LD_PRELOAD cannot be preloaded")
     }
     /// One-line reason for a failure, with the tail of stderr.
     pub fn failure(&self, line: &str) -> String {
-        let why = if self.timed_out {
-            format!("timed out after {:.1} s and was killed", self.elapsed.as_secs_f64())
+        let why = if self.preload_ignored() {
+            "ran WITHOUT its LD_PRELOAD library (the loader could not load it)".to_string()
+        } else if self.timed_out {
+            format!(
+                "timed out after {:.1} s and was killed",
+                self.elapsed.as_secs_f64()
+            )
         } else {
             describe_status(self.status)
         };
@@ -220,14 +245,22 @@ pub fn run_captured(cmd: &mut Command, timeout: Duration) -> Result<Captured> {
         if start.elapsed() > timeout {
             timed_out = true;
             let _ = child.kill();
-            break child.wait().map_err(|e| format!("waiting for `{line}`: {e}"))?;
+            break child
+                .wait()
+                .map_err(|e| format!("waiting for `{line}`: {e}"))?;
         }
         std::thread::sleep(Duration::from_millis(5));
     };
     let elapsed = start.elapsed();
     let stdout = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
-    Ok(Captured { status, stdout, stderr, elapsed, timed_out })
+    Ok(Captured {
+        status,
+        stdout,
+        stderr,
+        elapsed,
+        timed_out,
+    })
 }
 
 /// "exit status 3", "killed by signal 11 (SIGSEGV)".
@@ -268,10 +301,46 @@ mod tests {
     }
 
     #[test]
+    fn captured_run_is_killed_on_timeout() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo started; exec sleep 30"]);
+        let out = run_captured(&mut cmd, Duration::from_millis(200)).unwrap();
+        assert!(out.timed_out && !out.ok());
+        assert!(out.elapsed < Duration::from_secs(10));
+        assert_eq!(out.stdout, "started\n");
+        assert!(out.failure("x").contains("timed out"));
+    }
+
+    #[test]
+    fn captured_run_reports_status_and_ignored_preload() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let out = run_captured(&mut cmd, Duration::from_secs(30)).unwrap();
+        assert!(!out.ok() && !out.timed_out);
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            ("out\n", "err\n")
+        );
+        assert!(
+            out.failure("x").contains("exited with status 3"),
+            "{}",
+            out.failure("x")
+        );
+
+        let mut cmd = Command::new("true");
+        cmd.env("LD_PRELOAD", "/nonexistent/libnothing.so");
+        let out = run_captured(&mut cmd, Duration::from_secs(30)).unwrap();
+        assert!(out.status.success() && out.preload_ignored() && !out.ok());
+    }
+
+    #[test]
     fn display_shows_env_and_args() {
         let mut cmd = Command::new("/bin/prog");
         cmd.arg("1").arg("x y").env("LD_PRELOAD", "/l/libhakmem.so");
-        assert_eq!(display_cmd(&cmd), "LD_PRELOAD=/l/libhakmem.so /bin/prog 1 'x y'");
+        assert_eq!(
+            display_cmd(&cmd),
+            "LD_PRELOAD=/l/libhakmem.so /bin/prog 1 'x y'"
+        );
         let mut cmd = Command::new("prog");
         cmd.env_remove("LD_PRELOAD").env("LD_LIBRARY_PATH", "/x");
         assert_eq!(display_cmd(&cmd), "env -u LD_PRELOAD prog");

@@ -594,6 +594,25 @@ impl Heap {
         unsafe { self.alloc_slow(class) }
     }
 
+    /// The allocation fast path alone: pops the current page of `class`, or
+    /// returns null when it is empty (then call [`Heap::alloc_slow`]).
+    ///
+    /// # Safety
+    /// As [`Heap::alloc`].
+    #[inline(always)]
+    pub unsafe fn try_alloc(&mut self, class: usize) -> *mut u8 {
+        // SAFETY: cur[class] is the empty page or a page we own.
+        unsafe {
+            let pg = *self.cur.get_unchecked(class);
+            let b = (*pg).free;
+            if !b.is_null() {
+                (*pg).free = (*b).next;
+                (*pg).used += 1;
+            }
+            b.cast()
+        }
+    }
+
     /// The slow path of [`Heap::alloc`].
     ///
     /// # Safety

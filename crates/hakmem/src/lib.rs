@@ -1,66 +1,537 @@
-//! TEMPORARY STUB of the router API (see API.md) backed by glibc's
-//! `__libc_*` entry points, so that the FFI layer and the test suites can be
-//! built while the real tiers are written. Replaced by the real router.
+//! hakmem — a general-purpose memory allocator.
+//!
+//! This crate is the router over hakmem's tiers:
+//!
+//! | request            | tier                     | crate          |
+//! |--------------------|--------------------------|----------------|
+//! | 0 ..= 1 KiB        | tiny, 20 classes         | `hak-tiny`     |
+//! | 1 KiB ..= 32 KiB   | L2 pool, 20 classes      | `hak-pool`     |
+//! | 32 KiB .. 1 MiB    | L2.5 pool, 20 classes    | `hak-pool`     |
+//! | >= 1 MiB           | big blocks + BigCache    | `hak-bigcache` |
+//!
+//! The size picks the tier with one comparison chain; `free` finds the owner
+//! through the segment map (`hak-os`), never through a header. Each thread has
+//! a context holding one heap per slab tier; the same-thread fast paths take no
+//! lock and do no atomic read-modify-write.
+//!
+//! Rust programs use it as their global allocator:
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static A: hakmem::HakMem = hakmem::HakMem;
+//! fn main() {
+//!     let v: Vec<u64> = (0..1000).collect();
+//!     assert_eq!(v.iter().sum::<u64>(), 499_500);
+//! }
+//! ```
+//!
+//! C programs use `libhakmem.so` (crate `hakmem-cdylib`) with `LD_PRELOAD`.
 #![no_std]
+#![warn(missing_docs)]
+
+mod stats;
+mod tls;
+
 use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
-extern "C" {
-    fn __libc_malloc(n: usize) -> *mut u8;
-    fn __libc_calloc(n: usize, m: usize) -> *mut u8;
-    fn __libc_free(p: *mut u8);
-    fn __libc_realloc(p: *mut u8, n: usize) -> *mut u8;
-    fn __libc_memalign(a: usize, n: usize) -> *mut u8;
-    fn malloc_usable_size(p: *const u8) -> usize;
-}
+use hak_config::Features;
+use hak_os::lock::SpinLock;
+use hak_os::{meta, segmap};
+use hak_pool::{L2, L25};
+use hak_slab::{Heap, SlabTier};
+use hak_tiny::TINY;
 
-/// Minimum alignment of every block.
+pub use stats::print_stats;
+
+/// Alignment of every block hakmem returns.
 pub const MIN_ALIGN: usize = 16;
 
-/// Allocate `size` bytes.
-pub fn alloc(size: usize) -> *mut u8 {
-    if size > isize::MAX as usize { return core::ptr::null_mut(); }
-    unsafe { __libc_malloc(size) }
-}
-/// Allocate zeroed.
-pub fn alloc_zeroed(size: usize) -> *mut u8 {
-    if size > isize::MAX as usize { return core::ptr::null_mut(); }
-    unsafe { __libc_calloc(1, size) }
-}
-/// Allocate aligned.
-pub fn alloc_aligned(size: usize, align: usize) -> *mut u8 {
-    if size > isize::MAX as usize { return core::ptr::null_mut(); }
-    unsafe { __libc_memalign(align.max(16), size) }
-}
-/// Ownership test.
-pub fn owns(p: *const u8) -> bool { !p.is_null() }
-/// Free.
-///
-/// # Safety
-/// p must be null or a live block.
-pub unsafe fn free(p: *mut u8) -> bool { unsafe { __libc_free(p) }; true }
-/// Realloc.
-///
-/// # Safety
-/// p must be null or a live block.
-pub unsafe fn realloc(p: *mut u8, n: usize) -> *mut u8 {
-    if n > isize::MAX as usize { return core::ptr::null_mut(); }
-    unsafe { __libc_realloc(p, n.max(1)) }
-}
-/// Usable size.
-///
-/// # Safety
-/// p must be null or a live block.
-pub unsafe fn usable_size(p: *const u8) -> usize { if p.is_null() { 0 } else { unsafe { malloc_usable_size(p) } } }
-/// Print stats.
-pub fn print_stats() {}
-/// Init.
-pub fn init() {}
-/// Flush the thread's caches.
-pub fn thread_flush() {}
+/// The slab tiers, by router index (matches `SegMeta::tier_index`).
+static TIERS: [&SlabTier; 3] = [&TINY, &L2, &L25];
 
-/// Global allocator.
+/// One thread's allocator state: a heap per slab tier.
+#[repr(C)]
+pub struct ThreadCtx {
+    heaps: [Heap; 3],
+    /// A context that must not allocate through its heaps (thread exiting).
+    dead: bool,
+}
+
+// Routing limits (exclusive upper bounds). A tier switched off by the
+// configuration gets the limit of the tier below it, so its sizes fall
+// through to the next tier up.
+static TINY_LIMIT: AtomicUsize = AtomicUsize::new(hak_tiny::MAX_SIZE + 1);
+static L2_LIMIT: AtomicUsize = AtomicUsize::new(hak_pool::L2_MAX + 1);
+static L25_LIMIT: AtomicUsize = AtomicUsize::new(hak_pool::L25_LIMIT);
+
+const UNINIT: u8 = 0;
+const BUSY: u8 = 1;
+const READY: u8 = 2;
+static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+static KEY: AtomicUsize = AtomicUsize::new(0);
+static DEAD_CTX: AtomicUsize = AtomicUsize::new(0);
+
+/// Heaps shared by threads that have no usable context (during
+/// initialisation and after their context was torn down at exit).
+struct GlobalHeaps([Heap; 3]);
+// SAFETY: only used under its lock; the pages it owns are ordinary pages.
+unsafe impl Send for GlobalHeaps {}
+static GLOBAL: SpinLock<GlobalHeaps> = SpinLock::new(GlobalHeaps([Heap::uninit(), Heap::uninit(), Heap::uninit()]));
+
+/// Initialises hakmem: reads the configuration, creates the segment map,
+/// the thread-exit key and the fork handlers. Idempotent and cheap after the
+/// first call; called lazily by the first allocation of every thread.
+pub fn init() {
+    if STATE.load(Ordering::Acquire) == READY {
+        return;
+    }
+    if STATE.compare_exchange(UNINIT, BUSY, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return;
+    }
+    let cfg = hak_config::get();
+    let f = cfg.features();
+    let t = cfg.tunables();
+    let tiny = if f.contains(Features::TINY_POOL) { hak_tiny::MAX_SIZE + 1 } else { 0 };
+    let l2 = if f.contains(Features::POOL) { hak_pool::L2_MAX + 1 } else { tiny };
+    let l25 = if f.contains(Features::L25_POOL) { hak_pool::L25_LIMIT } else { l2 };
+    TINY_LIMIT.store(tiny, Ordering::Relaxed);
+    L2_LIMIT.store(l2, Ordering::Relaxed);
+    L25_LIMIT.store(l25, Ordering::Relaxed);
+    for tier in TIERS {
+        tier.set_keep_free_pages(t.free_pages_keep);
+    }
+    let decay = if f.contains(Features::BATCH_MADVISE) { t.decay_ms } else { 0 };
+    hak_bigcache::configure(
+        f.contains(Features::BIGCACHE),
+        t.bigcache_entries,
+        cfg.bigcache_max_bytes(),
+        decay,
+        f.contains(Features::THP),
+    );
+    segmap::init();
+    let dead = meta::alloc(core::mem::size_of::<ThreadCtx>()) as *mut ThreadCtx;
+    if !dead.is_null() {
+        // SAFETY: fresh zeroed record.
+        unsafe { init_ctx(dead, true) };
+        DEAD_CTX.store(dead as usize, Ordering::Relaxed);
+    }
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: key is a valid out-parameter; the destructor is `extern "C"`.
+    if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0 {
+        KEY.store(key as usize + 1, Ordering::Relaxed);
+    }
+    STATE.store(READY, Ordering::Release);
+    // These may allocate (re-entering us, which now works).
+    // SAFETY: the handlers are `extern "C"` functions without preconditions.
+    unsafe {
+        libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child));
+        if f.contains(Features::STATS) {
+            libc::atexit(stats::at_exit);
+        }
+    }
+}
+
+/// # Safety
+/// `c` points to a zeroed `ThreadCtx` record.
+unsafe fn init_ctx(c: *mut ThreadCtx, dead: bool) {
+    // SAFETY: per contract.
+    unsafe {
+        for (i, tier) in TIERS.iter().enumerate() {
+            (*c).heaps[i].init(tier);
+        }
+        (*c).dead = dead;
+    }
+}
+
+/// The calling thread's live context, creating it if needed; null when the
+/// thread must use the global heaps.
+#[cold]
+fn ctx_slow() -> *mut ThreadCtx {
+    let c = tls::ctx();
+    if !c.is_null() {
+        // SAFETY: contexts are valid records.
+        return if unsafe { (*c).dead } { ptr::null_mut() } else { c };
+    }
+    init();
+    if STATE.load(Ordering::Acquire) != READY {
+        return ptr::null_mut();
+    }
+    let key = KEY.load(Ordering::Relaxed);
+    if key == 0 {
+        return ptr::null_mut();
+    }
+    let c = meta::alloc(core::mem::size_of::<ThreadCtx>()) as *mut ThreadCtx;
+    if c.is_null() {
+        return c;
+    }
+    // SAFETY: fresh zeroed record.
+    unsafe { init_ctx(c, false) };
+    tls::set_ctx(c);
+    // SAFETY: the key was created by init; keys < 32 need no allocation.
+    unsafe { libc::pthread_setspecific((key - 1) as libc::pthread_key_t, c as *const libc::c_void) };
+    c
+}
+
+/// pthread key destructor: returns the exiting thread's pages.
+extern "C" fn thread_exit(arg: *mut libc::c_void) {
+    let c = arg as *mut ThreadCtx;
+    if c.is_null() {
+        return;
+    }
+    // From now on this thread uses the dead context (global heaps).
+    tls::set_ctx(DEAD_CTX.load(Ordering::Relaxed) as *mut ThreadCtx);
+    // SAFETY: the context belonged to this thread, which no longer uses it.
+    unsafe {
+        for h in (*c).heaps.iter_mut() {
+            h.abandon_all();
+        }
+        meta::free(c.cast(), core::mem::size_of::<ThreadCtx>());
+    }
+}
+
+/// Returns the calling thread's cached free memory: collects remote frees,
+/// releases empty pages and trims the big-block cache.
+pub fn thread_flush() {
+    let c = tls::ctx();
+    // SAFETY: a live context belongs to this thread.
+    unsafe {
+        if !c.is_null() && !(*c).dead {
+            for h in (*c).heaps.iter_mut() {
+                h.collect();
+            }
+        }
+    }
+    hak_bigcache::trim();
+}
+
+#[inline(always)]
+fn route(size: usize) -> (usize, usize) {
+    if size < TINY_LIMIT.load(Ordering::Relaxed) {
+        (0, hak_tiny::class_of(size))
+    } else if size < L2_LIMIT.load(Ordering::Relaxed) {
+        (1, hak_pool::l2_class_of(size.max(hak_tiny::MAX_SIZE + 1)))
+    } else if size < L25_LIMIT.load(Ordering::Relaxed) {
+        (2, hak_pool::l25_class_of(size.max(hak_pool::L2_MAX + 1)))
+    } else {
+        (3, 0)
+    }
+}
+
+/// Allocates from slab tier `tier`, class `class`, through the thread's
+/// context or the global heaps.
+#[cold]
+#[inline(never)]
+fn alloc_slow(tier: usize, class: usize) -> *mut u8 {
+    let c = ctx_slow();
+    if !c.is_null() {
+        // SAFETY: a live context of this thread; class is valid for the tier.
+        return unsafe { (*c).heaps[tier].alloc(class) };
+    }
+    let mut g = GLOBAL.lock();
+    let h = &mut g.0[tier];
+    if !h.is_init() {
+        h.init(TIERS[tier]);
+    }
+    // SAFETY: the global heap is used under its lock only.
+    unsafe { h.alloc(class) }
+}
+
+/// Allocates `size` bytes, 16-byte aligned; null when out of memory or when
+/// `size` exceeds `isize::MAX`. `alloc(0)` returns a unique block.
+#[inline(always)]
+pub fn alloc(size: usize) -> *mut u8 {
+    let (tier, class) = route(size);
+    if tier < 3 {
+        let c = tls::ctx();
+        if !c.is_null() {
+            // SAFETY: a context is either this thread's or the dead one, whose
+            // heaps own no pages (empty current pages: try_alloc returns null).
+            let p = unsafe { (*c).heaps[tier].try_alloc(class) };
+            if !p.is_null() {
+                return p;
+            }
+        }
+        return alloc_slow(tier, class);
+    }
+    alloc_big(size, MIN_ALIGN, false)
+}
+
+#[cold]
+fn alloc_big(size: usize, align: usize, zero: bool) -> *mut u8 {
+    if size > isize::MAX as usize {
+        return ptr::null_mut();
+    }
+    init();
+    hak_bigcache::alloc(size, align, zero)
+}
+
+/// Like [`alloc`], with the first `size` bytes zeroed.
+pub fn alloc_zeroed(size: usize) -> *mut u8 {
+    let (tier, _) = route(size);
+    if tier == 3 {
+        return alloc_big(size, MIN_ALIGN, true);
+    }
+    let p = alloc(size);
+    if !p.is_null() {
+        // SAFETY: the block holds at least `size` bytes.
+        unsafe { ptr::write_bytes(p, 0, size) };
+    }
+    p
+}
+
+/// Allocates `size` bytes aligned to `align` (any power of two); null when
+/// out of memory or `align` is not a power of two.
+pub fn alloc_aligned(size: usize, align: usize) -> *mut u8 {
+    if !align.is_power_of_two() {
+        return ptr::null_mut();
+    }
+    if align <= MIN_ALIGN {
+        return alloc(size);
+    }
+    if size > isize::MAX as usize {
+        return ptr::null_mut();
+    }
+    let (tier, class) = route(size);
+    if tier < 3 {
+        let found = match tier {
+            0 => hak_tiny::class_for_aligned(size, align).map(|c| (0, c)),
+            _ => None,
+        }
+        .or_else(|| {
+            if tier <= 1 && L2_LIMIT.load(Ordering::Relaxed) > TINY_LIMIT.load(Ordering::Relaxed) {
+                let from = if tier == 1 { class } else { 0 };
+                hak_pool::aligned_class(&hak_pool::L2_SIZES, from, align).map(|c| (1, c))
+            } else {
+                None
+            }
+        })
+        .or_else(|| {
+            if L25_LIMIT.load(Ordering::Relaxed) > L2_LIMIT.load(Ordering::Relaxed) {
+                let from = if tier == 2 { class } else { 0 };
+                hak_pool::aligned_class(&hak_pool::L25_SIZES, from, align).map(|c| (2, c))
+            } else {
+                None
+            }
+        });
+        if let Some((t, c)) = found {
+            // Pages are aligned to their size, which exceeds every block
+            // size, so a block size that is a multiple of `align` is aligned.
+            let c_ctx = tls::ctx();
+            if !c_ctx.is_null() {
+                // SAFETY: as in `alloc`.
+                let p = unsafe { (*c_ctx).heaps[t].try_alloc(c) };
+                if !p.is_null() {
+                    return p;
+                }
+            }
+            return alloc_slow(t, c);
+        }
+    }
+    alloc_big(size, align, false)
+}
+
+/// Whether `p` lies in memory hakmem manages (one segment-map lookup; `p`'s
+/// memory is never read).
+#[inline]
+pub fn owns(p: *const u8) -> bool {
+    segmap::lookup(p as usize) != 0
+}
+
+/// Frees `p`. Returns true when `p` was null or hakmem's (now freed), false
+/// when `p` is not hakmem's (it is left untouched). Aborts with a message on
+/// a detected double free or a pointer into the middle of a hakmem block.
+///
+/// # Safety
+/// `p` is null, a live hakmem block, or not hakmem memory at all.
+#[inline(always)]
+pub unsafe fn free(p: *mut u8) -> bool {
+    let e = segmap::lookup(p as usize);
+    if e & segmap::TAG_SLAB != 0 {
+        // SAFETY: slab entries point to live segment records; p lies in it.
+        unsafe {
+            let seg = &*hak_slab::seg_of_entry(e);
+            let pg = seg.page_of(p as usize);
+            let c = tls::ctx();
+            if !c.is_null() && (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free_local(pg, p) {
+                return true;
+            }
+            hak_slab::free_remote(pg, p);
+        }
+        return true;
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free_other(e, p) }
+}
+
+#[cold]
+unsafe fn free_other(e: usize, p: *mut u8) -> bool {
+    if e & segmap::TAG_BIG != 0 {
+        // SAFETY: entry tagged big for p.
+        unsafe { hak_bigcache::free(e, p) };
+        return true;
+    }
+    p.is_null()
+}
+
+/// The usable size of block `p`: 0 for null or memory that is not
+/// hakmem's; otherwise the exact number of bytes the block offers.
+///
+/// # Safety
+/// `p` is null, a live hakmem block, or not hakmem memory.
+pub unsafe fn usable_size(p: *const u8) -> usize {
+    let e = segmap::lookup(p as usize);
+    if e & segmap::TAG_SLAB != 0 {
+        // SAFETY: slab entry for p.
+        unsafe {
+            let seg = &*hak_slab::seg_of_entry(e);
+            (*seg.page_of(p as usize)).block_size()
+        }
+    } else if e & segmap::TAG_BIG != 0 {
+        // SAFETY: big entry for p.
+        unsafe { hak_bigcache::usable_size(e, p) }
+    } else {
+        0
+    }
+}
+
+/// Resizes `p` to `new_size` bytes, keeping `min(old, new)` bytes of content.
+/// `p` null behaves as [`alloc`]. Stays in place when the block has room and
+/// would not waste more than half of it; big blocks grow with `mremap`.
+/// Returns null on failure, leaving `p` intact. A `new_size` of 0 returns a
+/// minimal block (the C layer implements glibc's `realloc(p, 0)`).
+///
+/// # Safety
+/// `p` is null or a live hakmem block owned by the caller.
+pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
+    if p.is_null() {
+        return alloc(new_size);
+    }
+    if new_size > isize::MAX as usize {
+        return ptr::null_mut();
+    }
+    let e = segmap::lookup(p as usize);
+    let old = if e & segmap::TAG_SLAB != 0 {
+        // SAFETY: slab entry for p.
+        let bs = unsafe { (*(*hak_slab::seg_of_entry(e)).page_of(p as usize)).block_size() };
+        if new_size <= bs && new_size >= bs / 2 {
+            return p;
+        }
+        bs
+    } else if e & segmap::TAG_BIG != 0 {
+        if route(new_size).0 == 3 {
+            // SAFETY: big entry for a live block we own.
+            let q = unsafe { hak_bigcache::realloc(e, p, new_size) };
+            if !q.is_null() {
+                return q;
+            }
+        }
+        // SAFETY: big entry for p.
+        unsafe { hak_bigcache::usable_size(e, p) }
+    } else {
+        hak_os::diag::fatal("realloc(): invalid pointer", p as usize);
+    };
+    let q = alloc(new_size);
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: both blocks are live and hold at least the copied length.
+    unsafe {
+        ptr::copy_nonoverlapping(p, q, old.min(new_size));
+        free(p);
+    }
+    q
+}
+
+// ---------------------------------------------------------------- fork
+
+extern "C" fn prefork() {
+    if STATE.load(Ordering::Acquire) != READY {
+        return;
+    }
+    GLOBAL.raw_lock();
+    for t in TIERS {
+        t.prefork();
+    }
+    hak_bigcache::prefork();
+    meta::prefork();
+}
+
+fn postfork() {
+    if STATE.load(Ordering::Acquire) != READY {
+        return;
+    }
+    meta::postfork();
+    hak_bigcache::postfork();
+    for t in TIERS {
+        t.postfork();
+    }
+    // SAFETY: taken by prefork in this thread.
+    unsafe { GLOBAL.force_unlock() };
+}
+
+extern "C" fn postfork_parent() {
+    postfork();
+}
+
+extern "C" fn postfork_child() {
+    postfork();
+}
+
+// ---------------------------------------------------------------- GlobalAlloc
+
+/// hakmem as a Rust global allocator:
+/// `#[global_allocator] static A: hakmem::HakMem = hakmem::HakMem;`
 pub struct HakMem;
+
+// SAFETY: blocks are valid for their layout (size and alignment) until
+// freed; hakmem never hands out a block twice.
 unsafe impl GlobalAlloc for HakMem {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 { if l.align() <= 16 { alloc(l.size()) } else { alloc_aligned(l.size(), l.align()) } }
-    unsafe fn dealloc(&self, p: *mut u8, _l: Layout) { unsafe { free(p) }; }
+    #[inline]
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if l.align() <= MIN_ALIGN {
+            alloc(l.size())
+        } else {
+            alloc_aligned(l.size(), l.align())
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, _l: Layout) {
+        // SAFETY: p came from this allocator.
+        unsafe { free(p) };
+    }
+
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        if l.align() <= MIN_ALIGN {
+            return alloc_zeroed(l.size());
+        }
+        let p = alloc_aligned(l.size(), l.align());
+        if !p.is_null() {
+            // SAFETY: the block holds l.size() bytes.
+            unsafe { ptr::write_bytes(p, 0, l.size()) };
+        }
+        p
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
+        if l.align() <= MIN_ALIGN {
+            // SAFETY: p came from this allocator with layout l.
+            return unsafe { realloc(p, new_size) };
+        }
+        // SAFETY: p is live; usable_size reads the segment map only.
+        if new_size <= unsafe { usable_size(p) } && new_size >= l.size() / 2 {
+            return p;
+        }
+        let q = alloc_aligned(new_size, l.align());
+        if !q.is_null() {
+            // SAFETY: both blocks are live and large enough.
+            unsafe {
+                ptr::copy_nonoverlapping(p, q, l.size().min(new_size));
+                free(p);
+            }
+        }
+        q
+    }
 }

@@ -1,0 +1,227 @@
+//! The C allocation API with glibc 2.36 semantics, as `#[inline]` Rust-ABI
+//! functions.
+//!
+//! These are the bodies of the exported `hak_*` functions (see the crate root)
+//! and of the unprefixed `malloc`, `free`, … symbols of `hakmem-cdylib`.
+//! Exported (`#[no_mangle]`) functions cannot be `#[inline]`, so the facade
+//! calls these directly: each exported symbol is a single function with no
+//! extra call, with or without LTO. Names and signatures mirror the C ones.
+
+use libc::{c_int, c_void};
+
+use crate::foreign;
+use crate::sys::{page_size, set_errno};
+
+/// Largest alignment argument `memalign`/`aligned_alloc` accept
+/// (`SIZE_MAX / 2 + 1`, the largest power of two); larger ones fail with
+/// `EINVAL`, like glibc.
+const MAX_ALIGN_ARG: usize = usize::MAX / 2 + 1;
+
+/// Allocate `size` bytes aligned to `align` following glibc's
+/// `_mid_memalign`, without touching `errno`: `align <= 16` is a plain
+/// allocation, other alignments are rounded up to a power of two;
+/// `Err(EINVAL)` for an alignment above `SIZE_MAX / 2 + 1`, `Err(ENOMEM)`
+/// when the request cannot be satisfied.
+#[inline]
+fn aligned_raw(align: usize, size: usize) -> Result<*mut u8, c_int> {
+    let p = if align <= hakmem::MIN_ALIGN {
+        hakmem::alloc(size)
+    } else {
+        if align > MAX_ALIGN_ARG {
+            return Err(libc::EINVAL);
+        }
+        // Cannot overflow: align <= 2^63.
+        let a = align.next_power_of_two();
+        match (isize::MAX as usize).checked_sub(a) {
+            Some(room) if size <= room => hakmem::alloc_aligned(size, a),
+            _ => return Err(libc::ENOMEM),
+        }
+    };
+    if p.is_null() {
+        Err(libc::ENOMEM)
+    } else {
+        Ok(p)
+    }
+}
+
+/// [`aligned_raw`] with the error stored in `errno` (null on failure).
+#[inline]
+fn aligned_errno(align: usize, size: usize) -> *mut c_void {
+    match aligned_raw(align, size) {
+        Ok(p) => p.cast(),
+        Err(e) => {
+            set_errno(e);
+            core::ptr::null_mut()
+        }
+    }
+}
+
+/// `malloc`: `size` bytes, 16-byte aligned; `malloc(0)` is a unique pointer.
+/// Null with `errno = ENOMEM` on failure or when `size > PTRDIFF_MAX`.
+#[inline]
+pub fn malloc(size: usize) -> *mut c_void {
+    let p = hakmem::alloc(size);
+    if p.is_null() {
+        set_errno(libc::ENOMEM);
+    }
+    p.cast()
+}
+
+/// `free`: release `p` (null: no-op). A pointer not owned by hakmem is
+/// forwarded to glibc when it lies in glibc's heap, otherwise reported on
+/// stderr and the process aborts.
+///
+/// # Safety
+/// `p` must be null or a live block returned by this allocator (or glibc's).
+#[inline]
+pub unsafe fn free(p: *mut c_void) {
+    // SAFETY: caller's contract; `hakmem::free` returns false (and leaves `p`
+    // alone) when the block is not hakmem's.
+    if !unsafe { hakmem::free(p.cast()) } {
+        // SAFETY: `p` is non-null (free(null) returns true) and not hakmem's.
+        unsafe { foreign::free(p.cast(), b"free") }
+    }
+}
+
+/// `calloc`: `n * size` zeroed bytes. Null with `errno = ENOMEM` on
+/// multiplication overflow, a total above `PTRDIFF_MAX`, or out of memory.
+#[inline]
+pub fn calloc(n: usize, size: usize) -> *mut c_void {
+    let p = match n.checked_mul(size) {
+        Some(total) => hakmem::alloc_zeroed(total),
+        None => core::ptr::null_mut(),
+    };
+    if p.is_null() {
+        set_errno(libc::ENOMEM);
+    }
+    p.cast()
+}
+
+/// `realloc`: resize `p` to `size` bytes, keeping the common prefix.
+/// `realloc(NULL, n)` = `malloc(n)`; `realloc(p, 0)` frees `p` and returns
+/// null without touching `errno` (glibc); on failure returns null with
+/// `errno = ENOMEM` and `p` is kept. A glibc-owned `p` is migrated into
+/// hakmem.
+///
+/// # Safety
+/// `p` must be null or a live block returned by this allocator (or glibc's).
+#[inline]
+pub unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    let p = p.cast::<u8>();
+    if p.is_null() {
+        return malloc(size);
+    }
+    if !hakmem::owns(p) {
+        // SAFETY: `p` is non-null, not hakmem's; caller's contract otherwise.
+        return unsafe { foreign::realloc(p, size) }.cast();
+    }
+    if size == 0 {
+        // SAFETY: `p` is a live hakmem block (caller's contract + owns).
+        unsafe { hakmem::free(p) };
+        return core::ptr::null_mut();
+    }
+    // SAFETY: `p` is a live hakmem block (caller's contract + owns).
+    let q = unsafe { hakmem::realloc(p, size) };
+    if q.is_null() {
+        set_errno(libc::ENOMEM);
+    }
+    q.cast()
+}
+
+/// `reallocarray`: `realloc(p, n * size)` with an overflow check (overflow:
+/// null, `errno = ENOMEM`, `p` kept). `n * size == 0` frees `p` like
+/// `realloc(p, 0)`.
+///
+/// # Safety
+/// As [`realloc`].
+#[inline]
+pub unsafe fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+    match n.checked_mul(size) {
+        // SAFETY: forwarded contract.
+        Some(total) => unsafe { realloc(p, total) },
+        None => {
+            set_errno(libc::ENOMEM);
+            core::ptr::null_mut()
+        }
+    }
+}
+
+/// `posix_memalign`: store in `*memptr` a block of `size` bytes aligned to
+/// `align`. Returns 0, `EINVAL` (alignment not a power of two multiple of
+/// `sizeof(void *)`) or `ENOMEM`; never changes `errno` (glibc 2.36 saves and
+/// restores it), and leaves `*memptr` untouched on failure.
+///
+/// # Safety
+/// `memptr` must be valid for a pointer-sized write.
+#[inline]
+pub unsafe fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    if align % core::mem::size_of::<*mut c_void>() != 0 || !align.is_power_of_two() {
+        return libc::EINVAL;
+    }
+    match aligned_raw(align, size) {
+        Ok(p) => {
+            // SAFETY: caller guarantees `memptr` is writable.
+            unsafe { *memptr = p.cast() };
+            0
+        }
+        Err(e) => e,
+    }
+}
+
+/// `aligned_alloc`: identical to [`memalign`], as in glibc 2.36 where
+/// `aligned_alloc` is an alias of `memalign` (the C17 `EINVAL` for a
+/// non-power-of-two alignment only came with glibc 2.38).
+#[inline]
+pub fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    aligned_errno(align, size)
+}
+
+/// `memalign`: `size` bytes aligned to `align` rounded up to a power of two;
+/// `align <= 16` behaves as `malloc`. Null with `errno = EINVAL` when
+/// `align > SIZE_MAX / 2 + 1`, `ENOMEM` when it cannot be satisfied.
+#[inline]
+pub fn memalign(align: usize, size: usize) -> *mut c_void {
+    aligned_errno(align, size)
+}
+
+/// `valloc`: `size` bytes aligned to the page size.
+#[inline]
+pub fn valloc(size: usize) -> *mut c_void {
+    aligned_errno(page_size(), size)
+}
+
+/// `pvalloc`: page-aligned, size rounded up to a multiple of the page size;
+/// `pvalloc(0)` returns one page (glibc 2.36 returns less than a page there,
+/// a rounding bug in its mask). Null with `errno = ENOMEM` when the rounding
+/// overflows or memory is exhausted.
+#[inline]
+pub fn pvalloc(size: usize) -> *mut c_void {
+    let ps = page_size();
+    match size.checked_add(ps - 1) {
+        Some(r) => aligned_errno(ps, (r & !(ps - 1)).max(ps)),
+        None => {
+            set_errno(libc::ENOMEM);
+            core::ptr::null_mut()
+        }
+    }
+}
+
+/// `malloc_usable_size`: usable bytes of the block `p` (>= the requested
+/// size); 0 for null. For a glibc-owned pointer, glibc's answer; for any
+/// other foreign pointer, 0.
+///
+/// # Safety
+/// `p` must be null or a live block returned by this allocator (or glibc's).
+#[inline]
+pub unsafe fn malloc_usable_size(p: *mut c_void) -> usize {
+    let p = p.cast::<u8>().cast_const();
+    // SAFETY: caller's contract; returns 0 for null and for foreign pointers.
+    let n = unsafe { hakmem::usable_size(p) };
+    if n != 0 || p.is_null() {
+        return n;
+    }
+    // SAFETY: `p` is non-null and not hakmem's (a hakmem block always has a
+    // non-zero usable size; if not, this answers 0 as well since hakmem
+    // memory never lies in the break heap).
+    unsafe { foreign::usable_size(p) }
+}

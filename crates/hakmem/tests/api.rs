@@ -1,0 +1,170 @@
+//! Behaviour of the router API as a user sees it: contents, alignment,
+//! usable sizes, realloc, cross-thread frees, memory returned.
+
+use std::sync::mpsc;
+
+fn fill(p: *mut u8, n: usize, seed: u8) {
+    for i in 0..n {
+        unsafe { *p.add(i) = seed.wrapping_add(i as u8) };
+    }
+}
+
+fn check(p: *const u8, n: usize, seed: u8) {
+    for i in 0..n {
+        assert_eq!(unsafe { *p.add(i) }, seed.wrapping_add(i as u8), "byte {i} of {n}");
+    }
+}
+
+#[test]
+fn every_small_size_is_usable_and_aligned() {
+    let mut blocks = Vec::new();
+    for size in (0..70_000).step_by(7) {
+        let p = hakmem::alloc(size);
+        assert!(!p.is_null());
+        assert_eq!(p as usize % 16, 0, "size {size}");
+        assert!(hakmem::owns(p));
+        assert!(unsafe { hakmem::usable_size(p) } >= size);
+        fill(p, size.min(4096), size as u8);
+        blocks.push((p, size));
+    }
+    for &(p, size) in &blocks {
+        check(p, size.min(4096), size as u8);
+        assert!(unsafe { hakmem::free(p) });
+    }
+}
+
+#[test]
+fn powers_of_two_up_to_64mib() {
+    for shift in 0..=26 {
+        let size = 1usize << shift;
+        let p = hakmem::alloc(size);
+        assert!(!p.is_null());
+        fill(p, size, 3);
+        check(p, size, 3);
+        assert!(unsafe { hakmem::usable_size(p) } >= size);
+        unsafe { hakmem::free(p) };
+    }
+}
+
+#[test]
+fn zero_size_blocks_are_unique() {
+    let a = hakmem::alloc(0);
+    let b = hakmem::alloc(0);
+    assert!(!a.is_null() && !b.is_null() && a != b);
+    unsafe {
+        hakmem::free(a);
+        hakmem::free(b);
+    }
+}
+
+#[test]
+fn aligned_allocation_for_every_power_of_two() {
+    for shift in 0..=22 {
+        let align = 1usize << shift;
+        for size in [1usize, 8, 100, 1000, 5000, 70_000, 2 << 20] {
+            let p = hakmem::alloc_aligned(size, align);
+            assert!(!p.is_null(), "size {size} align {align}");
+            assert_eq!(p as usize % align, 0, "size {size} align {align}");
+            fill(p, size, 9);
+            check(p, size, 9);
+            unsafe { hakmem::free(p) };
+        }
+    }
+}
+
+#[test]
+fn realloc_preserves_contents_across_tiers() {
+    let mut p = hakmem::alloc(1);
+    fill(p, 1, 5);
+    let mut size = 1;
+    for next in [10, 100, 1000, 1100, 20_000, 40_000, 500_000, 1 << 20, 3 << 20, 20 << 20, 5 << 20, 700_000, 2000, 17] {
+        p = unsafe { hakmem::realloc(p, next) };
+        assert!(!p.is_null());
+        check(p, size.min(next), 5);
+        fill(p, next, 5);
+        size = next;
+    }
+    unsafe { hakmem::free(p) };
+}
+
+#[test]
+fn zeroed_after_dirty_reuse() {
+    for size in [24, 700, 3000, 50_000, 2 << 20] {
+        for _ in 0..20 {
+            let p = hakmem::alloc(size);
+            unsafe { std::ptr::write_bytes(p, 0xAB, size) };
+            unsafe { hakmem::free(p) };
+            let q = hakmem::alloc_zeroed(size);
+            assert!((0..size).all(|i| unsafe { *q.add(i) } == 0), "size {size}");
+            unsafe { hakmem::free(q) };
+        }
+    }
+}
+
+#[test]
+fn foreign_pointers_are_not_touched() {
+    let x = 5u64;
+    assert!(!hakmem::owns(&x as *const u64 as *const u8));
+    assert!(!unsafe { hakmem::free(&x as *const u64 as *mut u8) });
+    assert!(unsafe { hakmem::free(std::ptr::null_mut()) });
+    assert_eq!(unsafe { hakmem::usable_size(&x as *const u64 as *const u8) }, 0);
+}
+
+#[test]
+fn cross_thread_frees_are_reused() {
+    struct P(*mut u8, usize);
+    unsafe impl Send for P {}
+    let (tx, rx) = mpsc::channel::<Vec<P>>();
+    let consumer = std::thread::spawn(move || {
+        let mut n = 0;
+        for batch in rx {
+            for P(p, size) in batch {
+                check(p, size.min(64), size as u8);
+                unsafe { hakmem::free(p) };
+                n += 1;
+            }
+        }
+        n
+    });
+    let mut sent = 0;
+    for round in 0..200 {
+        let mut batch = Vec::new();
+        for i in 0..100 {
+            let size = [16, 100, 1000, 3000, 40_000][(i + round) % 5];
+            let p = hakmem::alloc(size);
+            fill(p, size.min(64), size as u8);
+            batch.push(P(p, size));
+        }
+        sent += batch.len();
+        tx.send(batch).unwrap();
+    }
+    drop(tx);
+    assert_eq!(consumer.join().unwrap(), sent);
+    // Memory freed remotely is collected and reused: a second wave does not
+    // need new pages beyond a small slack.
+    let before = hak_tiny::TINY.pages_in_use();
+    let mut v = Vec::new();
+    for _ in 0..10_000 {
+        v.push(hakmem::alloc(100));
+    }
+    for p in v {
+        unsafe { hakmem::free(p) };
+    }
+    assert!(hak_tiny::TINY.pages_in_use() <= before + 20);
+}
+
+#[test]
+fn threads_that_exit_return_their_pages() {
+    for _ in 0..50 {
+        std::thread::spawn(|| {
+            let v: Vec<_> = (0..1000).map(|i| hakmem::alloc(16 + i % 1000)).collect();
+            for p in v {
+                unsafe { hakmem::free(p) };
+            }
+        })
+        .join()
+        .unwrap();
+    }
+    let stats = &hak_tiny::TINY.stats;
+    assert!(stats.pages_released.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}

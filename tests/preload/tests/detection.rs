@@ -1,0 +1,80 @@
+//! What hakmem reports: invalid frees abort with a message, statistics on
+//! request.
+
+use hakmem_preload_tests::{compile_c, fresh_dir, run, Preload, Run};
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+fn run_preloaded(name: &str, env: &[(&str, &str)]) -> Run {
+    let bin = compile_c(name);
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(fresh_dir(name));
+    cmd.env_remove("HAKMEM_STATS").env_remove("HAKMEM_VERBOSE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd, Preload::Yes, T)
+}
+
+fn assert_aborts_with(r: &Run, message: &str) {
+    assert!(
+        !r.stdout_str().contains("survived"),
+        "free() returned instead of aborting: {}",
+        r.report()
+    );
+    assert_eq!(
+        r.signal(),
+        Some(libc::SIGABRT),
+        "expected the process to abort (SIGABRT): {}",
+        r.report()
+    );
+    assert!(
+        r.stderr_str().contains(message),
+        "expected {message:?} on stderr: {}",
+        r.report()
+    );
+}
+
+/// `free()` of a pointer into a stack array aborts with
+/// "hakmem: free(): invalid pointer" on stderr.
+#[test]
+fn free_of_foreign_pointer_aborts() {
+    let r = run_preloaded("foreign", &[]);
+    assert_aborts_with(&r, "hakmem: free(): invalid pointer");
+}
+
+/// A double free of an 8 MiB block is detected: SIGABRT and a "hakmem:"
+/// message on stderr (not a silent corruption, not a segfault).
+#[test]
+fn double_free_of_big_block_aborts() {
+    let r = run_preloaded("doublefree", &[]);
+    assert!(r.stdout_str().contains("first free done"), "the first free failed: {}", r.report());
+    assert_aborts_with(&r, "hakmem:");
+}
+
+/// `HAKMEM_STATS=1` makes a program print hakmem's counters on stderr at
+/// exit (lines starting with "hakmem:"), without changing its stdout or exit
+/// status.
+#[test]
+fn stats_printed_at_exit() {
+    let r = run_preloaded("stats", &[("HAKMEM_STATS", "1")]);
+    r.assert_success();
+    assert_eq!(r.stdout_str(), "OK\n", "stdout changed: {}", r.report());
+    let stderr = r.stderr_str();
+    let lines = stderr.lines().filter(|l| l.starts_with("hakmem:")).count();
+    assert!(lines > 0, "no `hakmem:` statistics lines on stderr with HAKMEM_STATS=1: {}", r.report());
+}
+
+/// Without `HAKMEM_STATS` a program's stderr stays clean.
+#[test]
+fn no_stats_without_request() {
+    let r = run_preloaded("stats", &[]);
+    r.assert_success();
+    assert!(
+        !r.stderr_str().contains("hakmem:"),
+        "hakmem printed to stderr without being asked: {}",
+        r.report()
+    );
+}

@@ -1,0 +1,113 @@
+//! `test`: exactly what CI runs (`.ci/run` calls `cargo xtask test`).
+//!
+//! Steps run in order, each announced by a `==> [i/n] ...` header; the first
+//! failure stops the sequence with a non-zero exit.
+//!
+//! Contract with `tests/preload` (package `hakmem-preload-tests`): it is run
+//! with `cargo test --release -p hakmem-preload-tests` and the environment
+//! variable `HAKMEM_SO` holding the absolute path of the freshly built
+//! `libhakmem.so`; the tests LD_PRELOAD it into the programs they spawn.
+
+use crate::util::{self, Result};
+use crate::{bench, cbuild, preload};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Package name of the LD_PRELOAD test suite in `tests/preload`.
+pub const PRELOAD_TESTS_PKG: &str = "hakmem-preload-tests";
+/// Environment variable carrying the absolute path of libhakmem.so to it.
+pub const HAKMEM_SO_ENV: &str = "HAKMEM_SO";
+
+const STEPS: usize = 4;
+
+fn header(i: usize, what: &str) {
+    println!();
+    println!("==> [{i}/{STEPS}] {what}");
+}
+
+pub fn test_cmd(args: &[String]) -> Result<()> {
+    if let Some(a) = args.first() {
+        return Err(format!("test takes no arguments (got `{a}`)"));
+    }
+    let start = Instant::now();
+    let mut skipped = Vec::new();
+
+    header(
+        1,
+        &format!("workspace tests: cargo test --workspace --exclude {PRELOAD_TESTS_PKG}"),
+    );
+    let mut cmd = util::cargo();
+    cmd.args(["test", "--workspace", "--exclude", PRELOAD_TESTS_PKG]);
+    util::run(&mut cmd).map_err(|e| format!("step 1 (workspace tests) failed: {e}"))?;
+
+    header(2, "build-preload: cargo build --release -p hakmem-cdylib");
+    let so = preload::build_preload().map_err(|e| format!("step 2 (build-preload) failed: {e}"))?;
+    println!("libhakmem.so: {}", so.display());
+
+    header(3, &format!("preload tests: {HAKMEM_SO_ENV}=<libhakmem.so> cargo test --release -p {PRELOAD_TESTS_PKG}"));
+    let suite = util::root().join("tests").join("preload");
+    if suite.join("Cargo.toml").is_file() {
+        let mut cmd = util::cargo();
+        cmd.args(["test", "--release", "-p", PRELOAD_TESTS_PKG])
+            .env(HAKMEM_SO_ENV, &so);
+        util::run(&mut cmd).map_err(|e| format!("step 3 (preload tests) failed: {e}"))?;
+    } else {
+        println!(
+            "NOTICE: {} does not exist yet: skipping the LD_PRELOAD test suite ({PRELOAD_TESTS_PKG}).",
+            suite.join("Cargo.toml").display()
+        );
+        skipped.push("3 (tests/preload not written yet)");
+    }
+
+    header(
+        4,
+        "larson smoke under LD_PRELOAD=libhakmem.so (0.3 s; 1 and 4 threads)",
+    );
+    larson_smoke(so).map_err(|e| format!("step 4 (larson smoke) failed: {e}"))?;
+
+    println!();
+    let secs = start.elapsed().as_secs_f64();
+    if skipped.is_empty() {
+        println!("==> xtask test: all {STEPS} steps passed in {secs:.0} s");
+    } else {
+        println!(
+            "==> xtask test: passed in {secs:.0} s; skipped step {}",
+            skipped.join(", step ")
+        );
+    }
+    Ok(())
+}
+
+/// larson for 0.3 s at 1 and 4 threads under hakmem: must exit 0 and print
+/// a Throughput line. A correctness smoke test, not a measurement.
+fn larson_smoke(so: PathBuf) -> Result<()> {
+    let binary = cbuild::build(&cbuild::LARSON)?;
+    let mut workload = bench::larson(binary, 0.3, &[1, 4]);
+    workload.timeout = Duration::from_secs(60);
+    let hakmem = bench::Allocator::preloaded("hakmem", so);
+    for case in &workload.cases {
+        let mut cmd = workload.command(case, &hakmem);
+        let line = util::display_cmd(&cmd);
+        println!("$ {line}");
+        let out = util::run_captured(&mut cmd, workload.timeout)?;
+        if !out.ok() {
+            return Err(out.failure(&line));
+        }
+        match (workload.metric.parse)(&out.stdout) {
+            Some(_) => {
+                let shown = out
+                    .stdout
+                    .lines()
+                    .find(|l| l.trim_start().starts_with("Throughput"));
+                println!("{}", shown.unwrap_or_default().trim());
+            }
+            None => {
+                return Err(format!(
+                    "`{line}` exited 0 without a Throughput line; stdout:\n{}",
+                    out.stdout
+                ))
+            }
+        }
+    }
+    Ok(())
+}
