@@ -47,6 +47,13 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
     header(3, &format!("preload tests: {HAKMEM_SO_ENV}=<libhakmem.so> cargo test --release -p {PRELOAD_TESTS_PKG}"));
     let suite = util::root().join("tests").join("preload");
     if suite.join("Cargo.toml").is_file() {
+        if !workspace_has_package(PRELOAD_TESTS_PKG)? {
+            return Err(format!(
+                "step 3 (preload tests) failed: {} exists but package `{PRELOAD_TESTS_PKG}` is not a \
+                 workspace member: add \"tests/preload\" to [workspace] members in Cargo.toml",
+                suite.join("Cargo.toml").display()
+            ));
+        }
         let mut cmd = util::cargo();
         cmd.args(["test", "--release", "-p", PRELOAD_TESTS_PKG])
             .env(HAKMEM_SO_ENV, &so);
@@ -110,4 +117,30 @@ fn larson_smoke(so: PathBuf) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the workspace has a member package called `name`.
+fn workspace_has_package(name: &str) -> Result<bool> {
+    let mut cmd = util::cargo();
+    cmd.args([
+        "metadata",
+        "--no-deps",
+        "--format-version",
+        "1",
+        "--offline",
+        "--quiet",
+    ]);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run `{}`: {e}", util::display_cmd(&cmd)))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{}` failed:\n{}",
+            util::display_cmd(&cmd),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    // std only, no JSON parser: package names appear as `"name":"<name>"`.
+    let json = String::from_utf8_lossy(&out.stdout);
+    Ok(json.contains(&format!("\"name\":\"{name}\"")))
 }

@@ -214,6 +214,8 @@ impl Captured {
 
 /// Run `cmd` with stdin closed and stdout/stderr captured; kill it (SIGKILL)
 /// if it runs longer than `timeout`, so a hung allocator cannot hang CI.
+/// Meant for workload binaries: only the direct child is killed, so a child
+/// that forks long-lived grandchildren holding its pipes would still block.
 pub fn run_captured(cmd: &mut Command, timeout: Duration) -> Result<Captured> {
     let line = display_cmd(cmd);
     let start = Instant::now();

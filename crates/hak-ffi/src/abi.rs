@@ -155,7 +155,7 @@ pub unsafe fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void
 /// `memptr` must be valid for a pointer-sized write.
 #[inline]
 pub unsafe fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int {
-    if align % core::mem::size_of::<*mut c_void>() != 0 || !align.is_power_of_two() {
+    if !align.is_multiple_of(core::mem::size_of::<*mut c_void>()) || !align.is_power_of_two() {
         return libc::EINVAL;
     }
     match aligned_raw(align, size) {

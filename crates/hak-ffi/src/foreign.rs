@@ -13,17 +13,18 @@
 //! glibc's main arena (or from a program managing `brk` itself, in which case
 //! glibc's own checks decide, exactly as without hakmem). The current top is
 //! `sbrk(0)` (reads glibc's cached `__curbrk`, no system call, no allocation).
-//! The bottom is recorded once, by [`record_brk`] (called from `hak_ffi::init`,
-//! i.e. the library constructor, or lazily on the first foreign pointer):
+//! The bottom is the lower of two values:
 //!
-//! * primarily the kernel's `start_brk`, field 47 of `/proc/self/stat`
-//!   (Linux >= 3.5), read with `open`/`read` into a stack buffer: it is the
-//!   exact start of the `[heap]` mapping even when glibc already grew the heap
-//!   before hakmem was initialised (hakmem loaded by `dlopen`, or `__libc_malloc`
-//!   called directly by an earlier constructor);
-//! * otherwise (no `/proc`), `sbrk(0)` at that moment. Under `LD_PRELOAD` the
-//!   constructor runs before glibc's malloc has ever been used, so the break
-//!   at init *is* the start of the heap.
+//! * `sbrk(0)` recorded by [`record_brk`] at init (`hak_ffi::init`, called
+//!   from the library constructor). Under `LD_PRELOAD` the constructor runs
+//!   before glibc's malloc has ever been used, so the break at init *is* the
+//!   start of the heap. This is the only thing done at start-up (one call);
+//! * the kernel's `start_brk`, field 47 of `/proc/self/stat` (Linux >= 3.5),
+//!   read once, lazily, when the first foreign pointer shows up, with
+//!   `open`/`read` into a stack buffer: it is the exact start of the `[heap]`
+//!   mapping, also when glibc grew the heap before hakmem was initialised
+//!   (hakmem loaded by `dlopen`, or `__libc_malloc` called directly by an
+//!   earlier constructor). Without `/proc` the init value alone is used.
 //!
 //! Rejected alternatives: the linker symbol `end` marks the end of the
 //! executable's bss, but the kernel randomises the heap start up to 32 MiB
@@ -56,31 +57,55 @@
 //! the fast path.
 
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use libc::{c_int, c_void};
+use libc::c_void;
 
 use crate::sys::{errno, invalid_pointer, set_errno};
 
-/// Lowest address of the program-break heap (0 = not yet recorded,
+/// Program break seen by [`record_brk`] (0 = not recorded).
+static BRK_AT_INIT: AtomicUsize = AtomicUsize::new(0);
+/// Lowest address of the program-break heap (0 = not yet computed,
 /// `usize::MAX` = unknown, i.e. nothing is recognised as glibc's).
 static BRK_LO: AtomicUsize = AtomicUsize::new(0);
 
-/// Record the bottom of the program-break heap, once (idempotent).
+/// Record the current program break (idempotent; called by `hak_ffi::init`,
+/// i.e. from the library constructor). One `sbrk(0)`: no system call once
+/// glibc has cached the break, which it does during its own start-up.
 pub(crate) fn record_brk() {
-    if BRK_LO.load(Ordering::Relaxed) != 0 {
-        return;
+    if BRK_AT_INIT.load(Ordering::Relaxed) == 0 {
+        let _ = BRK_AT_INIT.compare_exchange(0, current_brk(), Ordering::Relaxed, Ordering::Relaxed);
     }
+}
+
+/// Bottom of the program-break heap, computed on first use (the first
+/// foreign pointer): the lower of the kernel's `start_brk` and the break
+/// recorded at init (or the current break if init has not run).
+fn brk_lo() -> usize {
+    let lo = BRK_LO.load(Ordering::Relaxed);
+    if lo != 0 {
+        return lo;
+    }
+    compute_brk_lo()
+}
+
+#[cold]
+#[inline(never)]
+fn compute_brk_lo() -> usize {
+    record_brk();
     let saved = errno();
-    let now = current_brk();
+    let at_init = BRK_AT_INIT.load(Ordering::Relaxed);
     let start = read_start_brk();
-    let lo = match (start, now) {
+    set_errno(saved);
+    let lo = match (start, at_init) {
         (0, 0) => usize::MAX,
         (0, n) => n,
         (s, 0) => s,
         (s, n) => s.min(n),
     };
     // Losing the race is fine: every thread computes the same bound.
-    let _ = BRK_LO.compare_exchange(0, lo, Ordering::Relaxed, Ordering::Relaxed);
-    set_errno(saved);
+    match BRK_LO.compare_exchange(0, lo, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => lo,
+        Err(other) => other,
+    }
 }
 
 /// Current program break, 0 if unknown.
@@ -157,8 +182,7 @@ fn parse_start_brk(stat: &[u8]) -> usize {
 /// True when `p` lies in glibc's program-break heap (see the module doc).
 /// Never dereferences `p`.
 pub(crate) fn glibc_owns(p: *const u8) -> bool {
-    record_brk();
-    let lo = BRK_LO.load(Ordering::Relaxed);
+    let lo = brk_lo();
     let a = p as usize;
     a >= lo && a < current_brk()
 }
@@ -343,12 +367,6 @@ pub(crate) unsafe fn realloc(p: *mut u8, n: usize) -> *mut u8 {
     q
 }
 
-/// Test hook: the recorded bottom of the break heap.
-#[cfg(test)]
-pub(crate) fn brk_lo() -> usize {
-    BRK_LO.load(Ordering::Relaxed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,6 +388,7 @@ mod tests {
         assert_ne!(s, 0);
         record_brk();
         let lo = brk_lo();
+        assert!(lo <= s);
         assert!(lo != 0 && lo <= current_brk());
     }
 

@@ -1,10 +1,12 @@
 //! hak-ffi — hakmem's C ABI with exact glibc 2.36 semantics.
 //!
-//! Every function here is `extern "C"`, `#[no_mangle]` and named `hak_*`; the
-//! unprefixed `malloc`, `free`, … symbols are defined only by the
-//! `hakmem-cdylib` facade, which forwards to these (they are `#[inline]` so
-//! that LTO folds each pair into one function). Prototypes and comments for C
-//! and C++ callers are in `include/hakmem.h`.
+//! The exported functions are `extern "C"`, `#[no_mangle]` and named
+//! `hak_*`; this crate defines no `malloc` symbol. Their bodies live in
+//! [`abi`] as `#[inline]` Rust functions (exported functions cannot be
+//! `#[inline]`): the `hakmem-cdylib` facade calls those directly from its
+//! unprefixed `malloc`, `free`, … so each exported symbol is one function with
+//! no extra call, with or without LTO. Prototypes and comments for C and C++
+//! callers are in `include/hakmem.h`.
 //!
 //! Semantics (checked against glibc 2.36 by `tests/c/semantics.c`):
 //!
@@ -30,8 +32,11 @@
 //!   are `free`;
 //! * pointers hakmem does not own are forwarded to the next allocator (glibc)
 //!   when it owns them, otherwise reported as
-//!   `hakmem: free(): invalid pointer 0x…` and the process aborts (see
-//!   [`foreign`] for how ownership is decided).
+//!   `hakmem: free(): invalid pointer 0x…` and the process aborts. "glibc
+//!   owns it" means the pointer lies in the program-break heap
+//!   `[start_brk, sbrk(0))` (hakmem never uses `brk`); the next allocator's
+//!   `free`/`malloc_usable_size` come from `dlsym(RTLD_NEXT, …)`, resolved
+//!   once, lazily. Details and rejected alternatives: `src/foreign.rs`.
 //!
 //! Nothing in this crate allocates through Rust, panics or does std I/O.
 #![cfg_attr(not(test), no_std)]
@@ -237,7 +242,7 @@ mod tests {
         assert!(hak_pvalloc(usize::MAX).is_null());
         assert_eq!(errno(), libc::ENOMEM);
 
-        let mut m: *mut c_void = 1 as *mut c_void;
+        let mut m: *mut c_void = core::ptr::dangling_mut();
         set_errno(7);
         // SAFETY: `m` is a valid out-pointer.
         unsafe {
@@ -245,7 +250,7 @@ mod tests {
             assert_eq!(hak_posix_memalign(&mut m, 0, 8), libc::EINVAL);
             assert_eq!(hak_posix_memalign(&mut m, 64, usize::MAX), libc::ENOMEM);
         }
-        assert_eq!(m, 1 as *mut c_void);
+        assert_eq!(m, core::ptr::dangling_mut());
         assert_eq!(errno(), 7);
     }
 

@@ -3,19 +3,18 @@
 //! Exports the standard allocation symbols (`malloc`, `free`, `calloc`,
 //! `realloc`, `reallocarray`, `posix_memalign`, `aligned_alloc`, `memalign`,
 //! `valloc`, `pvalloc`, `malloc_usable_size`, `cfree`, `free_sized`,
-//! `free_aligned_sized`) as thin wrappers over the `hak_*` functions of
-//! `hak-ffi`, which are exported too (with `hak_init`, `hak_print_stats`,
-//! `hak_thread_flush`, `hak_owns`, `hak_version`). `exports.map` (a linker
-//! version script) pins the exported set to exactly these.
+//! `free_aligned_sized`) as thin wrappers over `hak_ffi::abi` (the bodies of
+//! the `hak_*` functions, which are exported too, with `hak_init`,
+//! `hak_print_stats`, `hak_thread_flush`, `hak_owns`, `hak_version`).
 //!
-//! A constructor in `.init_array` calls `hak_hak_ffi::init()` when the library is
+//! A constructor in `.init_array` calls `hak_ffi::init()` when the library is
 //! loaded (`LD_PRELOAD` or linked), before `main`.
 #![no_std]
 
 use hak_ffi::abi;
 use libc::{c_int, c_void};
 
-/// `malloc(3)`: see `hak_abi::malloc`.
+/// `malloc(3)`: see `hak_ffi::abi::malloc`.
 ///
 /// # Safety
 /// Always safe to call; `unsafe` only because it is the C allocator entry.
@@ -24,7 +23,7 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     abi::malloc(size)
 }
 
-/// `free(3)`: see `hak_abi::free`.
+/// `free(3)`: see `hak_ffi::abi::free`.
 ///
 /// # Safety
 /// `p` must be null or a live block from this allocator (or glibc's).
@@ -34,7 +33,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     unsafe { abi::free(p) }
 }
 
-/// `calloc(3)`: see `hak_abi::calloc`.
+/// `calloc(3)`: see `hak_ffi::abi::calloc`.
 ///
 /// # Safety
 /// Always safe to call.
@@ -43,7 +42,7 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     abi::calloc(n, size)
 }
 
-/// `realloc(3)`: see `hak_abi::realloc`.
+/// `realloc(3)`: see `hak_ffi::abi::realloc`.
 ///
 /// # Safety
 /// `p` must be null or a live block from this allocator (or glibc's).
@@ -53,7 +52,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     unsafe { abi::realloc(p, size) }
 }
 
-/// `reallocarray(3)`: see `hak_abi::reallocarray`.
+/// `reallocarray(3)`: see `hak_ffi::abi::reallocarray`.
 ///
 /// # Safety
 /// `p` must be null or a live block from this allocator (or glibc's).
@@ -63,7 +62,7 @@ pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> 
     unsafe { abi::reallocarray(p, n, size) }
 }
 
-/// `posix_memalign(3)`: see `hak_abi::posix_memalign`.
+/// `posix_memalign(3)`: see `hak_ffi::abi::posix_memalign`.
 ///
 /// # Safety
 /// `memptr` must be valid for a pointer-sized write.
@@ -73,7 +72,7 @@ pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, align: usize, 
     unsafe { abi::posix_memalign(memptr, align, size) }
 }
 
-/// `aligned_alloc(3)`: see `hak_abi::aligned_alloc`.
+/// `aligned_alloc(3)`: see `hak_ffi::abi::aligned_alloc`.
 ///
 /// # Safety
 /// Always safe to call.
@@ -82,7 +81,7 @@ pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void
     abi::aligned_alloc(align, size)
 }
 
-/// `memalign(3)`: see `hak_abi::memalign`.
+/// `memalign(3)`: see `hak_ffi::abi::memalign`.
 ///
 /// # Safety
 /// Always safe to call.
@@ -91,7 +90,7 @@ pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
     abi::memalign(align, size)
 }
 
-/// `valloc(3)`: see `hak_abi::valloc`.
+/// `valloc(3)`: see `hak_ffi::abi::valloc`.
 ///
 /// # Safety
 /// Always safe to call.
@@ -100,7 +99,7 @@ pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
     abi::valloc(size)
 }
 
-/// `pvalloc(3)`: see `hak_abi::pvalloc`.
+/// `pvalloc(3)`: see `hak_ffi::abi::pvalloc`.
 ///
 /// # Safety
 /// Always safe to call.
@@ -109,7 +108,7 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
     abi::pvalloc(size)
 }
 
-/// `malloc_usable_size(3)`: see `hak_abi::malloc_usable_size`.
+/// `malloc_usable_size(3)`: see `hak_ffi::abi::malloc_usable_size`.
 ///
 /// # Safety
 /// `p` must be null or a live block from this allocator (or glibc's).
@@ -166,6 +165,38 @@ extern "C" fn hakmem_constructor() {
 #[used]
 #[link_section = ".init_array"]
 static INIT: extern "C" fn() = hakmem_constructor;
+
+// The precompiled `core` is built with panic=unwind: some of its functions
+// (e.g. `core::panicking::panic_nounwind_fmt`, reached in dev builds from the
+// UB precondition checks of `copy_nonoverlapping` & co.) carry unwind tables
+// naming the personality routine `rust_eh_personality`, which only std
+// defines, so a dev-profile libhakmem.so would fail to load with "undefined
+// symbol: rust_eh_personality". With panic=abort nothing ever unwinds and the
+// routine is never called: define it here, hidden (not exported), aborting.
+#[cfg(all(not(test), target_arch = "x86_64"))]
+core::arch::global_asm!(
+    ".pushsection .text.rust_eh_personality,\"ax\",@progbits",
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality,@function",
+    "rust_eh_personality:",
+    "jmp {abort}",
+    ".size rust_eh_personality, . - rust_eh_personality",
+    ".popsection",
+    abort = sym libc::abort,
+);
+#[cfg(all(not(test), target_arch = "aarch64"))]
+core::arch::global_asm!(
+    ".pushsection .text.rust_eh_personality,\"ax\",%progbits",
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality,%function",
+    "rust_eh_personality:",
+    "b {abort}",
+    ".size rust_eh_personality, . - rust_eh_personality",
+    ".popsection",
+    abort = sym libc::abort,
+);
 
 /// Panics cannot unwind (panic = abort) and must not allocate or print:
 /// abort at once.
