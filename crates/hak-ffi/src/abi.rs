@@ -10,7 +10,7 @@
 use libc::{c_int, c_void};
 
 use crate::foreign;
-use crate::sys::{page_size, set_errno};
+use crate::sys::{errno, page_size, set_errno};
 
 /// Largest alignment argument `memalign`/`aligned_alloc` accept
 /// (`SIZE_MAX / 2 + 1`, the largest power of two); larger ones fail with
@@ -120,6 +120,8 @@ pub unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
         unsafe { hakmem::free(p) };
         return core::ptr::null_mut();
     }
+    // The router never changes errno on success (its expected-to-fail
+    // in-place `mremap` restores it), as glibc.
     // SAFETY: `p` is a live hakmem block (caller's contract + owns).
     let q = unsafe { hakmem::realloc(p, size) };
     if q.is_null() {

@@ -40,6 +40,7 @@
 //!
 //! Nothing in this crate allocates through Rust, panics or does std I/O.
 #![cfg_attr(not(test), no_std)]
+#![warn(missing_docs)]
 
 pub mod abi;
 mod foreign;

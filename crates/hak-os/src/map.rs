@@ -58,8 +58,8 @@ pub unsafe fn unmap(p: *mut u8, size: usize) {
 /// null on failure. Over-reserves by `align` and trims both ends.
 pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
     let Some(total) = size.checked_add(align) else { return ptr::null_mut() };
-    // Try the cheap way first: many kernels hand out aligned addresses for
-    // large requests anyway.
+    // Try the cheap way first: the kernel often hands out aligned addresses
+    // for large requests anyway.
     let p = map(size);
     if p.is_null() {
         return p;
@@ -112,9 +112,18 @@ pub unsafe fn hint_huge(p: *mut u8, size: usize) {
 /// # Safety
 /// `[p, p+old)` must be one whole mapping made by this module.
 pub unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    // A failure here is an expected outcome, not an error: keep errno as it
+    // was so a successful realloc never reports ENOMEM.
+    // SAFETY: __errno_location always returns this thread's errno.
+    let saved = unsafe { *libc::__errno_location() };
     // SAFETY: without MREMAP_MAYMOVE the mapping either stays or fails.
     let r = unsafe { libc::mremap(p.cast(), old, new, 0) };
-    r != libc::MAP_FAILED
+    if r == libc::MAP_FAILED {
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = saved };
+        return false;
+    }
+    true
 }
 
 /// Moves the mapping `[p, p+old)` to a fresh `align`-aligned range of `new`

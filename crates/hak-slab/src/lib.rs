@@ -13,7 +13,7 @@
 //! * **alloc** pops the current page's `free` list: two loads, two stores, no
 //!   atomics. When it is empty the slow path refills it from the page's local
 //!   frees, then its remote frees, then by carving more blocks, then switches
-//!   to another page (partial list, an abandoned page, or a fresh page).
+//!   to another page (partial list or a fresh page).
 //! * **free by the owner** pushes onto the page's `local_free` list, no atomics.
 //! * **free by another thread** pushes onto the page's lock-free `remote` list
 //!   (one CAS). The owner takes the whole list with one swap when it needs
@@ -22,19 +22,23 @@
 //!   moves the page back (Dekker-style handshake on `in_full`/`remote`, both
 //!   sequentially consistent).
 //! * **thread exit** ([`Heap::abandon_all`]) releases empty pages to the tier
-//!   and publishes the others on the tier's per-class abandoned list with
-//!   `owner = 0`; remote frees keep flowing into them; any heap that needs a
-//!   page of that class adopts them first.
+//!   and marks the others abandoned (`owner = 0`, Release). The first thread
+//!   that frees a block of an abandoned page adopts it (CAS `0 → heap`): the
+//!   blocks of an exited thread are freed by whoever received them, so the
+//!   page follows its data and later frees are local again (larson's
+//!   hand-over pattern). Blocks of abandoned pages are never lost: they are
+//!   counted in `used` and come back with the adopter's refill.
 //!
 //! Memory accounting: `Page::used` counts blocks handed out and not yet
 //! returned (remote frees are counted when collected). A page whose count
 //! reaches zero goes back to the tier, which keeps a bounded number of empty
-//! pages committed and `madvise`s the rest away.
+//! pages committed and `madvise`s the rest away once they stayed unused for
+//! the decay interval (batched, oldest first).
 #![no_std]
 #![warn(missing_docs)]
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use hak_os::lock::SpinLock;
 use hak_os::{diag, map, meta, segmap, SEGMENT_MASK, SEGMENT_SIZE};
@@ -72,8 +76,6 @@ pub struct Page {
     block_size: u32,
     /// Class index in the tier.
     class: u32,
-    /// Whether the page memory may be committed while the page is free.
-    committed: bool,
     /// Set (SeqCst) while the page is on its owner's full list.
     in_full: AtomicBool,
     /// Address of the owning [`Heap`], 0 when free or abandoned.
@@ -85,6 +87,8 @@ pub struct Page {
     prev: *mut Page,
     /// First byte of the page.
     start: usize,
+    /// When the page was last released (ms, for decay).
+    freed_at_ms: u64,
 }
 
 impl Page {
@@ -97,13 +101,13 @@ impl Page {
             reserved: 0,
             block_size: 0,
             class: 0,
-            committed: false,
             in_full: AtomicBool::new(false),
             owner: AtomicUsize::new(0),
             remote: AtomicPtr::new(ptr::null_mut()),
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
             start: 0,
+            freed_at_ms: 0,
         }
     }
 
@@ -175,11 +179,18 @@ pub struct TierStats {
     pub remote_collected: AtomicUsize,
 }
 
+/// Empty pages of a tier. `dirty` pages may hold committed memory: a
+/// doubly-linked list, newest at the head (reused first, still warm), oldest
+/// at the tail (purged first). `clean` pages are decommitted or untouched.
 struct Shared {
-    free_pages: *mut Page,
-    free_committed: usize,
-    abandoned: [*mut Page; MAX_CLASSES],
+    dirty: *mut Page,
+    dirty_tail: *mut Page,
+    dirty_count: usize,
+    clean: *mut Page,
 }
+
+/// Pages purged per release at most (bounds the time spent in one free).
+const PURGE_BATCH: usize = 16;
 
 // SAFETY: the page pointers are only followed under the tier lock.
 unsafe impl Send for Shared {}
@@ -192,6 +203,7 @@ pub struct SlabTier {
     page_shift: u32,
     sizes: &'static [u32],
     keep_free_pages: AtomicUsize,
+    decay_ms: AtomicU64,
     shared: SpinLock<Shared>,
     /// Slow-path counters.
     pub stats: TierStats,
@@ -210,10 +222,12 @@ impl SlabTier {
             page_shift,
             sizes,
             keep_free_pages: AtomicUsize::new(16),
+            decay_ms: AtomicU64::new(1000),
             shared: SpinLock::new(Shared {
-                free_pages: ptr::null_mut(),
-                free_committed: 0,
-                abandoned: [ptr::null_mut(); MAX_CLASSES],
+                dirty: ptr::null_mut(),
+                dirty_tail: ptr::null_mut(),
+                dirty_count: 0,
+                clean: ptr::null_mut(),
             }),
             stats: TierStats {
                 segments: AtomicUsize::new(0),
@@ -252,6 +266,12 @@ impl SlabTier {
     /// empty pages are returned to the OS.
     pub fn set_keep_free_pages(&self, n: usize) {
         self.keep_free_pages.store(n, Ordering::Relaxed);
+    }
+
+    /// Sets how long an empty page stays committed (beyond the kept ones)
+    /// before its memory is returned to the OS; 0 returns it at once.
+    pub fn set_decay_ms(&self, ms: u64) {
+        self.decay_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Pages currently held by heaps (acquired minus released).
@@ -318,17 +338,26 @@ impl SlabTier {
     fn acquire_page(&'static self, class: usize, heap: usize) -> *mut Page {
         let mut pg = {
             let mut s = self.shared.lock();
-            let pg = s.free_pages;
-            if !pg.is_null() {
-                // SAFETY: free pages are only linked/unlinked under the lock.
-                unsafe {
-                    s.free_pages = (*pg).next;
-                    if (*pg).committed {
-                        s.free_committed -= 1;
+            let pg = s.dirty;
+            // SAFETY: free pages are only linked/unlinked under the lock.
+            unsafe {
+                if !pg.is_null() {
+                    s.dirty = (*pg).next;
+                    if s.dirty.is_null() {
+                        s.dirty_tail = ptr::null_mut();
+                    } else {
+                        (*s.dirty).prev = ptr::null_mut();
                     }
+                    s.dirty_count -= 1;
+                    pg
+                } else {
+                    let pg = s.clean;
+                    if !pg.is_null() {
+                        s.clean = (*pg).next;
+                    }
+                    pg
                 }
             }
-            pg
         };
         if pg.is_null() {
             let first = self.new_segment();
@@ -336,7 +365,7 @@ impl SlabTier {
                 return first;
             }
             pg = first;
-            // SAFETY: the rest of the fresh segment's pages go to the free list.
+            // SAFETY: the rest of the fresh segment's pages go to the clean list.
             unsafe {
                 let rest = (*first).next;
                 if !rest.is_null() {
@@ -345,8 +374,8 @@ impl SlabTier {
                         tail = (*tail).next;
                     }
                     let mut s = self.shared.lock();
-                    (*tail).next = s.free_pages;
-                    s.free_pages = rest;
+                    (*tail).next = s.clean;
+                    s.clean = rest;
                 }
             }
         }
@@ -360,7 +389,6 @@ impl SlabTier {
             (*pg).block_size = bs;
             (*pg).reserved = ((1usize << self.page_shift) / bs as usize) as u32;
             (*pg).class = class as u32;
-            (*pg).committed = true;
             (*pg).in_full.store(false, Ordering::Relaxed);
             (*pg).remote.store(ptr::null_mut(), Ordering::Relaxed);
             (*pg).next = ptr::null_mut();
@@ -384,52 +412,68 @@ impl SlabTier {
             (*pg).capacity = 0;
         }
         let keep = self.keep_free_pages.load(Ordering::Relaxed);
-        let decommit = {
+        let decay = self.decay_ms.load(Ordering::Relaxed);
+        let now = if decay == 0 { 0 } else { now_ms() };
+        let mut purge = [ptr::null_mut::<Page>(); PURGE_BATCH];
+        let mut np = 0;
+        {
             let mut s = self.shared.lock();
-            if s.free_committed >= keep {
-                true
-            } else {
-                s.free_committed += 1;
-                false
+            // SAFETY: list manipulation under the tier lock.
+            unsafe {
+                (*pg).freed_at_ms = now;
+                (*pg).prev = ptr::null_mut();
+                (*pg).next = s.dirty;
+                if s.dirty.is_null() {
+                    s.dirty_tail = pg;
+                } else {
+                    (*s.dirty).prev = pg;
+                }
+                s.dirty = pg;
+                s.dirty_count += 1;
+                // Purge from the old end: pages beyond the kept ones that
+                // stayed unused for the decay interval, or beyond a hard cap.
+                while np < PURGE_BATCH && s.dirty_count > keep {
+                    let t = s.dirty_tail;
+                    let expired = now.saturating_sub((*t).freed_at_ms) >= decay;
+                    if !expired && s.dirty_count <= keep.saturating_mul(16) {
+                        break;
+                    }
+                    s.dirty_tail = (*t).prev;
+                    if s.dirty_tail.is_null() {
+                        s.dirty = ptr::null_mut();
+                    } else {
+                        (*s.dirty_tail).next = ptr::null_mut();
+                    }
+                    s.dirty_count -= 1;
+                    purge[np] = t;
+                    np += 1;
+                }
             }
-        };
-        if decommit {
-            // SAFETY: the page holds no live data.
-            unsafe { map::decommit((*pg).start as *mut u8, 1 << self.page_shift) };
-            self.stats.pages_decommitted.fetch_add(1, Ordering::Relaxed);
         }
-        let mut s = self.shared.lock();
-        // SAFETY: linking under the tier lock.
-        unsafe {
-            (*pg).committed = !decommit;
-            (*pg).next = s.free_pages;
-        }
-        s.free_pages = pg;
-        drop(s);
         self.stats.pages_released.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn push_abandoned(&self, pg: *mut Page) {
-        let mut s = self.shared.lock();
-        // SAFETY: the page is ours until published here, under the lock.
-        unsafe {
-            let c = (*pg).class as usize;
-            (*pg).prev = ptr::null_mut();
-            (*pg).next = s.abandoned[c];
-            s.abandoned[c] = pg;
+        if np == 0 {
+            return;
         }
-        self.stats.pages_abandoned.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn pop_abandoned(&self, class: usize) -> *mut Page {
-        let mut s = self.shared.lock();
-        let pg = s.abandoned[class];
-        if !pg.is_null() {
-            // SAFETY: unlinking under the lock.
-            s.abandoned[class] = unsafe { (*pg).next };
+        for &t in &purge[..np] {
+            // SAFETY: the purged pages are off every list: no one else can
+            // reach them until we put them on the clean list below.
+            unsafe { map::decommit((*t).start as *mut u8, 1 << self.page_shift) };
         }
-        pg
+        self.stats.pages_decommitted.fetch_add(np, Ordering::Relaxed);
+        let mut s = self.shared.lock();
+        for &t in &purge[..np] {
+            // SAFETY: linking under the tier lock.
+            unsafe { (*t).next = s.clean };
+            s.clean = t;
+        }
     }
+}
+
+fn now_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
 /// Blocks of page `pg` freed by other threads: takes them all and appends
@@ -532,6 +576,8 @@ pub struct Heap {
     full_dirty: AtomicU32,
     /// Slow-path entries (statistics).
     slow_allocs: usize,
+    /// Adopt abandoned pages on free.
+    adopts: bool,
 }
 
 impl Heap {
@@ -544,6 +590,7 @@ impl Heap {
             full: [ptr::null_mut(); MAX_CLASSES],
             full_dirty: AtomicU32::new(0),
             slow_allocs: 0,
+            adopts: true,
         }
     }
 
@@ -555,6 +602,7 @@ impl Heap {
         self.tier = tier;
         self.full_dirty.store(0, Ordering::Relaxed);
         self.slow_allocs = 0;
+        self.adopts = true;
     }
 
     /// Whether [`Heap::init`] ran.
@@ -647,24 +695,6 @@ impl Heap {
                     break;
                 }
                 self.unlink(pg, false);
-                if refill(pg) {
-                    self.cur[class] = pg;
-                    return Self::pop(pg);
-                }
-                if !self.push_full(pg) {
-                    self.link(pg, false);
-                }
-            }
-            // Pages of exited threads.
-            for _ in 0..8 {
-                let pg = tier.pop_abandoned(class);
-                if pg.is_null() {
-                    break;
-                }
-                (*pg).owner.store(self.token(), Ordering::Release);
-                tier.stats.pages_adopted.fetch_add(1, Ordering::Relaxed);
-                let n = collect_remote(pg);
-                tier.stats.remote_collected.fetch_add(n as usize, Ordering::Relaxed);
                 if refill(pg) {
                     self.cur[class] = pg;
                     return Self::pop(pg);
@@ -778,29 +808,67 @@ impl Heap {
         }
     }
 
-    /// Frees the block `p` of page `pg` into this heap if it owns the page.
-    /// Returns false when the page is not ours (use [`free_remote`]).
+    /// Frees block `p` of page `pg`, from the thread that owns this heap.
+    ///
+    /// If the page belongs to this heap the block goes onto its local list
+    /// (no atomics). If the page was abandoned by an exited thread, this heap
+    /// adopts it first (ownership follows the thread that frees its blocks,
+    /// which is who received them). Otherwise the block goes onto the page's
+    /// remote list.
     ///
     /// # Safety
     /// `p` is a live block of `pg`; `self` belongs to the calling thread.
     #[inline(always)]
-    pub unsafe fn free_local(&mut self, pg: *mut Page, p: *mut u8) -> bool {
+    pub unsafe fn free(&mut self, pg: *mut Page, p: *mut u8) {
         // SAFETY: owner check first; afterwards owner-only fields.
         unsafe {
-            if (*pg).owner.load(Ordering::Relaxed) != self.token() {
-                return false;
-            }
             let u = (*pg).used;
-            if u.wrapping_sub(2) < FULL_BIT - 2 {
+            if (*pg).owner.load(Ordering::Relaxed) == self.token() && u.wrapping_sub(2) < FULL_BIT - 2 {
                 let b = p as *mut Block;
                 (*b).next = (*pg).local_free;
                 (*pg).local_free = b;
                 (*pg).used = u - 1;
             } else {
-                self.free_local_slow(pg, p);
+                self.free_slow(pg, p);
             }
-            true
         }
+    }
+
+    #[inline(never)]
+    unsafe fn free_slow(&mut self, pg: *mut Page, p: *mut u8) {
+        // SAFETY: see the cases below.
+        unsafe {
+            let owner = (*pg).owner.load(Ordering::Relaxed);
+            if owner == self.token() {
+                self.free_local_slow(pg, p);
+                return;
+            }
+            if owner == 0
+                && self.adopts
+                && (*pg)
+                    .owner
+                    .compare_exchange(0, self.token(), Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // The page is ours now (its fields were released by the
+                // abandoning thread's Release store of 0).
+                let tier = &*self.tier;
+                tier.stats.pages_adopted.fetch_add(1, Ordering::Relaxed);
+                let n = collect_remote(pg);
+                tier.stats.remote_collected.fetch_add(n as usize, Ordering::Relaxed);
+                self.link(pg, false);
+                self.free_local_slow(pg, p);
+                return;
+            }
+            free_remote(pg, p);
+        }
+    }
+
+    /// Whether this heap adopts abandoned pages it frees into (default yes;
+    /// a heap that must never own pages, e.g. one standing in for an exiting
+    /// thread, turns it off).
+    pub fn set_adopts(&mut self, adopts: bool) {
+        self.adopts = adopts;
     }
 
     #[inline(never)]
@@ -863,27 +931,20 @@ impl Heap {
     }
 
     unsafe fn abandon_page(&mut self, tier: &'static SlabTier, pg: *mut Page) {
-        // SAFETY: we own the page; after `owner = 0` we never touch it again
-        // except through the tier's locked list.
+        // SAFETY: we own the page; after `owner = 0` (Release) we never touch
+        // it again; the next owner acquires it with a CAS on `owner`.
         unsafe {
             (*pg).in_full.store(false, Ordering::Relaxed);
             (*pg).used &= !FULL_BIT;
-            if !(*pg).local_free.is_null() {
-                let mut t = (*pg).local_free;
-                while !(*t).next.is_null() {
-                    t = (*t).next;
-                }
-                (*t).next = (*pg).free;
-                (*pg).free = (*pg).local_free;
-                (*pg).local_free = ptr::null_mut();
-            }
+            (*pg).next = ptr::null_mut();
+            (*pg).prev = ptr::null_mut();
             let n = collect_remote(pg);
             tier.stats.remote_collected.fetch_add(n as usize, Ordering::Relaxed);
             if (*pg).used == 0 {
                 tier.release_page(pg);
             } else {
+                tier.stats.pages_abandoned.fetch_add(1, Ordering::Relaxed);
                 (*pg).owner.store(0, Ordering::Release);
-                tier.push_abandoned(pg);
             }
         }
     }

@@ -10,6 +10,7 @@
 //! A constructor in `.init_array` calls `hak_ffi::init()` when the library is
 //! loaded (`LD_PRELOAD` or linked), before `main`.
 #![no_std]
+#![warn(missing_docs)]
 
 use hak_ffi::abi;
 use libc::{c_int, c_void};

@@ -57,63 +57,7 @@ pub struct ThreadCtx {
     heaps: [Heap; 3],
     /// A context that must not allocate through its heaps (thread exiting).
     dead: bool,
-    /// Link in the orphan stack.
-    next_orphan: *mut ThreadCtx,
-    /// When the context was parked (CLOCK_MONOTONIC_COARSE, ms).
-    orphaned_at_ms: u64,
-    /// Slow-path allocations, to pace orphan reclamation.
-    slow_count: u32,
 }
-
-/// How long an exited thread's context waits for a new thread before live
-/// threads break it up and adopt its pages one by one.
-const ORPHAN_GRACE_MS: u64 = 100;
-/// Number of parked contexts (read without the lock as a hint).
-static ORPHAN_COUNT: AtomicUsize = AtomicUsize::new(0);
-
-fn now_ms() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: ts is a valid out-parameter.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
-}
-
-/// Breaks up contexts parked longer than the grace period: their empty pages
-/// go back to the tiers and the rest to the tiers' abandoned lists, where
-/// live heaps adopt them. Called now and then from allocation slow paths.
-#[cold]
-fn reclaim_orphans() {
-    let now = now_ms();
-    loop {
-        let c = {
-            let mut o = ORPHANS.lock();
-            let c = o.0;
-            // The stack's top is the newest: if it is still young, a thread
-            // was created recently and will want the rest too.
-            // SAFETY: orphans are valid contexts linked under this lock.
-            if c.is_null() || now.saturating_sub(unsafe { (*c).orphaned_at_ms }) < ORPHAN_GRACE_MS {
-                return;
-            }
-            // SAFETY: as above.
-            o.0 = unsafe { (*c).next_orphan };
-            ORPHAN_COUNT.fetch_sub(1, Ordering::Relaxed);
-            c
-        };
-        // SAFETY: the popped context is exclusively ours.
-        unsafe {
-            for h in (*c).heaps.iter_mut() {
-                h.abandon_all();
-            }
-            meta::free(c.cast(), core::mem::size_of::<ThreadCtx>());
-        }
-    }
-}
-
-/// Contexts of exited threads, with their pages, waiting for a new thread.
-struct Orphans(*mut ThreadCtx);
-// SAFETY: the contexts are only touched by whoever pops them, under the lock.
-unsafe impl Send for Orphans {}
-static ORPHANS: SpinLock<Orphans> = SpinLock::new(Orphans(ptr::null_mut()));
 
 // Routing limits (exclusive upper bounds). A tier switched off by the
 // configuration gets the limit of the tier below it, so its sizes fall
@@ -161,6 +105,9 @@ pub fn init() {
         tier.set_keep_free_pages((t.free_pages_keep * (64 << 10) / tier.page_size()).max(1));
     }
     let decay = if f.contains(Features::BATCH_MADVISE) { t.decay_ms } else { 0 };
+    for tier in TIERS {
+        tier.set_decay_ms(decay);
+    }
     hak_bigcache::configure(
         f.contains(Features::BIGCACHE),
         t.bigcache_entries,
@@ -200,6 +147,11 @@ unsafe fn init_ctx(c: *mut ThreadCtx, dead: bool) {
             (*c).heaps[i].init(tier);
         }
         (*c).dead = dead;
+        if dead {
+            for h in (*c).heaps.iter_mut() {
+                h.set_adopts(false);
+            }
+        }
     }
 }
 
@@ -220,32 +172,12 @@ fn ctx_slow() -> *mut ThreadCtx {
     if key == 0 {
         return ptr::null_mut();
     }
-    // A new thread takes over a whole exited thread's context when there is
-    // one: its pages keep their owner token, so nothing is walked or locked
-    // per page (glibc reuses arenas the same way).
-    let c = {
-        let mut o = ORPHANS.lock();
-        let c = o.0;
-        if !c.is_null() {
-            // SAFETY: orphans are valid contexts linked under this lock.
-            o.0 = unsafe { (*c).next_orphan };
-            ORPHAN_COUNT.fetch_sub(1, Ordering::Relaxed);
-        }
-        c
-    };
-    let c = if !c.is_null() {
-        // SAFETY: the popped context is exclusively ours.
-        unsafe { (*c).next_orphan = ptr::null_mut() };
-        c
-    } else {
-        let c = meta::alloc(core::mem::size_of::<ThreadCtx>()) as *mut ThreadCtx;
-        if c.is_null() {
-            return c;
-        }
-        // SAFETY: fresh zeroed record.
-        unsafe { init_ctx(c, false) };
-        c
-    };
+    let c = meta::alloc(core::mem::size_of::<ThreadCtx>()) as *mut ThreadCtx;
+    if c.is_null() {
+        return c;
+    }
+    // SAFETY: fresh zeroed record.
+    unsafe { init_ctx(c, false) };
     tls::set_ctx(c);
     // SAFETY: the key was created by init; keys < 32 need no allocation.
     unsafe { libc::pthread_setspecific((key - 1) as libc::pthread_key_t, c as *const libc::c_void) };
@@ -253,8 +185,7 @@ fn ctx_slow() -> *mut ThreadCtx {
 }
 
 /// pthread key destructor: returns the exiting thread's empty pages and
-/// parks its context (with the pages that still hold live blocks) for the
-/// next thread to start.
+/// abandons the others; whoever frees their blocks adopts them.
 extern "C" fn thread_exit(arg: *mut libc::c_void) {
     let c = arg as *mut ThreadCtx;
     if c.is_null() {
@@ -262,17 +193,15 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     }
     // From now on this thread uses the dead context (global heaps).
     tls::set_ctx(DEAD_CTX.load(Ordering::Relaxed) as *mut ThreadCtx);
-    // SAFETY: the context belonged to this thread, which no longer uses it;
-    // after the push it belongs to whoever pops it.
+    // SAFETY: the context belonged to this thread, which no longer uses it.
+    // The record is recycled as another context: remote freers that read a
+    // stale owner token may still touch its `full_dirty` word, which is
+    // harmless (a spurious sweep).
     unsafe {
         for h in (*c).heaps.iter_mut() {
-            h.collect();
+            h.abandon_all();
         }
-        (*c).orphaned_at_ms = now_ms();
-        let mut o = ORPHANS.lock();
-        (*c).next_orphan = o.0;
-        o.0 = c;
-        ORPHAN_COUNT.fetch_add(1, Ordering::Relaxed);
+        meta::free(c.cast(), core::mem::size_of::<ThreadCtx>());
     }
 }
 
@@ -313,10 +242,6 @@ fn alloc_slow(tier: usize, class: usize) -> *mut u8 {
     if !c.is_null() {
         // SAFETY: a live context of this thread; class is valid for the tier.
         unsafe {
-            (*c).slow_count = (*c).slow_count.wrapping_add(1);
-            if (*c).slow_count % 1024 == 0 && ORPHAN_COUNT.load(Ordering::Relaxed) != 0 {
-                reclaim_orphans();
-            }
             return (*c).heaps[tier].alloc(class);
         }
     }
@@ -445,10 +370,11 @@ pub unsafe fn free(p: *mut u8) -> bool {
             let seg = &*hak_slab::seg_of_entry(e);
             let pg = seg.page_of(p as usize);
             let c = tls::ctx();
-            if !c.is_null() && (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free_local(pg, p) {
-                return true;
+            if !c.is_null() {
+                (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free(pg, p);
+            } else {
+                hak_slab::free_remote(pg, p);
             }
-            hak_slab::free_remote(pg, p);
         }
         return true;
     }
@@ -542,7 +468,6 @@ extern "C" fn prefork() {
         return;
     }
     GLOBAL.raw_lock();
-    ORPHANS.raw_lock();
     for t in TIERS {
         t.prefork();
     }
@@ -561,7 +486,6 @@ fn postfork() {
     }
     // SAFETY: taken by prefork in this thread.
     unsafe {
-        ORPHANS.force_unlock();
         GLOBAL.force_unlock();
     }
 }

@@ -66,8 +66,10 @@ fn calloc_zeroes_reused_memory() {
 /// `PTRDIFF_MAX + 1`, ...) and `calloc`/`reallocarray` overflow; a failed
 /// `realloc` keeps the old block intact; `posix_memalign` returns `EINVAL` for
 /// bad alignments and `ENOMEM` for huge sizes without touching `*memptr`;
-/// `aligned_alloc` rejects non-power-of-two alignments with `EINVAL`;
-/// `free(NULL)` is a no-op and `free` preserves `errno`.
+/// `aligned_alloc`/`memalign` fail with `EINVAL` for alignments above
+/// `SIZE_MAX / 2 + 1` and either fail (C17, glibc >= 2.38) or round up
+/// (glibc <= 2.37) other non-power-of-two alignments; `free(NULL)` is a no-op
+/// and `free` preserves `errno`.
 #[test]
 fn error_paths_set_errno() {
     run_c_ok("api", &["errors"], T);

@@ -11,6 +11,9 @@
  *   LD_PRELOAD=$PWD/target/release/libhakmem.so /tmp/semantics > /tmp/hak.txt
  *   diff /tmp/glibc.txt /tmp/hak.txt
  *
+ * crates/hak-ffi/tests/c/smoke.sh runs this diff (plus export, dependency and
+ * foreign-pointer checks).
+ *
  * Known, intended difference: glibc 2.36 pvalloc(0) returns a block smaller
  * than a page (its rounding masks with -(pagesize-1)); hakmem returns a full
  * page. The line is tagged "pvalloc(0) usable>=page" and differs on purpose.
