@@ -10,7 +10,7 @@
 use libc::{c_int, c_void};
 
 use crate::foreign;
-use crate::sys::{errno, page_size, set_errno};
+use crate::sys::{page_size, set_errno};
 
 /// Largest alignment argument `memalign`/`aligned_alloc` accept
 /// (`SIZE_MAX / 2 + 1`, the largest power of two); larger ones fail with

@@ -59,8 +59,14 @@ pub struct Block {
     next: *mut Block,
 }
 
-/// Descriptor of one page (a run of `1 << page_shift` bytes serving one class).
-#[repr(C)]
+/// Owner value of pages that no heap owns (free or abandoned). Never a
+/// valid token, and never 0, so a null token matches no page.
+pub const NO_OWNER: usize = 1;
+
+/// Descriptor of one page (a run of `1 << page_shift` bytes serving one
+/// class). 128 bytes: the first cache line holds what the owner's fast paths
+/// touch, the second what other threads write (remote frees).
+#[repr(C, align(64))]
 pub struct Page {
     /// Owner-only: blocks ready to hand out.
     free: *mut Block,
@@ -70,23 +76,26 @@ pub struct Page {
     used: u32,
     /// Blocks carved so far (owner-only).
     capacity: u32,
+    /// Token of the owning heap, [`NO_OWNER`] when free or abandoned.
+    owner: AtomicUsize,
     /// Blocks the page can hold.
     reserved: u32,
     /// Size of each block in bytes.
     block_size: u32,
+    /// First byte of the page.
+    start: usize,
     /// Class index in the tier.
     class: u32,
-    /// Set (SeqCst) while the page is on its owner's full list.
-    in_full: AtomicBool,
-    /// Address of the owning [`Heap`], 0 when free or abandoned.
-    owner: AtomicUsize,
+    /// Distance from the owner token to the owning [`Heap`].
+    heap_offset: u32,
+    // ---- second cache line: written by other threads
     /// Blocks freed by other threads (multi-producer, single-consumer stack).
     remote: AtomicPtr<Block>,
+    /// Set (SeqCst) while the page is on its owner's full list.
+    in_full: AtomicBool,
     /// List links (heap lists: owner-only; tier lists: under the tier lock).
     next: *mut Page,
     prev: *mut Page,
-    /// First byte of the page.
-    start: usize,
     /// When the page was last released (ms, for decay).
     freed_at_ms: u64,
 }
@@ -98,15 +107,16 @@ impl Page {
             local_free: ptr::null_mut(),
             used: 0,
             capacity: 0,
+            owner: AtomicUsize::new(NO_OWNER),
             reserved: 0,
             block_size: 0,
+            start: 0,
             class: 0,
-            in_full: AtomicBool::new(false),
-            owner: AtomicUsize::new(0),
+            heap_offset: 0,
             remote: AtomicPtr::new(ptr::null_mut()),
+            in_full: AtomicBool::new(false),
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
-            start: 0,
             freed_at_ms: 0,
         }
     }
@@ -335,7 +345,7 @@ impl SlabTier {
     }
 
     /// Takes an empty page for class `class`, owned by `heap`.
-    fn acquire_page(&'static self, class: usize, heap: usize) -> *mut Page {
+    fn acquire_page(&'static self, class: usize, heap: &Heap) -> *mut Page {
         let mut pg = {
             let mut s = self.shared.lock();
             let pg = s.dirty;
@@ -393,7 +403,8 @@ impl SlabTier {
             (*pg).remote.store(ptr::null_mut(), Ordering::Relaxed);
             (*pg).next = ptr::null_mut();
             (*pg).prev = ptr::null_mut();
-            (*pg).owner.store(heap, Ordering::Release);
+            (*pg).heap_offset = heap.heap_offset();
+            (*pg).owner.store(heap.token, Ordering::Release);
         }
         self.stats.pages_acquired.fetch_add(1, Ordering::Relaxed);
         pg
@@ -406,7 +417,7 @@ impl SlabTier {
     unsafe fn release_page(&'static self, pg: *mut Page) {
         // SAFETY: per contract the page is exclusively ours.
         unsafe {
-            (*pg).owner.store(0, Ordering::Release);
+            (*pg).owner.store(NO_OWNER, Ordering::Release);
             (*pg).free = ptr::null_mut();
             (*pg).local_free = ptr::null_mut();
             (*pg).capacity = 0;
@@ -495,6 +506,9 @@ unsafe fn collect_remote(pg: *mut Page) -> u32 {
             tail = (*tail).next;
             n += 1;
         }
+        if n > (*pg).used & !FULL_BIT {
+            diag::fatal("free(): double free detected in page", (*pg).start);
+        }
         (*tail).next = (*pg).free;
         (*pg).free = r;
         (*pg).used -= n;
@@ -563,11 +577,17 @@ fn empty_page() -> *mut Page {
 }
 
 /// A thread's heap for one tier. Must live at a stable address for as long as
-/// it owns pages (its address is the owner token), and its memory must stay
-/// readable forever (remote freers may still signal it after it is recycled).
+/// it owns pages, and its memory must stay readable forever (remote freers
+/// may still signal it after it is recycled).
+///
+/// Pages record their owner as a *token*: by default the heap's address; a
+/// router that keeps several heaps per thread gives them all one token (the
+/// thread context's address) so its free path can test ownership without
+/// knowing which heap serves the page.
 #[repr(C)]
 pub struct Heap {
     cur: [*mut Page; MAX_CLASSES],
+    token: usize,
     tier: *const SlabTier,
     partial: [*mut Page; MAX_CLASSES],
     full: [*mut Page; MAX_CLASSES],
@@ -585,6 +605,7 @@ impl Heap {
     pub const fn uninit() -> Heap {
         Heap {
             cur: [ptr::null_mut(); MAX_CLASSES],
+            token: 0,
             tier: ptr::null(),
             partial: [ptr::null_mut(); MAX_CLASSES],
             full: [ptr::null_mut(); MAX_CLASSES],
@@ -594,8 +615,18 @@ impl Heap {
         }
     }
 
-    /// Prepares the heap to serve `tier`. The heap must not own pages.
+    /// Prepares the heap to serve `tier`, with its own address as token.
+    /// The heap must not own pages.
     pub fn init(&mut self, tier: &'static SlabTier) {
+        let token = self as *const Heap as usize;
+        self.init_with_token(tier, token);
+    }
+
+    /// Prepares the heap to serve `tier` with owner token `token`, which must
+    /// be at most 4 GiB below the heap's address, unique to the owning
+    /// thread, and neither 0 nor [`NO_OWNER`].
+    pub fn init_with_token(&mut self, tier: &'static SlabTier, token: usize) {
+        self.token = token;
         self.cur = [empty_page(); MAX_CLASSES];
         self.partial = [ptr::null_mut(); MAX_CLASSES];
         self.full = [ptr::null_mut(); MAX_CLASSES];
@@ -610,10 +641,14 @@ impl Heap {
         !self.tier.is_null()
     }
 
-    /// The owner token of this heap (its address).
+    /// The owner token of this heap.
     #[inline(always)]
     pub fn token(&self) -> usize {
-        self as *const Heap as usize
+        self.token
+    }
+
+    fn heap_offset(&self) -> u32 {
+        (self as *const Heap as usize - self.token) as u32
     }
 
     /// Number of slow-path allocations so far.
@@ -703,7 +738,7 @@ impl Heap {
                     self.link(pg, false);
                 }
             }
-            let pg = tier.acquire_page(class, self.token());
+            let pg = tier.acquire_page(class, self);
             if pg.is_null() {
                 return ptr::null_mut();
             }
@@ -820,22 +855,20 @@ impl Heap {
     /// `p` is a live block of `pg`; `self` belongs to the calling thread.
     #[inline(always)]
     pub unsafe fn free(&mut self, pg: *mut Page, p: *mut u8) {
-        // SAFETY: owner check first; afterwards owner-only fields.
+        // SAFETY: forwarded contract.
         unsafe {
-            let u = (*pg).used;
-            if (*pg).owner.load(Ordering::Relaxed) == self.token() && u.wrapping_sub(2) < FULL_BIT - 2 {
-                let b = p as *mut Block;
-                (*b).next = (*pg).local_free;
-                (*pg).local_free = b;
-                (*pg).used = u - 1;
-            } else {
+            if !free_fast(pg, p, self.token) {
                 self.free_slow(pg, p);
             }
         }
     }
 
+    /// The slow path of [`Heap::free`] (after [`free_fast`] said no).
+    ///
+    /// # Safety
+    /// As [`Heap::free`].
     #[inline(never)]
-    unsafe fn free_slow(&mut self, pg: *mut Page, p: *mut u8) {
+    pub unsafe fn free_slow(&mut self, pg: *mut Page, p: *mut u8) {
         // SAFETY: see the cases below.
         unsafe {
             let owner = (*pg).owner.load(Ordering::Relaxed);
@@ -843,16 +876,17 @@ impl Heap {
                 self.free_local_slow(pg, p);
                 return;
             }
-            if owner == 0
+            if owner == NO_OWNER
                 && self.adopts
                 && (*pg)
                     .owner
-                    .compare_exchange(0, self.token(), Ordering::AcqRel, Ordering::Relaxed)
+                    .compare_exchange(NO_OWNER, self.token(), Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
                 // The page is ours now (its fields were released by the
-                // abandoning thread's Release store of 0).
+                // abandoning thread's Release store of NO_OWNER).
                 let tier = &*self.tier;
+                (*pg).heap_offset = self.heap_offset();
                 tier.stats.pages_adopted.fetch_add(1, Ordering::Relaxed);
                 let n = collect_remote(pg);
                 tier.stats.remote_collected.fetch_add(n as usize, Ordering::Relaxed);
@@ -877,7 +911,7 @@ impl Heap {
         unsafe {
             let u = (*pg).used;
             let count = u & !FULL_BIT;
-            if count == 0 || !(*pg).is_block_start(p as usize) {
+            if count == 0 || (*pg).local_free == p as *mut Block || !(*pg).is_block_start(p as usize) {
                 diag::fatal("free(): double free or invalid pointer", p as usize);
             }
             let b = p as *mut Block;
@@ -944,7 +978,7 @@ impl Heap {
                 tier.release_page(pg);
             } else {
                 tier.stats.pages_abandoned.fetch_add(1, Ordering::Relaxed);
-                (*pg).owner.store(0, Ordering::Release);
+                (*pg).owner.store(NO_OWNER, Ordering::Release);
             }
         }
     }
@@ -977,6 +1011,33 @@ impl Heap {
     }
 }
 
+/// The owner's free fast path: if the page is owned by `token` and neither
+/// becomes empty nor sits on the full list, pushes `p` onto its local list
+/// and returns true (no atomics). Otherwise returns false: call
+/// [`Heap::free_slow`] (or [`free_remote`] without a heap). Also refuses an
+/// immediate double free (`p` already at the head of the local list), which
+/// the slow path then reports.
+///
+/// # Safety
+/// `p` is a live block of `pg`; `token` is the calling thread's token (0 if
+/// it has none).
+#[inline(always)]
+pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
+    // SAFETY: the owner check comes first; then owner-only fields.
+    unsafe {
+        let u = (*pg).used;
+        let lf = (*pg).local_free;
+        if (*pg).owner.load(Ordering::Relaxed) == token && u.wrapping_sub(2) < FULL_BIT - 2 && lf != p as *mut Block {
+            let b = p as *mut Block;
+            (*b).next = lf;
+            (*pg).local_free = b;
+            (*pg).used = u - 1;
+            return true;
+        }
+        false
+    }
+}
+
 /// Frees block `p` of page `pg` from a thread that does not own the page
 /// (or has no heap): one CAS onto the page's remote list.
 ///
@@ -998,9 +1059,10 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
         }
         if (*pg).in_full.load(Ordering::SeqCst) {
             let owner = (*pg).owner.load(Ordering::Acquire);
-            if owner != 0 {
+            if owner != NO_OWNER {
                 let class = (*pg).class;
-                (*(owner as *const Heap)).full_dirty.fetch_or(1 << class, Ordering::Release);
+                let heap = owner + (*pg).heap_offset as usize;
+                (*(heap as *const Heap)).full_dirty.fetch_or(1 << class, Ordering::Release);
             }
         }
     }

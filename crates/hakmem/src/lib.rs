@@ -144,7 +144,7 @@ unsafe fn init_ctx(c: *mut ThreadCtx, dead: bool) {
     // SAFETY: per contract.
     unsafe {
         for (i, tier) in TIERS.iter().enumerate() {
-            (*c).heaps[i].init(tier);
+            (*c).heaps[i].init_with_token(tier, c as usize);
         }
         (*c).dead = dead;
         if dead {
@@ -246,9 +246,10 @@ fn alloc_slow(tier: usize, class: usize) -> *mut u8 {
         }
     }
     let mut g = GLOBAL.lock();
+    let token = &g.0 as *const [Heap; 3] as usize;
     let h = &mut g.0[tier];
     if !h.is_init() {
-        h.init(TIERS[tier]);
+        h.init_with_token(TIERS[tier], token);
     }
     // SAFETY: the global heap is used under its lock only.
     unsafe { h.alloc(class) }
@@ -258,6 +259,28 @@ fn alloc_slow(tier: usize, class: usize) -> *mut u8 {
 /// `size` exceeds `isize::MAX`. `alloc(0)` returns a unique block.
 #[inline(always)]
 pub fn alloc(size: usize) -> *mut u8 {
+    // Tiny sizes first, against a constant: if the tiny tier is switched off
+    // its heaps never get pages, the fast path misses and the slow path
+    // routes by configuration.
+    if size <= hak_tiny::MAX_SIZE {
+        let class = hak_tiny::class_of_small(size);
+        let c = tls::ctx();
+        if !c.is_null() {
+            // SAFETY: a context is either this thread's or the dead one, whose
+            // heaps own no pages (try_alloc returns null).
+            let p = unsafe { (*c).heaps[0].try_alloc(class) };
+            if !p.is_null() {
+                return p;
+            }
+        }
+        let (tier, class) = route(size);
+        return alloc_slow(tier, class);
+    }
+    alloc_mid(size)
+}
+
+#[inline(always)]
+fn alloc_mid(size: usize) -> *mut u8 {
     let (tier, class) = route(size);
     if tier < 3 {
         let c = tls::ctx();
@@ -370,16 +393,29 @@ pub unsafe fn free(p: *mut u8) -> bool {
             let seg = &*hak_slab::seg_of_entry(e);
             let pg = seg.page_of(p as usize);
             let c = tls::ctx();
-            if !c.is_null() {
-                (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free(pg, p);
-            } else {
-                hak_slab::free_remote(pg, p);
+            // All heaps of a context share its address as owner token.
+            if hak_slab::free_fast(pg, p, c as usize) {
+                return true;
             }
+            free_slab_slow(c, seg, pg, p);
         }
         return true;
     }
     // SAFETY: forwarded contract.
     unsafe { free_other(e, p) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn free_slab_slow(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, pg: *mut hak_slab::Page, p: *mut u8) {
+    // SAFETY: p is a live block of pg; c is null or this thread's context.
+    unsafe {
+        if c.is_null() {
+            hak_slab::free_remote(pg, p);
+        } else {
+            (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free_slow(pg, p);
+        }
+    }
 }
 
 #[cold]

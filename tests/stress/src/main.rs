@@ -17,7 +17,7 @@
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -119,7 +119,7 @@ impl RawBlock {
         if ptr.is_null() {
             fail(format!("alloc({size}, align {align}) returned null"));
         }
-        if ptr as usize % align != 0 {
+        if !(ptr as usize).is_multiple_of(align) {
             fail(format!("alloc({size}, align {align}) returned misaligned {ptr:?}"));
         }
         let mut b = RawBlock { ptr, layout };
@@ -143,7 +143,7 @@ impl RawBlock {
         if p.is_null() {
             fail(format!("realloc to {new_size} (align {}) returned null", self.layout.align()));
         }
-        if p as usize % self.layout.align() != 0 {
+        if !(p as usize).is_multiple_of(self.layout.align()) {
             fail(format!("realloc to {new_size} lost alignment {}: {p:?}", self.layout.align()));
         }
         self.ptr = p;
@@ -302,21 +302,21 @@ fn verify(m: &Msg) -> usize {
             v.len()
         }
         Payload::Line(b) => {
-            if (&**b as *const Line64 as usize) % 64 != 0 {
+            if !(&**b as *const Line64 as usize).is_multiple_of(64) {
                 fail("Box<align(64)> misaligned".into());
             }
             check(&b.0, seed, "Box<align(64)>");
             192
         }
         Payload::Page(b) => {
-            if (&**b as *const Page4K as usize) % 4096 != 0 {
+            if !(&**b as *const Page4K as usize).is_multiple_of(4096) {
                 fail("Box<align(4096)> misaligned".into());
             }
             check(&b.0, seed, "Box<align(4096)>");
             4096
         }
         Payload::Raw(r) => {
-            if r.ptr as usize % r.layout.align() != 0 {
+            if !(r.ptr as usize).is_multiple_of(r.layout.align()) {
                 fail(format!("raw block lost alignment {}", r.layout.align()));
             }
             check(r.bytes(), seed, "aligned raw block");
@@ -445,18 +445,16 @@ fn worker(id: usize, tx: SyncSender<Msg>, rx: Receiver<Msg>, deadline: Instant, 
                 verify(&m);
             }
         }
-        loop {
-            match rx.try_recv() {
-                Ok(m) => handle(m, &mut rng, &tx, &mut local),
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
-            }
+        // Empty or Disconnected: nothing more to take now.
+        while let Ok(m) = rx.try_recv() {
+            handle(m, &mut rng, &tx, &mut local);
         }
         if local.len() >= 16 || rng.below(32) == 0 {
             for m in local.drain(..) {
                 verify(&m);
             }
         }
-        if iter % 200 == 0 {
+        if iter.is_multiple_of(200) {
             churn(rng.next(), &st);
         }
     }
