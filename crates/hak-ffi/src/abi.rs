@@ -60,11 +60,11 @@ fn aligned_errno(align: usize, size: usize) -> *mut c_void {
 /// Null with `errno = ENOMEM` on failure or when `size > PTRDIFF_MAX`.
 #[inline]
 pub fn malloc(size: usize) -> *mut c_void {
-    let p = hakmem::alloc(size);
-    if p.is_null() {
-        set_errno(libc::ENOMEM);
-    }
-    p.cast()
+    hakmem::alloc_or_report(size, set_enomem).cast()
+}
+
+fn set_enomem() {
+    set_errno(libc::ENOMEM);
 }
 
 /// `free`: release `p` (null: no-op). A pointer not owned by hakmem is

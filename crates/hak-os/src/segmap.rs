@@ -26,10 +26,18 @@ const ADDRESS_BITS: usize = 47;
 const ENTRIES: usize = 1 << (ADDRESS_BITS - SEGMENT_SHIFT);
 
 static TABLE: AtomicPtr<AtomicUsize> = AtomicPtr::new(core::ptr::null_mut());
+/// Number of valid indices: 0 until the table exists, then ENTRIES. Written
+/// after TABLE (Release) and read before it, so a lookup that passes the
+/// bound check always sees the table; the single bound check then also
+/// rejects every address at or above 2^47.
+static LIMIT: AtomicUsize = AtomicUsize::new(0);
 
 fn table_or_create() -> *mut AtomicUsize {
     let t = TABLE.load(Ordering::Acquire);
     if !t.is_null() {
+        if LIMIT.load(Ordering::Relaxed) == 0 {
+            LIMIT.store(ENTRIES, Ordering::Release);
+        }
         return t;
     }
     let bytes = ENTRIES * core::mem::size_of::<usize>();
@@ -38,10 +46,16 @@ fn table_or_create() -> *mut AtomicUsize {
         return fresh;
     }
     match TABLE.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => fresh,
+        Ok(_) => {
+            LIMIT.store(ENTRIES, Ordering::Release);
+            fresh
+        }
         Err(winner) => {
             // SAFETY: our mapping lost the race and was never published.
             unsafe { crate::map::unmap(fresh.cast(), bytes) };
+            // The winner may not have published LIMIT yet; we are about to
+            // register memory through the table, so make sure it is.
+            LIMIT.store(ENTRIES, Ordering::Release);
             winner
         }
     }
@@ -56,11 +70,12 @@ pub fn init() -> bool {
 #[inline(always)]
 pub fn lookup(p: usize) -> usize {
     let idx = p >> SEGMENT_SHIFT;
-    let t = TABLE.load(Ordering::Relaxed);
-    if idx >= ENTRIES || t.is_null() {
+    if idx >= LIMIT.load(Ordering::Acquire) {
         return 0;
     }
-    // SAFETY: idx < ENTRIES and the table, once published, is never unmapped.
+    let t = TABLE.load(Ordering::Relaxed);
+    // SAFETY: idx < LIMIT, which is non-zero only once the table (never
+    // unmapped) is published.
     unsafe { (*t.add(idx)).load(Ordering::Acquire) }
 }
 

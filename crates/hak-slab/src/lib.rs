@@ -41,14 +41,14 @@ use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use hak_os::lock::SpinLock;
-use hak_os::{diag, map, meta, segmap, SEGMENT_MASK, SEGMENT_SIZE};
+use hak_os::{diag, map, meta, segmap, SEGMENT_SIZE};
 
 pub use hak_os::segmap::TAG_SLAB;
 
 /// Maximum number of classes of one tier.
 pub const MAX_CLASSES: usize = 24;
 /// Maximum number of pages of one segment (64 KiB pages in 4 MiB segments).
-pub const MAX_PAGES: usize = 64;
+pub const MAX_PAGES: usize = hak_os::SEGMENT_SIZE >> 16;
 
 /// Marker bit in [`Page::used`]: the page is on its owner's full list.
 const FULL_BIT: u32 = 1 << 31;
@@ -137,9 +137,16 @@ impl Page {
     }
 }
 
+/// log2 of the granule of [`SegMeta::page_ptr`] (64 KiB, the smallest page).
+pub const GRANULE_SHIFT: usize = 16;
+
 /// The record of one slab segment, pointed to by its segment-map entry.
 #[repr(C)]
 pub struct SegMeta {
+    /// For each 64 KiB granule of the segment, its page descriptor: the free
+    /// path finds a page with a constant shift and one load, whatever the
+    /// tier's page size.
+    pub page_ptr: [*mut Page; MAX_PAGES],
     /// Segment base address (4 MiB aligned).
     pub base: usize,
     /// log2 of the page size of the owning tier.
@@ -159,9 +166,9 @@ impl SegMeta {
     /// `self` is a live segment record and `p` lies in its segment.
     #[inline(always)]
     pub unsafe fn page_of(&self, p: usize) -> *mut Page {
-        let idx = (p & SEGMENT_MASK) >> self.page_shift;
-        // SAFETY: idx < SEGMENT_SIZE >> page_shift <= MAX_PAGES by construction.
-        unsafe { (self.pages.as_ptr() as *mut Page).add(idx) }
+        let idx = (p >> GRANULE_SHIFT) & (MAX_PAGES - 1);
+        // SAFETY: idx < MAX_PAGES; every entry is set when the segment is made.
+        unsafe { *self.page_ptr.get_unchecked(idx) }
     }
 }
 
@@ -324,6 +331,9 @@ impl SlabTier {
             (*rec).tier_index = self.index;
             (*rec).tier = self;
             let pages = ptr::addr_of_mut!((*rec).pages) as *mut Page;
+            for g in 0..MAX_PAGES {
+                (*rec).page_ptr[g] = pages.add((g << GRANULE_SHIFT) >> self.page_shift);
+            }
             for i in 0..npages {
                 let pg = pages.add(i);
                 pg.write(Page::empty());

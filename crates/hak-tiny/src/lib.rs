@@ -38,25 +38,26 @@ const fn compute_class(size: usize) -> u8 {
     (8 + (k - 7) * 4 + idx) as u8
 }
 
-const fn build_table() -> [u8; MAX_SIZE / 16 + 1] {
-    let mut t = [0u8; MAX_SIZE / 16 + 1];
+const fn build_table() -> [u8; MAX_SIZE + 1] {
+    let mut t = [0u8; MAX_SIZE + 1];
     let mut i = 0;
     while i < t.len() {
-        t[i] = compute_class(i * 16);
+        t[i] = compute_class(i);
         i += 1;
     }
     t
 }
 
-static CLASS_OF: [u8; MAX_SIZE / 16 + 1] = build_table();
+/// Class of every size 0..=1024, indexed by the size itself (one load on
+/// the fast path).
+static CLASS_OF: [u8; MAX_SIZE + 1] = build_table();
 
 /// The class serving `size` bytes (`size <= MAX_SIZE`; larger sizes return
 /// the last class, so check first).
 #[inline(always)]
 pub fn class_of(size: usize) -> usize {
-    let i = (size + 15) >> 4;
-    if i < CLASS_OF.len() {
-        CLASS_OF[i] as usize
+    if size < CLASS_OF.len() {
+        CLASS_OF[size] as usize
     } else {
         SIZES.len() - 1
     }
@@ -66,8 +67,8 @@ pub fn class_of(size: usize) -> usize {
 #[inline(always)]
 pub fn class_of_small(size: usize) -> usize {
     debug_assert!(size <= MAX_SIZE);
-    // SAFETY: size <= MAX_SIZE, so (size + 15) >> 4 <= MAX_SIZE / 16 < len.
-    unsafe { *CLASS_OF.get_unchecked((size + 15) >> 4) as usize }
+    // SAFETY: size <= MAX_SIZE < CLASS_OF.len().
+    unsafe { *CLASS_OF.get_unchecked(size) as usize }
 }
 
 /// The smallest class that holds `size` bytes and whose blocks are aligned to

@@ -259,6 +259,16 @@ fn alloc_slow(tier: usize, class: usize) -> *mut u8 {
 /// `size` exceeds `isize::MAX`. `alloc(0)` returns a unique block.
 #[inline(always)]
 pub fn alloc(size: usize) -> *mut u8 {
+    alloc_or_report(size, no_report)
+}
+
+fn no_report() {}
+
+/// [`alloc`], calling `on_null` before returning null (the C layer passes a
+/// function that sets `errno`). Every miss leaves through a tail call, so the
+/// fast path needs no stack frame: 13 instructions for a tiny hit.
+#[inline(always)]
+pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
     // Tiny sizes first, against a constant: if the tiny tier is switched off
     // its heaps never get pages, the fast path misses and the slow path
     // routes by configuration.
@@ -273,10 +283,30 @@ pub fn alloc(size: usize) -> *mut u8 {
                 return p;
             }
         }
-        let (tier, class) = route(size);
-        return alloc_slow(tier, class);
+        return alloc_small_slow(size, on_null);
     }
-    alloc_mid(size)
+    alloc_mid_report(size, on_null)
+}
+
+/// Tiny-size miss: route by configuration and take the slow path.
+#[cold]
+#[inline(never)]
+fn alloc_small_slow(size: usize, on_null: fn()) -> *mut u8 {
+    let (tier, class) = route(size);
+    let p = alloc_slow(tier, class);
+    if p.is_null() {
+        on_null();
+    }
+    p
+}
+
+#[inline(never)]
+fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
+    let p = alloc_mid(size);
+    if p.is_null() {
+        on_null();
+    }
+    p
 }
 
 #[inline(always)]

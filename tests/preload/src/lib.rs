@@ -394,6 +394,7 @@ pub fn run_c_ok(name: &str, args: &[&str], timeout: Duration) -> Run {
     let mut cmd = Command::new(&bin);
     cmd.args(args).current_dir(&dir);
     let r = run(cmd, Preload::Yes, timeout);
+    let _ = std::fs::remove_dir(&dir); // empty unless the program left files
     assert!(r.status.success(), "C test `{name} {}` failed: {}", args.join(" "), r.report());
     assert!(
         r.stdout_str().lines().last() == Some("OK"),
@@ -416,7 +417,9 @@ pub struct Comparison {
 /// directory prepared by `setup`, with the command built by `make_cmd(dir)`,
 /// and asserts the same exit status and byte-identical stdout. The plain run
 /// must also succeed (a failing reference run means the test itself is
-/// broken on this machine, which is reported as such).
+/// broken on this machine, which is reported as such). The directories are
+/// removed when the returned [`Comparison`] is dropped, unless the test is
+/// failing.
 pub fn compare_with_and_without_preload(
     name: &str,
     setup: impl Fn(&Path),
@@ -457,6 +460,17 @@ pub fn compare_with_and_without_preload(
         );
     }
     Comparison { plain, preload }
+}
+
+impl Drop for Comparison {
+    /// Removes both run directories unless the test is failing (then they
+    /// stay for inspection; their paths are in the failure report).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.plain.1);
+            let _ = std::fs::remove_dir_all(&self.preload.1);
+        }
+    }
 }
 
 /// Describes the first differing line of two texts.

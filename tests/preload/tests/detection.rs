@@ -2,6 +2,7 @@
 //! request.
 
 use hakmem_preload_tests::{compile_c, fresh_dir, run, Preload, Run};
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
@@ -9,13 +10,26 @@ const T: Duration = Duration::from_secs(60);
 
 fn run_preloaded(name: &str, env: &[(&str, &str)]) -> Run {
     let bin = compile_c(name);
+    let dir = fresh_dir(name);
     let mut cmd = Command::new(bin);
-    cmd.current_dir(fresh_dir(name));
+    cmd.current_dir(&dir);
     cmd.env_remove("HAKMEM_STATS").env_remove("HAKMEM_VERBOSE");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    run(cmd, Preload::Yes, T)
+    // The aborting programs must not leave core files behind.
+    // SAFETY: setrlimit is async-signal-safe; the closure touches no memory
+    // shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            Ok(())
+        });
+    }
+    let r = run(cmd, Preload::Yes, T);
+    let _ = std::fs::remove_dir_all(&dir);
+    r
 }
 
 fn assert_aborts_with(r: &Run, message: &str) {
