@@ -24,7 +24,8 @@
  *
  * Every worker has its own PRNG (xorshift64*, seeded from seed + slot index),
  * so a run with a given seed performs the same sequence of sizes per slot.
- * Only plain malloc/free are called, so LD_PRELOAD applies.
+ * Only plain malloc/free are called, so LD_PRELOAD applies. The first line of
+ * output names the allocator actually in use (bench.h, bench_allocator_check).
  *
  * Successor threads are joinable: each worker joins its predecessor at the end
  * of its own life (by then the predecessor has long exited, so nobody waits
@@ -32,16 +33,10 @@
  * threads), and the main thread joins the last worker of every slot. So no
  * thread is still exiting when the process exits.
  */
-#define _GNU_SOURCE
-#include <errno.h>
+#include "bench.h" /* rng_next, rng_seed, now_seconds, sleep_seconds, bench_allocator_check */
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 typedef struct slot {
     /* Written by main before the first worker starts, then read-only. */
@@ -64,26 +59,6 @@ typedef struct slot {
 
 static atomic_int stop_flag;
 static sem_t finished;         /* posted once per slot by its last worker */
-
-static uint64_t rng_next(uint64_t *s) {
-    /* xorshift64* (Vigna): fast, good enough for picking slots and sizes. */
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static uint64_t rng_seed(uint64_t seed) {
-    /* splitmix64 finaliser, so that seeds 1, 2, 3 ... give unrelated streams
-     * and the xorshift state is never 0. */
-    uint64_t z = seed + 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return z ? z : 1;
-}
 
 static size_t random_size(slot_t *s) {
     size_t range = s->max_size - s->min_size + 1;
@@ -165,21 +140,6 @@ static void *worker(void *arg) {
     }
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_seconds(double seconds) {
-    if (seconds <= 0) return;
-    struct timespec req;
-    req.tv_sec = (time_t)seconds;
-    req.tv_nsec = (long)((seconds - (double)req.tv_sec) * 1e9);
-    while (nanosleep(&req, &req) != 0 && errno == EINTR) {
-    }
-}
-
 static int parse_u64(const char *arg, const char *name, uint64_t *out) {
     char *end;
     errno = 0;
@@ -222,6 +182,7 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    bench_allocator_check();
     printf("larson: seconds=%g size=[%llu,%llu] chunks_per_thread=%llu rounds=%llu seed=%llu threads=%llu\n",
            seconds, (unsigned long long)min_size, (unsigned long long)max_size,
            (unsigned long long)chunks, (unsigned long long)rounds, (unsigned long long)seed,
