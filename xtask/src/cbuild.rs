@@ -12,12 +12,36 @@ pub struct CProgram {
     pub name: &'static str,
     /// Sources, relative to the workspace root.
     pub sources: &'static [&'static str],
+    /// Headers the sources include (not compiled, but a change rebuilds).
+    pub headers: &'static [&'static str],
 }
 
-pub const LARSON: CProgram = CProgram {
-    name: "larson",
-    sources: &["benches/c/larson.c"],
-};
+/// The header every workload includes.
+const BENCH_H: &[&str] = &["benches/c/bench.h"];
+
+macro_rules! workload_program {
+    ($const:ident, $name:literal) => {
+        #[doc = concat!("`benches/c/", $name, ".c`")]
+        pub const $const: CProgram = CProgram {
+            name: $name,
+            sources: &[concat!("benches/c/", $name, ".c")],
+            headers: BENCH_H,
+        };
+    };
+}
+
+workload_program!(LARSON, "larson");
+workload_program!(PRODCONS, "prodcons");
+workload_program!(CHURN_FIXED, "churn-fixed");
+workload_program!(CHURN_MIXED, "churn-mixed");
+workload_program!(MID, "mid");
+workload_program!(LARGE, "large");
+workload_program!(REALLOC_GROW, "realloc-grow");
+workload_program!(ALIGNED, "aligned");
+workload_program!(CALLOC_LARGE, "calloc-large");
+workload_program!(THREADS, "threads");
+workload_program!(RETENTION, "retention");
+workload_program!(PAIRS, "pairs");
 
 /// Flags every workload is compiled with. Plain `malloc`/`free` calls, no
 /// `-fno-builtin` games: the program must behave as an ordinary C program.
@@ -83,7 +107,7 @@ fn needs_rebuild(
         Ok(s) if s.trim() == recorded => {}
         _ => return Ok(true),
     }
-    for s in prog.sources {
+    for s in prog.sources.iter().chain(prog.headers) {
         let path = util::root().join(s);
         let t = std::fs::metadata(&path)
             .and_then(|m| m.modified())

@@ -178,6 +178,8 @@ pub struct Captured {
     pub stderr: String,
     pub elapsed: Duration,
     pub timed_out: bool,
+    /// Peak resident set size of the child in KiB (`ru_maxrss` from `wait4`).
+    pub max_rss_kib: u64,
 }
 
 impl Captured {
@@ -214,6 +216,7 @@ impl Captured {
 
 /// Run `cmd` with stdin closed and stdout/stderr captured; kill it (SIGKILL)
 /// if it runs longer than `timeout`, so a hung allocator cannot hang CI.
+/// The child is reaped with `wait4`, which also gives its peak RSS.
 /// Meant for workload binaries: only the direct child is killed, so a child
 /// that forks long-lived grandchildren holding its pipes would still block.
 pub fn run_captured(cmd: &mut Command, timeout: Duration) -> Result<Captured> {
@@ -237,32 +240,64 @@ pub fn run_captured(cmd: &mut Command, timeout: Duration) -> Result<Captured> {
         let _ = err_pipe.read_to_end(&mut s);
         s
     });
+    let pid = child.id() as libc::pid_t;
     let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
+    let (raw_status, usage) = loop {
+        match wait4(pid, false) {
+            Ok(Some(done)) => break done,
             Ok(None) => {}
             Err(e) => return Err(format!("waiting for `{line}`: {e}")),
         }
         if start.elapsed() > timeout {
             timed_out = true;
             let _ = child.kill();
-            break child
-                .wait()
-                .map_err(|e| format!("waiting for `{line}`: {e}"))?;
+            match wait4(pid, true) {
+                Ok(Some(done)) => break done,
+                Ok(None) => unreachable!("blocking wait4 returned no child"),
+                Err(e) => return Err(format!("waiting for `{line}`: {e}")),
+            }
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     };
+    // The child is reaped: `child` must not be waited for again (dropping a
+    // `Child` neither waits nor kills).
+    drop(child);
     let elapsed = start.elapsed();
     let stdout = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+    use std::os::unix::process::ExitStatusExt;
     Ok(Captured {
-        status,
+        status: std::process::ExitStatus::from_raw(raw_status),
         stdout,
         stderr,
         elapsed,
         timed_out,
+        // Linux reports ru_maxrss in KiB.
+        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
     })
+}
+
+/// `wait4(pid)`: `Some((status, rusage))` once the child has exited,
+/// `None` if it is still running (only when `block` is false).
+fn wait4(pid: libc::pid_t, block: bool) -> std::io::Result<Option<(i32, libc::rusage)>> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: rusage is plain old data, all-zero is a valid value.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let flags = if block { 0 } else { libc::WNOHANG };
+        // SAFETY: valid pointers to locals; pid is our own unreaped child.
+        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        if r == pid {
+            return Ok(Some((status, usage)));
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
 }
 
 /// "exit status 3", "killed by signal 11 (SIGSEGV)".
@@ -311,6 +346,20 @@ mod tests {
         assert!(out.elapsed < Duration::from_secs(10));
         assert_eq!(out.stdout, "started\n");
         assert!(out.failure("x").contains("timed out"));
+    }
+
+    #[test]
+    fn captured_run_reports_peak_rss() {
+        // A shell that holds a 64 MiB string has a peak RSS above 64 MiB.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}"]);
+        let out = run_captured(&mut cmd, Duration::from_secs(60)).unwrap();
+        assert!(out.ok(), "{}", out.failure("sh"));
+        assert_eq!(out.stdout.trim(), "67108864");
+        assert!(out.max_rss_kib > 64 * 1024, "{}", out.max_rss_kib);
+        let mut cmd = Command::new("true");
+        let out = run_captured(&mut cmd, Duration::from_secs(30)).unwrap();
+        assert!(out.max_rss_kib > 0 && out.max_rss_kib < 64 * 1024, "{}", out.max_rss_kib);
     }
 
     #[test]

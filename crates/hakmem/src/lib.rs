@@ -293,7 +293,8 @@ pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
 #[inline(never)]
 fn alloc_small_slow(size: usize, on_null: fn()) -> *mut u8 {
     let (tier, class) = route(size);
-    let p = alloc_slow(tier, class);
+    // With every slab tier switched off, even tiny sizes are big blocks.
+    let p = if tier < 3 { alloc_slow(tier, class) } else { alloc_big(size, MIN_ALIGN, false) };
     if p.is_null() {
         on_null();
     }

@@ -1,0 +1,88 @@
+//! Configuration switches change routing, never behaviour: the C API
+//! sections run unchanged with tiers switched off (their sizes fall through to
+//! the next tier up, down to "everything is a big block"), with the
+//! BigCache and batched madvise off, and under every mode. A malformed value
+//! is reported once on stderr and the default is used.
+
+use hakmem_preload_tests::{compile_c, fresh_dir, run, Preload};
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(180);
+
+fn run_api_with(env: &[(&str, &str)], sections: &[&str]) -> hakmem_preload_tests::Run {
+    let bin = compile_c("api");
+    let dir = fresh_dir("config");
+    let mut last = None;
+    for section in sections {
+        let mut cmd = Command::new(&bin);
+        cmd.arg(section).current_dir(&dir);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let r = run(cmd, Preload::Yes, T);
+        assert!(r.status.success(), "api {section} with {env:?} failed: {}", r.report());
+        assert_eq!(r.stdout_str().lines().last(), Some("OK"), "api {section} with {env:?}: {}", r.report());
+        last = Some(r);
+    }
+    last.expect("at least one section")
+}
+
+const SECTIONS: &[&str] = &["sizes", "realloc", "align", "calloc", "errors", "malloc0"];
+
+#[test]
+fn tiny_tier_off() {
+    run_api_with(&[("HAKMEM_TINY_POOL", "0")], SECTIONS);
+}
+
+#[test]
+fn pools_off() {
+    run_api_with(&[("HAKMEM_POOL", "0"), ("HAKMEM_L25_POOL", "0")], SECTIONS);
+}
+
+#[test]
+fn l25_pool_off() {
+    run_api_with(&[("HAKMEM_L25_POOL", "0")], SECTIONS);
+}
+
+/// Every slab tier off: every request is a big block (slow, but correct).
+#[test]
+fn every_slab_tier_off() {
+    run_api_with(
+        &[("HAKMEM_TINY_POOL", "off"), ("HAKMEM_POOL", "off"), ("HAKMEM_L25_POOL", "off")],
+        &["realloc", "calloc", "errors", "malloc0"],
+    );
+}
+
+#[test]
+fn bigcache_and_madvise_off() {
+    run_api_with(&[("HAKMEM_BIGCACHE", "0"), ("HAKMEM_BATCH_MADVISE", "0"), ("HAKMEM_DECAY_MS", "0")], SECTIONS);
+}
+
+#[test]
+fn every_mode() {
+    for mode in ["minimal", "fast", "balanced", "learning", "research"] {
+        run_api_with(&[("HAKMEM_MODE", mode)], &["pow2", "realloc"]);
+    }
+}
+
+#[test]
+fn malformed_values_are_reported_once_and_ignored() {
+    let r = run_api_with(&[("HAKMEM_MODE", "turbo"), ("HAKMEM_DECAY_MS", "12x")], &["realloc"]);
+    let err = r.stderr_str();
+    assert_eq!(
+        err.matches("hakmem: ignoring HAKMEM_MODE=turbo (expected one of minimal, fast, balanced, learning, research)").count(),
+        1,
+        "stderr: {err}"
+    );
+    assert_eq!(err.matches("hakmem: ignoring HAKMEM_DECAY_MS=12x").count(), 1, "stderr: {err}");
+}
+
+#[test]
+fn verbose_prints_the_resolved_configuration_once() {
+    let r = run_api_with(&[("HAKMEM_VERBOSE", "1"), ("HAKMEM_MODE", "balanced")], &["malloc0"]);
+    let err = r.stderr_str();
+    let lines: Vec<_> = err.lines().filter(|l| l.starts_with("hakmem: mode=")).collect();
+    assert_eq!(lines.len(), 1, "stderr: {err}");
+    assert!(lines[0].contains("mode=balanced") && lines[0].contains("THP"), "{}", lines[0]);
+}
