@@ -9,7 +9,7 @@
 //! `libhakmem.so`; the tests LD_PRELOAD it into the programs they spawn.
 
 use crate::util::{self, Result};
-use crate::{bench, cbuild, preload};
+use crate::{bench, cbuild, preload, workloads};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -68,9 +68,10 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
 
     header(
         4,
-        "larson smoke under LD_PRELOAD=libhakmem.so (0.3 s; 1 and 4 threads)",
+        "workload smoke under LD_PRELOAD=libhakmem.so: larson 0.3 s at 1 and 4 threads, \
+         every other workload of benches/c for 0.1 s",
     );
-    larson_smoke(so).map_err(|e| format!("step 4 (larson smoke) failed: {e}"))?;
+    workload_smoke(so).map_err(|e| format!("step 4 (workload smoke) failed: {e}"))?;
 
     println!();
     let secs = start.elapsed().as_secs_f64();
@@ -85,35 +86,44 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// larson for 0.3 s at 1 and 4 threads under hakmem: must exit 0 and print
-/// a Throughput line. A correctness smoke test, not a measurement.
-fn larson_smoke(so: PathBuf) -> Result<()> {
-    let binary = cbuild::build(&cbuild::LARSON)?;
-    let mut workload = bench::larson(binary, 0.3, &[1, 4]);
-    workload.timeout = Duration::from_secs(60);
+/// Every workload of `benches/c/` under hakmem (larson for 0.3 s at 1 and 4
+/// threads, the others for 0.1 s, retention with its --quick burst): each
+/// must exit 0, show that hakmem was really preloaded (`allocator-check:
+/// hakmem`) and print its metric line. A correctness smoke test, not a
+/// measurement (`cargo xtask bench` measures).
+fn workload_smoke(so: PathBuf) -> Result<()> {
     let hakmem = bench::Allocator::preloaded("hakmem", so);
-    for case in &workload.cases {
-        let mut cmd = workload.command(case, &hakmem);
-        let line = util::display_cmd(&cmd);
-        println!("$ {line}");
-        let out = util::run_captured(&mut cmd, workload.timeout)?;
-        if !out.ok() {
-            return Err(out.failure(&line));
-        }
-        match (workload.metric.parse)(&out.stdout) {
-            Some(_) => {
-                let shown = out
-                    .stdout
-                    .lines()
-                    .find(|l| l.trim_start().starts_with("Throughput"));
-                println!("{}", shown.unwrap_or_default().trim());
+    let params = workloads::Params {
+        seconds: 0.1,
+        threads: vec![1, 4],
+        quick: true,
+        seed: workloads::SEED,
+    };
+    for spec in workloads::CATALOGUE {
+        let binary = cbuild::build(spec.program)?;
+        let mut workload = if spec.name == "larson" {
+            bench::larson(binary, 0.3, &[1, 4])
+        } else {
+            spec.workload(binary, &params)
+        };
+        workload.timeout = Duration::from_secs(60);
+        for case in &workload.cases {
+            let mut cmd = workload.command(case, &hakmem);
+            let line = util::display_cmd(&cmd);
+            println!("$ {line}");
+            let out = util::run_captured(&mut cmd, workload.timeout)?;
+            if !out.ok() {
+                return Err(out.failure(&line));
             }
-            None => {
-                return Err(format!(
-                    "`{line}` exited 0 without a Throughput line; stdout:\n{}",
-                    out.stdout
-                ))
-            }
+            let value = bench::judge(&out, &hakmem, &workload.metric)
+                .map_err(|e| format!("`{line}`: {e}; stdout:\n{}", out.stdout))?;
+            println!(
+                "{} {} = {} {}",
+                spec.name,
+                workload.metric.name,
+                crate::report::fmt_value(value, &workload.metric),
+                workload.metric.unit
+            );
         }
     }
     Ok(())

@@ -5,17 +5,27 @@
 //! Module map:
 //! - [`preload`]: `build-preload`, `preload` (the LD_PRELOAD library).
 //! - [`ci`]: `test`, the exact sequence CI runs.
-//! - [`bench`]: `bench <workload>`: allocators x workloads, interleaved runs.
+//! - [`bench`]: `bench [WORKLOAD...]`: allocators x workloads, interleaved runs.
+//! - [`workloads`]: the workload catalogue (programs, cases, metrics).
+//! - [`peers`]: the allocators compared (Debian peers, mimalloc-latest build).
+//! - [`instructions`]: instructions per malloc+free pair under callgrind.
+//! - [`report`]: tables, JSON record, Markdown report, SVG chart.
 //! - [`cbuild`]: builds the C workload programs of `benches/c/` on demand.
 //! - [`sysinfo`]: what a benchmark record must carry (commit, rustc, CPU…).
-//! - [`util`]: paths, command display, running with a timeout.
+//! - [`json`]: a minimal JSON writer and reader for the above.
+//! - [`util`]: paths, command display, running with a timeout and peak RSS.
 
 mod bench;
 mod cbuild;
 mod ci;
+mod instructions;
+mod json;
+mod peers;
 mod preload;
+mod report;
 mod sysinfo;
 mod util;
+mod workloads;
 
 use std::process::ExitCode;
 
@@ -42,15 +52,37 @@ commands:
           2. build-preload
           3. cargo test --release -p hakmem-preload-tests   (env HAKMEM_SO=<abs .so>;
              skipped with a notice while tests/preload does not exist)
-          4. larson smoke under LD_PRELOAD (0.3 s, 1 and 4 threads): exit 0 and a
-             Throughput line
+          4. workload smoke under LD_PRELOAD: larson (0.3 s, 1 and 4 threads)
+             and every other workload of benches/c (0.1 s): exit 0, hakmem
+             really preloaded, a metric line
 
-  bench larson [--runs N] [--threads LIST] [--seconds S]
-        build libhakmem.so and benches/c/larson.c, run larson under the system
-        allocator and under hakmem (LD_PRELOAD), interleaved, N runs each
-        (default 5), threads LIST (default 1,4), S seconds per run (default 2);
-        print median/min/max throughput, the ratio to system, the exact command
-        lines and the machine/toolchain record.
+  bench [WORKLOAD...] [--threads 1,4] [--alloc LIST] [--runs N] [--seconds S]
+        [--json FILE] [--save NAME] [--quick] [--instructions]
+        build libhakmem.so (release) and the workload programs of benches/c/,
+        then run each workload under every allocator, interleaved (system,
+        hakmem, jemalloc, ... then again), N runs each (default 5), each run a
+        separate process with that allocator's LD_PRELOAD (verified). Prints a
+        progress line per run, a table per workload (median, min, max, ratio to
+        system and to the best peer, peak RSS) and a summary.
+          WORKLOAD     larson prodcons churn-fixed churn-mixed mid large
+                       realloc-grow aligned calloc-large threads retention
+                       instructions; none = all of them
+          --threads    thread counts of larson, prodcons, threads (default 1,4)
+          --alloc      system,hakmem,jemalloc,tcmalloc,mimalloc,mimalloc-latest
+                       (default all; system always runs: it is the baseline).
+                       Debian peers: apt-get install -y libjemalloc2
+                       libtcmalloc-minimal4 libmimalloc2.0 (missing ones are
+                       skipped); mimalloc-latest is built from the crates.io
+                       package libmimalloc-sys into target/bench-bin/
+          --seconds    length of a timed run (default 2; --quick: 0.25)
+          --quick      smoke-test sizes: 1 run, 0.25 s, 32 MiB retention burst
+          --json FILE  write the JSON record
+          --save NAME  write docs/bench/NAME.md, NAME.svg and NAME.json
+          --instructions  instructions per malloc+free pair (valgrind
+                       --tool=callgrind), sizes 16 B..64 KiB
+  bench --criterion [--quick] [-- CRITERION ARGS]
+        cargo bench -p hakmem-benches: criterion benchmarks of the Rust
+        GlobalAlloc path (hakmem::HakMem vs std System vs mimalloc::MiMalloc)
 
   help
         this text

@@ -352,14 +352,21 @@ mod tests {
     fn captured_run_reports_peak_rss() {
         // A shell that holds a 64 MiB string has a peak RSS above 64 MiB.
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}"]);
+        cmd.args([
+            "-c",
+            "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}",
+        ]);
         let out = run_captured(&mut cmd, Duration::from_secs(60)).unwrap();
         assert!(out.ok(), "{}", out.failure("sh"));
         assert_eq!(out.stdout.trim(), "67108864");
         assert!(out.max_rss_kib > 64 * 1024, "{}", out.max_rss_kib);
         let mut cmd = Command::new("true");
         let out = run_captured(&mut cmd, Duration::from_secs(30)).unwrap();
-        assert!(out.max_rss_kib > 0 && out.max_rss_kib < 64 * 1024, "{}", out.max_rss_kib);
+        assert!(
+            out.max_rss_kib > 0 && out.max_rss_kib < 64 * 1024,
+            "{}",
+            out.max_rss_kib
+        );
     }
 
     #[test]

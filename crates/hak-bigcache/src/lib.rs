@@ -17,13 +17,24 @@
 //! shrinks by unmapping the tail, and grows with `mremap` (in place when the
 //! following address space is free, else moved to a new aligned range: page
 //! tables move, bytes are not copied).
-#![no_std]
+//!
+//! Concurrency: the cache is a [`BigCache`] instance (the process-wide one
+//! behind this crate's free functions is a `static`; loom models build
+//! their own). Its entries are only touched under its lock; a block's
+//! `state` word (LIVE → CACHED by one CAS in [`BigCache::free`]) makes
+//! concurrent double frees fail for all but one caller; a record leaves the
+//! cache (taken for reuse, evicted, trimmed) only under the lock, so no
+//! cached mapping is handed out twice or purged while reused.
+#![cfg_attr(not(loom), no_std)]
 #![warn(missing_docs)]
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+// Statistics counters and configuration knobs: relaxed, outside every
+// protocol, plain `core` atomics in every build (see `hak_os::sync`).
+use core::sync::atomic as stat;
 
 use hak_os::lock::SpinLock;
+use hak_os::sync::{AtomicU32, Ordering};
 use hak_os::{diag, map, meta, segmap, SEGMENT_SIZE};
 
 pub use hak_os::segmap::TAG_BIG;
@@ -54,34 +65,37 @@ pub struct BigBlock {
 /// Tier counters (relaxed).
 pub struct BigStats {
     /// Blocks handed out.
-    pub allocs: AtomicUsize,
+    pub allocs: stat::AtomicUsize,
     /// Blocks freed.
-    pub frees: AtomicUsize,
+    pub frees: stat::AtomicUsize,
     /// Allocations served from the cache.
-    pub cache_hits: AtomicUsize,
+    pub cache_hits: stat::AtomicUsize,
     /// Fresh mappings made.
-    pub maps: AtomicUsize,
+    pub maps: stat::AtomicUsize,
     /// Mappings returned to the OS.
-    pub unmaps: AtomicUsize,
+    pub unmaps: stat::AtomicUsize,
     /// Cached mappings whose pages were purged by decay.
-    pub purges: AtomicUsize,
+    pub purges: stat::AtomicUsize,
     /// `realloc`s served by mremap or in place.
-    pub remaps: AtomicUsize,
+    pub remaps: stat::AtomicUsize,
     /// Bytes currently mapped by this tier (live and cached).
-    pub mapped_bytes: AtomicUsize,
+    pub mapped_bytes: stat::AtomicUsize,
 }
 
-/// The counters of this tier.
-pub static STATS: BigStats = BigStats {
-    allocs: AtomicUsize::new(0),
-    frees: AtomicUsize::new(0),
-    cache_hits: AtomicUsize::new(0),
-    maps: AtomicUsize::new(0),
-    unmaps: AtomicUsize::new(0),
-    purges: AtomicUsize::new(0),
-    remaps: AtomicUsize::new(0),
-    mapped_bytes: AtomicUsize::new(0),
-};
+impl BigStats {
+    const fn new() -> BigStats {
+        BigStats {
+            allocs: stat::AtomicUsize::new(0),
+            frees: stat::AtomicUsize::new(0),
+            cache_hits: stat::AtomicUsize::new(0),
+            maps: stat::AtomicUsize::new(0),
+            unmaps: stat::AtomicUsize::new(0),
+            purges: stat::AtomicUsize::new(0),
+            remaps: stat::AtomicUsize::new(0),
+            mapped_bytes: stat::AtomicUsize::new(0),
+        }
+    }
+}
 
 struct Cache {
     entries: [*mut BigBlock; MAX_ENTRIES],
@@ -92,22 +106,19 @@ struct Cache {
 // SAFETY: entries are only followed under the cache lock.
 unsafe impl Send for Cache {}
 
-static CACHE: SpinLock<Cache> = SpinLock::new(Cache { entries: [ptr::null_mut(); MAX_ENTRIES], n: 0, bytes: 0 });
-static ENABLED: AtomicBool = AtomicBool::new(true);
-static MAX_N: AtomicUsize = AtomicUsize::new(32);
-static MAX_BYTES: AtomicUsize = AtomicUsize::new(256 << 20);
-static DECAY_MS: AtomicU64 = AtomicU64::new(1000);
-static THP: AtomicBool = AtomicBool::new(false);
 
-/// Sets the cache policy: whether to cache at all, the entry and byte
-/// limits, the decay interval after which cached pages are purged, and
-/// whether fresh mappings ask for transparent huge pages.
-pub fn configure(enabled: bool, max_entries: usize, max_bytes: usize, decay_ms: u64, thp: bool) {
-    THP.store(thp, Ordering::Relaxed);
-    ENABLED.store(enabled, Ordering::Relaxed);
-    MAX_N.store(max_entries.min(MAX_ENTRIES), Ordering::Relaxed);
-    MAX_BYTES.store(max_bytes, Ordering::Relaxed);
-    DECAY_MS.store(decay_ms, Ordering::Relaxed);
+/// The big-block tier: a bounded cache of released mappings plus its policy
+/// and counters. The process-wide instance serves this crate's free
+/// functions; an embedder or a loom model may build its own.
+pub struct BigCache {
+    cache: SpinLock<Cache>,
+    enabled: stat::AtomicBool,
+    max_n: stat::AtomicUsize,
+    max_bytes: stat::AtomicUsize,
+    decay_ms: stat::AtomicU64,
+    thp: stat::AtomicBool,
+    /// The counters of this tier.
+    pub stats: BigStats,
 }
 
 fn now_ms() -> u64 {
@@ -121,89 +132,350 @@ fn round_segments(n: usize) -> Option<usize> {
     n.checked_add(SEGMENT_SIZE - 1).map(|v| v & !(SEGMENT_SIZE - 1))
 }
 
-/// Allocates `size` bytes aligned to `align` (a power of two), zeroed when
-/// `zero`. Null when the size overflows or the OS refuses.
-pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
-    let Some(need) = round_segments(size.max(1)) else { return ptr::null_mut() };
-    if need > isize::MAX as usize {
-        return ptr::null_mut();
-    }
-    if align <= SEGMENT_SIZE {
-        let rec = take_cached(need);
-        if !rec.is_null() {
-            STATS.cache_hits.fetch_add(1, Ordering::Relaxed);
-            STATS.allocs.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: the record came out of the cache and is ours.
-            unsafe {
-                if zero && !(*rec).zeroed {
-                    ptr::write_bytes((*rec).user as *mut u8, 0, size);
-                }
-                (*rec).state.store(LIVE, Ordering::Release);
-                return (*rec).user as *mut u8;
+impl BigCache {
+    hak_os::loom_const_fn! {
+        /// An empty cache with the default policy (enabled, 32 entries,
+        /// 256 MiB, 1 s decay, no THP).
+        pub fn new() -> BigCache {
+            BigCache {
+                cache: SpinLock::new(Cache { entries: [ptr::null_mut(); MAX_ENTRIES], n: 0, bytes: 0 }),
+                enabled: stat::AtomicBool::new(true),
+                max_n: stat::AtomicUsize::new(32),
+                max_bytes: stat::AtomicUsize::new(256 << 20),
+                decay_ms: stat::AtomicU64::new(1000),
+                thp: stat::AtomicBool::new(false),
+                stats: BigStats::new(),
             }
         }
     }
-    let base = map::map_aligned(need, align.max(SEGMENT_SIZE));
-    if base.is_null() {
-        return base;
+
+    /// Sets the cache policy: whether to cache at all, the entry and byte
+    /// limits, the decay interval after which cached pages are purged, and
+    /// whether fresh mappings ask for transparent huge pages.
+    pub fn configure(&self, enabled: bool, max_entries: usize, max_bytes: usize, decay_ms: u64, thp: bool) {
+        self.thp.store(thp, Ordering::Relaxed);
+        self.enabled.store(enabled, Ordering::Relaxed);
+        self.max_n.store(max_entries.min(MAX_ENTRIES), Ordering::Relaxed);
+        self.max_bytes.store(max_bytes, Ordering::Relaxed);
+        self.decay_ms.store(decay_ms, Ordering::Relaxed);
     }
-    if THP.load(Ordering::Relaxed) {
-        // SAFETY: our fresh mapping.
-        unsafe { map::hint_huge(base, need) };
-    }
-    let rec = meta::alloc(core::mem::size_of::<BigBlock>()) as *mut BigBlock;
-    if rec.is_null() {
-        // SAFETY: unpublished mapping.
-        unsafe { map::unmap(base, need) };
-        return ptr::null_mut();
-    }
-    // SAFETY: fresh record, ours alone.
-    unsafe {
-        (*rec).base = base as usize;
-        (*rec).map_size = need;
-        (*rec).user = base as usize;
-        (*rec).state = AtomicU32::new(LIVE);
-        (*rec).zeroed = true;
-        (*rec).resident = true;
-    }
-    if !segmap::set_range(base as usize, need, rec as usize | TAG_BIG) {
-        // SAFETY: unpublished mapping and record.
+
+    /// Allocates `size` bytes aligned to `align` (a power of two), zeroed when
+    /// `zero`. Null when the size overflows or the OS refuses.
+    pub fn alloc(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        let Some(need) = round_segments(size.max(1)) else { return ptr::null_mut() };
+        if need > isize::MAX as usize {
+            return ptr::null_mut();
+        }
+        if align <= SEGMENT_SIZE {
+            let rec = self.take_cached(need);
+            if !rec.is_null() {
+                self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                self.stats.allocs.fetch_add(1, Ordering::Relaxed);
+                // SAFETY: the record came out of the cache and is ours.
+                unsafe {
+                    if zero && !(*rec).zeroed {
+                        ptr::write_bytes((*rec).user as *mut u8, 0, size);
+                    }
+                    (*rec).state.store(LIVE, Ordering::Release);
+                    return (*rec).user as *mut u8;
+                }
+            }
+        }
+        let base = map::map_aligned(need, align.max(SEGMENT_SIZE));
+        if base.is_null() {
+            return base;
+        }
+        if self.thp.load(Ordering::Relaxed) {
+            // SAFETY: our fresh mapping.
+            unsafe { map::hint_huge(base, need) };
+        }
+        let rec = meta::alloc(core::mem::size_of::<BigBlock>()) as *mut BigBlock;
+        if rec.is_null() {
+            // SAFETY: unpublished mapping.
+            unsafe { map::unmap(base, need) };
+            return ptr::null_mut();
+        }
+        // SAFETY: fresh record, ours alone.
         unsafe {
-            map::unmap(base, need);
+            (*rec).base = base as usize;
+            (*rec).map_size = need;
+            (*rec).user = base as usize;
+            ptr::addr_of_mut!((*rec).state).write(AtomicU32::new(LIVE));
+            (*rec).zeroed = true;
+            (*rec).resident = true;
+        }
+        if !segmap::set_range(base as usize, need, rec as usize | TAG_BIG) {
+            // SAFETY: unpublished mapping and record.
+            unsafe {
+                map::unmap(base, need);
+                meta::free(rec.cast(), core::mem::size_of::<BigBlock>());
+            }
+            return ptr::null_mut();
+        }
+        self.stats.maps.fetch_add(1, Ordering::Relaxed);
+        self.stats.allocs.fetch_add(1, Ordering::Relaxed);
+        self.stats.mapped_bytes.fetch_add(need, Ordering::Relaxed);
+        base
+    }
+
+    fn take_cached(&self, need: usize) -> *mut BigBlock {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return ptr::null_mut();
+        }
+        let mut c = self.cache.lock();
+        let mut best = usize::MAX;
+        let mut best_i = MAX_ENTRIES;
+        for i in 0..c.n {
+            // SAFETY: cached records are valid while in the cache (under lock).
+            let ms = unsafe { (*c.entries[i]).map_size };
+            if ms >= need && ms / 2 <= need && ms < best {
+                best = ms;
+                best_i = i;
+            }
+        }
+        if best_i == MAX_ENTRIES {
+            return ptr::null_mut();
+        }
+        let rec = c.entries[best_i];
+        c.n -= 1;
+        let last = c.n;
+        c.entries[best_i] = c.entries[last];
+        c.bytes -= best;
+        rec
+    }
+
+    /// Frees the big block `p` whose segment-map entry is `entry`. Aborts on
+    /// a double free or a pointer that is not a block start.
+    ///
+    /// # Safety
+    /// `entry` is the segment-map entry of `p` and is tagged [`TAG_BIG`].
+    pub unsafe fn free(&self, entry: usize, p: *mut u8) {
+        // SAFETY: forwarded contract.
+        if !unsafe { self.try_free(entry, p) } {
+            diag::fatal("free(): double free or invalid pointer", p as usize);
+        }
+    }
+
+    /// [`BigCache::free`] that returns false instead of aborting when `p` is
+    /// not a live block start (a double free: of concurrent frees of one
+    /// block, exactly one succeeds).
+    ///
+    /// # Safety
+    /// As [`BigCache::free`].
+    pub unsafe fn try_free(&self, entry: usize, p: *mut u8) -> bool {
+        let rec = (entry & !segmap::TAG_MASK) as *mut BigBlock;
+        // SAFETY: registered records stay valid; the CAS makes concurrent
+        // double frees fail for all but one caller.
+        unsafe {
+            if (*rec).user != p as usize
+                || (*rec).state.compare_exchange(LIVE, CACHED, Ordering::AcqRel, Ordering::Relaxed).is_err()
+            {
+                return false;
+            }
+        }
+        self.stats.frees.fetch_add(1, Ordering::Relaxed);
+        self.release(rec);
+        true
+    }
+
+    fn release(&self, rec: *mut BigBlock) {
+        let now = now_ms();
+        let decay = self.decay_ms.load(Ordering::Relaxed);
+        let mut evict: [*mut BigBlock; MAX_ENTRIES + 1] = [ptr::null_mut(); MAX_ENTRIES + 1];
+        let mut ne = 0;
+        {
+            // SAFETY: the record is ours (state CACHED by our CAS).
+            let size = unsafe { (*rec).map_size };
+            // SAFETY: as above.
+            unsafe {
+                (*rec).cached_at_ms = now;
+                (*rec).zeroed = false;
+                (*rec).resident = true;
+            }
+            let mut c = self.cache.lock();
+            let max_n = self.max_n.load(Ordering::Relaxed);
+            let max_b = self.max_bytes.load(Ordering::Relaxed);
+            if !self.enabled.load(Ordering::Relaxed) || size > max_b || max_n == 0 {
+                evict[ne] = rec;
+                ne += 1;
+            } else {
+                // Make room: oldest first.
+                while c.n >= max_n || c.bytes + size > max_b {
+                    let mut oldest = 0;
+                    for i in 1..c.n {
+                        // SAFETY: cached records, under lock.
+                        if unsafe { (*c.entries[i]).cached_at_ms < (*c.entries[oldest]).cached_at_ms } {
+                            oldest = i;
+                        }
+                    }
+                    let victim = c.entries[oldest];
+                    c.n -= 1;
+                    let last = c.n;
+                    c.entries[oldest] = c.entries[last];
+                    // SAFETY: cached record, under lock.
+                    c.bytes -= unsafe { (*victim).map_size };
+                    evict[ne] = victim;
+                    ne += 1;
+                }
+                let n = c.n;
+                c.entries[n] = rec;
+                c.n += 1;
+                c.bytes += size;
+            }
+            // Decay: purge resident entries older than the interval. Done under
+            // the lock so no purge can race a reuse of the same mapping.
+            for i in 0..c.n {
+                let e = c.entries[i];
+                // SAFETY: cached records, under lock; their blocks are not live.
+                unsafe {
+                    if (*e).resident && now.saturating_sub((*e).cached_at_ms) >= decay {
+                        map::decommit((*e).base as *mut u8, (*e).map_size);
+                        (*e).resident = false;
+                        (*e).zeroed = true;
+                        self.stats.purges.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        for &e in &evict[..ne] {
+            self.destroy(e);
+        }
+    }
+
+    fn destroy(&self, rec: *mut BigBlock) {
+        // SAFETY: the record left the cache (or never entered it) and its block is
+        // not live: unregister, unmap, recycle.
+        unsafe {
+            let (base, size) = ((*rec).base, (*rec).map_size);
+            segmap::clear_range(base, size);
+            map::unmap(base as *mut u8, size);
+            self.stats.mapped_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.stats.unmaps.fetch_add(1, Ordering::Relaxed);
+            // Records stay readable forever: a stale lookup racing the clear above
+            // must still read a valid (dead) record, so the record is recycled, not
+            // unmapped, and its state says "not live".
+            (*rec).state.store(0, Ordering::Release);
             meta::free(rec.cast(), core::mem::size_of::<BigBlock>());
         }
-        return ptr::null_mut();
     }
-    STATS.maps.fetch_add(1, Ordering::Relaxed);
-    STATS.allocs.fetch_add(1, Ordering::Relaxed);
-    STATS.mapped_bytes.fetch_add(need, Ordering::Relaxed);
-    base
-}
 
-fn take_cached(need: usize) -> *mut BigBlock {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return ptr::null_mut();
-    }
-    let mut c = CACHE.lock();
-    let mut best = usize::MAX;
-    let mut best_i = MAX_ENTRIES;
-    for i in 0..c.n {
-        // SAFETY: cached records are valid while in the cache (under lock).
-        let ms = unsafe { (*c.entries[i]).map_size };
-        if ms >= need && ms / 2 <= need && ms < best {
-            best = ms;
-            best_i = i;
+    /// Resizes big block `p` to `new_size` bytes (>= 1), keeping its contents.
+    /// Returns the (possibly moved) block, or null with `p` intact.
+    ///
+    /// # Safety
+    /// `entry` is the segment-map entry of `p`, tagged [`TAG_BIG`], and `p`
+    /// is live and owned by the caller.
+    pub unsafe fn realloc(&self, entry: usize, p: *mut u8, new_size: usize) -> *mut u8 {
+        let rec = live_record(entry, p, "realloc(): invalid pointer");
+        let Some(need_tail) = new_size.checked_add(p as usize) else { return ptr::null_mut() };
+        // SAFETY: live record owned by the caller; segment-map updates bracket the
+        // mapping changes.
+        unsafe {
+            let base = (*rec).base;
+            let old = (*rec).map_size;
+            let Some(need) = round_segments(need_tail - base) else { return ptr::null_mut() };
+            if need > isize::MAX as usize {
+                return ptr::null_mut();
+            }
+            if need == old {
+                return p;
+            }
+            self.stats.remaps.fetch_add(1, Ordering::Relaxed);
+            if need < old {
+                segmap::clear_range(base + need, old - need);
+                map::unmap((base + need) as *mut u8, old - need);
+                (*rec).map_size = need;
+                self.stats.mapped_bytes.fetch_sub(old - need, Ordering::Relaxed);
+                return p;
+            }
+            if map::remap_in_place(base as *mut u8, old, need) {
+                if !segmap::set_range(base + old, need - old, rec as usize | TAG_BIG) {
+                    // Cannot describe the new tail: undo.
+                    map::remap_in_place(base as *mut u8, need, old);
+                    return ptr::null_mut();
+                }
+                (*rec).map_size = need;
+                self.stats.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
+                return p;
+            }
+            let nb = map::remap_aligned(base as *mut u8, old, need, SEGMENT_SIZE);
+            if nb.is_null() {
+                return ptr::null_mut();
+            }
+            if !segmap::set_range(nb as usize, need, rec as usize | TAG_BIG) {
+                // Move back; the old range is free again.
+                let back = libc::mremap(
+                    nb.cast(),
+                    need,
+                    old,
+                    libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                    base as *mut libc::c_void,
+                );
+                if back == libc::MAP_FAILED {
+                    diag::fatal("realloc(): cannot restore mapping", p as usize);
+                }
+                return ptr::null_mut();
+            }
+            segmap::clear_range(base, old);
+            let off = (*rec).user - base;
+            (*rec).base = nb as usize;
+            (*rec).user = nb as usize + off;
+            (*rec).map_size = need;
+            self.stats.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
+            (*rec).user as *mut u8
         }
     }
-    if best_i == MAX_ENTRIES {
-        return ptr::null_mut();
+
+    /// Unmaps every cached mapping (e.g. `hak_thread_flush` / trimming).
+    pub fn trim(&self) {
+        loop {
+            let rec = {
+                let mut c = self.cache.lock();
+                if c.n == 0 {
+                    break;
+                }
+                c.n -= 1;
+                let n = c.n;
+                let r = c.entries[n];
+                // SAFETY: cached record, under lock.
+                c.bytes -= unsafe { (*r).map_size };
+                r
+            };
+            self.destroy(rec);
+        }
     }
-    let rec = c.entries[best_i];
-    c.n -= 1;
-    let last = c.n;
-    c.entries[best_i] = c.entries[last];
-    c.bytes -= best;
-    rec
+
+    /// Cached entries and bytes right now.
+    pub fn cached(&self) -> (usize, usize) {
+        let c = self.cache.lock();
+        (c.n, c.bytes)
+    }
+
+    /// Takes the cache lock before `fork`.
+    pub fn prefork(&self) {
+        self.cache.raw_lock();
+    }
+
+    /// Releases the cache lock after `fork` (parent and child).
+    pub fn postfork(&self) {
+        // SAFETY: taken by prefork (or by a thread that is gone in the child).
+        unsafe { self.cache.force_unlock() };
+    }
+}
+
+impl Default for BigCache {
+    fn default() -> Self {
+        BigCache::new()
+    }
+}
+
+/// Loom builds: a model's cache unmaps its cached mappings when dropped.
+#[cfg(loom)]
+impl Drop for BigCache {
+    fn drop(&mut self) {
+        self.trim();
+    }
 }
 
 /// The record of a pointer whose segment-map entry is tagged [`TAG_BIG`];
@@ -218,107 +490,6 @@ fn live_record(entry: usize, p: *const u8, what: &str) -> *mut BigBlock {
     rec
 }
 
-/// Frees the big block `p` whose segment-map entry is `entry`. Aborts on a
-/// double free or a pointer that is not a block start.
-///
-/// # Safety
-/// `entry` is `segmap::lookup(p)` and is tagged [`TAG_BIG`].
-pub unsafe fn free(entry: usize, p: *mut u8) {
-    let rec = (entry & !segmap::TAG_MASK) as *mut BigBlock;
-    // SAFETY: registered records stay valid; the CAS makes concurrent double
-    // frees fail for all but one caller.
-    unsafe {
-        if (*rec).user != p as usize
-            || (*rec).state.compare_exchange(LIVE, CACHED, Ordering::AcqRel, Ordering::Relaxed).is_err()
-        {
-            diag::fatal("free(): double free or invalid pointer", p as usize);
-        }
-    }
-    STATS.frees.fetch_add(1, Ordering::Relaxed);
-    release(rec);
-}
-
-fn release(rec: *mut BigBlock) {
-    let now = now_ms();
-    let decay = DECAY_MS.load(Ordering::Relaxed);
-    let mut evict: [*mut BigBlock; MAX_ENTRIES + 1] = [ptr::null_mut(); MAX_ENTRIES + 1];
-    let mut ne = 0;
-    {
-        // SAFETY: the record is ours (state CACHED by our CAS).
-        let size = unsafe { (*rec).map_size };
-        // SAFETY: as above.
-        unsafe {
-            (*rec).cached_at_ms = now;
-            (*rec).zeroed = false;
-            (*rec).resident = true;
-        }
-        let mut c = CACHE.lock();
-        let max_n = MAX_N.load(Ordering::Relaxed);
-        let max_b = MAX_BYTES.load(Ordering::Relaxed);
-        if !ENABLED.load(Ordering::Relaxed) || size > max_b || max_n == 0 {
-            evict[ne] = rec;
-            ne += 1;
-        } else {
-            // Make room: oldest first.
-            while c.n >= max_n || c.bytes + size > max_b {
-                let mut oldest = 0;
-                for i in 1..c.n {
-                    // SAFETY: cached records, under lock.
-                    if unsafe { (*c.entries[i]).cached_at_ms < (*c.entries[oldest]).cached_at_ms } {
-                        oldest = i;
-                    }
-                }
-                let victim = c.entries[oldest];
-                c.n -= 1;
-                let last = c.n;
-                c.entries[oldest] = c.entries[last];
-                // SAFETY: cached record, under lock.
-                c.bytes -= unsafe { (*victim).map_size };
-                evict[ne] = victim;
-                ne += 1;
-            }
-            let n = c.n;
-            c.entries[n] = rec;
-            c.n += 1;
-            c.bytes += size;
-        }
-        // Decay: purge resident entries older than the interval. Done under
-        // the lock so no purge can race a reuse of the same mapping.
-        for i in 0..c.n {
-            let e = c.entries[i];
-            // SAFETY: cached records, under lock; their blocks are not live.
-            unsafe {
-                if (*e).resident && now.saturating_sub((*e).cached_at_ms) >= decay {
-                    map::decommit((*e).base as *mut u8, (*e).map_size);
-                    (*e).resident = false;
-                    (*e).zeroed = true;
-                    STATS.purges.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-    for &e in &evict[..ne] {
-        destroy(e);
-    }
-}
-
-fn destroy(rec: *mut BigBlock) {
-    // SAFETY: the record left the cache (or never entered it) and its block is
-    // not live: unregister, unmap, recycle.
-    unsafe {
-        let (base, size) = ((*rec).base, (*rec).map_size);
-        segmap::clear_range(base, size);
-        map::unmap(base as *mut u8, size);
-        STATS.mapped_bytes.fetch_sub(size, Ordering::Relaxed);
-        STATS.unmaps.fetch_add(1, Ordering::Relaxed);
-        // Records stay readable forever: a stale lookup racing the clear above
-        // must still read a valid (dead) record, so the record is recycled, not
-        // unmapped, and its state says "not live".
-        (*rec).state.store(0, Ordering::Release);
-        meta::free(rec.cast(), core::mem::size_of::<BigBlock>());
-    }
-}
-
 /// Usable bytes of big block `p` (the whole mapping after `p`).
 ///
 /// # Safety
@@ -329,105 +500,73 @@ pub unsafe fn usable_size(entry: usize, p: *const u8) -> usize {
     unsafe { (*rec).base + (*rec).map_size - (*rec).user }
 }
 
-/// Resizes big block `p` to `new_size` bytes (>= 1), keeping its contents.
-/// Returns the (possibly moved) block, or null with `p` intact.
+// ------------------------------------------------ the process-wide instance
+
+/// The process-wide big-block tier (normal builds only: loom models build
+/// their own [`BigCache`]).
+#[cfg(not(loom))]
+static BIG: BigCache = BigCache::new();
+
+/// The counters of the process-wide tier.
+#[cfg(not(loom))]
+pub static STATS: &BigStats = &BIG.stats;
+
+/// Sets the process-wide cache policy (see [`BigCache::configure`]).
+#[cfg(not(loom))]
+pub fn configure(enabled: bool, max_entries: usize, max_bytes: usize, decay_ms: u64, thp: bool) {
+    BIG.configure(enabled, max_entries, max_bytes, decay_ms, thp)
+}
+
+/// Allocates `size` bytes aligned to `align` (a power of two), zeroed when
+/// `zero`, from the process-wide tier. Null when the size overflows or the
+/// OS refuses.
+#[cfg(not(loom))]
+pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
+    BIG.alloc(size, align, zero)
+}
+
+/// Frees the big block `p` whose segment-map entry is `entry`. Aborts on a
+/// double free or a pointer that is not a block start.
+///
+/// # Safety
+/// `entry` is `segmap::lookup(p)` and is tagged [`TAG_BIG`].
+#[cfg(not(loom))]
+pub unsafe fn free(entry: usize, p: *mut u8) {
+    // SAFETY: forwarded contract.
+    unsafe { BIG.free(entry, p) }
+}
+
+/// Resizes big block `p` (see [`BigCache::realloc`]).
 ///
 /// # Safety
 /// `entry` is `segmap::lookup(p)`, tagged [`TAG_BIG`], and `p` is live and
 /// owned by the caller.
+#[cfg(not(loom))]
 pub unsafe fn realloc(entry: usize, p: *mut u8, new_size: usize) -> *mut u8 {
-    let rec = live_record(entry, p, "realloc(): invalid pointer");
-    let Some(need_tail) = new_size.checked_add(p as usize) else { return ptr::null_mut() };
-    // SAFETY: live record owned by the caller; segment-map updates bracket the
-    // mapping changes.
-    unsafe {
-        let base = (*rec).base;
-        let old = (*rec).map_size;
-        let Some(need) = round_segments(need_tail - base) else { return ptr::null_mut() };
-        if need > isize::MAX as usize {
-            return ptr::null_mut();
-        }
-        if need == old {
-            return p;
-        }
-        STATS.remaps.fetch_add(1, Ordering::Relaxed);
-        if need < old {
-            segmap::clear_range(base + need, old - need);
-            map::unmap((base + need) as *mut u8, old - need);
-            (*rec).map_size = need;
-            STATS.mapped_bytes.fetch_sub(old - need, Ordering::Relaxed);
-            return p;
-        }
-        if map::remap_in_place(base as *mut u8, old, need) {
-            if !segmap::set_range(base + old, need - old, rec as usize | TAG_BIG) {
-                // Cannot describe the new tail: undo.
-                map::remap_in_place(base as *mut u8, need, old);
-                return ptr::null_mut();
-            }
-            (*rec).map_size = need;
-            STATS.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
-            return p;
-        }
-        let nb = map::remap_aligned(base as *mut u8, old, need, SEGMENT_SIZE);
-        if nb.is_null() {
-            return ptr::null_mut();
-        }
-        if !segmap::set_range(nb as usize, need, rec as usize | TAG_BIG) {
-            // Move back; the old range is free again.
-            let back = libc::mremap(
-                nb.cast(),
-                need,
-                old,
-                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-                base as *mut libc::c_void,
-            );
-            if back == libc::MAP_FAILED {
-                diag::fatal("realloc(): cannot restore mapping", p as usize);
-            }
-            return ptr::null_mut();
-        }
-        segmap::clear_range(base, old);
-        let off = (*rec).user - base;
-        (*rec).base = nb as usize;
-        (*rec).user = nb as usize + off;
-        (*rec).map_size = need;
-        STATS.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
-        (*rec).user as *mut u8
-    }
+    // SAFETY: forwarded contract.
+    unsafe { BIG.realloc(entry, p, new_size) }
 }
 
-/// Unmaps every cached mapping (e.g. `hak_thread_flush` / trimming).
+/// Unmaps every cached mapping of the process-wide tier.
+#[cfg(not(loom))]
 pub fn trim() {
-    loop {
-        let rec = {
-            let mut c = CACHE.lock();
-            if c.n == 0 {
-                break;
-            }
-            c.n -= 1;
-            let n = c.n;
-            let r = c.entries[n];
-            // SAFETY: cached record, under lock.
-            c.bytes -= unsafe { (*r).map_size };
-            r
-        };
-        destroy(rec);
-    }
+    BIG.trim()
 }
 
-/// Cached entries and bytes right now.
+/// Cached entries and bytes of the process-wide tier right now.
+#[cfg(not(loom))]
 pub fn cached() -> (usize, usize) {
-    let c = CACHE.lock();
-    (c.n, c.bytes)
+    BIG.cached()
 }
 
-/// Takes the cache lock before `fork`.
+/// Takes the process-wide cache lock before `fork`.
+#[cfg(not(loom))]
 pub fn prefork() {
-    CACHE.raw_lock();
+    BIG.prefork()
 }
 
-/// Releases the cache lock after `fork` (parent and child).
+/// Releases the process-wide cache lock after `fork` (parent and child).
+#[cfg(not(loom))]
 pub fn postfork() {
-    // SAFETY: taken by prefork (or by a thread that is gone in the child).
-    unsafe { CACHE.force_unlock() };
+    BIG.postfork()
 }

@@ -84,8 +84,19 @@ impl Line {
 
 /// Reports `hakmem: <what> 0x<ptr>` on stderr and aborts the process, as glibc
 /// does for heap corruption. Never returns, never allocates.
+///
+/// Loom builds panic instead, so that a model reaching a fatal check reports
+/// the failing interleaving.
 #[cold]
 pub fn fatal(what: &str, ptr: usize) -> ! {
+    #[cfg(loom)]
+    panic!("hakmem: {what} {ptr:#x}");
+    #[cfg(not(loom))]
+    fatal_abort(what, ptr)
+}
+
+#[cfg(not(loom))]
+fn fatal_abort(what: &str, ptr: usize) -> ! {
     let mut l = Line::new();
     l.s("hakmem: ").s(what).s(" ").x(ptr as u64).s("\n");
     l.emit();

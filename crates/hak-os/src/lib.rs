@@ -4,10 +4,11 @@
 //! mappings ([`map`]), the segment map that answers "is this pointer ours and
 //! who owns it" ([`segmap`]), a metadata arena for records that must never
 //! come from the allocator itself ([`meta`]), a yielding spin lock
-//! ([`lock`]) and allocation-free diagnostics on stderr ([`diag`]).
+//! ([`lock`]), allocation-free diagnostics on stderr ([`diag`]) and the
+//! synchronisation facade that lets loom check all of the above ([`sync`]).
 //!
 //! Nothing here allocates through Rust's allocator or panics.
-#![no_std]
+#![cfg_attr(not(loom), no_std)]
 #![warn(missing_docs)]
 
 pub mod diag;
@@ -15,6 +16,7 @@ pub mod lock;
 pub mod map;
 pub mod meta;
 pub mod segmap;
+pub mod sync;
 
 /// log2 of the segment size: all hakmem memory lives in 4 MiB aligned segments.
 pub const SEGMENT_SHIFT: usize = 22;

@@ -5,9 +5,11 @@
 //! nanoseconds; after a short spin a waiter calls `sched_yield` so that a
 //! preempted holder can run (the 4-threads-on-2-cores case).
 
-use core::cell::UnsafeCell;
+use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::sync::cell::{MutPtr, UnsafeCell};
+use crate::sync::{AtomicBool, Ordering};
 
 /// A mutual-exclusion lock around `T` that never allocates.
 pub struct SpinLock<T> {
@@ -22,14 +24,22 @@ unsafe impl<T: Send> Sync for SpinLock<T> {}
 unsafe impl<T: Send> Send for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
-    /// A new unlocked lock.
-    pub const fn new(value: T) -> Self {
-        SpinLock { locked: AtomicBool::new(false), value: UnsafeCell::new(value) }
+    crate::loom_const_fn! {
+        /// A new unlocked lock.
+        pub fn new(value: T) -> Self {
+            SpinLock { locked: AtomicBool::new(false), value: UnsafeCell::new(value) }
+        }
     }
 
     /// Acquires the lock, spinning then yielding while it is held elsewhere.
     #[inline]
     pub fn lock(&self) -> SpinGuard<'_, T> {
+        self.acquire();
+        SpinGuard { lock: self, value: ManuallyDrop::new(self.value.get_mut()) }
+    }
+
+    #[inline]
+    fn acquire(&self) {
         if self
             .locked
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -37,7 +47,6 @@ impl<T> SpinLock<T> {
         {
             self.lock_contended();
         }
-        SpinGuard { lock: self }
     }
 
     #[cold]
@@ -54,10 +63,9 @@ impl<T> SpinLock<T> {
             }
             spins += 1;
             if spins < 64 {
-                core::hint::spin_loop();
+                crate::sync::spin_loop();
             } else {
-                // SAFETY: sched_yield has no preconditions.
-                unsafe { libc::sched_yield() };
+                crate::sync::yield_now();
             }
         }
     }
@@ -65,7 +73,7 @@ impl<T> SpinLock<T> {
     /// Acquires the lock without a guard (fork prepare handler); pair with
     /// [`SpinLock::force_unlock`].
     pub fn raw_lock(&self) {
-        core::mem::forget(self.lock());
+        self.acquire();
     }
 
     /// Releases a lock taken with [`SpinLock::raw_lock`], or resets it in a
@@ -81,25 +89,31 @@ impl<T> SpinLock<T> {
 /// Guard of a held [`SpinLock`]; releases it when dropped.
 pub struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
+    /// The exclusive access to the value (under loom: tracked from lock to
+    /// unlock, so a missing happens-before between two holders is reported).
+    value: ManuallyDrop<MutPtr<T>>,
 }
 
 impl<T> Deref for SpinGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the guard proves the lock is held by us.
-        unsafe { &*self.lock.value.get() }
+        unsafe { MutPtr::deref(&self.value) }
     }
 }
 
 impl<T> DerefMut for SpinGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the guard proves the lock is held by us, exclusively.
-        unsafe { &mut *self.lock.value.get() }
+        unsafe { MutPtr::deref(&self.value) }
     }
 }
 
 impl<T> Drop for SpinGuard<'_, T> {
     fn drop(&mut self) {
+        // End the access before the unlock publishes the value.
+        // SAFETY: dropped once, here; not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.value) };
         self.lock.locked.store(false, Ordering::Release);
     }
 }

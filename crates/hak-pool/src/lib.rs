@@ -25,10 +25,30 @@ pub static L2_SIZES: [u32; 20] = quarter_classes(10);
 /// Block sizes of the L2.5 classes.
 pub static L25_SIZES: [u32; 20] = quarter_classes(15);
 
-/// The L2 tier (router index 1, 512 KiB pages).
-pub static L2: SlabTier = SlabTier::new("l2", 1, 19, &L2_SIZES);
-/// The L2.5 tier (router index 2, 4 MiB pages).
-pub static L25: SlabTier = SlabTier::new("l2.5", 2, 22, &L25_SIZES);
+hak_os::loom_const_fn! {
+    /// A new L2 tier (router index 1, 512 KiB pages, the classes of
+    /// [`L2_SIZES`]). [`L2`] is the process-wide one; loom models build
+    /// their own.
+    pub fn new_l2_tier() -> SlabTier {
+        SlabTier::new("l2", 1, 19, &L2_SIZES)
+    }
+}
+
+hak_os::loom_const_fn! {
+    /// A new L2.5 tier (router index 2, 4 MiB pages, the classes of
+    /// [`L25_SIZES`]). [`L25`] is the process-wide one; loom models build
+    /// their own.
+    pub fn new_l25_tier() -> SlabTier {
+        SlabTier::new("l2.5", 2, 22, &L25_SIZES)
+    }
+}
+
+/// The L2 tier (router index 1, 512 KiB pages). Not in loom builds.
+#[cfg(not(loom))]
+pub static L2: SlabTier = new_l2_tier();
+/// The L2.5 tier (router index 2, 4 MiB pages). Not in loom builds.
+#[cfg(not(loom))]
+pub static L25: SlabTier = new_l25_tier();
 
 /// Four classes per power of two above `2^k`: 5/4, 6/4, 7/4, 8/4 of each.
 const fn quarter_classes(k: u32) -> [u32; 20] {

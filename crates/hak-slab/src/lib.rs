@@ -19,28 +19,42 @@
 //!   (one CAS). The owner takes the whole list with one swap when it needs
 //!   blocks. If the page sits in its owner's full list the freeing thread also
 //!   raises a per-class bit in the owner's `full_dirty` word so the owner
-//!   moves the page back (Dekker-style handshake on `in_full`/`remote`, both
-//!   sequentially consistent).
+//!   moves the page back (handshake on `in_full`/`remote`, see [`free_remote`]).
 //! * **thread exit** ([`Heap::abandon_all`]) releases empty pages to the tier
-//!   and marks the others abandoned (`owner = 0`, Release). The first thread
-//!   that frees a block of an abandoned page adopts it (CAS `0 → heap`): the
-//!   blocks of an exited thread are freed by whoever received them, so the
-//!   page follows its data and later frees are local again (larson's
-//!   hand-over pattern). Blocks of abandoned pages are never lost: they are
-//!   counted in `used` and come back with the adopter's refill.
+//!   and marks the others abandoned (`owner = ABANDONED`). The first thread
+//!   that frees a block of an abandoned page through a heap adopts it (CAS
+//!   `ABANDONED → token`): the blocks of an exited thread are freed by
+//!   whoever received them, so the page follows its data and later frees are
+//!   local again (larson's hand-over pattern). A free into an abandoned page
+//!   by a thread that cannot adopt (no heap, or an exiting thread's) goes to
+//!   the remote list and *reclaims* the page: it owns the page for a moment
+//!   (CAS `ABANDONED → RECLAIMING`), collects the remote list, and returns
+//!   the page to the tier if that emptied it, else abandons it again. So an
+//!   abandoned page never keeps pending remote frees that nobody will
+//!   collect, and one whose last block is freed goes back to the tier.
+//!
+//! Page states (`owner`): a heap's token (on exactly one list of that heap:
+//! current, partial or full), [`NO_OWNER`] (free, on the tier's dirty or
+//! clean list), [`ABANDONED`] (on no list, live blocks out, empty remote list
+//! whenever no free is in flight), `RECLAIMING` (transiently owned by a
+//! reclaiming freer). Each transition and its orderings is documented where
+//! it happens and checked by the loom models (`cargo xtask loom`).
 //!
 //! Memory accounting: `Page::used` counts blocks handed out and not yet
 //! returned (remote frees are counted when collected). A page whose count
 //! reaches zero goes back to the tier, which keeps a bounded number of empty
 //! pages committed and `madvise`s the rest away once they stayed unused for
 //! the decay interval (batched, oldest first).
-#![no_std]
+#![cfg_attr(not(loom), no_std)]
 #![warn(missing_docs)]
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+// Statistics counters and configuration knobs: relaxed, outside every
+// protocol, plain `core` atomics in every build (see `hak_os::sync`).
+use core::sync::atomic as stat;
 
 use hak_os::lock::SpinLock;
+use hak_os::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use hak_os::{diag, map, meta, segmap, SEGMENT_SIZE};
 
 pub use hak_os::segmap::TAG_SLAB;
@@ -49,6 +63,9 @@ pub use hak_os::segmap::TAG_SLAB;
 pub const MAX_CLASSES: usize = 24;
 /// Maximum number of pages of one segment (64 KiB pages in 4 MiB segments).
 pub const MAX_PAGES: usize = hak_os::SEGMENT_SIZE >> 16;
+
+#[cfg(all(test, loom))]
+mod loom_models;
 
 /// Marker bit in [`Page::used`]: the page is on its owner's full list.
 const FULL_BIT: u32 = 1 << 31;
@@ -59,9 +76,16 @@ pub struct Block {
     next: *mut Block,
 }
 
-/// Owner value of pages that no heap owns (free or abandoned). Never a
-/// valid token, and never 0, so a null token matches no page.
+/// Owner value of free pages (on the tier's lists). Never a valid token,
+/// and never 0, so a null token matches no page.
 pub const NO_OWNER: usize = 1;
+
+/// Owner value of pages abandoned by an exited thread with blocks still out
+/// (adopted by the next heap that frees into them). Never a valid token.
+pub const ABANDONED: usize = 3;
+
+/// Owner value of an abandoned page while a remote freer reclaims it.
+const RECLAIMING: usize = 2;
 
 /// Descriptor of one page (a run of `1 << page_shift` bytes serving one
 /// class). 128 bytes: the first cache line holds what the owner's fast paths
@@ -76,7 +100,8 @@ pub struct Page {
     used: u32,
     /// Blocks carved so far (owner-only).
     capacity: u32,
-    /// Token of the owning heap, [`NO_OWNER`] when free or abandoned.
+    /// Token of the owning heap, [`NO_OWNER`] when free, [`ABANDONED`]
+    /// when abandoned, `RECLAIMING` while a freer reclaims it.
     owner: AtomicUsize,
     /// Blocks the page can hold.
     reserved: u32,
@@ -91,7 +116,9 @@ pub struct Page {
     // ---- second cache line: written by other threads
     /// Blocks freed by other threads (multi-producer, single-consumer stack).
     remote: AtomicPtr<Block>,
-    /// Set (SeqCst) while the page is on its owner's full list.
+    /// Set while nobody collects the remote list on its own: the page is on
+    /// its owner's full list, or abandoned. A remote freer that sees it set
+    /// signals the owner or reclaims the page (see [`free_remote`]).
     in_full: AtomicBool,
     /// List links (heap lists: owner-only; tier lists: under the tier lock).
     next: *mut Page,
@@ -101,7 +128,8 @@ pub struct Page {
 }
 
 impl Page {
-    const fn empty() -> Page {
+    hak_os::loom_const_fn! {
+    fn empty() -> Page {
         Page {
             free: ptr::null_mut(),
             local_free: ptr::null_mut(),
@@ -119,6 +147,7 @@ impl Page {
             prev: ptr::null_mut(),
             freed_at_ms: 0,
         }
+    }
     }
 
     /// Size in bytes of the blocks this page serves (the usable size of each).
@@ -181,19 +210,19 @@ pub fn seg_of_entry(entry: usize) -> *const SegMeta {
 /// Counters of a tier (slow-path events only, relaxed).
 pub struct TierStats {
     /// Segments reserved from the OS.
-    pub segments: AtomicUsize,
+    pub segments: stat::AtomicUsize,
     /// Pages handed to heaps (fresh or reused).
-    pub pages_acquired: AtomicUsize,
+    pub pages_acquired: stat::AtomicUsize,
     /// Empty pages returned by heaps.
-    pub pages_released: AtomicUsize,
+    pub pages_released: stat::AtomicUsize,
     /// Empty pages whose memory was returned to the OS.
-    pub pages_decommitted: AtomicUsize,
+    pub pages_decommitted: stat::AtomicUsize,
     /// Pages abandoned by exiting threads with live blocks.
-    pub pages_abandoned: AtomicUsize,
+    pub pages_abandoned: stat::AtomicUsize,
     /// Abandoned pages adopted by live heaps.
-    pub pages_adopted: AtomicUsize,
+    pub pages_adopted: stat::AtomicUsize,
     /// Blocks collected from remote-free lists.
-    pub remote_collected: AtomicUsize,
+    pub remote_collected: stat::AtomicUsize,
 }
 
 /// Empty pages of a tier. `dirty` pages may hold committed memory: a
@@ -219,18 +248,22 @@ pub struct SlabTier {
     index: u32,
     page_shift: u32,
     sizes: &'static [u32],
-    keep_free_pages: AtomicUsize,
-    decay_ms: AtomicU64,
+    keep_free_pages: stat::AtomicUsize,
+    decay_ms: stat::AtomicU64,
     shared: SpinLock<Shared>,
     /// Slow-path counters.
     pub stats: TierStats,
+    /// Loom builds: the segments to unmap when a model's tier is dropped.
+    #[cfg(loom)]
+    segments: std::sync::Mutex<std::vec::Vec<(usize, usize)>>,
 }
 
 impl SlabTier {
+    hak_os::loom_const_fn! {
     /// A tier named `name` with router index `index`, pages of
     /// `1 << page_shift` bytes (at most a segment, at least 64 KiB) and the
     /// given block sizes (ascending multiples of 16, at most [`MAX_CLASSES`]).
-    pub const fn new(name: &'static str, index: u32, page_shift: u32, sizes: &'static [u32]) -> SlabTier {
+    pub fn new(name: &'static str, index: u32, page_shift: u32, sizes: &'static [u32]) -> SlabTier {
         assert!(sizes.len() <= MAX_CLASSES);
         assert!(page_shift as usize <= hak_os::SEGMENT_SHIFT && page_shift >= 16);
         SlabTier {
@@ -238,8 +271,8 @@ impl SlabTier {
             index,
             page_shift,
             sizes,
-            keep_free_pages: AtomicUsize::new(16),
-            decay_ms: AtomicU64::new(1000),
+            keep_free_pages: stat::AtomicUsize::new(16),
+            decay_ms: stat::AtomicU64::new(1000),
             shared: SpinLock::new(Shared {
                 dirty: ptr::null_mut(),
                 dirty_tail: ptr::null_mut(),
@@ -247,15 +280,18 @@ impl SlabTier {
                 clean: ptr::null_mut(),
             }),
             stats: TierStats {
-                segments: AtomicUsize::new(0),
-                pages_acquired: AtomicUsize::new(0),
-                pages_released: AtomicUsize::new(0),
-                pages_decommitted: AtomicUsize::new(0),
-                pages_abandoned: AtomicUsize::new(0),
-                pages_adopted: AtomicUsize::new(0),
-                remote_collected: AtomicUsize::new(0),
+                segments: stat::AtomicUsize::new(0),
+                pages_acquired: stat::AtomicUsize::new(0),
+                pages_released: stat::AtomicUsize::new(0),
+                pages_decommitted: stat::AtomicUsize::new(0),
+                pages_abandoned: stat::AtomicUsize::new(0),
+                pages_adopted: stat::AtomicUsize::new(0),
+                remote_collected: stat::AtomicUsize::new(0),
             },
+            #[cfg(loom)]
+            segments: std::sync::Mutex::new(std::vec::Vec::new()),
         }
+    }
     }
 
     /// Block size of class `c`.
@@ -350,6 +386,8 @@ impl SlabTier {
             return ptr::null_mut();
         }
         self.stats.segments.fetch_add(1, Ordering::Relaxed);
+        #[cfg(loom)]
+        self.segments.lock().unwrap_or_else(|e| e.into_inner()).push((base as usize, rec as usize));
         // SAFETY: the record is initialised.
         unsafe { ptr::addr_of_mut!((*rec).pages) as *mut Page }
     }
@@ -490,6 +528,23 @@ impl SlabTier {
     }
 }
 
+/// Loom builds: a model's tier unmaps its segments when dropped (models
+/// build a tier per execution; pages must not be used afterwards).
+#[cfg(loom)]
+impl Drop for SlabTier {
+    fn drop(&mut self) {
+        let segs = core::mem::take(&mut *self.segments.lock().unwrap_or_else(|e| e.into_inner()));
+        for (base, rec) in segs {
+            segmap::clear_range(base, SEGMENT_SIZE);
+            // SAFETY: the tier and everything carved from it go away.
+            unsafe {
+                map::unmap(base as *mut u8, SEGMENT_SIZE);
+                meta::free(rec as *mut u8, core::mem::size_of::<SegMeta>());
+            }
+        }
+    }
+}
+
 fn now_ms() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: ts is a valid out-parameter.
@@ -575,15 +630,26 @@ unsafe fn extend(pg: *mut Page) {
 
 /// A static, never-written page used as the initial "current page" of every
 /// class so the fast path needs no null check.
+#[cfg(not(loom))]
 struct EmptyPage(Page);
 // SAFETY: the empty page is never written (its free list is null, so the fast
 // path never touches it, and the slow path recognises it by address).
+#[cfg(not(loom))]
 unsafe impl Sync for EmptyPage {}
+#[cfg(not(loom))]
 static EMPTY: EmptyPage = EmptyPage(Page::empty());
+
+/// Loom builds: zero bytes standing in for the empty page (loom atomics
+/// cannot live in a static). Only its `free` field (null) is ever read.
+#[cfg(loom)]
+#[repr(C, align(64))]
+struct EmptyPage([u8; core::mem::size_of::<Page>()]);
+#[cfg(loom)]
+static EMPTY: EmptyPage = EmptyPage([0; core::mem::size_of::<Page>()]);
 
 #[inline(always)]
 fn empty_page() -> *mut Page {
-    &EMPTY.0 as *const Page as *mut Page
+    ptr::addr_of!(EMPTY.0) as *mut Page
 }
 
 /// A thread's heap for one tier. Must live at a stable address for as long as
@@ -611,8 +677,9 @@ pub struct Heap {
 }
 
 impl Heap {
+    hak_os::loom_const_fn! {
     /// An unusable placeholder; call [`Heap::init`] before use.
-    pub const fn uninit() -> Heap {
+    pub fn uninit() -> Heap {
         Heap {
             cur: [ptr::null_mut(); MAX_CLASSES],
             token: 0,
@@ -623,6 +690,7 @@ impl Heap {
             slow_allocs: 0,
             adopts: true,
         }
+    }
     }
 
     /// Prepares the heap to serve `tier`, with its own address as token.
@@ -812,11 +880,20 @@ impl Heap {
     /// full list. Returns false (and leaves the page off all lists) when a
     /// remote free raced in: the caller must refill again.
     unsafe fn push_full(&mut self, pg: *mut Page) -> bool {
-        // SAFETY: owner-only fields; the SeqCst store/load pair with the
-        // remote freer's SeqCst CAS/load guarantees one of us sees the other.
+        // SAFETY: owner-only fields. Handshake with remote freers: set
+        // in_full, then an RMW on `remote` (CAS null → null, AcqRel). A
+        // freer pushes with an AcqRel CAS, then reads in_full. RMWs on one
+        // location are totally ordered: either our CAS sees the freer's
+        // block (we refill again), or the freer's push reads from our CAS
+        // (or a later RMW of its release sequence), synchronises with it and
+        // sees in_full set (the freer signals full_dirty).
         unsafe {
-            (*pg).in_full.store(true, Ordering::SeqCst);
-            if !(*pg).remote.load(Ordering::SeqCst).is_null() {
+            (*pg).in_full.store(true, Ordering::Relaxed);
+            if (*pg)
+                .remote
+                .compare_exchange(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
                 (*pg).in_full.store(false, Ordering::Relaxed);
                 return false;
             }
@@ -886,16 +963,20 @@ impl Heap {
                 self.free_local_slow(pg, p);
                 return;
             }
-            if owner == NO_OWNER
+            if owner == ABANDONED
                 && self.adopts
                 && (*pg)
                     .owner
-                    .compare_exchange(NO_OWNER, self.token(), Ordering::AcqRel, Ordering::Relaxed)
+                    .compare_exchange(ABANDONED, self.token(), Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
                 // The page is ours now (its fields were released by the
-                // abandoning thread's Release store of NO_OWNER).
+                // abandoning or reclaiming thread's Release store of
+                // ABANDONED). We collect its remote list on refills, so it
+                // needs no signal (a freer reading a stale in_full signals
+                // us spuriously: harmless).
                 let tier = &*self.tier;
+                (*pg).in_full.store(false, Ordering::Relaxed);
                 (*pg).heap_offset = self.heap_offset();
                 tier.stats.pages_adopted.fetch_add(1, Ordering::Relaxed);
                 let n = collect_remote(pg);
@@ -975,10 +1056,9 @@ impl Heap {
     }
 
     unsafe fn abandon_page(&mut self, tier: &'static SlabTier, pg: *mut Page) {
-        // SAFETY: we own the page; after `owner = 0` (Release) we never touch
-        // it again; the next owner acquires it with a CAS on `owner`.
+        // SAFETY: we own the page until `owner = ABANDONED` (Release); the
+        // next owner acquires it with a CAS on `owner`.
         unsafe {
-            (*pg).in_full.store(false, Ordering::Relaxed);
             (*pg).used &= !FULL_BIT;
             (*pg).next = ptr::null_mut();
             (*pg).prev = ptr::null_mut();
@@ -988,7 +1068,7 @@ impl Heap {
                 tier.release_page(pg);
             } else {
                 tier.stats.pages_abandoned.fetch_add(1, Ordering::Relaxed);
-                (*pg).owner.store(NO_OWNER, Ordering::Release);
+                unwatch(pg);
             }
         }
     }
@@ -1062,17 +1142,109 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
         let mut head = (*pg).remote.load(Ordering::Relaxed);
         loop {
             (*b).next = head;
-            match (*pg).remote.compare_exchange_weak(head, b, Ordering::SeqCst, Ordering::Relaxed) {
+            // Release: publishes the block's link to the collector. Acquire:
+            // if the push reads from an owner's or abandoner's CAS null →
+            // null (push_full, unwatch), we see the in_full/owner it set.
+            match (*pg).remote.compare_exchange_weak(head, b, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(h) => head = h,
             }
         }
-        if (*pg).in_full.load(Ordering::SeqCst) {
-            let owner = (*pg).owner.load(Ordering::Acquire);
-            if owner != NO_OWNER {
+        if (*pg).in_full.load(Ordering::Relaxed) {
+            remote_signal(pg);
+        }
+    }
+}
+
+/// After a push onto a page whose `in_full` is set: signal its owner (the
+/// page is on the owner's full list) or reclaim it (abandoned).
+///
+/// # Safety
+/// `pg` is a page descriptor (its memory stays readable forever).
+#[cold]
+#[inline(never)]
+unsafe fn remote_signal(pg: *mut Page) {
+    // SAFETY: page descriptors and heaps stay readable forever.
+    unsafe {
+        match (*pg).owner.load(Ordering::Acquire) {
+            ABANDONED => {}
+            // Free (our block was collected, the page released) or being
+            // reclaimed (the reclaimer re-checks the remote list after
+            // giving the page up, see `unwatch`): nothing to do.
+            NO_OWNER | RECLAIMING => {}
+            owner => {
                 let class = (*pg).class;
                 let heap = owner + (*pg).heap_offset as usize;
                 (*(heap as *const Heap)).full_dirty.fetch_or(1 << class, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Gives up ownership of a page with live blocks (`owner = ABANDONED`)
+/// without leaving remote frees behind that nobody collects.
+///
+/// Protocol (the abandoning side of [`free_remote`]'s handshake): set
+/// in_full, store ABANDONED (Release), then an RMW on `remote` (CAS null →
+/// null, AcqRel). A freer pushes (AcqRel CAS), then reads in_full and
+/// owner. Either our CAS sees its block (we reclaim the page ourselves), or
+/// its push reads from our CAS, so it sees in_full and ABANDONED (or a later
+/// owner) and reclaims (or signals the adopter).
+///
+/// # Safety
+/// The caller owns `pg`, which is on no list.
+unsafe fn unwatch(pg: *mut Page) {
+    // SAFETY: per contract; after the store we no longer own the page.
+    unsafe {
+        (*pg).in_full.store(true, Ordering::Relaxed);
+        (*pg).owner.store(ABANDONED, Ordering::Release);
+        if (*pg)
+            .remote
+            .compare_exchange(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            reclaim(pg);
+        }
+    }
+}
+
+/// Reclaims an abandoned page that received remote frees: takes it for a
+/// moment (CAS `ABANDONED → RECLAIMING`), collects its remote list, returns
+/// it to its tier if that emptied it, else abandons it again with the
+/// re-check of [`unwatch`] (looping while frees keep arriving). If the CAS
+/// fails someone else owns the page (an adopter, which collects on its
+/// refills, or another reclaimer, which re-checks): nothing to do.
+///
+/// # Safety
+/// `pg` is a page descriptor of a live segment.
+#[cold]
+#[inline(never)]
+unsafe fn reclaim(pg: *mut Page) {
+    // SAFETY: each successful CAS makes us the page's only owner until our
+    // store of ABANDONED; the previous owner's writes were released by its
+    // own store of ABANDONED.
+    unsafe {
+        if (*pg).owner.compare_exchange(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            return;
+        }
+        let seg = seg_of_entry(segmap::lookup((*pg).start));
+        let tier = &*(*seg).tier;
+        loop {
+            let n = collect_remote(pg);
+            tier.stats.remote_collected.fetch_add(n as usize, Ordering::Relaxed);
+            if (*pg).used == 0 {
+                tier.release_page(pg);
+                return;
+            }
+            // As in `unwatch` (in_full is still set).
+            (*pg).owner.store(ABANDONED, Ordering::Release);
+            if (*pg)
+                .remote
+                .compare_exchange(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+                || (*pg).owner.compare_exchange(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err()
+            {
+                return;
             }
         }
     }

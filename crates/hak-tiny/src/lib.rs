@@ -25,8 +25,19 @@ pub static SIZES: [u32; 20] = [
     16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
 ];
 
-/// The tiny tier (router index 0, 64 KiB pages).
-pub static TINY: SlabTier = SlabTier::new("tiny", 0, 16, &SIZES);
+hak_os::loom_const_fn! {
+    /// A new tiny tier (router index 0, 64 KiB pages, the classes of
+    /// [`SIZES`]). [`TINY`] is the process-wide one; loom models, which need
+    /// fresh state for every execution, build their own.
+    pub fn new_tier() -> SlabTier {
+        SlabTier::new("tiny", 0, 16, &SIZES)
+    }
+}
+
+/// The tiny tier (router index 0, 64 KiB pages). Not in loom builds (see
+/// [`new_tier`]).
+#[cfg(not(loom))]
+pub static TINY: SlabTier = new_tier();
 
 const fn compute_class(size: usize) -> u8 {
     if size <= 128 {

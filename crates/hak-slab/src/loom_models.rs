@@ -1,0 +1,451 @@
+//! Loom models of the page engine (`cargo xtask loom`).
+//!
+//! Every model builds a fresh [`SlabTier`] and fresh [`Heap`]s (the shipped
+//! types, with the loom atomics of `hak_os::sync`), runs real engine
+//! operations on several loom threads, joins them, and then checks the
+//! whole tier with [`check`]:
+//!
+//! * every page is in exactly one place: a tier list (dirty or clean, then
+//!   unowned with an empty remote list), one list of its owning heap (cur,
+//!   partial or full: then `owner` is that heap's token, `FULL_BIT` and
+//!   `in_full` say "full list" exactly when it is), or abandoned (on no
+//!   list, `owner == ABANDONED`, an empty remote list, and at least one of
+//!   its blocks still held by the program: otherwise the page is leaked);
+//! * a page on a full list with pending remote frees has its class's
+//!   `full_dirty` bit raised (no lost wake-up);
+//! * per page, blocks balance: the free, local-free and remote lists and
+//!   the blocks the model still holds are disjoint sets of carved blocks
+//!   (none lost, none handed out twice), and `used` counts exactly the held
+//!   and the remotely freed ones;
+//! * the tier's dirty list is a well-formed doubly-linked list whose length
+//!   is `dirty_count`.
+//!
+//! Models are small on purpose (two or three threads, a handful of
+//! operations each): loom explores every interleaving up to the preemption
+//! bound (`LOOM_MAX_PREEMPTIONS`), so each added operation multiplies the
+//! run time.
+
+extern crate std;
+
+use std::boxed::Box;
+use std::collections::{HashMap, HashSet};
+use std::vec::Vec;
+use std::{format, println};
+
+use loom::thread;
+
+use super::*;
+
+/// Four 16 KiB blocks per 64 KiB page, carved one at a time: pages fill up
+/// (and go to the full list) after four allocations.
+static SIZES_4: [u32; 1] = [16384];
+/// 1 KiB blocks, carved four at a time (for multi-block lists).
+static SIZES_1K: [u32; 1] = [1024];
+
+/// A pointer that may cross loom threads (the model's protocol, not Rust's
+/// types, decides who touches what).
+struct P<T>(*mut T);
+impl<T> Clone for P<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for P<T> {}
+// SAFETY: see above; every model documents its hand-offs.
+unsafe impl<T> Send for P<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for P<T> {}
+
+/// One execution's tier and heaps, torn down (segments unmapped) on drop.
+struct World {
+    tier: &'static SlabTier,
+    heaps: Vec<*mut Heap>,
+}
+
+impl World {
+    fn new(sizes: &'static [u32]) -> World {
+        let tier = Box::leak(Box::new(SlabTier::new("loom", 0, 16, sizes)));
+        World { tier, heaps: Vec::new() }
+    }
+
+    /// A new heap of the tier (its own address as token).
+    fn heap(&mut self) -> P<Heap> {
+        let h = Box::into_raw(Box::new(Heap::uninit()));
+        // SAFETY: fresh box.
+        unsafe { (*h).init(self.tier) };
+        self.heaps.push(h);
+        P(h)
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for &h in &self.heaps {
+            // SAFETY: boxed in `heap`, no thread uses it any more.
+            drop(unsafe { Box::from_raw(h) });
+        }
+        // SAFETY: leaked in `new`; every thread of the execution has been
+        // joined, nothing refers to the tier any more.
+        drop(unsafe { Box::from_raw(self.tier as *const SlabTier as *mut SlabTier) });
+    }
+}
+
+/// Runs `f` under loom, printing how many executions were explored.
+pub(crate) fn model<F: Fn() + Sync + Send + 'static>(name: &str, f: F) {
+    use std::sync::atomic::{AtomicUsize as StdUsize, Ordering as O};
+    use std::sync::Arc;
+    let runs = Arc::new(StdUsize::new(0));
+    let r = runs.clone();
+    let start = std::time::Instant::now();
+    loom::model(move || {
+        r.fetch_add(1, O::Relaxed);
+        f()
+    });
+    println!(
+        "loom model {name}: {} executions in {:.2} s",
+        runs.load(O::Relaxed),
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// The page descriptor of block `b` (through the tier's segment list).
+unsafe fn page_of(tier: &SlabTier, b: usize) -> *mut Page {
+    let segs = tier.segments.lock().unwrap();
+    let &(_, rec) = segs.iter().find(|&&(base, _)| b & !hak_os::SEGMENT_MASK == base).expect("block outside the tier");
+    // SAFETY: a live segment record of the tier; b lies in its segment.
+    unsafe { (*(rec as *const SegMeta)).page_of(b) }
+}
+
+/// The blocks of a singly-linked block list.
+unsafe fn list(mut b: *mut Block) -> Vec<usize> {
+    let mut v = Vec::new();
+    while !b.is_null() {
+        v.push(b as usize);
+        assert!(v.len() < 100_000, "cyclic block list");
+        // SAFETY: list blocks are carved blocks of a live page.
+        b = unsafe { (*b).next };
+    }
+    v
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Dirty,
+    Clean,
+    Cur(usize),
+    Partial(usize),
+    Full(usize),
+}
+
+/// Checks the whole tier after every thread joined (see the module docs).
+/// `held`: blocks the program still holds.
+unsafe fn check(w: &World, held: &[usize]) {
+    let tier = w.tier;
+    let mut place: HashMap<usize, Place> = HashMap::new();
+    let mut put = |pg: *mut Page, p: Place| {
+        if let Some(prev) = place.insert(pg as usize, p) {
+            panic!("page {pg:?} is both in {prev:?} and in {p:?}");
+        }
+    };
+    // SAFETY (whole body): single-threaded after the joins; every pointer
+    // walked is a page or block of this tier.
+    unsafe {
+        {
+            let s = tier.shared.lock();
+            let mut n = 0;
+            let mut prev: *mut Page = ptr::null_mut();
+            let mut pg = s.dirty;
+            while !pg.is_null() {
+                assert_eq!((*pg).prev, prev, "dirty list: broken prev link");
+                put(pg, Place::Dirty);
+                n += 1;
+                prev = pg;
+                pg = (*pg).next;
+            }
+            assert_eq!(s.dirty_tail, prev, "dirty list: wrong tail");
+            assert_eq!(s.dirty_count, n, "dirty list: wrong count");
+            let mut pg = s.clean;
+            while !pg.is_null() {
+                put(pg, Place::Clean);
+                pg = (*pg).next;
+            }
+        }
+        for (i, &h) in w.heaps.iter().enumerate() {
+            let h = &*h;
+            for c in 0..MAX_CLASSES {
+                if h.cur[c] != empty_page() {
+                    put(h.cur[c], Place::Cur(i));
+                }
+                for full in [false, true] {
+                    let mut prev: *mut Page = ptr::null_mut();
+                    let mut pg = if full { h.full[c] } else { h.partial[c] };
+                    while !pg.is_null() {
+                        assert_eq!((*pg).prev, prev, "heap list: broken prev link");
+                        assert_eq!((*pg).class as usize, c, "page on another class's list");
+                        put(pg, if full { Place::Full(i) } else { Place::Partial(i) });
+                        prev = pg;
+                        pg = (*pg).next;
+                    }
+                }
+            }
+        }
+        let mut held_by_page: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut seen = HashSet::new();
+        for &b in held {
+            assert!(seen.insert(b), "block {b:#x} held twice");
+            held_by_page.entry(page_of(tier, b) as usize).or_default().push(b);
+        }
+        let segs = tier.segments.lock().unwrap().clone();
+        for (_, rec) in segs {
+            let rec = rec as *mut SegMeta;
+            let npages = hak_os::SEGMENT_SIZE >> (*rec).page_shift;
+            for i in 0..npages {
+                let pg = ptr::addr_of_mut!((*rec).pages).cast::<Page>().add(i);
+                let owner = (*pg).owner.load(Ordering::SeqCst);
+                let remote = list((*pg).remote.load(Ordering::SeqCst));
+                let held_here = held_by_page.get(&(pg as usize)).cloned().unwrap_or_default();
+                let what = format!("page {i} (owner {owner:#x}, used {:#x}, remote {remote:x?}, held {held_here:x?})", (*pg).used);
+                match place.get(&(pg as usize)).copied() {
+                    Some(Place::Dirty | Place::Clean) => {
+                        assert_eq!(owner, NO_OWNER, "{what}: free page with an owner");
+                        assert!(remote.is_empty() && held_here.is_empty(), "{what}: free page with blocks");
+                        continue;
+                    }
+                    Some(Place::Cur(h) | Place::Partial(h) | Place::Full(h)) => {
+                        let heap = &*w.heaps[h];
+                        assert_eq!(owner, heap.token, "{what}: on a list of heap {h} but not owned by it");
+                        let on_full = matches!(place[&(pg as usize)], Place::Full(_));
+                        assert_eq!((*pg).used & FULL_BIT != 0, on_full, "{what}: FULL_BIT disagrees with the list");
+                        if on_full {
+                            assert!((*pg).in_full.load(Ordering::SeqCst), "{what}: on the full list without in_full");
+                            let dirty = heap.full_dirty.load(Ordering::SeqCst);
+                            assert!(
+                                remote.is_empty() || dirty & (1 << (*pg).class) != 0,
+                                "{what}: on the full list with pending remote frees and no full_dirty signal"
+                            );
+                        }
+                    }
+                    None => {
+                        assert_eq!(owner, ABANDONED, "{what}: on no list but not abandoned");
+                        assert!(!held_here.is_empty(), "{what}: abandoned with no block left to free: leaked");
+                        assert!(remote.is_empty(), "{what}: abandoned with pending remote frees nobody will collect");
+                    }
+                }
+                // Block ledger of an owned or abandoned page.
+                let free = list((*pg).free);
+                let local = list((*pg).local_free);
+                let mut all = HashSet::new();
+                for &b in free.iter().chain(&local).chain(&remote).chain(&held_here) {
+                    assert!(all.insert(b), "{what}: block {b:#x} in two places");
+                    assert!((*pg).is_block_start(b), "{what}: {b:#x} is not a carved block");
+                }
+                let used = ((*pg).used & !FULL_BIT) as usize;
+                assert_eq!(used, remote.len() + held_here.len(), "{what}: used does not count held + remote blocks");
+                assert_eq!(all.len(), (*pg).capacity as usize, "{what}: a carved block is lost");
+            }
+        }
+    }
+}
+
+/// Allocates `n` blocks of class 0 from `h` (single-threaded set-up).
+unsafe fn alloc_n(h: P<Heap>, n: usize) -> Vec<usize> {
+    // SAFETY: the calling thread owns the heap.
+    (0..n).map(|_| unsafe { (*h.0).alloc(0) } as usize).collect()
+}
+
+/// Frees `b` through `h` (the router's slab free: fast path, then slow).
+unsafe fn heap_free(tier: &SlabTier, h: P<Heap>, b: usize) {
+    // SAFETY: b is a live block of this tier; h belongs to the caller.
+    unsafe { (*h.0).free(page_of(tier, b), b as *mut u8) }
+}
+
+/// A free by a thread without a heap.
+unsafe fn remote_free(tier: &SlabTier, b: usize) {
+    // SAFETY: b is a live block of this tier.
+    unsafe { free_remote(page_of(tier, b), b as *mut u8) }
+}
+
+/// Remote frees racing the owner's refill: the owner allocates through
+/// `collect_remote` and extension while another thread pushes two blocks.
+#[test]
+fn remote_free_vs_owner_refill() {
+    model("remote_free_vs_owner_refill", || {
+        let mut w = World::new(&SIZES_1K);
+        let h = w.heap();
+        let tier = w.tier;
+        // SAFETY: single-threaded set-up; then the blocks of `give` belong
+        // to the spawned thread and the heap to the main thread.
+        unsafe {
+            let mut mine = alloc_n(h, 4); // the whole first carve
+            let g = [mine.pop().unwrap(), mine.pop().unwrap()];
+            let t = thread::spawn(move || {
+                remote_free(tier, g[0]);
+                remote_free(tier, g[1]);
+            });
+            thread::yield_now();
+            for _ in 0..2 {
+                mine.push((*h.0).alloc(0) as usize);
+            }
+            t.join().unwrap();
+            check(&w, &mine);
+        }
+    });
+}
+
+/// Several threads pushing onto one page's remote list at once, the owner
+/// collecting concurrently.
+#[test]
+fn concurrent_remote_pushes() {
+    model("concurrent_remote_pushes", || {
+        let mut w = World::new(&SIZES_1K);
+        let h = w.heap();
+        let tier = w.tier;
+        // SAFETY: as in remote_free_vs_owner_refill.
+        unsafe {
+            let mut mine = alloc_n(h, 4);
+            let (a, b) = (mine.pop().unwrap(), mine.pop().unwrap());
+            let t1 = thread::spawn(move || remote_free(tier, a));
+            let t2 = thread::spawn(move || remote_free(tier, b));
+            thread::yield_now();
+            // Owner: local frees then allocations force collects.
+            heap_free(tier, h, mine.pop().unwrap());
+            for _ in 0..2 {
+                mine.push((*h.0).alloc(0) as usize);
+            }
+            t1.join().unwrap();
+            t2.join().unwrap();
+            check(&w, &mine);
+        }
+    });
+}
+
+/// The full-list handshake: the owner exhausts a page (push_full: SeqCst
+/// store of in_full, re-check of remote) while another thread frees a block
+/// of it (SeqCst CAS, in_full load, full_dirty signal). The page must never
+/// sit on the full list with a pending remote block and no signal.
+#[test]
+fn full_list_handshake() {
+    model("full_list_handshake", || {
+        let mut w = World::new(&SIZES_4);
+        let h = w.heap();
+        let tier = w.tier;
+        // SAFETY: as in remote_free_vs_owner_refill.
+        unsafe {
+            let mut mine = alloc_n(h, 4); // page exhausted, still current
+            let a = mine.pop().unwrap();
+            let t = thread::spawn(move || remote_free(tier, a));
+            thread::yield_now();
+            mine.push((*h.0).alloc(0) as usize);
+            t.join().unwrap();
+            check(&w, &mine);
+            // And the signal is acted upon: the next slow path sweeps.
+            (*h.0).collect();
+            check(&w, &mine);
+        }
+    });
+}
+
+/// Thread exit (abandon_all) while other threads free into its pages: one
+/// through its own heap (which may adopt), one without a heap. No page may
+/// end abandoned with all its blocks freed (leaked), nor with remote frees
+/// nobody collects.
+#[test]
+fn abandon_vs_remote_frees() {
+    model("abandon_vs_remote_frees", || {
+        let mut w = World::new(&SIZES_4);
+        let h0 = w.heap();
+        let h1 = w.heap();
+        let tier = w.tier;
+        // SAFETY: set-up on the main thread; then h0 is the main thread's,
+        // h1 and block a the first spawned thread's, block b the second's.
+        unsafe {
+            let mut mine = alloc_n(h0, 3);
+            let (a, b) = (mine.pop().unwrap(), mine.pop().unwrap());
+            let t1 = thread::spawn(move || heap_free(tier, h1, a));
+            let t2 = thread::spawn(move || remote_free(tier, b));
+            thread::yield_now();
+            (*h0.0).abandon_all();
+            t1.join().unwrap();
+            t2.join().unwrap();
+            // h0's thread is gone: its last block now belongs to no heap
+            // (heap_free through h1 would adopt), check before and after
+            // it is freed remotely.
+            check(&w, &mine);
+            remote_free(tier, mine.pop().unwrap());
+            check(&w, &mine);
+        }
+    });
+}
+
+/// Adoption of an abandoned page by two heaps at once (CAS ABANDONED →
+/// token) racing a remote free without a heap: exactly one adopter owns
+/// the page, on exactly one list, and every block is accounted for.
+#[test]
+fn adoption_race() {
+    model("adoption_race", || {
+        let mut w = World::new(&SIZES_4);
+        let h0 = w.heap();
+        let h1 = w.heap();
+        let h2 = w.heap();
+        let tier = w.tier;
+        // SAFETY: set-up on the main thread (h0 abandons its page); then h1
+        // and block a belong to the first spawned thread, h2 and block b to
+        // the second, block c to the main thread.
+        unsafe {
+            let mut mine = alloc_n(h0, 4);
+            (*h0.0).abandon_all();
+            let (a, b, c) = (mine.pop().unwrap(), mine.pop().unwrap(), mine.pop().unwrap());
+            let t1 = thread::spawn(move || heap_free(tier, h1, a));
+            let t2 = thread::spawn(move || heap_free(tier, h2, b));
+            thread::yield_now();
+            remote_free(tier, c);
+            t1.join().unwrap();
+            t2.join().unwrap();
+            check(&w, &mine);
+        }
+    });
+}
+
+/// The tier's free-page lists: a heap releases an empty page (with
+/// keep_free_pages = 0 and no decay, so the purge path runs: pages taken
+/// off the dirty list under the lock, decommitted outside it, put on the
+/// clean list under it again) while another heap acquires pages.
+#[test]
+fn tier_release_purge_vs_acquire() {
+    model("tier_release_purge_vs_acquire", || {
+        let mut w = World::new(&SIZES_4);
+        w.tier.set_keep_free_pages(0);
+        w.tier.set_decay_ms(0);
+        let h0 = w.heap();
+        let h1 = w.heap();
+        let tier = w.tier;
+        // SAFETY: set-up on the main thread; then h0 and its blocks belong
+        // to the spawned thread, h1 to the main thread.
+        unsafe {
+            let first = alloc_n(h0, 4); // page 1 exhausted
+            let second = alloc_n(h0, 1); // page 1 to the full list, page 2 current
+            for &b in &first[1..] {
+                heap_free(tier, h0, b); // page 1 to the partial list, one block left
+            }
+            let last = first[0];
+            let t = thread::spawn(move || heap_free(tier, h0, last)); // page 1 released and purged
+            let mut mine = second;
+            thread::yield_now();
+            mine.push((*h1.0).alloc(0) as usize); // acquires a page
+            t.join().unwrap();
+            check(&w, &mine);
+        }
+    });
+}
+
+#[test]
+fn zz_sanity() {
+    model("sanity", || {
+        let a = std::sync::Arc::new(AtomicUsize::new(0));
+        let b = a.clone();
+        let t = thread::spawn(move || { b.fetch_add(1, Ordering::Relaxed); b.load(Ordering::Relaxed) });
+        a.fetch_add(1, Ordering::Relaxed);
+        a.load(Ordering::Relaxed);
+        t.join().unwrap();
+    });
+}

@@ -1,0 +1,185 @@
+//! `bench --instructions`: instructions per malloc+free pair on the
+//! same-thread fast path, counted by `valgrind --tool=callgrind`
+//! (BENCHMARKS.md, "Fast-path cost"). Counts do not drift with machine load:
+//! a 2-instruction regression shows.
+//!
+//! `benches/c/pairs.c SIZE N` does N malloc/free pairs of SIZE bytes. Each
+//! (allocator, size) is counted at two values of N; the difference divided by
+//! ΔN cancels process start-up and allocator initialisation. The allocator
+//! is loaded by setting LD_PRELOAD in valgrind's environment: valgrind passes
+//! it on to the client (adding its own preload), and callgrind, unlike
+//! memcheck, does not replace malloc, so the preloaded allocator is measured.
+//! The `allocator-check:` line of every run is verified as for timed runs.
+
+use crate::bench::{self, Allocator};
+use crate::util::{self, Result};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Request sizes measured, one per size band.
+pub const SIZES: &[usize] = &[16, 64, 256, 1024, 4096, 65536];
+
+/// The two loop counts (small, large).
+pub fn counts(quick: bool) -> (u64, u64) {
+    if quick {
+        (10_000, 20_000)
+    } else {
+        (100_000, 200_000)
+    }
+}
+
+/// One (allocator, size).
+#[derive(Clone, Debug)]
+pub struct Count {
+    pub allocator: String,
+    pub size: usize,
+    /// Total instructions of the two runs (N small, N large).
+    pub totals: Option<(u64, u64)>,
+    /// (I_large - I_small) / (N_large - N_small).
+    pub per_pair: Option<f64>,
+    pub error: Option<String>,
+    /// The command of the large-N run.
+    pub command: String,
+}
+
+/// Everything `--instructions` measured.
+#[derive(Clone, Debug)]
+pub struct Instructions {
+    pub n_small: u64,
+    pub n_large: u64,
+    pub valgrind: String,
+    pub counts: Vec<Count>,
+}
+
+impl Instructions {
+    pub fn get(&self, allocator: &str, size: usize) -> Option<&Count> {
+        self.counts
+            .iter()
+            .find(|c| c.allocator == allocator && c.size == size)
+    }
+}
+
+fn command(pairs: &Path, alloc: &Allocator, size: usize, n: u64) -> Command {
+    let mut cmd = Command::new("valgrind");
+    cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .arg(pairs)
+        .arg(size.to_string())
+        .arg(n.to_string());
+    util::restore_user_env(&mut cmd);
+    alloc.apply(&mut cmd);
+    cmd
+}
+
+/// Total instructions of one callgrind run (`==pid== Collected : N`).
+pub fn parse_collected(stderr: &str) -> Option<u64> {
+    stderr.lines().find_map(|l| {
+        let rest = l
+            .split_once("Collected")?
+            .1
+            .trim_start()
+            .strip_prefix(':')?;
+        rest.trim().parse().ok()
+    })
+}
+
+fn count_one(
+    pairs: &Path,
+    alloc: &Allocator,
+    size: usize,
+    n: u64,
+) -> std::result::Result<u64, String> {
+    let mut cmd = command(pairs, alloc, size, n);
+    let line = util::display_cmd(&cmd);
+    let out = util::run_captured(&mut cmd, Duration::from_secs(300))?;
+    if out.timed_out || !out.status.success() {
+        return Err(out.failure(&line));
+    }
+    bench::verify_allocator(&out, alloc).map_err(|e| format!("`{line}` {e}"))?;
+    parse_collected(&out.stderr)
+        .ok_or_else(|| format!("`{line}`: no `Collected : N` line from callgrind"))
+}
+
+/// Count every (allocator, size), printing one line each.
+pub fn measure(pairs: &Path, allocs: &[Allocator], quick: bool) -> Result<Instructions> {
+    let valgrind = util::output_of("valgrind", ["--version"])
+        .ok_or("valgrind is not installed (apt-get install -y valgrind)".to_string())?;
+    let (n_small, n_large) = counts(quick);
+    println!(
+        "method: {valgrind} --tool=callgrind, {} pairs and {} pairs of each size; (I({n_large}) - I({n_small})) / {}",
+        n_small,
+        n_large,
+        n_large - n_small
+    );
+    let mut counts = Vec::new();
+    let total = allocs.len() * SIZES.len();
+    let mut progress = bench::Progress::new(total);
+    for &size in SIZES {
+        for a in allocs {
+            let command = util::display_cmd(&command(pairs, a, size, n_large));
+            let result = count_one(pairs, a, size, n_small)
+                .and_then(|i1| count_one(pairs, a, size, n_large).map(|i2| (i1, i2)));
+            let prefix = progress.step();
+            let c = match result {
+                Ok((i1, i2)) => {
+                    let per = (i2 as f64 - i1 as f64) / (n_large - n_small) as f64;
+                    println!(
+                        "{prefix} size {size:>6} {:<16} {per:>8.1} instructions per pair",
+                        a.name
+                    );
+                    Count {
+                        allocator: a.name.clone(),
+                        size,
+                        totals: Some((i1, i2)),
+                        per_pair: Some(per),
+                        error: None,
+                        command,
+                    }
+                }
+                Err(e) => {
+                    println!("{prefix} size {size:>6} {:<16} FAILED: {e}", a.name);
+                    Count {
+                        allocator: a.name.clone(),
+                        size,
+                        totals: None,
+                        per_pair: None,
+                        error: Some(e),
+                        command,
+                    }
+                }
+            };
+            counts.push(c);
+        }
+    }
+    Ok(Instructions {
+        n_small,
+        n_large,
+        valgrind,
+        counts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collected_line() {
+        let err = "==123== Callgrind, a call-graph generating cache profiler\n==123== \n==123== Events    : Ir\n==123== Collected : 13941822\n==123== \n==123== I   refs:      13,941,822\n";
+        assert_eq!(parse_collected(err), Some(13941822));
+        assert_eq!(parse_collected("nothing\n"), None);
+    }
+
+    #[test]
+    fn valgrind_gets_the_preload_in_its_environment() {
+        let a = Allocator::preloaded("hakmem", "/x/libhakmem.so".into());
+        let line = util::display_cmd(&command(Path::new("/b/pairs"), &a, 64, 100));
+        assert!(line.contains("LD_PRELOAD=/x/libhakmem.so "), "{line}");
+        assert!(
+            line.ends_with(
+                "valgrind --tool=callgrind --callgrind-out-file=/dev/null /b/pairs 64 100"
+            ),
+            "{line}"
+        );
+    }
+}

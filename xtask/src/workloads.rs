@@ -1,0 +1,292 @@
+//! The workload catalogue of `cargo xtask bench`: for each C program of
+//! `benches/c/`, its arguments per case and the metric it prints.
+//! BENCHMARKS.md ("Workloads") says what each one models.
+
+use crate::bench::{format_seconds, Case, Metric, Workload};
+use crate::cbuild::{self, CProgram};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a workload uses `--threads`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    /// One case per `--threads` value.
+    Threaded,
+    /// Single-threaded: one case, threads = 1.
+    Single,
+    /// Two fixed cases: same-thread free (1 thread) and cross-thread free (2).
+    Retention,
+}
+
+/// A workload of the catalogue.
+pub struct Spec {
+    pub name: &'static str,
+    pub program: &'static CProgram,
+    pub kind: Kind,
+    pub about: &'static str,
+    pub metric: Metric,
+}
+
+const THROUGHPUT: Metric = Metric {
+    name: "throughput",
+    unit: "operations per second",
+    short_unit: "ops/s",
+    higher_is_better: true,
+    key: "Throughput",
+};
+
+/// Every workload, in the order `cargo xtask bench` runs them.
+pub const CATALOGUE: &[Spec] = &[
+    Spec {
+        name: "larson",
+        program: &cbuild::LARSON,
+        kind: Kind::Threaded,
+        about: "Larson & Krishnan server simulation: random sizes 8..1024 B, threads replaced by successors (cross-thread frees, thread churn); reference args `S 8 1024 10000 1 12345 T`",
+        metric: THROUGHPUT,
+    },
+    Spec {
+        name: "prodcons",
+        program: &cbuild::PRODCONS,
+        kind: Kind::Threaded,
+        about: "producer/consumer pairs: producers only malloc (16..1024 B) and push through a 4096-entry ring, consumers only free (remote frees); threads split half/half, at least 2",
+        metric: THROUGHPUT,
+    },
+    Spec {
+        name: "churn-fixed",
+        program: &cbuild::CHURN_FIXED,
+        kind: Kind::Single,
+        about: "same-thread malloc/free of fixed sizes 16..1024 B: ring replacement over a 512-block working set per size, then batches of 512 freed in order",
+        metric: THROUGHPUT,
+    },
+    Spec {
+        name: "churn-mixed",
+        program: &cbuild::CHURN_MIXED,
+        kind: Kind::Single,
+        about: "same-thread random replacement in a live set of 10000 blocks of log-uniform sizes 8 B..4 KiB",
+        metric: THROUGHPUT,
+    },
+    Spec {
+        name: "mid",
+        program: &cbuild::MID,
+        kind: Kind::Single,
+        about: "same-thread random replacement in a live set of 128 blocks of log-uniform sizes 2 KiB..1 MiB, one write per 4 KiB page",
+        metric: THROUGHPUT,
+    },
+    Spec {
+        name: "large",
+        program: &cbuild::LARGE,
+        kind: Kind::Single,
+        about: "malloc 1..16 MiB (log-uniform), write every 4 KiB page, free",
+        metric: THROUGHPUT,
+    },
+    Spec {
+        name: "realloc-grow",
+        program: &cbuild::REALLOC_GROW,
+        kind: Kind::Single,
+        about: "16 vectors grown by realloc (x1.5 + 16..79 B) from 16 B to 1..4 MiB in interleaved random order, contents checked; ops = reallocs",
+        metric: THROUGHPUT,
+    },
+    Spec {
+        name: "aligned",
+        program: &cbuild::ALIGNED,
+        kind: Kind::Single,
+        about: "posix_memalign / aligned_alloc, alignments 16..4096, sizes 16 B..64 KiB, live set of 1024, alignment checked",
+        metric: THROUGHPUT,
+    },
+    Spec {
+        name: "calloc-large",
+        program: &cbuild::CALLOC_LARGE,
+        kind: Kind::Single,
+        about: "calloc 1..64 MiB, read one byte per 4 KiB page (checked zero), dirty every 8th page, free",
+        metric: THROUGHPUT,
+    },
+    Spec {
+        name: "threads",
+        program: &cbuild::THREADS,
+        kind: Kind::Threaded,
+        about: "waves of T short-lived threads; each frees 32 blocks left by its predecessor, mallocs 64 (16..1024 B), frees 32; metric = threads per second",
+        metric: Metric {
+            name: "throughput",
+            unit: "threads per second",
+            short_unit: "threads/s",
+            higher_is_better: true,
+            key: "Throughput",
+        },
+    },
+    Spec {
+        name: "retention",
+        program: &cbuild::RETENTION,
+        kind: Kind::Retention,
+        about: "burst of 256 MiB in 16 B..64 KiB blocks, freed by the same thread (threads=1) or another thread (threads=2), then 1 s of light activity; metric = RSS still resident, % of the burst's RSS increase",
+        metric: Metric {
+            name: "retained RSS",
+            unit: "% of the burst's RSS increase",
+            short_unit: "%",
+            higher_is_better: false,
+            key: "Retained",
+        },
+    },
+];
+
+/// Names of every workload.
+pub fn names() -> Vec<&'static str> {
+    CATALOGUE.iter().map(|s| s.name).collect()
+}
+
+pub fn find(name: &str) -> Option<&'static Spec> {
+    CATALOGUE.iter().find(|s| s.name == name)
+}
+
+/// What the cases of a run depend on.
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// Duration of one timed run.
+    pub seconds: f64,
+    /// `--threads`.
+    pub threads: Vec<usize>,
+    /// `--quick`: smaller bursts and shorter idle periods.
+    pub quick: bool,
+    pub seed: u64,
+}
+
+/// Seed of every workload (larson's reference seed).
+pub const SEED: u64 = 12345;
+
+impl Spec {
+    /// The workload with its cases, to be run from `binary`.
+    pub fn workload(&self, binary: PathBuf, p: &Params) -> Workload {
+        let secs = format_seconds(p.seconds);
+        let seed = p.seed.to_string();
+        let mut cases = Vec::new();
+        let mut timeout_secs = p.seconds + 120.0;
+        match self.kind {
+            Kind::Threaded => {
+                let mut seen = Vec::new();
+                for &t in &p.threads {
+                    let t = if self.name == "prodcons" {
+                        (t - t % 2).max(2)
+                    } else {
+                        t
+                    };
+                    if seen.contains(&t) {
+                        continue;
+                    }
+                    seen.push(t);
+                    let args: Vec<String> = match self.name {
+                        "larson" => [&*secs, "8", "1024", "10000", "1", "12345", &t.to_string()]
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect(),
+                        _ => vec![secs.clone(), t.to_string(), seed.clone()],
+                    };
+                    cases.push(Case {
+                        label: t.to_string(),
+                        threads: t,
+                        args,
+                    });
+                }
+            }
+            Kind::Single => cases.push(Case {
+                label: "1".into(),
+                threads: 1,
+                args: vec![secs.clone(), seed.clone()],
+            }),
+            Kind::Retention => {
+                let (burst, light) = if p.quick { ("32", 0.2) } else { ("256", 1.0) };
+                timeout_secs = light + 120.0;
+                for (variant, label) in [(1, "1 (same-thread)"), (2, "2 (cross-thread)")] {
+                    cases.push(Case {
+                        label: label.into(),
+                        threads: variant,
+                        args: vec![
+                            variant.to_string(),
+                            burst.into(),
+                            format_seconds(light),
+                            seed.clone(),
+                        ],
+                    });
+                }
+            }
+        }
+        Workload {
+            name: self.name,
+            about: self.about,
+            binary,
+            case_column: "threads",
+            cases,
+            metric: self.metric,
+            timeout: Duration::from_secs_f64(timeout_secs),
+            build_cmd: cbuild::build_command(self.program),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Params {
+        Params {
+            seconds: 2.0,
+            threads: vec![1, 4],
+            quick: false,
+            seed: SEED,
+        }
+    }
+
+    #[test]
+    fn every_workload_has_a_program_in_benches_c() {
+        for s in CATALOGUE {
+            assert_eq!(s.program.name, s.name);
+            for src in s.program.sources.iter().chain(s.program.headers) {
+                assert!(crate::util::root().join(src).is_file(), "{src}");
+            }
+        }
+        assert_eq!(names().len(), 11);
+    }
+
+    #[test]
+    fn larson_keeps_its_reference_arguments() {
+        let w = find("larson")
+            .unwrap()
+            .workload("/x/larson".into(), &params());
+        assert_eq!(
+            w.cases[0].args,
+            ["2", "8", "1024", "10000", "1", "12345", "1"]
+        );
+        assert_eq!(
+            w.cases[1].args,
+            ["2", "8", "1024", "10000", "1", "12345", "4"]
+        );
+    }
+
+    #[test]
+    fn prodcons_has_at_least_two_threads_and_no_duplicates() {
+        let mut p = params();
+        p.threads = vec![1, 2, 3, 4];
+        let w = find("prodcons").unwrap().workload("/x/p".into(), &p);
+        let t: Vec<usize> = w.cases.iter().map(|c| c.threads).collect();
+        assert_eq!(t, [2, 4]);
+        assert_eq!(w.cases[1].args, ["2", "4", "12345"]);
+    }
+
+    #[test]
+    fn single_threaded_and_retention_cases() {
+        let w = find("mid").unwrap().workload("/x/mid".into(), &params());
+        assert_eq!(w.cases.len(), 1);
+        assert_eq!(
+            (w.cases[0].threads, &w.cases[0].args[..]),
+            (1, &["2".to_string(), "12345".into()][..])
+        );
+        let w = find("retention")
+            .unwrap()
+            .workload("/x/r".into(), &params());
+        assert_eq!(w.cases[0].args, ["1", "256", "1", "12345"]);
+        assert_eq!(w.cases[1].args, ["2", "256", "1", "12345"]);
+        assert!(!w.metric.higher_is_better);
+        let mut p = params();
+        p.quick = true;
+        let w = find("retention").unwrap().workload("/x/r".into(), &p);
+        assert_eq!(w.cases[1].args, ["2", "32", "0.2", "12345"]);
+    }
+}
