@@ -18,6 +18,9 @@ pub mod meta;
 pub mod segmap;
 pub mod sync;
 
+#[cfg(all(test, loom))]
+mod loom_models;
+
 /// log2 of the segment size: all hakmem memory lives in 4 MiB aligned segments.
 pub const SEGMENT_SHIFT: usize = 22;
 /// Size of a segment in bytes (4 MiB).

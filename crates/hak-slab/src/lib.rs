@@ -1167,7 +1167,7 @@ unsafe fn remote_signal(pg: *mut Page) {
     // SAFETY: page descriptors and heaps stay readable forever.
     unsafe {
         match (*pg).owner.load(Ordering::Acquire) {
-            ABANDONED => {}
+            ABANDONED => reclaim(pg),
             // Free (our block was collected, the page released) or being
             // reclaimed (the reclaimer re-checks the remote list after
             // giving the page up, see `unwatch`): nothing to do.

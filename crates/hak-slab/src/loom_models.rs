@@ -438,14 +438,3 @@ fn tier_release_purge_vs_acquire() {
     });
 }
 
-#[test]
-fn zz_sanity() {
-    model("sanity", || {
-        let a = std::sync::Arc::new(AtomicUsize::new(0));
-        let b = a.clone();
-        let t = thread::spawn(move || { b.fetch_add(1, Ordering::Relaxed); b.load(Ordering::Relaxed) });
-        a.fetch_add(1, Ordering::Relaxed);
-        a.load(Ordering::Relaxed);
-        t.join().unwrap();
-    });
-}
