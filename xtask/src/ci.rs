@@ -18,7 +18,7 @@ pub const PRELOAD_TESTS_PKG: &str = "hakmem-preload-tests";
 /// Environment variable carrying the absolute path of libhakmem.so to it.
 pub const HAKMEM_SO_ENV: &str = "HAKMEM_SO";
 
-const STEPS: usize = 4;
+const STEPS: usize = 5;
 
 fn header(i: usize, what: &str) {
     println!();
@@ -73,6 +73,12 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
     );
     workload_smoke(so).map_err(|e| format!("step 4 (workload smoke) failed: {e}"))?;
 
+    header(
+        5,
+        "loom models: cargo xtask loom (release, target/loom, LOOM_MAX_PREEMPTIONS=3)",
+    );
+    crate::loom::run(3, None).map_err(|e| format!("step 5 (loom models) failed: {e}"))?;
+
     println!();
     let secs = start.elapsed().as_secs_f64();
     if skipped.is_empty() {
@@ -92,6 +98,8 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
 /// hakmem`) and print its metric line. A correctness smoke test, not a
 /// measurement (`cargo xtask bench` measures).
 fn workload_smoke(so: PathBuf) -> Result<()> {
+    let start = Instant::now();
+    let mut runs = 0;
     let hakmem = bench::Allocator::preloaded("hakmem", so);
     let params = workloads::Params {
         seconds: 0.1,
@@ -124,8 +132,14 @@ fn workload_smoke(so: PathBuf) -> Result<()> {
                 crate::report::fmt_value(value, &workload.metric),
                 workload.metric.unit
             );
+            runs += 1;
         }
     }
+    println!(
+        "workload smoke: {runs} runs of {} workloads passed in {:.1} s (including their build)",
+        workloads::CATALOGUE.len(),
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -3,9 +3,13 @@
 //! (BENCHMARKS.md, "Fast-path cost"). Counts do not drift with machine load:
 //! a 2-instruction regression shows.
 //!
-//! `benches/c/pairs.c SIZE N` does N malloc/free pairs of SIZE bytes. Each
-//! (allocator, size) is counted at two values of N; the difference divided by
-//! ΔN cancels process start-up and allocator initialisation. The allocator
+//! `benches/c/pairs.c SIZE N LIVE` does N malloc/free pairs of SIZE bytes
+//! while LIVE other blocks of that size stay allocated. Each (allocator,
+//! size, live) is counted at two values of N; the difference divided by ΔN
+//! cancels process start-up and allocator initialisation. LIVE = 0 is the
+//! pure pair loop (the block is often alone in its page, so work done when a
+//! page becomes empty is paid on every free); LIVE = 1 is the steady state
+//! of a program that keeps other blocks of the size alive. The allocator
 //! is loaded by setting LD_PRELOAD in valgrind's environment: valgrind passes
 //! it on to the client (adding its own preload), and callgrind, unlike
 //! memcheck, does not replace malloc, so the preloaded allocator is measured.
@@ -19,6 +23,8 @@ use std::time::Duration;
 
 /// Request sizes measured, one per size band.
 pub const SIZES: &[usize] = &[16, 64, 256, 1024, 4096, 65536];
+/// Blocks of the same size held live during the loop.
+pub const LIVE: &[usize] = &[0, 1];
 
 /// The two loop counts (small, large).
 pub fn counts(quick: bool) -> (u64, u64) {
@@ -34,6 +40,7 @@ pub fn counts(quick: bool) -> (u64, u64) {
 pub struct Count {
     pub allocator: String,
     pub size: usize,
+    pub live: usize,
     /// Total instructions of the two runs (N small, N large).
     pub totals: Option<(u64, u64)>,
     /// (I_large - I_small) / (N_large - N_small).
@@ -53,19 +60,20 @@ pub struct Instructions {
 }
 
 impl Instructions {
-    pub fn get(&self, allocator: &str, size: usize) -> Option<&Count> {
+    pub fn get(&self, allocator: &str, size: usize, live: usize) -> Option<&Count> {
         self.counts
             .iter()
-            .find(|c| c.allocator == allocator && c.size == size)
+            .find(|c| c.allocator == allocator && c.size == size && c.live == live)
     }
 }
 
-fn command(pairs: &Path, alloc: &Allocator, size: usize, n: u64) -> Command {
+fn command(pairs: &Path, alloc: &Allocator, size: usize, n: u64, live: usize) -> Command {
     let mut cmd = Command::new("valgrind");
     cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
         .arg(pairs)
         .arg(size.to_string())
-        .arg(n.to_string());
+        .arg(n.to_string())
+        .arg(live.to_string());
     util::restore_user_env(&mut cmd);
     alloc.apply(&mut cmd);
     cmd
@@ -88,8 +96,9 @@ fn count_one(
     alloc: &Allocator,
     size: usize,
     n: u64,
+    live: usize,
 ) -> std::result::Result<u64, String> {
-    let mut cmd = command(pairs, alloc, size, n);
+    let mut cmd = command(pairs, alloc, size, n, live);
     let line = util::display_cmd(&cmd);
     let out = util::run_captured(&mut cmd, Duration::from_secs(300))?;
     if out.timed_out || !out.status.success() {
@@ -112,43 +121,37 @@ pub fn measure(pairs: &Path, allocs: &[Allocator], quick: bool) -> Result<Instru
         n_large - n_small
     );
     let mut counts = Vec::new();
-    let total = allocs.len() * SIZES.len();
+    let total = allocs.len() * SIZES.len() * LIVE.len();
     let mut progress = bench::Progress::new(total);
-    for &size in SIZES {
-        for a in allocs {
-            let command = util::display_cmd(&command(pairs, a, size, n_large));
-            let result = count_one(pairs, a, size, n_small)
-                .and_then(|i1| count_one(pairs, a, size, n_large).map(|i2| (i1, i2)));
-            let prefix = progress.step();
-            let c = match result {
-                Ok((i1, i2)) => {
-                    let per = (i2 as f64 - i1 as f64) / (n_large - n_small) as f64;
-                    println!(
-                        "{prefix} size {size:>6} {:<16} {per:>8.1} instructions per pair",
-                        a.name
-                    );
-                    Count {
-                        allocator: a.name.clone(),
-                        size,
-                        totals: Some((i1, i2)),
-                        per_pair: Some(per),
-                        error: None,
-                        command,
+    for &live in LIVE {
+        for &size in SIZES {
+            for a in allocs {
+                let command = util::display_cmd(&command(pairs, a, size, n_large, live));
+                let result = count_one(pairs, a, size, n_small, live)
+                    .and_then(|i1| count_one(pairs, a, size, n_large, live).map(|i2| (i1, i2)));
+                let prefix = progress.step();
+                let what = format!("{prefix} size {size:>6} live {live} {:<16}", a.name);
+                let (totals, per_pair, error) = match result {
+                    Ok((i1, i2)) => {
+                        let per = (i2 as f64 - i1 as f64) / (n_large - n_small) as f64;
+                        println!("{what} {per:>8.1} instructions per pair");
+                        (Some((i1, i2)), Some(per), None)
                     }
-                }
-                Err(e) => {
-                    println!("{prefix} size {size:>6} {:<16} FAILED: {e}", a.name);
-                    Count {
-                        allocator: a.name.clone(),
-                        size,
-                        totals: None,
-                        per_pair: None,
-                        error: Some(e),
-                        command,
+                    Err(e) => {
+                        println!("{what} FAILED: {e}");
+                        (None, None, Some(e))
                     }
-                }
-            };
-            counts.push(c);
+                };
+                counts.push(Count {
+                    allocator: a.name.clone(),
+                    size,
+                    live,
+                    totals,
+                    per_pair,
+                    error,
+                    command,
+                });
+            }
         }
     }
     Ok(Instructions {
@@ -173,11 +176,11 @@ mod tests {
     #[test]
     fn valgrind_gets_the_preload_in_its_environment() {
         let a = Allocator::preloaded("hakmem", "/x/libhakmem.so".into());
-        let line = util::display_cmd(&command(Path::new("/b/pairs"), &a, 64, 100));
+        let line = util::display_cmd(&command(Path::new("/b/pairs"), &a, 64, 100, 1));
         assert!(line.contains("LD_PRELOAD=/x/libhakmem.so "), "{line}");
         assert!(
             line.ends_with(
-                "valgrind --tool=callgrind --callgrind-out-file=/dev/null /b/pairs 64 100"
+                "valgrind --tool=callgrind --callgrind-out-file=/dev/null /b/pairs 64 100 1"
             ),
             "{line}"
         );

@@ -20,6 +20,7 @@ mod cbuild;
 mod ci;
 mod instructions;
 mod json;
+mod loom;
 mod peers;
 mod preload;
 mod report;
@@ -55,6 +56,7 @@ commands:
           4. workload smoke under LD_PRELOAD: larson (0.3 s, 1 and 4 threads)
              and every other workload of benches/c (0.1 s): exit 0, hakmem
              really preloaded, a metric line
+          5. cargo xtask loom   (every loom model, LOOM_MAX_PREEMPTIONS=3)
 
   bench [WORKLOAD...] [--threads 1,4] [--alloc LIST] [--runs N] [--seconds S]
         [--json FILE] [--save NAME] [--quick] [--instructions]
@@ -84,6 +86,10 @@ commands:
         cargo bench -p hakmem-benches: criterion benchmarks of the Rust
         GlobalAlloc path (hakmem::HakMem vs std System vs mimalloc::MiMalloc)
 
+  loom [--preemptions N] [FILTER]
+        loom models of the cross-thread structures (see xtask/src/loom.rs),
+        release build in target/loom, LOOM_MAX_PREEMPTIONS=N (default 3)
+
   help
         this text
 ";
@@ -103,6 +109,7 @@ fn main() -> ExitCode {
         "preload" => preload::preload_cmd(rest),
         "test" => ci::test_cmd(rest),
         "bench" => bench::bench_cmd(rest),
+        "loom" => loom::loom_cmd(rest),
         other => Err(format!(
             "unknown command `{other}` (see `cargo xtask help`)"
         )),

@@ -51,6 +51,7 @@ pub fn workload_table(r: &WorkloadResults, allocs: &[Allocator]) -> String {
     ));
     t.push_str("|---:|:---|---:|---:|---:|---:|---:|---:|:---|\n");
     let mut notes = Vec::new();
+    let mut best_notes = Vec::new();
     for (ci, case) in w.cases.iter().enumerate() {
         let base = r.baseline(ci);
         let best = r.best_peer(ci, allocs);
@@ -80,14 +81,14 @@ pub fn workload_table(r: &WorkloadResults, allocs: &[Allocator]) -> String {
             }
         }
         if let Some((bi, _)) = best {
-            notes.insert(
-                0,
-                format!("best peer at threads={}: {}", case.label, allocs[bi].name),
-            );
+            best_notes.push(format!(
+                "best peer at threads={}: {}",
+                case.label, allocs[bi].name
+            ));
         }
     }
     t.push('\n');
-    for n in notes {
+    for n in best_notes.into_iter().chain(notes) {
         t.push_str(&format!("- {n}\n"));
     }
     t
@@ -143,40 +144,42 @@ pub fn summary_table(s: &Session) -> String {
     t
 }
 
-/// Instructions per pair: one row per size, one column per allocator, and
-/// hakmem / the lowest peer count.
+/// Instructions per pair: one row per (live blocks, size), one column per
+/// allocator, and hakmem / the lowest peer count.
 pub fn instructions_table(i: &Instructions, allocs: &[Allocator]) -> String {
-    let mut t = String::from("| size (B) |");
+    let mut t = String::from("| size (B) | live |");
     for a in allocs {
         t.push_str(&format!(" {} |", a.name));
     }
-    t.push_str(" hakmem ÷ best peer |\n|---:|");
+    t.push_str(" hakmem ÷ best peer |\n|---:|---:|");
     for _ in allocs {
         t.push_str("---:|");
     }
     t.push_str("---:|\n");
-    for &size in instructions::SIZES {
-        t.push_str(&format!("| {size} |"));
-        let mut best_peer: Option<f64> = None;
-        let mut hakmem = None;
-        for a in allocs {
-            let per = i.get(&a.name, size).and_then(|c| c.per_pair);
-            if let Some(p) = per {
-                if a.is_hakmem() {
-                    hakmem = Some(p);
-                } else if best_peer.is_none_or(|b| p < b) {
-                    best_peer = Some(p);
+    for &live in instructions::LIVE {
+        for &size in instructions::SIZES {
+            t.push_str(&format!("| {size} | {live} |"));
+            let mut best_peer: Option<f64> = None;
+            let mut hakmem = None;
+            for a in allocs {
+                let per = i.get(&a.name, size, live).and_then(|c| c.per_pair);
+                if let Some(p) = per {
+                    if a.is_hakmem() {
+                        hakmem = Some(p);
+                    } else if best_peer.is_none_or(|b| p < b) {
+                        best_peer = Some(p);
+                    }
                 }
+                t.push_str(&format!(
+                    " {} |",
+                    per.map_or("FAILED".into(), |p| format!("{p:.1}"))
+                ));
             }
             t.push_str(&format!(
-                " {} |",
-                per.map_or("FAILED".into(), |p| format!("{p:.1}"))
+                " {} |\n",
+                fmt_ratio(hakmem.and_then(|h| best_peer.and_then(|b| ratio(h, b))))
             ));
         }
-        t.push_str(&format!(
-            " {} |\n",
-            fmt_ratio(hakmem.and_then(|h| best_peer.and_then(|b| ratio(h, b))))
-        ));
     }
     t
 }
@@ -272,7 +275,7 @@ pub fn json(s: &Session) -> Json {
             .with(
                 "method",
                 format!(
-                    "valgrind --tool=callgrind on benches/c/pairs.c SIZE N: (I(N={}) - I(N={})) / {}",
+                    "valgrind --tool=callgrind on benches/c/pairs.c SIZE N LIVE: (I(N={}) - I(N={})) / {}; LIVE blocks of the same size stay allocated during the loop",
                     i.n_large,
                     i.n_small,
                     i.n_large - i.n_small
@@ -288,6 +291,7 @@ pub fn json(s: &Session) -> Json {
                             Json::obj()
                                 .with("allocator", c.allocator.as_str())
                                 .with("size", c.size)
+                                .with("live_blocks", c.live)
                                 .with("instructions_per_pair", c.per_pair)
                                 .with(
                                     "instructions_total",
@@ -341,9 +345,12 @@ pub fn markdown(s: &Session, name: &str) -> String {
     if let Some(i) = &s.instructions {
         md.push_str("## Instructions per malloc+free pair\n\n");
         md.push_str(&format!(
-            "Same-thread fast path, `benches/c/pairs.c SIZE N` under `valgrind --tool=callgrind` \
+            "Same-thread fast path, `benches/c/pairs.c SIZE N LIVE` under `valgrind --tool=callgrind` \
              ({}): (I(N={}) − I(N={})) / {}, which cancels start-up. Lower is better; \
-             counts do not depend on machine load.\n\n",
+             counts do not depend on machine load. *live* = blocks of the same size kept \
+             allocated during the loop: with 0 the block is usually alone in its page, so work \
+             an allocator does when a page becomes empty is paid on every free; with 1 the loop \
+             sees the steady state.\n\n",
             i.valgrind,
             i.n_large,
             i.n_small,
@@ -353,14 +360,17 @@ pub fn markdown(s: &Session, name: &str) -> String {
         md.push('\n');
         for c in &i.counts {
             if let Some(e) = &c.error {
-                md.push_str(&format!("- {} size {}: {e}\n", c.allocator, c.size));
+                md.push_str(&format!(
+                    "- {} size {} live {}: {e}\n",
+                    c.allocator, c.size, c.live
+                ));
             }
         }
         md.push_str(&format!(
             "\nCommand (hakmem, 64 B): `{}`\n\n",
             i.counts
                 .iter()
-                .find(|c| c.allocator == "hakmem" && c.size == 64)
+                .find(|c| c.allocator == "hakmem" && c.size == 64 && c.live == 0)
                 .or(i.counts.first())
                 .map_or("", |c| c.command.as_str())
         ));

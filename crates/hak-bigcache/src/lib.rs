@@ -39,6 +39,9 @@ use hak_os::{diag, map, meta, segmap, SEGMENT_SIZE};
 
 pub use hak_os::segmap::TAG_BIG;
 
+#[cfg(all(test, loom))]
+mod loom_models;
+
 /// Smallest request this tier is meant for (the router's threshold).
 pub const MIN_SIZE: usize = 1 << 20;
 

@@ -6,7 +6,6 @@
 
 use std::println;
 use std::sync::Arc;
-use std::vec::Vec;
 
 use loom::thread;
 

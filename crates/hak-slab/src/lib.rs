@@ -1129,7 +1129,16 @@ pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
 }
 
 /// Frees block `p` of page `pg` from a thread that does not own the page
-/// (or has no heap): one CAS onto the page's remote list.
+/// (or has no heap): one CAS onto the page's remote list. When the page's
+/// `in_full` is set nobody collects that list on its own: the freer then
+/// raises the owner's `full_dirty` bit (page on the owner's full list) or
+/// reclaims the page (abandoned: see [`ABANDONED`]).
+///
+/// Handshake: the push is an AcqRel CAS, then `in_full` is read. The owner
+/// (`push_full`) and the abandoning thread (`unwatch`) set `in_full` (and
+/// `owner`) before an RMW on `remote` (CAS null → null, AcqRel). Both sides
+/// are RMWs on one location, totally ordered: either that CAS sees our
+/// block, or our push reads from it and we see what was set before it.
 ///
 /// # Safety
 /// `p` is a live block of `pg`.

@@ -24,6 +24,17 @@
 //! operations each): loom explores every interleaving up to the preemption
 //! bound (`LOOM_MAX_PREEMPTIONS`), so each added operation multiplies the
 //! run time.
+//!
+//! Each model's main thread yields once right after spawning, so loom's
+//! first execution runs the spawned threads' operations before the main
+//! thread's racing ones. Loom's DPOR remembers one last access per atomic:
+//! when a thread's own load precedes its RMW (a CAS loop's first read), the
+//! race of that RMW with another thread's earlier load goes unnoticed
+//! unless the RMW runs first in some execution (without the yield,
+//! `remote_free_vs_owner_refill` explored a single execution). Every model
+//! was checked to fail on deliberately broken variants of the code (missing
+//! re-checks, weakened orderings, non-atomic adoption, split critical
+//! sections).
 
 extern crate std;
 
@@ -63,9 +74,13 @@ struct World {
 }
 
 impl World {
+    /// A world around a tier with 64 KiB pages and classes `sizes`.
     fn new(sizes: &'static [u32]) -> World {
-        let tier = Box::leak(Box::new(SlabTier::new("loom", 0, 16, sizes)));
-        World { tier, heaps: Vec::new() }
+        World::with(SlabTier::new("loom", 0, 16, sizes))
+    }
+
+    fn with(tier: SlabTier) -> World {
+        World { tier: Box::leak(Box::new(tier)), heaps: Vec::new() }
     }
 
     /// A new heap of the tier (its own address as token).
@@ -438,3 +453,26 @@ fn tier_release_purge_vs_acquire() {
     });
 }
 
+
+/// 32 KiB blocks in 512 KiB pages (the L2 geometry: 8 pages a segment).
+static SIZES_L2: [u32; 1] = [32768];
+
+/// Two heaps take their first page from an empty tier at once: both may
+/// reserve a segment (outside the lock) and put its other pages on the
+/// clean list (under it). Every page ends in exactly one place.
+#[test]
+fn concurrent_segment_creation() {
+    model("concurrent_segment_creation", || {
+        let mut w = World::with(SlabTier::new("loom-l2", 1, 19, &SIZES_L2));
+        let h0 = w.heap();
+        let h1 = w.heap();
+        // SAFETY: h1 belongs to the spawned thread, h0 to the main thread.
+        unsafe {
+            let t = thread::spawn(move || (*h1.0).alloc(0) as usize);
+            thread::yield_now();
+            let mine = (*h0.0).alloc(0) as usize;
+            let theirs = t.join().unwrap();
+            check(&w, &[mine, theirs]);
+        }
+    });
+}
