@@ -57,6 +57,9 @@ pub struct BigBlock {
     base: usize,
     map_size: usize,
     user: usize,
+    /// Usable bytes: the request rounded up to whole pages (what
+    /// `malloc_usable_size` reports; the mapping may extend further).
+    size: usize,
     state: AtomicU32,
     /// Pages are known to be zero (fresh or purged mapping).
     zeroed: bool,
@@ -131,6 +134,12 @@ fn now_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
+/// `n` rounded up to whole OS pages (`n` well below `usize::MAX`).
+fn round_pages(n: usize) -> usize {
+    let ps = map::page_size();
+    (n + ps - 1) & !(ps - 1)
+}
+
 fn round_segments(n: usize) -> Option<usize> {
     n.checked_add(SEGMENT_SIZE - 1).map(|v| v & !(SEGMENT_SIZE - 1))
 }
@@ -180,6 +189,7 @@ impl BigCache {
                     if zero && !(*rec).zeroed {
                         ptr::write_bytes((*rec).user as *mut u8, 0, size);
                     }
+                    (*rec).size = round_pages(size);
                     (*rec).state.store(LIVE, Ordering::Release);
                     return (*rec).user as *mut u8;
                 }
@@ -204,6 +214,7 @@ impl BigCache {
             (*rec).base = base as usize;
             (*rec).map_size = need;
             (*rec).user = base as usize;
+            (*rec).size = round_pages(size.max(1));
             ptr::addr_of_mut!((*rec).state).write(AtomicU32::new(LIVE));
             (*rec).zeroed = true;
             (*rec).resident = true;
@@ -377,10 +388,15 @@ impl BigCache {
         unsafe {
             let base = (*rec).base;
             let old = (*rec).map_size;
+            let old_size = (*rec).size;
             let Some(need) = round_segments(need_tail - base) else { return ptr::null_mut() };
             if need > isize::MAX as usize {
                 return ptr::null_mut();
             }
+            // Every successful path below leaves the block `new_size` bytes
+            // usable (rounded to pages); the mapping is resized only when the
+            // number of segments changes.
+            (*rec).size = round_pages(new_size.max(1));
             if need == old {
                 return p;
             }
@@ -396,6 +412,7 @@ impl BigCache {
                 if !segmap::set_range(base + old, need - old, rec as usize | TAG_BIG) {
                     // Cannot describe the new tail: undo.
                     map::remap_in_place(base as *mut u8, need, old);
+                    (*rec).size = old_size;
                     return ptr::null_mut();
                 }
                 (*rec).map_size = need;
@@ -404,6 +421,7 @@ impl BigCache {
             }
             let nb = map::remap_aligned(base as *mut u8, old, need, SEGMENT_SIZE);
             if nb.is_null() {
+                (*rec).size = old_size;
                 return ptr::null_mut();
             }
             if !segmap::set_range(nb as usize, need, rec as usize | TAG_BIG) {
@@ -418,6 +436,7 @@ impl BigCache {
                 if back == libc::MAP_FAILED {
                     diag::fatal("realloc(): cannot restore mapping", p as usize);
                 }
+                (*rec).size = old_size;
                 return ptr::null_mut();
             }
             segmap::clear_range(base, old);
@@ -493,14 +512,14 @@ fn live_record(entry: usize, p: *const u8, what: &str) -> *mut BigBlock {
     rec
 }
 
-/// Usable bytes of big block `p` (the whole mapping after `p`).
+/// Usable bytes of big block `p`: its request rounded up to whole pages.
 ///
 /// # Safety
 /// `entry` is `segmap::lookup(p)`, tagged [`TAG_BIG`], and `p` is live.
 pub unsafe fn usable_size(entry: usize, p: *const u8) -> usize {
     let rec = live_record(entry, p, "malloc_usable_size(): invalid pointer");
     // SAFETY: live record.
-    unsafe { (*rec).base + (*rec).map_size - (*rec).user }
+    unsafe { (*rec).size }
 }
 
 // ------------------------------------------------ the process-wide instance
