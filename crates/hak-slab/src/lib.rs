@@ -11,10 +11,14 @@
 //! list of partially free pages and a list of full pages.
 //!
 //! * **alloc** pops the current page's `free` list: two loads, two stores, no
-//!   atomics. When it is empty the slow path refills it from the page's local
-//!   frees, then its remote frees, then by carving more blocks, then switches
+//!   atomics. When it is empty the slow path refills it from the page's
+//!   remote frees, then by carving more blocks, then switches
 //!   to another page (partial list or a fresh page).
-//! * **free by the owner** pushes onto the page's `local_free` list, no atomics.
+//! * **free by the owner** pushes onto the page's `free` list, no atomics:
+//!   the next allocation of that class gets the most recently freed block,
+//!   still warm in the cache (a separate local-free list, as mimalloc has,
+//!   hands out the coldest blocks first: measured 10–20 % slower on larson
+//!   and the aligned workload).
 //! * **free by another thread** pushes onto the page's lock-free `remote` list
 //!   (one CAS). The owner takes the whole list with one swap when it needs
 //!   blocks. If the page sits in its owner's full list the freeing thread also
@@ -94,8 +98,6 @@ const RECLAIMING: usize = 2;
 pub struct Page {
     /// Owner-only: blocks ready to hand out.
     free: *mut Block,
-    /// Owner-only: blocks freed by the owner since the last refill.
-    local_free: *mut Block,
     /// Owner-only: blocks handed out and not yet returned, plus [`FULL_BIT`].
     used: u32,
     /// Blocks carved so far (owner-only).
@@ -132,7 +134,6 @@ impl Page {
     fn empty() -> Page {
         Page {
             free: ptr::null_mut(),
-            local_free: ptr::null_mut(),
             used: 0,
             capacity: 0,
             owner: AtomicUsize::new(NO_OWNER),
@@ -441,7 +442,6 @@ impl SlabTier {
         // SAFETY: the page is exclusively ours now.
         unsafe {
             (*pg).free = ptr::null_mut();
-            (*pg).local_free = ptr::null_mut();
             (*pg).used = 0;
             (*pg).capacity = 0;
             (*pg).block_size = bs;
@@ -467,7 +467,6 @@ impl SlabTier {
         unsafe {
             (*pg).owner.store(NO_OWNER, Ordering::Release);
             (*pg).free = ptr::null_mut();
-            (*pg).local_free = ptr::null_mut();
             (*pg).capacity = 0;
         }
         let keep = self.keep_free_pages.load(Ordering::Relaxed);
@@ -581,7 +580,7 @@ unsafe fn collect_remote(pg: *mut Page) -> u32 {
     }
 }
 
-/// Makes the page's `free` list non-empty if it can: local frees, then remote
+/// Makes the page's `free` list non-empty if it can: remote
 /// frees, then carving fresh blocks. Returns whether `free` is non-empty.
 ///
 /// # Safety
@@ -590,11 +589,6 @@ unsafe fn refill(pg: *mut Page) -> bool {
     // SAFETY: owner-only fields of a page we own.
     unsafe {
         if !(*pg).free.is_null() {
-            return true;
-        }
-        if !(*pg).local_free.is_null() {
-            (*pg).free = (*pg).local_free;
-            (*pg).local_free = ptr::null_mut();
             return true;
         }
         if collect_remote(pg) != 0 {
@@ -889,7 +883,7 @@ impl Heap {
         }
     }
 
-    /// Moves an exhausted page (no free, no local free, fully carved) to the
+    /// Moves an exhausted page (no free block, fully carved) to the
     /// full list. Returns false (and leaves the page off all lists) when a
     /// remote free raced in: the caller must refill again.
     unsafe fn push_full(&mut self, pg: *mut Page) -> bool {
@@ -945,7 +939,7 @@ impl Heap {
 
     /// Frees block `p` of page `pg`, from the thread that owns this heap.
     ///
-    /// If the page belongs to this heap the block goes onto its local list
+    /// If the page belongs to this heap the block goes onto its free list
     /// (no atomics). If the page was abandoned by an exited thread, this heap
     /// adopts it first (ownership follows the thread that frees its blocks,
     /// which is who received them). Otherwise the block goes onto the page's
@@ -1015,12 +1009,12 @@ impl Heap {
         unsafe {
             let u = (*pg).used;
             let count = u & !FULL_BIT;
-            if count == 0 || (*pg).local_free == p as *mut Block || !(*pg).is_block_start(p as usize) {
+            if count == 0 || (*pg).free == p as *mut Block || !(*pg).is_block_start(p as usize) {
                 diag::fatal("free(): double free or invalid pointer", p as usize);
             }
             let b = p as *mut Block;
-            (*b).next = (*pg).local_free;
-            (*pg).local_free = b;
+            (*b).next = (*pg).free;
+            (*pg).free = b;
             (*pg).used = u - 1;
             if u & FULL_BIT != 0 {
                 self.unfull(pg);
@@ -1115,10 +1109,10 @@ impl Heap {
 }
 
 /// The owner's free fast path: if the page is owned by `token` and neither
-/// becomes empty nor sits on the full list, pushes `p` onto its local list
+/// becomes empty nor sits on the full list, pushes `p` onto its free list
 /// and returns true (no atomics). Otherwise returns false: call
 /// [`Heap::free_slow`] (or [`free_remote`] without a heap). Also refuses an
-/// immediate double free (`p` already at the head of the local list), which
+/// immediate double free (`p` already at the head of the free list), which
 /// the slow path then reports.
 ///
 /// # Safety
@@ -1129,11 +1123,11 @@ pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
     // SAFETY: the owner check comes first; then owner-only fields.
     unsafe {
         let u = (*pg).used;
-        let lf = (*pg).local_free;
-        if (*pg).owner.load(Ordering::Relaxed) == token && u.wrapping_sub(2) < FULL_BIT - 2 && lf != p as *mut Block {
+        let head = (*pg).free;
+        if (*pg).owner.load(Ordering::Relaxed) == token && u.wrapping_sub(2) < FULL_BIT - 2 && head != p as *mut Block {
             let b = p as *mut Block;
-            (*b).next = lf;
-            (*pg).local_free = b;
+            (*b).next = head;
+            (*pg).free = b;
             (*pg).used = u - 1;
             return true;
         }

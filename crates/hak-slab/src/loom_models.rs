@@ -248,9 +248,8 @@ unsafe fn check(w: &World, held: &[usize]) {
                 }
                 // Block ledger of an owned or abandoned page.
                 let free = list((*pg).free);
-                let local = list((*pg).local_free);
                 let mut all = HashSet::new();
-                for &b in free.iter().chain(&local).chain(&remote).chain(&held_here) {
+                for &b in free.iter().chain(&remote).chain(&held_here) {
                     assert!(all.insert(b), "{what}: block {b:#x} in two places");
                     assert!((*pg).is_block_start(b), "{what}: {b:#x} is not a carved block");
                 }

@@ -363,43 +363,61 @@ pub fn alloc_aligned(size: usize, align: usize) -> *mut u8 {
     if size > isize::MAX as usize {
         return ptr::null_mut();
     }
-    let (tier, class) = route(size);
+    // A block whose size is a multiple of `align` is aligned (pages are
+    // aligned to their size, which exceeds every block size). The class of
+    // the size rounded up to the alignment almost always is one (the
+    // quarter-power-of-two classes make it so); otherwise search.
+    let rounded = (size.max(1) + align - 1) & !(align - 1);
+    let (tier, class) = route(rounded);
     if tier < 3 {
-        let found = match tier {
-            0 => hak_tiny::class_for_aligned(size, align).map(|c| (0, c)),
-            _ => None,
+        let (t, c) = if TIERS[tier].class_size(class) & (align - 1) == 0 {
+            (tier, class)
+        } else {
+            match aligned_class_search(size, align) {
+                Some(tc) => tc,
+                None => return alloc_big(size, align, false),
+            }
+        };
+        let c_ctx = tls::ctx();
+        if !c_ctx.is_null() {
+            // SAFETY: as in `alloc`.
+            let p = unsafe { (*c_ctx).heaps[t].try_alloc(c) };
+            if !p.is_null() {
+                return p;
+            }
         }
-        .or_else(|| {
-            if tier <= 1 && L2_LIMIT.load(Ordering::Relaxed) > TINY_LIMIT.load(Ordering::Relaxed) {
-                let from = if tier == 1 { class } else { 0 };
-                hak_pool::aligned_class(&hak_pool::L2_SIZES, from, align).map(|c| (1, c))
-            } else {
-                None
-            }
-        })
-        .or_else(|| {
-            if L25_LIMIT.load(Ordering::Relaxed) > L2_LIMIT.load(Ordering::Relaxed) {
-                let from = if tier == 2 { class } else { 0 };
-                hak_pool::aligned_class(&hak_pool::L25_SIZES, from, align).map(|c| (2, c))
-            } else {
-                None
-            }
-        });
-        if let Some((t, c)) = found {
-            // Pages are aligned to their size, which exceeds every block
-            // size, so a block size that is a multiple of `align` is aligned.
-            let c_ctx = tls::ctx();
-            if !c_ctx.is_null() {
-                // SAFETY: as in `alloc`.
-                let p = unsafe { (*c_ctx).heaps[t].try_alloc(c) };
-                if !p.is_null() {
-                    return p;
-                }
-            }
-            return alloc_slow(t, c);
-        }
+        return alloc_slow(t, c);
     }
     alloc_big(size, align, false)
+}
+
+/// The smallest enabled slab class holding `size` bytes whose block size is a
+/// multiple of `align`, if any.
+#[cold]
+fn aligned_class_search(size: usize, align: usize) -> Option<(usize, usize)> {
+    let (tier, class) = route(size);
+    if tier == 3 {
+        return None;
+    }
+    let tiny_on = TINY_LIMIT.load(Ordering::Relaxed) > 0;
+    let l2_on = L2_LIMIT.load(Ordering::Relaxed) > TINY_LIMIT.load(Ordering::Relaxed);
+    let l25_on = L25_LIMIT.load(Ordering::Relaxed) > L2_LIMIT.load(Ordering::Relaxed);
+    let from = |t: usize| if t == tier { class } else { 0 };
+    let search = |t: usize| {
+        let sizes = TIERS[t].sizes();
+        (from(t)..sizes.len()).find(|&c| sizes[c] as usize & (align - 1) == 0).map(|c| (t, c))
+    };
+    let mut found = None;
+    if tier == 0 && tiny_on {
+        found = search(0);
+    }
+    if found.is_none() && tier <= 1 && l2_on {
+        found = search(1);
+    }
+    if found.is_none() && l25_on {
+        found = search(2);
+    }
+    found
 }
 
 /// Whether `p` lies in memory hakmem manages (one segment-map lookup; `p`'s
