@@ -797,9 +797,13 @@ impl Heap {
                     if refill(pg) {
                         return Self::pop(pg);
                     }
+                    // An exhausted page holds at least one block, so dropping
+                    // its current-page reference cannot empty it.
+                    (*pg).used -= 1;
                     if self.push_full(pg) {
                         break;
                     }
+                    (*pg).used += 1;
                 }
                 self.cur[class] = empty_page();
             }
@@ -816,7 +820,7 @@ impl Heap {
                 }
                 self.unlink(pg, false);
                 if refill(pg) {
-                    self.cur[class] = pg;
+                    self.make_cur(class, pg);
                     return Self::pop(pg);
                 }
                 if !self.push_full(pg) {
@@ -828,9 +832,21 @@ impl Heap {
                 return ptr::null_mut();
             }
             extend(pg);
-            self.cur[class] = pg;
+            self.make_cur(class, pg);
             Self::pop(pg)
         }
+    }
+
+    /// Makes `pg` (on no list) the current page of `class` (whose current
+    /// page is the empty page). The current page carries one phantom count in
+    /// `used`, so the owner's free fast path (`used >= 2`) also serves the
+    /// current page's last block instead of taking the slow path to check
+    /// whether the page became empty: a current page is never released.
+    #[inline]
+    unsafe fn make_cur(&mut self, class: usize, pg: *mut Page) {
+        // SAFETY: we own the page.
+        unsafe { (*pg).used += 1 };
+        self.cur[class] = pg;
     }
 
     /// # Safety
@@ -1009,7 +1025,8 @@ impl Heap {
         unsafe {
             let u = (*pg).used;
             let count = u & !FULL_BIT;
-            if count == 0 || (*pg).free == p as *mut Block || !(*pg).is_block_start(p as usize) {
+            let is_cur = self.cur[(*pg).class as usize] == pg;
+            if count == is_cur as u32 || (*pg).free == p as *mut Block || !(*pg).is_block_start(p as usize) {
                 diag::fatal("free(): double free or invalid pointer", p as usize);
             }
             let b = p as *mut Block;
@@ -1019,7 +1036,7 @@ impl Heap {
             if u & FULL_BIT != 0 {
                 self.unfull(pg);
             }
-            if count == 1 && self.cur[(*pg).class as usize] != pg {
+            if count == 1 && !is_cur {
                 // Empty and not current: give it back.
                 self.unlink(pg, false);
                 collect_remote(pg);
@@ -1045,6 +1062,7 @@ impl Heap {
             for c in 0..MAX_CLASSES {
                 let cur = self.cur[c];
                 if cur != empty_page() {
+                    (*cur).used -= 1; // the current-page reference
                     self.abandon_page(tier, cur);
                 }
                 self.cur[c] = empty_page();
