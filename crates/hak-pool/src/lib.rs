@@ -62,23 +62,45 @@ const fn quarter_classes(k: u32) -> [u32; 20] {
     t
 }
 
-#[inline(always)]
+#[cfg(test)]
 fn quarter_class(size: usize, k0: usize) -> usize {
     let s = size - 1;
     let k = (usize::BITS - 1 - s.leading_zeros()) as usize;
     (k - k0) * 4 + ((s >> (k - 2)) & 3)
 }
 
-/// The L2 class for `size` in (1024, [`L2_MAX`]].
-#[inline(always)]
-pub fn l2_class_of(size: usize) -> usize {
-    quarter_class(size, 10)
+/// Class boundaries of L2 are multiples of 256 and those of L2.5 multiples
+/// of 8 KiB, so `(size - 1) >> GRAIN` indexes a 128-entry table.
+const L2_GRAIN: u32 = 8;
+const L25_GRAIN: u32 = 13;
+
+const fn class_table(k0: usize, grain: u32) -> [u8; 128] {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        // The largest size mapping to entry i.
+        let size: usize = (i + 1) << grain;
+        let s = size - 1;
+        let k = (usize::BITS - 1 - s.leading_zeros()) as usize;
+        t[i] = if k < k0 { 0 } else { ((k - k0) * 4 + ((s >> (k - 2)) & 3)) as u8 };
+        i += 1;
+    }
+    t
 }
 
-/// The L2.5 class for `size` in ([`L2_MAX`], [`L25_LIMIT`]).
+static L2_CLASS: [u8; 128] = class_table(10, L2_GRAIN);
+static L25_CLASS: [u8; 128] = class_table(15, L25_GRAIN);
+
+/// The L2 class for `size` in (1024, [`L2_MAX`]] (one table load).
+#[inline(always)]
+pub fn l2_class_of(size: usize) -> usize {
+    L2_CLASS[((size - 1) >> L2_GRAIN) & 127] as usize
+}
+
+/// The L2.5 class for `size` in ([`L2_MAX`], [`L25_LIMIT`]) (one table load).
 #[inline(always)]
 pub fn l25_class_of(size: usize) -> usize {
-    quarter_class(size, 15)
+    L25_CLASS[((size - 1) >> L25_GRAIN) & 127] as usize
 }
 
 /// The smallest class of `sizes` starting at `from` whose block size is a
@@ -90,6 +112,16 @@ pub fn aligned_class(sizes: &[u32], from: usize, align: usize) -> Option<usize> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_agree_with_the_formula() {
+        for size in 1025..=L2_MAX {
+            assert_eq!(l2_class_of(size), quarter_class(size, 10), "{size}");
+        }
+        for size in L2_MAX + 1..L25_LIMIT {
+            assert_eq!(l25_class_of(size), quarter_class(size, 15), "{size}");
+        }
+    }
 
     #[test]
     fn l2_classes_cover_their_range_tightly() {

@@ -303,29 +303,30 @@ fn alloc_small_slow(size: usize, on_null: fn()) -> *mut u8 {
 
 #[inline(never)]
 fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
-    let p = alloc_mid(size);
-    if p.is_null() {
-        on_null();
-    }
-    p
-}
-
-#[inline(always)]
-fn alloc_mid(size: usize) -> *mut u8 {
     let (tier, class) = route(size);
     if tier < 3 {
         let c = tls::ctx();
         if !c.is_null() {
             // SAFETY: a context is either this thread's or the dead one, whose
             // heaps own no pages (empty current pages: try_alloc returns null).
-            let p = unsafe { (*c).heaps[tier].try_alloc(class) };
+            let p = unsafe { (*c).heaps.get_unchecked_mut(tier).try_alloc(class) };
             if !p.is_null() {
                 return p;
             }
         }
-        return alloc_slow(tier, class);
     }
-    alloc_big(size, MIN_ALIGN, false)
+    alloc_mid_slow(size, tier, class, on_null)
+}
+
+/// Miss of [`alloc_mid_report`] (tail-called: the hit path has no frame).
+#[cold]
+#[inline(never)]
+fn alloc_mid_slow(size: usize, tier: usize, class: usize, on_null: fn()) -> *mut u8 {
+    let p = if tier < 3 { alloc_slow(tier, class) } else { alloc_big(size, MIN_ALIGN, false) };
+    if p.is_null() {
+        on_null();
+    }
+    p
 }
 
 #[cold]
