@@ -469,12 +469,10 @@ impl SlabTier {
             (*pg).free = ptr::null_mut();
             (*pg).capacity = 0;
         }
-        let keep = self.keep_free_pages.load(Ordering::Relaxed);
         let decay = self.decay_ms.load(Ordering::Relaxed);
         let now = if decay == 0 { 0 } else { now_ms() };
         let mut purge = [ptr::null_mut::<Page>(); PURGE_BATCH];
-        let mut np = 0;
-        {
+        let np = {
             let mut s = self.shared.lock();
             // SAFETY: list manipulation under the tier lock.
             unsafe {
@@ -488,41 +486,83 @@ impl SlabTier {
                 }
                 s.dirty = pg;
                 s.dirty_count += 1;
-                // Purge from the old end: pages beyond the kept ones that
-                // stayed unused for the decay interval, or beyond a hard cap.
-                while np < PURGE_BATCH && s.dirty_count > keep {
-                    let t = s.dirty_tail;
-                    let expired = now.saturating_sub((*t).freed_at_ms) >= decay;
-                    if !expired && s.dirty_count <= keep.saturating_mul(16) {
-                        break;
-                    }
-                    s.dirty_tail = (*t).prev;
-                    if s.dirty_tail.is_null() {
-                        s.dirty = ptr::null_mut();
-                    } else {
-                        (*s.dirty_tail).next = ptr::null_mut();
-                    }
-                    s.dirty_count -= 1;
-                    purge[np] = t;
-                    np += 1;
+                self.take_purgeable(&mut s, now, decay, &mut purge)
+            }
+        };
+        self.stats.pages_released.fetch_add(1, Ordering::Relaxed);
+        self.finish_purge(&purge[..np]);
+    }
+
+    /// Takes off the dirty list (oldest first) the pages to purge: beyond the
+    /// kept ones, those unused for the decay interval, and any beyond a hard
+    /// cap of 4 MiB (at least the kept pages) whatever their age. At most
+    /// [`PURGE_BATCH`] per call.
+    ///
+    /// # Safety
+    /// Called with the tier lock held (`s`).
+    unsafe fn take_purgeable(&self, s: &mut Shared, now: u64, decay: u64, out: &mut [*mut Page; PURGE_BATCH]) -> usize {
+        let keep = self.keep_free_pages.load(Ordering::Relaxed);
+        let cap = keep.max((4 << 20) >> self.page_shift);
+        let mut np = 0;
+        // SAFETY: list manipulation under the tier lock.
+        unsafe {
+            while np < PURGE_BATCH && s.dirty_count > keep {
+                let t = s.dirty_tail;
+                let expired = now.saturating_sub((*t).freed_at_ms) >= decay;
+                if !expired && s.dirty_count <= cap {
+                    break;
                 }
+                s.dirty_tail = (*t).prev;
+                if s.dirty_tail.is_null() {
+                    s.dirty = ptr::null_mut();
+                } else {
+                    (*s.dirty_tail).next = ptr::null_mut();
+                }
+                s.dirty_count -= 1;
+                out[np] = t;
+                np += 1;
             }
         }
-        self.stats.pages_released.fetch_add(1, Ordering::Relaxed);
-        if np == 0 {
+        np
+    }
+
+    /// Returns the memory of pages taken by [`SlabTier::take_purgeable`] to
+    /// the OS (outside the lock) and puts them on the clean list.
+    fn finish_purge(&self, purge: &[*mut Page]) {
+        if purge.is_empty() {
             return;
         }
-        for &t in &purge[..np] {
+        for &t in purge {
             // SAFETY: the purged pages are off every list: no one else can
             // reach them until we put them on the clean list below.
             unsafe { map::decommit((*t).start as *mut u8, 1 << self.page_shift) };
         }
-        self.stats.pages_decommitted.fetch_add(np, Ordering::Relaxed);
+        self.stats.pages_decommitted.fetch_add(purge.len(), Ordering::Relaxed);
         let mut s = self.shared.lock();
-        for &t in &purge[..np] {
+        for &t in purge {
             // SAFETY: linking under the tier lock.
             unsafe { (*t).next = s.clean };
             s.clean = t;
+        }
+    }
+
+    /// Purges empty pages whose decay interval has passed (called now and
+    /// then by idle-ish threads, so memory is returned even when no further
+    /// page is released).
+    pub fn purge_expired(&self) {
+        let decay = self.decay_ms.load(Ordering::Relaxed);
+        let now = now_ms();
+        loop {
+            let mut purge = [ptr::null_mut::<Page>(); PURGE_BATCH];
+            let np = {
+                let mut s = self.shared.lock();
+                // SAFETY: we hold the tier lock.
+                unsafe { self.take_purgeable(&mut s, now, decay, &mut purge) }
+            };
+            self.finish_purge(&purge[..np]);
+            if np < PURGE_BATCH {
+                return;
+            }
         }
     }
 }
@@ -1095,6 +1135,49 @@ impl Heap {
                 tier.stats.pages_abandoned.fetch_add(1, Ordering::Relaxed);
                 unwatch(pg);
             }
+        }
+    }
+
+    /// Periodic upkeep, for an owner that may be mostly idle: takes back
+    /// full pages that other threads freed into, collects remote frees of
+    /// current and partial pages, returns pages that became empty, and purges
+    /// the tier's expired empty pages. Costs one pass over the heap's pages;
+    /// the router runs it at most every 50 ms per thread. Without it, a burst
+    /// freed by another thread stays resident until the owner next needs a
+    /// page of those classes.
+    ///
+    /// # Safety
+    /// Called by the owning thread.
+    pub unsafe fn maintain(&mut self) {
+        if self.tier.is_null() {
+            return;
+        }
+        // SAFETY: all pages reached are ours.
+        unsafe {
+            let tier = &*self.tier;
+            let dirty = self.full_dirty.swap(0, Ordering::Acquire);
+            for c in 0..MAX_CLASSES {
+                if dirty & (1 << c) != 0 {
+                    self.sweep_full(c);
+                }
+                let cur = self.cur[c];
+                if cur != empty_page() {
+                    collect_remote(cur);
+                }
+                let mut pg = self.partial[c];
+                while !pg.is_null() {
+                    let next = (*pg).next;
+                    if !(*pg).remote.load(Ordering::Relaxed).is_null() {
+                        collect_remote(pg);
+                    }
+                    if (*pg).used & !FULL_BIT == 0 {
+                        self.unlink(pg, false);
+                        tier.release_page(pg);
+                    }
+                    pg = next;
+                }
+            }
+            tier.purge_expired();
         }
     }
 
