@@ -211,7 +211,13 @@ impl BigCache {
                 unsafe {
                     (*rec).user = (*rec).base + color;
                     if zero && !(*rec).zeroed {
-                        ptr::write_bytes((*rec).user as *mut u8, 0, size);
+                        // Return the pages instead of writing zeros: the
+                        // kernel supplies zero pages on first touch, so a
+                        // sparse calloc'ed array stays small (glibc's fresh
+                        // mmap behaves the same), and nothing is written.
+                        let end = round_pages((*rec).user + size);
+                        map::decommit((*rec).base as *mut u8, end - (*rec).base);
+                        (*rec).resident = false;
                     }
                     (*rec).size = usable(color, size);
                     (*rec).state.store(LIVE, Ordering::Release);
@@ -271,8 +277,8 @@ impl BigCache {
     /// `need` wins: its pages and TLB entries are the warmest, and handing a
     /// larger mapping to a smaller request costs no memory (its pages are
     /// resident either way). Failing that, the smallest mapping of at most
-    /// twice `need`. (For zeroed requests too: clearing resident memory is
-    /// faster than faulting in fresh zero pages.)
+    /// twice `need`. (Zeroed requests then return the block's pages to the
+    /// OS rather than writing zeros, see [`BigCache::alloc`].)
     fn take_cached(&self, need: usize) -> *mut BigBlock {
         if !self.enabled.load(Ordering::Relaxed) {
             return ptr::null_mut();
@@ -291,7 +297,7 @@ impl BigCache {
             if ms < need {
                 continue;
             }
-            if resident && (pick == MAX_ENTRIES || seq > pick_seq) {
+            if resident && ms / 4 <= need && (pick == MAX_ENTRIES || seq > pick_seq) {
                 pick = i;
                 pick_seq = seq;
             }
@@ -476,27 +482,41 @@ impl BigCache {
                 self.stats.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
                 return p;
             }
-            let nb = map::remap_aligned(base as *mut u8, old, need, SEGMENT_SIZE);
-            if nb.is_null() {
+            // Move. Segment-map entries must only ever describe address
+            // ranges we hold: register the destination while it is our
+            // reservation, and clear the source before the kernel frees it
+            // (another thread may map and register that range at once).
+            let dest = map::map_aligned(need, SEGMENT_SIZE);
+            if dest.is_null() {
                 (*rec).size = old_size;
                 return ptr::null_mut();
             }
-            if !segmap::set_range(nb as usize, need, rec as usize | TAG_BIG) {
-                // Move back; the old range is free again.
-                let back = libc::mremap(
-                    nb.cast(),
-                    need,
-                    old,
-                    libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-                    base as *mut libc::c_void,
-                );
-                if back == libc::MAP_FAILED {
-                    diag::fatal("realloc(): cannot restore mapping", p as usize);
-                }
+            if !segmap::set_range(dest as usize, need, rec as usize | TAG_BIG) {
+                map::unmap(dest, need);
                 (*rec).size = old_size;
                 return ptr::null_mut();
             }
             segmap::clear_range(base, old);
+            let saved_errno = *libc::__errno_location();
+            let r = libc::mremap(
+                base as *mut libc::c_void,
+                old,
+                need,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                dest.cast::<libc::c_void>(),
+            );
+            if r == libc::MAP_FAILED {
+                // The source is untouched and still ours: describe it again.
+                segmap::clear_range(dest as usize, need);
+                map::unmap(dest, need);
+                segmap::set_range(base, old, rec as usize | TAG_BIG);
+                (*rec).size = old_size;
+                // The caller falls back to allocate-copy-free, which may
+                // succeed: leave errno as it was.
+                *libc::__errno_location() = saved_errno;
+                return ptr::null_mut();
+            }
+            let nb = dest;
             let off = (*rec).user - base;
             (*rec).base = nb as usize;
             (*rec).user = nb as usize + off;

@@ -2,10 +2,15 @@
 
 /// Writes `bytes` to stderr, ignoring errors (there is nowhere to report them).
 pub fn write_bytes(bytes: &[u8]) {
+    write_fd(2, bytes);
+}
+
+/// Writes `bytes` to file descriptor `fd`, ignoring errors.
+pub fn write_fd(fd: i32, bytes: &[u8]) {
     let mut rest = bytes;
     while !rest.is_empty() {
         // SAFETY: the pointer/length pair describes a live slice.
-        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
         if n <= 0 {
             return;
         }
@@ -79,6 +84,11 @@ impl Line {
     /// Writes the line to stderr.
     pub fn emit(&self) {
         write_bytes(self.as_bytes());
+    }
+
+    /// Writes the line to file descriptor `fd`.
+    pub fn emit_to(&self, fd: i32) {
+        write_fd(fd, self.as_bytes());
     }
 }
 

@@ -125,26 +125,3 @@ pub unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
     }
     true
 }
-
-/// Moves the mapping `[p, p+old)` to a fresh `align`-aligned range of `new`
-/// bytes, keeping its contents (page tables move; no copy). Returns the new
-/// address or null (the old mapping is then intact).
-///
-/// # Safety
-/// `[p, p+old)` must be one whole mapping made by this module.
-pub unsafe fn remap_aligned(p: *mut u8, old: usize, new: usize, align: usize) -> *mut u8 {
-    let dest = map_aligned(new, align);
-    if dest.is_null() {
-        return dest;
-    }
-    // SAFETY: MREMAP_FIXED atomically replaces our reserved destination.
-    let r = unsafe {
-        libc::mremap(p.cast(), old, new, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, dest.cast::<libc::c_void>())
-    };
-    if r == libc::MAP_FAILED {
-        // SAFETY: the destination reservation is still ours and unused.
-        unsafe { unmap(dest, new) };
-        return ptr::null_mut();
-    }
-    r.cast()
-}

@@ -604,13 +604,19 @@ unsafe fn collect_remote(pg: *mut Page) -> u32 {
             return 0;
         }
         r = (*pg).remote.swap(ptr::null_mut(), Ordering::Acquire);
+        // More blocks than are out means a double free (and possibly a cycle
+        // in the list): stop walking as soon as the count exceeds `used`.
+        let limit = (*pg).used & !FULL_BIT;
         let mut n = 1u32;
         let mut tail = r;
         while !(*tail).next.is_null() {
             tail = (*tail).next;
             n += 1;
+            if n > limit {
+                break;
+            }
         }
-        if n > (*pg).used & !FULL_BIT {
+        if n > limit {
             diag::fatal("free(): double free detected in page", (*pg).start);
         }
         (*tail).next = (*pg).free;
@@ -1258,6 +1264,9 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
         let b = p as *mut Block;
         let mut head = (*pg).remote.load(Ordering::Relaxed);
         loop {
+            if head == b {
+                diag::fatal("free(): double free detected", p as usize);
+            }
             (*b).next = head;
             // Release: publishes the block's link to the collector. Acquire:
             // if the push reads from an owner's or abandoner's CAS null →

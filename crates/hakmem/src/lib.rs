@@ -59,8 +59,6 @@ pub struct ThreadCtx {
     tick: u32,
     /// When upkeep last ran (CLOCK_MONOTONIC_COARSE, ms).
     last_upkeep_ms: u64,
-    /// A context that must not allocate through its heaps (thread exiting).
-    dead: bool,
 }
 
 /// Allocations between two upkeep checks of a thread.
@@ -111,7 +109,17 @@ const BUSY: u8 = 1;
 const READY: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static KEY: AtomicUsize = AtomicUsize::new(0);
-static DEAD_CTX: AtomicUsize = AtomicUsize::new(0);
+/// TLS value of a thread whose context was torn down (it is exiting): not a
+/// valid context, and equal to no page owner (owners are `NO_OWNER` = 1,
+/// `ABANDONED` = 3 or a context address), so the free fast path never takes
+/// a page for its own; allocation goes to the global heaps.
+const EXITED: usize = 2;
+
+/// Whether `c` (a TLS value) is a live context of this thread.
+#[inline(always)]
+fn live(c: *mut ThreadCtx) -> bool {
+    c as usize > EXITED
+}
 
 /// Heaps shared by threads that have no usable context (during
 /// initialisation and after their context was torn down at exit).
@@ -156,12 +164,6 @@ pub fn init() {
         f.contains(Features::THP),
     );
     segmap::init();
-    let dead = meta::alloc(core::mem::size_of::<ThreadCtx>()) as *mut ThreadCtx;
-    if !dead.is_null() {
-        // SAFETY: fresh zeroed record.
-        unsafe { init_ctx(dead, true) };
-        DEAD_CTX.store(dead as usize, Ordering::Relaxed);
-    }
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: key is a valid out-parameter; the destructor is `extern "C"`.
     if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0 {
@@ -173,6 +175,7 @@ pub fn init() {
     unsafe {
         libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child));
         if f.contains(Features::STATS) {
+            stats::keep_stderr();
             libc::atexit(stats::at_exit);
         }
     }
@@ -180,20 +183,14 @@ pub fn init() {
 
 /// # Safety
 /// `c` points to a zeroed `ThreadCtx` record.
-unsafe fn init_ctx(c: *mut ThreadCtx, dead: bool) {
+unsafe fn init_ctx(c: *mut ThreadCtx) {
     // SAFETY: per contract.
     unsafe {
         for (i, tier) in TIERS.iter().enumerate() {
             (*c).heaps[i].init_with_token(tier, c as usize);
         }
-        (*c).dead = dead;
         (*c).tick = UPKEEP_TICKS;
         (*c).last_upkeep_ms = now_ms();
-        if dead {
-            for h in (*c).heaps.iter_mut() {
-                h.set_adopts(false);
-            }
-        }
     }
 }
 
@@ -202,9 +199,11 @@ unsafe fn init_ctx(c: *mut ThreadCtx, dead: bool) {
 #[cold]
 fn ctx_slow() -> *mut ThreadCtx {
     let c = tls::ctx();
-    if !c.is_null() {
-        // SAFETY: contexts are valid records.
-        return if unsafe { (*c).dead } { ptr::null_mut() } else { c };
+    if live(c) {
+        return c;
+    }
+    if c as usize == EXITED {
+        return ptr::null_mut();
     }
     init();
     if STATE.load(Ordering::Acquire) != READY {
@@ -219,7 +218,7 @@ fn ctx_slow() -> *mut ThreadCtx {
         return c;
     }
     // SAFETY: fresh zeroed record.
-    unsafe { init_ctx(c, false) };
+    unsafe { init_ctx(c) };
     tls::set_ctx(c);
     // SAFETY: the key was created by init; keys < 32 need no allocation.
     unsafe { libc::pthread_setspecific((key - 1) as libc::pthread_key_t, c as *const libc::c_void) };
@@ -233,8 +232,8 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     if c.is_null() {
         return;
     }
-    // From now on this thread uses the dead context (global heaps).
-    tls::set_ctx(DEAD_CTX.load(Ordering::Relaxed) as *mut ThreadCtx);
+    // From now on this thread uses the global heaps.
+    tls::set_ctx(EXITED as *mut ThreadCtx);
     // SAFETY: the context belonged to this thread, which no longer uses it.
     // The record is recycled as another context: remote freers that read a
     // stale owner token may still touch its `full_dirty` word, which is
@@ -253,7 +252,7 @@ pub fn thread_flush() {
     let c = tls::ctx();
     // SAFETY: a live context belongs to this thread.
     unsafe {
-        if !c.is_null() && !(*c).dead {
+        if live(c) {
             for h in (*c).heaps.iter_mut() {
                 h.collect();
             }
@@ -317,9 +316,8 @@ pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
     if size <= hak_tiny::MAX_SIZE {
         let class = hak_tiny::class_of_small(size);
         let c = tls::ctx();
-        if !c.is_null() {
-            // SAFETY: a context is either this thread's or the dead one, whose
-            // heaps own no pages (try_alloc returns null).
+        if live(c) {
+            // SAFETY: a live context belongs to this thread.
             unsafe {
                 (*c).tick = (*c).tick.wrapping_sub(1);
                 if (*c).tick == 0 {
@@ -354,9 +352,8 @@ fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
     let (tier, class) = route(size);
     if tier < 3 {
         let c = tls::ctx();
-        if !c.is_null() {
-            // SAFETY: a context is either this thread's or the dead one, whose
-            // heaps own no pages (empty current pages: try_alloc returns null).
+        if live(c) {
+            // SAFETY: a live context belongs to this thread.
             unsafe {
                 (*c).tick = (*c).tick.wrapping_sub(1);
                 if (*c).tick == 0 {
@@ -434,7 +431,7 @@ pub fn alloc_aligned(size: usize, align: usize) -> *mut u8 {
             }
         };
         let c_ctx = tls::ctx();
-        if !c_ctx.is_null() {
+        if live(c_ctx) {
             // SAFETY: as in `alloc`.
             let p = unsafe { (*c_ctx).heaps[t].try_alloc(c) };
             if !p.is_null() {
@@ -512,9 +509,9 @@ pub unsafe fn free(p: *mut u8) -> bool {
 #[cold]
 #[inline(never)]
 unsafe fn free_slab_slow(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, pg: *mut hak_slab::Page, p: *mut u8) {
-    // SAFETY: p is a live block of pg; c is null or this thread's context.
+    // SAFETY: p is a live block of pg; c is this thread's TLS value.
     unsafe {
-        if c.is_null() {
+        if !live(c) {
             hak_slab::free_remote(pg, p);
         } else {
             (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free_slow(pg, p);

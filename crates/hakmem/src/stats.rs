@@ -6,13 +6,37 @@ use hak_os::diag::Line;
 
 use crate::TIERS;
 
+/// Where statistics go: a duplicate of stderr taken at initialisation when
+/// statistics are on (programs such as GNU coreutils close stderr in their
+/// own exit handler, which runs before ours), else stderr itself.
+static STATS_FD: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(-1);
+
+/// Duplicates stderr for the exit-time report (called by `init` when
+/// `HAKMEM_STATS` is on).
+pub(crate) fn keep_stderr() {
+    // SAFETY: fcntl on fd 2 has no memory-safety preconditions.
+    let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10) };
+    if fd >= 0 {
+        STATS_FD.store(fd, Ordering::Relaxed);
+    }
+}
+
+fn out_fd() -> i32 {
+    let fd = STATS_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        fd
+    } else {
+        2
+    }
+}
+
 /// Prints per-tier counters to stderr (one `hakmem:` line per tier).
 pub fn print_stats() {
     let mut l = Line::new();
     let mut cfg = [0u8; hak_config::LINE_MAX];
     let n = hak_config::write_config(&mut cfg);
     l.s("hakmem: stats ").b(cfg.get(..n).unwrap_or(&[])).s("\n");
-    l.emit();
+    l.emit_to(out_fd());
     for t in TIERS {
         let s = &t.stats;
         let mut l = Line::new();
@@ -33,7 +57,7 @@ pub fn print_stats() {
             .s(" adopted=")
             .u(s.pages_adopted.load(Ordering::Relaxed) as u64)
             .s("\n");
-        l.emit();
+        l.emit_to(out_fd());
     }
     let b = &hak_bigcache::STATS;
     let (cn, cb) = hak_bigcache::cached();
@@ -59,7 +83,7 @@ pub fn print_stats() {
         .s("/")
         .u((cb >> 10) as u64)
         .s("kb\n");
-    l.emit();
+    l.emit_to(out_fd());
 }
 
 /// `atexit` hook installed when statistics are enabled.

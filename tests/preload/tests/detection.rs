@@ -68,6 +68,25 @@ fn double_free_of_big_block_aborts() {
     assert_aborts_with(&r, "hakmem:");
 }
 
+/// A double free from a thread that does not own the block aborts with a
+/// "hakmem:" message (it used to loop forever in the owner's collection of
+/// the remote list, which the second push had turned into a cycle).
+#[test]
+fn remote_double_free_aborts() {
+    let r = run_preloaded("doublefree_remote", &[]);
+    assert!(r.stdout_str().contains("first free done"), "the first free failed: {}", r.report());
+    assert_aborts_with(&r, "hakmem: free(): double free");
+}
+
+/// Statistics still reach the terminal when the program closes stderr in an
+/// exit handler that runs before hakmem's (GNU coreutils do).
+#[test]
+fn stats_survive_a_closed_stderr() {
+    let r = run_preloaded("stats_closed_stderr", &[("HAKMEM_STATS", "1")]);
+    assert!(r.status.success(), "{}", r.report());
+    assert!(r.stderr_str().contains("hakmem: tier tiny:"), "no statistics: {}", r.report());
+}
+
 /// `HAKMEM_STATS=1` makes a program print hakmem's counters on stderr at
 /// exit (lines starting with "hakmem:"), without changing its stdout or exit
 /// status.

@@ -29,3 +29,23 @@ fn fork_while_threads_allocate() {
     let r = run_c_ok("threads_fork", &[], Duration::from_secs(60));
     eprintln!("{}", r.stdout_str());
 }
+
+/// Growing big blocks with realloc while other threads allocate never
+/// loses another block's registration (regression: the moved-from range used
+/// to be unregistered after the kernel had freed it, wiping the entries of a
+/// segment another thread had just mapped there). Default configuration and
+/// without the BigCache (every free unmaps).
+#[test]
+fn realloc_moves_keep_other_threads_blocks() {
+    let bin = hakmem_preload_tests::compile_c("realloc_race");
+    for env in [None, Some(("HAKMEM_BIGCACHE", "0"))] {
+        let dir = hakmem_preload_tests::fresh_dir("realloc_race");
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.arg("1").current_dir(&dir);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let r = hakmem_preload_tests::run(cmd, hakmem_preload_tests::Preload::Yes, std::time::Duration::from_secs(60));
+        assert!(r.status.success() && r.stdout_str().contains("OK"), "{env:?}: {}", r.report());
+    }
+}
