@@ -49,7 +49,7 @@
 //! |---|---|---|
 //! | `HAKMEM_BIGCACHE_ENTRIES` | 32 | max mappings kept in the BigCache |
 //! | `HAKMEM_BIGCACHE_MAX_MB` | 256 | max MiB kept in the BigCache |
-//! | `HAKMEM_DECAY_MS` | 1000 | how long released memory stays committed before `madvise` |
+//! | `HAKMEM_DECAY_MS` | 500 | how long released memory stays committed before `madvise` |
 //! | `HAKMEM_FREE_PAGES_KEEP` | 16 | empty pages a tier keeps committed |
 //! | `HAKMEM_VERBOSE` | off | boolean: print the resolved configuration once at start |
 
@@ -193,7 +193,7 @@ pub struct Tunables {
     pub bigcache_entries: usize,
     /// Max MiB kept in the BigCache (`HAKMEM_BIGCACHE_MAX_MB`, default 256).
     pub bigcache_max_mb: usize,
-    /// Milliseconds released memory stays committed before `madvise` (`HAKMEM_DECAY_MS`, default 1000).
+    /// Milliseconds released memory stays committed before `madvise` (`HAKMEM_DECAY_MS`, default 500).
     pub decay_ms: u64,
     /// Empty pages a tier keeps committed (`HAKMEM_FREE_PAGES_KEEP`, default 16).
     pub free_pages_keep: usize,
@@ -206,7 +206,7 @@ impl Tunables {
     pub const DEFAULT: Tunables = Tunables {
         bigcache_entries: 32,
         bigcache_max_mb: 256,
-        decay_ms: 1000,
+        decay_ms: 500,
         free_pages_keep: 16,
         verbose: false,
     };
@@ -271,7 +271,7 @@ impl Config {
     }
 
     /// Renders `mode=minimal features=TINY_POOL|... bigcache_entries=32 bigcache_max_mb=256
-    /// decay_ms=1000 free_pages_keep=16` (one line, no newline) into `buf`; returns the
+    /// decay_ms=500 free_pages_keep=16` (one line, no newline) into `buf`; returns the
     /// bytes written. [`LINE_MAX`] bytes always suffice; a smaller buffer cuts the text.
     pub fn render(&self, buf: &mut [u8]) -> usize {
         let t = &self.tunables;
@@ -655,7 +655,7 @@ mod tests {
                 t.decay_ms,
                 t.free_pages_keep
             ),
-            (32, 256, 1000, 16)
+            (32, 256, 500, 16)
         );
         assert!(!t.verbose);
         assert_eq!(c.bigcache_max_bytes(), 256 << 20);
@@ -822,7 +822,7 @@ mod tests {
         assert_eq!(
             core::str::from_utf8(&buf[..n]).unwrap(),
             "mode=minimal features=TINY_POOL|POOL|L25_POOL|BIGCACHE|BATCH_MADVISE \
-             bigcache_entries=32 bigcache_max_mb=256 decay_ms=1000 free_pages_keep=16"
+             bigcache_entries=32 bigcache_max_mb=256 decay_ms=500 free_pages_keep=16"
         );
         // The longest possible line fits in LINE_MAX.
         let big = usize::MAX;

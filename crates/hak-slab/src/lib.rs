@@ -495,14 +495,14 @@ impl SlabTier {
 
     /// Takes off the dirty list (oldest first) the pages to purge: beyond the
     /// kept ones, those unused for the decay interval, and any beyond a hard
-    /// cap of 4 MiB (at least the kept pages) whatever their age. At most
+    /// cap of 16 MiB (at least the kept pages) whatever their age. At most
     /// [`PURGE_BATCH`] per call.
     ///
     /// # Safety
     /// Called with the tier lock held (`s`).
     unsafe fn take_purgeable(&self, s: &mut Shared, now: u64, decay: u64, out: &mut [*mut Page; PURGE_BATCH]) -> usize {
         let keep = self.keep_free_pages.load(Ordering::Relaxed);
-        let cap = keep.max((4 << 20) >> self.page_shift);
+        let cap = keep.max((16 << 20) >> self.page_shift);
         let mut np = 0;
         // SAFETY: list manipulation under the tier lock.
         unsafe {
