@@ -116,7 +116,8 @@ pub struct Page {
     /// Distance from the owner token to the owning [`Heap`].
     heap_offset: u32,
     // ---- second cache line: written by other threads
-    /// Blocks freed by other threads (multi-producer, single-consumer stack).
+    /// Blocks freed by other threads (multi-producer, single-consumer stack),
+    /// with their count in the top 16 bits (see [`REMOTE_COUNT_SHIFT`]).
     remote: AtomicPtr<Block>,
     /// Set while nobody collects the remote list on its own: the page is on
     /// its owner's full list, or abandoned. A remote freer that sees it set
@@ -599,31 +600,53 @@ fn now_ms() -> u64 {
 unsafe fn collect_remote(pg: *mut Page) -> u32 {
     // SAFETY: owner-only fields; the swap synchronises with the pushers' CAS.
     unsafe {
-        let mut r = (*pg).remote.load(Ordering::Relaxed);
-        if r.is_null() {
+        if (*pg).remote.load(Ordering::Relaxed).is_null() {
             return 0;
         }
-        r = (*pg).remote.swap(ptr::null_mut(), Ordering::Acquire);
-        // More blocks than are out means a double free (and possibly a cycle
-        // in the list): stop walking as soon as the count exceeds `used`.
-        let limit = (*pg).used & !FULL_BIT;
-        let mut n = 1u32;
-        let mut tail = r;
-        while !(*tail).next.is_null() {
-            tail = (*tail).next;
-            n += 1;
-            if n > limit {
-                break;
-            }
-        }
-        if n > limit {
+        let w = (*pg).remote.swap(ptr::null_mut(), Ordering::Acquire);
+        let r = remote_ptr(w);
+        let n = remote_count(w);
+        // More blocks than are out means a double free.
+        if n == 0 || n > (*pg).used & !FULL_BIT {
             diag::fatal("free(): double free detected in page", (*pg).start);
         }
-        (*tail).next = (*pg).free;
-        (*pg).free = r;
+        if (*pg).free.is_null() {
+            // The usual case (refill): the chain becomes the free list as it
+            // is; its count came with the swap, so no block is touched here
+            // (the blocks were last written by the freeing threads' cores).
+            (*pg).free = r;
+        } else {
+            let mut tail = r;
+            for _ in 1..n {
+                tail = (*tail).next;
+            }
+            (*tail).next = (*pg).free;
+            (*pg).free = r;
+        }
         (*pg).used -= n;
         n
     }
+}
+
+/// The remote list word is a block pointer (47 bits of user address space)
+/// with the number of blocks in the list in its top 16 bits, so the owner
+/// learns the count with its swap instead of walking the list. A page holds
+/// at most 4096 blocks, far below the 65535 the field can count.
+const REMOTE_COUNT_SHIFT: u32 = 48;
+
+#[inline(always)]
+fn remote_ptr(w: *mut Block) -> *mut Block {
+    ((w as usize) & ((1usize << REMOTE_COUNT_SHIFT) - 1)) as *mut Block
+}
+
+#[inline(always)]
+fn remote_count(w: *mut Block) -> u32 {
+    ((w as usize) >> REMOTE_COUNT_SHIFT) as u32
+}
+
+#[inline(always)]
+fn remote_word(p: *mut Block, count: u32) -> *mut Block {
+    ((p as usize) | ((count as usize) << REMOTE_COUNT_SHIFT)) as *mut Block
 }
 
 /// Makes the page's `free` list non-empty if it can: remote
@@ -1264,14 +1287,15 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
         let b = p as *mut Block;
         let mut head = (*pg).remote.load(Ordering::Relaxed);
         loop {
-            if head == b {
+            let n = remote_count(head);
+            if remote_ptr(head) == b || n == u16::MAX as u32 {
                 diag::fatal("free(): double free detected", p as usize);
             }
-            (*b).next = head;
+            (*b).next = remote_ptr(head);
             // Release: publishes the block's link to the collector. Acquire:
             // if the push reads from an owner's or abandoner's CAS null →
             // null (push_full, unwatch), we see the in_full/owner it set.
-            match (*pg).remote.compare_exchange_weak(head, b, Ordering::AcqRel, Ordering::Relaxed) {
+            match (*pg).remote.compare_exchange_weak(head, remote_word(b, n + 1), Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(h) => head = h,
             }

@@ -217,7 +217,9 @@ unsafe fn check(w: &World, held: &[usize]) {
             for i in 0..npages {
                 let pg = ptr::addr_of_mut!((*rec).pages).cast::<Page>().add(i);
                 let owner = (*pg).owner.load(Ordering::SeqCst);
-                let remote = list((*pg).remote.load(Ordering::SeqCst));
+                let word = (*pg).remote.load(Ordering::SeqCst);
+                let remote = list(remote_ptr(word));
+                assert_eq!(remote.len(), remote_count(word) as usize, "page {i}: remote count disagrees with the list");
                 let held_here = held_by_page.get(&(pg as usize)).cloned().unwrap_or_default();
                 let what = format!("page {i} (owner {owner:#x}, used {:#x}, remote {remote:x?}, held {held_here:x?})", (*pg).used);
                 match place.get(&(pg as usize)).copied() {
