@@ -106,7 +106,7 @@ pub fn l25_class_of(size: usize) -> usize {
 /// The smallest class of `sizes` starting at `from` whose block size is a
 /// multiple of `align`.
 pub fn aligned_class(sizes: &[u32], from: usize, align: usize) -> Option<usize> {
-    (from..sizes.len()).find(|&c| sizes[c] as usize % align == 0)
+    (from..sizes.len()).find(|&c| (sizes[c] as usize).is_multiple_of(align))
 }
 
 #[cfg(test)]

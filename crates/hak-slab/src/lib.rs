@@ -163,7 +163,7 @@ impl Page {
     pub fn is_block_start(&self, p: usize) -> bool {
         self.block_size != 0
             && p >= self.start
-            && (p - self.start) % self.block_size as usize == 0
+            && (p - self.start).is_multiple_of(self.block_size as usize)
             && (p - self.start) / (self.block_size as usize) < self.capacity as usize
     }
 }

@@ -41,7 +41,7 @@ pub static TINY: SlabTier = new_tier();
 
 const fn compute_class(size: usize) -> u8 {
     if size <= 128 {
-        return if size == 0 { 0 } else { ((size + 15) / 16 - 1) as u8 };
+        return if size == 0 { 0 } else { (size.div_ceil(16) - 1) as u8 };
     }
     let s = size - 1;
     let k = (usize::BITS - 1 - s.leading_zeros()) as usize;
@@ -88,7 +88,7 @@ pub fn class_for_aligned(size: usize, align: usize) -> Option<usize> {
     if size > MAX_SIZE {
         return None;
     }
-    (class_of(size)..SIZES.len()).find(|&c| SIZES[c] as usize % align == 0)
+    (class_of(size)..SIZES.len()).find(|&c| (SIZES[c] as usize).is_multiple_of(align))
 }
 
 #[cfg(test)]
