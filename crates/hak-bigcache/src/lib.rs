@@ -131,13 +131,6 @@ pub struct BigCache {
     pub stats: BigStats,
 }
 
-fn now_ms() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: ts is a valid out-parameter.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
-}
-
 /// Room reserved in front of a big block (its first page).
 const COLOR_SPAN: usize = 4096;
 /// Where blocks with an alignment of at most this start in their mapping.
@@ -349,7 +342,7 @@ impl BigCache {
     }
 
     fn release(&self, rec: *mut BigBlock) {
-        let now = now_ms();
+        let now = hak_os::now_ms();
         let decay = self.decay_ms.load(Ordering::Relaxed);
         let mut evict: [*mut BigBlock; MAX_ENTRIES + 1] = [ptr::null_mut(); MAX_ENTRIES + 1];
         let mut ne = 0;

@@ -5,7 +5,6 @@
 //! matches them, every block the program holds is LIVE and not cached, and
 //! `mapped_bytes` counts exactly the held and the cached mappings.
 
-use std::println;
 use std::sync::Arc;
 use std::vec::Vec;
 
@@ -15,21 +14,7 @@ use super::*;
 
 const MIB: usize = 1 << 20;
 
-fn model<F: Fn() + Sync + Send + 'static>(name: &str, f: F) {
-    use std::sync::atomic::{AtomicUsize as StdUsize, Ordering as O};
-    let runs = Arc::new(StdUsize::new(0));
-    let r = runs.clone();
-    let start = std::time::Instant::now();
-    loom::model(move || {
-        r.fetch_add(1, O::Relaxed);
-        f()
-    });
-    println!(
-        "loom model {name}: {} executions in {:.2} s",
-        runs.load(O::Relaxed),
-        start.elapsed().as_secs_f64()
-    );
-}
+use hak_os::sync::loom_model as model;
 
 fn record(p: usize) -> *mut BigBlock {
     let e = segmap::lookup(p);

@@ -21,6 +21,15 @@ pub mod sync;
 #[cfg(all(test, loom))]
 mod loom_models;
 
+/// Milliseconds of `CLOCK_MONOTONIC_COARSE` (a vDSO read, no system call):
+/// the clock of every decay interval and upkeep pace.
+pub fn now_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
 /// log2 of the segment size: all hakmem memory lives in 4 MiB aligned segments.
 pub const SEGMENT_SHIFT: usize = 22;
 /// Size of a segment in bytes (4 MiB).

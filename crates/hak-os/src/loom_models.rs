@@ -4,7 +4,6 @@
 //! instances of the shipped types (`SegMap::with_entries`, `SpinLock`,
 //! `MetaArena`) per execution.
 
-use std::println;
 use std::sync::Arc;
 
 use loom::thread;
@@ -15,22 +14,7 @@ use crate::segmap::SegMap;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::SEGMENT_SHIFT;
 
-/// Runs `f` under loom, printing how many executions were explored.
-pub(crate) fn model<F: Fn() + Sync + Send + 'static>(name: &str, f: F) {
-    use std::sync::atomic::{AtomicUsize as StdUsize, Ordering as O};
-    let runs = Arc::new(StdUsize::new(0));
-    let r = runs.clone();
-    let start = std::time::Instant::now();
-    loom::model(move || {
-        r.fetch_add(1, O::Relaxed);
-        f()
-    });
-    println!(
-        "loom model {name}: {} executions in {:.2} s",
-        runs.load(O::Relaxed),
-        start.elapsed().as_secs_f64()
-    );
-}
+use crate::sync::loom_model as model;
 
 /// Address of segment slot `i` (the map never dereferences it).
 fn seg(i: usize) -> usize {

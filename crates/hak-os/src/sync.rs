@@ -31,6 +31,26 @@ pub use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64,
 #[cfg(loom)]
 pub use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
+/// Runs `f` under loom (`loom::model`), printing how many executions were
+/// explored and how long it took: the driver of every crate's loom models.
+#[cfg(loom)]
+pub fn loom_model<F: Fn() + Sync + Send + 'static>(name: &str, f: F) {
+    use std::sync::atomic::{AtomicUsize as StdUsize, Ordering as O};
+    use std::sync::Arc;
+    let runs = Arc::new(StdUsize::new(0));
+    let r = runs.clone();
+    let start = std::time::Instant::now();
+    loom::model(move || {
+        r.fetch_add(1, O::Relaxed);
+        f()
+    });
+    std::println!(
+        "loom model {name}: {} executions in {:.2} s",
+        runs.load(O::Relaxed),
+        start.elapsed().as_secs_f64()
+    );
+}
+
 /// Declares a function that is `const fn` in normal builds and a plain `fn`
 /// under `cfg(loom)` (where atomics cannot be built in constant context).
 ///

@@ -471,7 +471,7 @@ impl SlabTier {
             (*pg).capacity = 0;
         }
         let decay = self.decay_ms.load(Ordering::Relaxed);
-        let now = if decay == 0 { 0 } else { now_ms() };
+        let now = if decay == 0 { 0 } else { hak_os::now_ms() };
         let mut purge = [ptr::null_mut::<Page>(); PURGE_BATCH];
         let np = {
             let mut s = self.shared.lock();
@@ -552,7 +552,7 @@ impl SlabTier {
     /// page is released).
     pub fn purge_expired(&self) {
         let decay = self.decay_ms.load(Ordering::Relaxed);
-        let now = now_ms();
+        let now = hak_os::now_ms();
         loop {
             let mut purge = [ptr::null_mut::<Page>(); PURGE_BATCH];
             let np = {
@@ -583,13 +583,6 @@ impl Drop for SlabTier {
             }
         }
     }
-}
-
-fn now_ms() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: ts is a valid out-parameter.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
 /// Blocks of page `pg` freed by other threads: takes them all and appends
@@ -1167,17 +1160,34 @@ impl Heap {
         }
     }
 
-    /// Periodic upkeep, for an owner that may be mostly idle: takes back
-    /// full pages that other threads freed into, collects remote frees of
-    /// current and partial pages, returns pages that became empty, and purges
-    /// the tier's expired empty pages. Costs one pass over the heap's pages;
-    /// the router runs it at most every 50 ms per thread. Without it, a burst
-    /// freed by another thread stays resident until the owner next needs a
-    /// page of those classes.
+    /// Periodic upkeep, for an owner that may be mostly idle: [`Heap::collect`],
+    /// then purges the tier's expired empty pages. Costs one pass over the
+    /// heap's pages; the router runs it at most every 50 ms per thread.
+    /// Without it, a burst freed by another thread stays resident until the
+    /// owner next needs a page of those classes.
     ///
     /// # Safety
     /// Called by the owning thread.
     pub unsafe fn maintain(&mut self) {
+        if self.tier.is_null() {
+            return;
+        }
+        // SAFETY: forwarded contract.
+        unsafe {
+            self.collect();
+            (*self.tier).purge_expired();
+        }
+    }
+
+    /// Takes back full pages that other threads freed into (the classes
+    /// their `full_dirty` bits name), collects the remote frees of current
+    /// and partial pages, and returns pages that became empty to the tier
+    /// (an explicit flush, e.g. `hak_thread_flush`; also part of
+    /// [`Heap::maintain`]).
+    ///
+    /// # Safety
+    /// Called by the owning thread.
+    pub unsafe fn collect(&mut self) {
         if self.tier.is_null() {
             return;
         }
@@ -1196,40 +1206,10 @@ impl Heap {
                 let mut pg = self.partial[c];
                 while !pg.is_null() {
                     let next = (*pg).next;
-                    if !(*pg).remote.load(Ordering::Relaxed).is_null() {
-                        collect_remote(pg);
-                    }
-                    if (*pg).used & !FULL_BIT == 0 {
-                        self.unlink(pg, false);
-                        tier.release_page(pg);
-                    }
-                    pg = next;
-                }
-            }
-            tier.purge_expired();
-        }
-    }
-
-    /// Collects remote frees of all pages and returns empty non-current pages
-    /// to the tier (an explicit "flush", e.g. `hak_thread_flush`).
-    ///
-    /// # Safety
-    /// Called by the owning thread.
-    pub unsafe fn collect(&mut self) {
-        if self.tier.is_null() {
-            return;
-        }
-        // SAFETY: all pages reached are ours.
-        unsafe {
-            for c in 0..MAX_CLASSES {
-                self.sweep_full(c);
-                let mut pg = self.partial[c];
-                while !pg.is_null() {
-                    let next = (*pg).next;
                     collect_remote(pg);
                     if (*pg).used & !FULL_BIT == 0 {
                         self.unlink(pg, false);
-                        (*self.tier).release_page(pg);
+                        tier.release_page(pg);
                     }
                     pg = next;
                 }

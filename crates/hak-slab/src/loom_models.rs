@@ -41,7 +41,7 @@ extern crate std;
 use std::boxed::Box;
 use std::collections::{HashMap, HashSet};
 use std::vec::Vec;
-use std::{format, println};
+use std::format;
 
 use loom::thread;
 
@@ -105,23 +105,7 @@ impl Drop for World {
     }
 }
 
-/// Runs `f` under loom, printing how many executions were explored.
-pub(crate) fn model<F: Fn() + Sync + Send + 'static>(name: &str, f: F) {
-    use std::sync::atomic::{AtomicUsize as StdUsize, Ordering as O};
-    use std::sync::Arc;
-    let runs = Arc::new(StdUsize::new(0));
-    let r = runs.clone();
-    let start = std::time::Instant::now();
-    loom::model(move || {
-        r.fetch_add(1, O::Relaxed);
-        f()
-    });
-    println!(
-        "loom model {name}: {} executions in {:.2} s",
-        runs.load(O::Relaxed),
-        start.elapsed().as_secs_f64()
-    );
-}
+use hak_os::sync::loom_model as model;
 
 /// The page descriptor of block `b` (through the tier's segment list).
 unsafe fn page_of(tier: &SlabTier, b: usize) -> *mut Page {

@@ -66,13 +66,6 @@ const UPKEEP_TICKS: u32 = 1024;
 /// Minimum interval between two upkeep passes of a thread.
 const UPKEEP_MS: u64 = 50;
 
-fn now_ms() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: ts is a valid out-parameter.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
-}
-
 /// Every [`UPKEEP_TICKS`] allocations, at most every [`UPKEEP_MS`]: the
 /// thread takes back pages other threads freed into, returns empty pages and
 /// purges expired ones ([`Heap::maintain`]), then allocates `size`. This is
@@ -86,7 +79,7 @@ fn upkeep_then_alloc(c: *mut ThreadCtx, size: usize, on_null: fn()) -> *mut u8 {
     // hand out blocks).
     unsafe {
         (*c).tick = UPKEEP_TICKS;
-        let now = now_ms();
+        let now = hak_os::now_ms();
         if now.wrapping_sub((*c).last_upkeep_ms) >= UPKEEP_MS {
             (*c).last_upkeep_ms = now;
             for h in (*c).heaps.iter_mut() {
@@ -190,7 +183,7 @@ unsafe fn init_ctx(c: *mut ThreadCtx) {
             (*c).heaps[i].init_with_token(tier, c as usize);
         }
         (*c).tick = UPKEEP_TICKS;
-        (*c).last_upkeep_ms = now_ms();
+        (*c).last_upkeep_ms = hak_os::now_ms();
     }
 }
 
@@ -307,7 +300,7 @@ fn no_report() {}
 
 /// [`alloc`], calling `on_null` before returning null (the C layer passes a
 /// function that sets `errno`). Every miss leaves through a tail call, so the
-/// fast path needs no stack frame: 13 instructions for a tiny hit.
+/// fast path needs no stack frame: 19 instructions for a tiny hit.
 #[inline(always)]
 pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
     // Tiny sizes first, against a constant: if the tiny tier is switched off
@@ -315,61 +308,66 @@ pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
     // routes by configuration.
     if size <= hak_tiny::MAX_SIZE {
         let class = hak_tiny::class_of_small(size);
-        let c = tls::ctx();
-        if live(c) {
-            // SAFETY: a live context belongs to this thread.
-            unsafe {
-                (*c).tick = (*c).tick.wrapping_sub(1);
-                if (*c).tick == 0 {
-                    return upkeep_then_alloc(c, size, on_null);
-                }
-                let p = (*c).heaps[0].try_alloc(class);
-                if !p.is_null() {
-                    return p;
-                }
-            }
+        // SAFETY: class belongs to the tiny tier (index 0).
+        if let Some(p) = unsafe { try_heap(0, class, size, on_null) } {
+            return p;
         }
         return alloc_small_slow(size, on_null);
     }
     alloc_mid_report(size, on_null)
 }
 
+/// The fast path shared by every slab size: the calling thread's heap for
+/// `tier` pops a block of `class`. `None` on a miss (no context, or an empty
+/// current page); every [`UPKEEP_TICKS`] calls it runs the upkeep instead and
+/// returns that allocation's final result.
+///
+/// # Safety
+/// `class` is a class of tier `tier` (< 3) holding `size` bytes.
+#[inline(always)]
+unsafe fn try_heap(tier: usize, class: usize, size: usize, on_null: fn()) -> Option<*mut u8> {
+    let c = tls::ctx();
+    if !live(c) {
+        return None;
+    }
+    // SAFETY: a live context belongs to this thread; per contract for class.
+    unsafe {
+        (*c).tick = (*c).tick.wrapping_sub(1);
+        if (*c).tick == 0 {
+            return Some(upkeep_then_alloc(c, size, on_null));
+        }
+        let p = (*c).heaps.get_unchecked_mut(tier).try_alloc(class);
+        if p.is_null() {
+            None
+        } else {
+            Some(p)
+        }
+    }
+}
+
 /// Tiny-size miss: route by configuration and take the slow path.
 #[cold]
 #[inline(never)]
 fn alloc_small_slow(size: usize, on_null: fn()) -> *mut u8 {
+    // Routed by configuration: with every slab tier switched off, even tiny
+    // sizes are big blocks.
     let (tier, class) = route(size);
-    // With every slab tier switched off, even tiny sizes are big blocks.
-    let p = if tier < 3 { alloc_slow(tier, class) } else { alloc_big(size, MIN_ALIGN, false) };
-    if p.is_null() {
-        on_null();
-    }
-    p
+    alloc_mid_slow(size, tier, class, on_null)
 }
 
 #[inline(never)]
 fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
     let (tier, class) = route(size);
     if tier < 3 {
-        let c = tls::ctx();
-        if live(c) {
-            // SAFETY: a live context belongs to this thread.
-            unsafe {
-                (*c).tick = (*c).tick.wrapping_sub(1);
-                if (*c).tick == 0 {
-                    return upkeep_then_alloc(c, size, on_null);
-                }
-                let p = (*c).heaps.get_unchecked_mut(tier).try_alloc(class);
-                if !p.is_null() {
-                    return p;
-                }
-            }
+        // SAFETY: route gives a class of its tier.
+        if let Some(p) = unsafe { try_heap(tier, class, size, on_null) } {
+            return p;
         }
     }
     alloc_mid_slow(size, tier, class, on_null)
 }
 
-/// Miss of [`alloc_mid_report`] (tail-called: the hit path has no frame).
+/// Miss of a routed allocation (tail-called: the hit paths have no frame).
 #[cold]
 #[inline(never)]
 fn alloc_mid_slow(size: usize, tier: usize, class: usize, on_null: fn()) -> *mut u8 {
