@@ -186,10 +186,10 @@ impl BigCache {
     /// Blocks with an alignment of at most 1 KiB start 1 KiB into their
     /// first page: page-strided accesses then do not share their page offset
     /// with page-aligned data and stack slots at offset 0 (4K aliasing;
-    /// measured +40 % on the `large` touch-every-page loop). The offset is
-    /// the same for every block: varying it (jemalloc-style colouring)
-    /// spreads page-strided accesses over every L1 set and cost 30 % on
-    /// `mid`.
+    /// it sped up the `large` touch-every-page loop in an A/B run). The
+    /// offset is the same for every block: varying it (jemalloc-style
+    /// colouring) spreads page-strided accesses over every L1 set, which
+    /// slowed `mid` in the same kind of A/B run.
     pub fn alloc(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
         let size = size.max(1);
         let Some(need) = size.checked_add(COLOR_SPAN).and_then(round_segments) else { return ptr::null_mut() };

@@ -17,7 +17,7 @@
 //! * **free by the owner** pushes onto the page's `free` list, no atomics:
 //!   the next allocation of that class gets the most recently freed block,
 //!   still warm in the cache (a separate local-free list, as mimalloc has,
-//!   hands out the coldest blocks first: measured 10–20 % slower on larson
+//!   hands out the coldest blocks first, which was slower on larson
 //!   and the aligned workload).
 //! * **free by another thread** pushes onto the page's lock-free `remote` list
 //!   (one CAS). The owner takes the whole list with one swap when it needs
@@ -836,7 +836,7 @@ impl Heap {
                 (*pg).used += 1;
                 // The next allocation will read `next`'s link: start loading
                 // its line now (free lists of long-lived heaps are cold;
-                // +14 % on larson; prefetching null is harmless).
+                // prefetching null is harmless).
                 prefetch(next.cast());
             }
             b.cast()

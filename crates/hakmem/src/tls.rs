@@ -2,7 +2,7 @@
 //!
 //! Rust's `thread_local!` needs `std` and, in a shared library, compiles to
 //! the general-dynamic TLS model: a call to `__tls_get_addr` per access
-//! (4.25 ns measured, a quarter of a malloc+free budget). The initial-exec
+//! (4.25 ns per call per DESIGN.md §4, a quarter of a malloc+free budget). The initial-exec
 //! model (one load at a thread-pointer offset taken from the GOT) is what a C
 //! allocator would use, but `#[thread_local]`/`-Z tls-model` are nightly-only.
 //! So the slot is declared in assembly: an 8-byte `.tbss` symbol accessed with
