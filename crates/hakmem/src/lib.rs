@@ -6,8 +6,8 @@
 //! |--------------------|--------------------------|----------------|
 //! | 0 ..= 1 KiB        | tiny, 20 classes         | `hak-tiny`     |
 //! | 1 KiB ..= 32 KiB   | L2 pool, 20 classes      | `hak-pool`     |
-//! | 32 KiB .. 1 MiB    | L2.5 pool, 20 classes    | `hak-pool`     |
-//! | >= 1 MiB           | big blocks + BigCache    | `hak-bigcache` |
+//! | 32 KiB ..= 1 MiB   | L2.5 pool, 20 classes    | `hak-pool`     |
+//! | > 1 MiB            | big blocks + BigCache    | `hak-bigcache` |
 //!
 //! The size picks the tier with one comparison chain; `free` finds the owner
 //! through the segment map (`hak-os`), never through a header. Each thread has
@@ -95,7 +95,7 @@ fn upkeep_then_alloc(c: *mut ThreadCtx, size: usize, on_null: fn()) -> *mut u8 {
 // through to the next tier up.
 static TINY_LIMIT: AtomicUsize = AtomicUsize::new(hak_tiny::MAX_SIZE + 1);
 static L2_LIMIT: AtomicUsize = AtomicUsize::new(hak_pool::L2_MAX + 1);
-static L25_LIMIT: AtomicUsize = AtomicUsize::new(hak_pool::L25_LIMIT);
+static L25_LIMIT: AtomicUsize = AtomicUsize::new(hak_pool::L25_MAX + 1);
 
 const UNINIT: u8 = 0;
 const BUSY: u8 = 1;
@@ -136,7 +136,7 @@ pub fn init() {
     let t = cfg.tunables();
     let tiny = if f.contains(Features::TINY_POOL) { hak_tiny::MAX_SIZE + 1 } else { 0 };
     let l2 = if f.contains(Features::POOL) { hak_pool::L2_MAX + 1 } else { tiny };
-    let l25 = if f.contains(Features::L25_POOL) { hak_pool::L25_LIMIT } else { l2 };
+    let l25 = if f.contains(Features::L25_POOL) { hak_pool::L25_MAX + 1 } else { l2 };
     TINY_LIMIT.store(tiny, Ordering::Relaxed);
     L2_LIMIT.store(l2, Ordering::Relaxed);
     L25_LIMIT.store(l25, Ordering::Relaxed);
