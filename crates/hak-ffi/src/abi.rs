@@ -18,36 +18,24 @@ use crate::sys::{page_size, set_errno};
 const MAX_ALIGN_ARG: usize = usize::MAX / 2 + 1;
 
 /// Allocate `size` bytes aligned to `align` following glibc's
-/// `_mid_memalign`, without touching `errno`: `align <= 16` is a plain
-/// allocation, other alignments are rounded up to a power of two;
-/// `Err(EINVAL)` for an alignment above `SIZE_MAX / 2 + 1`, `Err(ENOMEM)`
-/// when the request cannot be satisfied.
-#[inline]
-fn aligned_raw(align: usize, size: usize) -> Result<*mut u8, c_int> {
-    let p = if align <= hakmem::MIN_ALIGN {
-        hakmem::alloc(size)
-    } else {
-        if align > MAX_ALIGN_ARG {
-            return Err(libc::EINVAL);
-        }
-        // Cannot overflow: align <= 2^63.
-        let a = align.next_power_of_two();
-        match (isize::MAX as usize).checked_sub(a) {
-            Some(room) if size <= room => hakmem::alloc_aligned(size, a),
-            _ => return Err(libc::ENOMEM),
-        }
-    };
-    if p.is_null() {
-        Err(libc::ENOMEM)
-    } else {
-        Ok(p)
+/// `_mid_memalign`, reporting failure with `on_null`: `align <= 16` is a
+/// plain allocation, other alignments are rounded up to a power of two;
+/// `Err(EINVAL)` for an alignment above `SIZE_MAX / 2 + 1` (nothing
+/// reported); null (after `on_null`) when the request cannot be satisfied.
+#[inline(always)]
+fn aligned_raw(align: usize, size: usize, on_null: fn()) -> Result<*mut u8, c_int> {
+    if align > MAX_ALIGN_ARG {
+        return Err(libc::EINVAL);
     }
+    // Cannot overflow: align <= 2^63.
+    let a = if align & align.wrapping_sub(1) == 0 { align } else { align.next_power_of_two() };
+    Ok(hakmem::alloc_aligned_or_report(size, a, on_null))
 }
 
 /// [`aligned_raw`] with the error stored in `errno` (null on failure).
 #[inline]
 fn aligned_errno(align: usize, size: usize) -> *mut c_void {
-    match aligned_raw(align, size) {
+    match aligned_raw(align, size, set_enomem) {
         Ok(p) => p.cast(),
         Err(e) => {
             set_errno(e);
@@ -66,6 +54,8 @@ pub fn malloc(size: usize) -> *mut c_void {
 fn set_enomem() {
     set_errno(libc::ENOMEM);
 }
+
+fn no_report() {}
 
 /// `free`: release `p` (null: no-op). A pointer not owned by hakmem is
 /// forwarded to glibc when it lies in glibc's heap, otherwise reported on
@@ -160,12 +150,13 @@ pub unsafe fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize
     if !align.is_multiple_of(core::mem::size_of::<*mut c_void>()) || !align.is_power_of_two() {
         return libc::EINVAL;
     }
-    match aligned_raw(align, size) {
-        Ok(p) => {
+    match aligned_raw(align, size, no_report) {
+        Ok(p) if !p.is_null() => {
             // SAFETY: caller guarantees `memptr` is writable.
             unsafe { *memptr = p.cast() };
             0
         }
+        Ok(_) => libc::ENOMEM,
         Err(e) => e,
     }
 }

@@ -34,7 +34,7 @@ mod tls;
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use hak_config::Features;
 use hak_os::lock::SpinLock;
@@ -140,6 +140,7 @@ pub fn init() {
     TINY_LIMIT.store(tiny, Ordering::Relaxed);
     L2_LIMIT.store(l2, Ordering::Relaxed);
     L25_LIMIT.store(l25, Ordering::Relaxed);
+    ALIGNED_BY_CLASS.store(tiny > 0 && l2 > tiny && l25 > l2, Ordering::Relaxed);
     // HAKMEM_FREE_PAGES_KEEP counts 64 KiB tiny pages; larger-page tiers
     // keep the same number of bytes (at least one page).
     for tier in TIERS {
@@ -407,16 +408,57 @@ pub fn alloc_aligned(size: usize, align: usize) -> *mut u8 {
     if !align.is_power_of_two() {
         return ptr::null_mut();
     }
+    alloc_aligned_or_report(size, align, no_report)
+}
+
+/// Whether every slab tier is on, so that [`alloc_aligned_or_report`] may
+/// serve an aligned request as a plain one (set by [`init`]).
+static ALIGNED_BY_CLASS: AtomicBool = AtomicBool::new(false);
+
+/// [`alloc_aligned`] for an `align` known to be a power of two, calling
+/// `on_null` before returning null (the C layer's `errno`).
+///
+/// A slab block whose size is a multiple of `align` is aligned (pages are
+/// aligned to their size, which exceeds every block size), and with the
+/// class grids of the slab tiers (16-byte steps to 128 B, then four classes
+/// per power of two) the class of `size` rounded up to `align` always has
+/// such a block size: either the rounded size is itself a class size, or
+/// `align` is smaller than the grid's step there, which divides every class
+/// size. So when every slab tier is on, an aligned request up to 1 MiB is
+/// the plain allocation of the rounded size, fast path included
+/// (`api.rs::aligned_fast_path_classes_are_multiples` checks the claim for
+/// every size and alignment). Otherwise the slow path searches.
+#[inline(always)]
+pub fn alloc_aligned_or_report(size: usize, align: usize, on_null: fn()) -> *mut u8 {
     if align <= MIN_ALIGN {
-        return alloc(size);
+        return alloc_or_report(size, on_null);
     }
-    if size > isize::MAX as usize {
+    if size <= isize::MAX as usize - (align - 1) && ALIGNED_BY_CLASS.load(Ordering::Relaxed) {
+        let rounded = (size.max(1) + align - 1) & !(align - 1);
+        if rounded <= hak_pool::L25_MAX {
+            return alloc_or_report(rounded, on_null);
+        }
+    }
+    alloc_aligned_slow(size, align, on_null)
+}
+
+/// [`alloc_aligned_or_report`] beyond its fast path: big alignments, a slab
+/// tier switched off, before initialisation, impossible sizes.
+#[cold]
+#[inline(never)]
+fn alloc_aligned_slow(size: usize, align: usize, on_null: fn()) -> *mut u8 {
+    let p = alloc_aligned_search(size, align);
+    if p.is_null() {
+        on_null();
+    }
+    p
+}
+
+fn alloc_aligned_search(size: usize, align: usize) -> *mut u8 {
+    if size > isize::MAX as usize - (align - 1) {
         return ptr::null_mut();
     }
-    // A block whose size is a multiple of `align` is aligned (pages are
-    // aligned to their size, which exceeds every block size). The class of
-    // the size rounded up to the alignment almost always is one (the
-    // quarter-power-of-two classes make it so); otherwise search.
+    init();
     let rounded = (size.max(1) + align - 1) & !(align - 1);
     let (tier, class) = route(rounded);
     if tier < 3 {
@@ -428,14 +470,6 @@ pub fn alloc_aligned(size: usize, align: usize) -> *mut u8 {
                 None => return alloc_big(size, align, false),
             }
         };
-        let c_ctx = tls::ctx();
-        if live(c_ctx) {
-            // SAFETY: as in `alloc`.
-            let p = unsafe { (*c_ctx).heaps[t].try_alloc(c) };
-            if !p.is_null() {
-                return p;
-            }
-        }
         return alloc_slow(t, c);
     }
     alloc_big(size, align, false)

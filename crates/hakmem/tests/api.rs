@@ -72,6 +72,44 @@ fn aligned_allocation_for_every_power_of_two() {
     }
 }
 
+/// The claim behind `hakmem::alloc_aligned_or_report`'s fast path: with
+/// every slab tier on, the class of `size` rounded up to `align` has a block
+/// size that is a multiple of `align`, for every size and alignment whose
+/// rounded size stays in the slab tiers (<= 1 MiB).
+#[test]
+fn aligned_fast_path_classes_are_multiples() {
+    fn block_size(n: usize) -> usize {
+        if n <= hak_tiny::MAX_SIZE {
+            hak_tiny::SIZES[hak_tiny::class_of(n)] as usize
+        } else if n <= hak_pool::L2_MAX {
+            hak_pool::L2_SIZES[hak_pool::l2_class_of(n)] as usize
+        } else {
+            hak_pool::L25_SIZES[hak_pool::l25_class_of(n)] as usize
+        }
+    }
+    let mut align = 32;
+    while align <= hak_pool::L25_MAX {
+        let mut rounded = align;
+        while rounded <= hak_pool::L25_MAX {
+            let b = block_size(rounded);
+            assert!(b >= rounded && b % align == 0, "align {align}: rounded size {rounded} gets block size {b}");
+            rounded += align;
+        }
+        align *= 2;
+    }
+    // And the allocations themselves, across every tier boundary.
+    for align in [32, 64, 256, 1024, 4096, 65536, 1 << 20] {
+        for size in [1, 17, 100, 1000, 1025, 1300, 5000, 32768, 32769, 40000, 300_000, 1 << 20] {
+            let p = hakmem::alloc_aligned(size, align);
+            assert!(!p.is_null() && p as usize % align == 0, "alloc_aligned({size}, {align}) = {p:?}");
+            fill(p, size, 7);
+            check(p, size, 7);
+            // SAFETY: our block.
+            unsafe { hakmem::free(p) };
+        }
+    }
+}
+
 #[test]
 fn realloc_preserves_contents_across_tiers() {
     let mut p = hakmem::alloc(1);
