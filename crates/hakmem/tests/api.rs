@@ -92,7 +92,7 @@ fn aligned_fast_path_classes_are_multiples() {
         let mut rounded = align;
         while rounded <= hak_pool::L25_MAX {
             let b = block_size(rounded);
-            assert!(b >= rounded && b % align == 0, "align {align}: rounded size {rounded} gets block size {b}");
+            assert!(b >= rounded && b.is_multiple_of(align), "align {align}: rounded size {rounded} gets block size {b}");
             rounded += align;
         }
         align *= 2;
@@ -101,7 +101,7 @@ fn aligned_fast_path_classes_are_multiples() {
     for align in [32, 64, 256, 1024, 4096, 65536, 1 << 20] {
         for size in [1, 17, 100, 1000, 1025, 1300, 5000, 32768, 32769, 40000, 300_000, 1 << 20] {
             let p = hakmem::alloc_aligned(size, align);
-            assert!(!p.is_null() && p as usize % align == 0, "alloc_aligned({size}, {align}) = {p:?}");
+            assert!(!p.is_null() && (p as usize).is_multiple_of(align), "alloc_aligned({size}, {align}) = {p:?}");
             fill(p, size, 7);
             check(p, size, 7);
             // SAFETY: our block.
