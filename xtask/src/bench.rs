@@ -854,6 +854,10 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
         println!("== summary: median / system median ({} runs; ratios > 1 are better for throughput, < 1 for retention)", o.runs);
         println!();
         print!("{}", report::summary_table(&session));
+        println!();
+        println!("== peak RSS / system peak RSS");
+        println!();
+        print!("{}", report::rss_table(&session));
     }
     println!();
     println!(

@@ -57,6 +57,10 @@ pub struct Instructions {
     pub n_large: u64,
     pub valgrind: String,
     pub counts: Vec<Count>,
+    /// Instructions of `pairs.c`'s own loop per pair (its `main`, without
+    /// the allocator calls), included in every count: subtract it for the
+    /// allocator's own cost. None if it could not be measured.
+    pub loop_per_pair: Option<f64>,
 }
 
 impl Instructions {
@@ -68,8 +72,13 @@ impl Instructions {
 }
 
 fn command(pairs: &Path, alloc: &Allocator, size: usize, n: u64, live: usize) -> Command {
+    command_to(pairs, alloc, size, n, live, Path::new("/dev/null"))
+}
+
+fn command_to(pairs: &Path, alloc: &Allocator, size: usize, n: u64, live: usize, out: &Path) -> Command {
     let mut cmd = Command::new("valgrind");
-    cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+    cmd.arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(pairs)
         .arg(size.to_string())
         .arg(n.to_string())
@@ -107,6 +116,41 @@ fn count_one(
     bench::verify_allocator(&out, alloc).map_err(|e| format!("`{line}` {e}"))?;
     parse_collected(&out.stderr)
         .ok_or_else(|| format!("`{line}`: no `Collected : N` line from callgrind"))
+}
+
+/// The exclusive cost of `main` in a `callgrind_annotate` listing (the line
+/// `N (x%)  ???:main [/path/pairs]`).
+pub fn parse_main_cost(annotate: &str) -> Option<u64> {
+    annotate.lines().find_map(|l| {
+        let (num, rest) = l.trim_start().split_once(' ')?;
+        if !rest.contains(":main [") {
+            return None;
+        }
+        num.replace(',', "").parse().ok()
+    })
+}
+
+/// Instructions per pair of `pairs.c`'s own loop: `main`'s exclusive cost
+/// at the two loop counts (system allocator, 64 B, one live block).
+fn loop_cost(pairs: &Path, system: &Allocator, n_small: u64, n_large: u64) -> std::result::Result<f64, String> {
+    let dir = std::env::temp_dir();
+    let main_cost = |n: u64| -> std::result::Result<u64, String> {
+        let out = dir.join(format!("hakmem-pairs-{}-{n}.callgrind", std::process::id()));
+        let mut cmd = command_to(pairs, system, 64, n, 1, &out);
+        let line = util::display_cmd(&cmd);
+        let run = util::run_captured(&mut cmd, Duration::from_secs(300))?;
+        if run.timed_out || !run.status.success() {
+            return Err(run.failure(&line));
+        }
+        let listing = util::output_of("callgrind_annotate", [out.as_os_str()]);
+        let _ = std::fs::remove_file(&out);
+        listing
+            .as_deref()
+            .and_then(parse_main_cost)
+            .ok_or_else(|| format!("`callgrind_annotate` of `{line}` shows no `main`"))
+    };
+    let (a, b) = (main_cost(n_small)?, main_cost(n_large)?);
+    Ok((b as f64 - a as f64) / (n_large - n_small) as f64)
 }
 
 /// Count every (allocator, size), printing one line each.
@@ -154,11 +198,25 @@ pub fn measure(pairs: &Path, allocs: &[Allocator], quick: bool) -> Result<Instru
             }
         }
     }
+    let loop_per_pair = match allocs.iter().find(|a| a.name == "system") {
+        Some(system) => match loop_cost(pairs, system, n_small, n_large) {
+            Ok(c) => {
+                println!("the pairs loop itself (its main): {c:.1} instructions per pair, included above");
+                Some(c)
+            }
+            Err(e) => {
+                println!("the pairs loop itself: not measured: {e}");
+                None
+            }
+        },
+        None => None,
+    };
     Ok(Instructions {
         n_small,
         n_large,
         valgrind,
         counts,
+        loop_per_pair,
     })
 }
 
@@ -171,6 +229,13 @@ mod tests {
         let err = "==123== Callgrind, a call-graph generating cache profiler\n==123== \n==123== Events    : Ir\n==123== Collected : 13941822\n==123== \n==123== I   refs:      13,941,822\n";
         assert_eq!(parse_collected(err), Some(13941822));
         assert_eq!(parse_collected("nothing\n"), None);
+    }
+
+    #[test]
+    fn main_cost_line() {
+        let listing = "--------\n1,400,028 (22.64%)  /x/lib.rs:free\n  900,120 (14.56%)  ???:main [/w/target/bench-bin/pairs]\n";
+        assert_eq!(parse_main_cost(listing), Some(900_120));
+        assert_eq!(parse_main_cost("1 (1%) ???:mainly [x]\n"), None);
     }
 
     #[test]

@@ -144,6 +144,48 @@ pub fn summary_table(s: &Session) -> String {
     t
 }
 
+/// Peak RSS of each allocator divided by the system allocator's, one row per
+/// (workload, case), with whether hakmem is within 1.25x of it.
+pub fn rss_table(s: &Session) -> String {
+    let mut t = String::from("| workload | threads | system |");
+    for a in s.allocs.iter().skip(1) {
+        t.push_str(&format!(" {} |", a.name));
+    }
+    t.push_str(" hakmem <= 1.25x system |\n|:---|---:|---:|");
+    for _ in s.allocs.iter().skip(1) {
+        t.push_str("---:|");
+    }
+    t.push_str(":---:|\n");
+    let hak = s.allocs.iter().position(Allocator::is_hakmem);
+    for r in &s.results {
+        for (ci, case) in r.workload.cases.iter().enumerate() {
+            let base = r.outcomes[ci][0].peak_rss_kib();
+            t.push_str(&format!(
+                "| {} | {} | {} |",
+                r.workload.name,
+                case.label,
+                base.map_or("n/a".into(), fmt_mib)
+            ));
+            let rss_ratio = |ai: usize| {
+                r.outcomes[ci][ai]
+                    .peak_rss_kib()
+                    .zip(base)
+                    .and_then(|(x, b)| ratio(x as f64, b as f64))
+            };
+            for (ai, _) in s.allocs.iter().enumerate().skip(1) {
+                t.push_str(&format!(" {} |", fmt_ratio(rss_ratio(ai))));
+            }
+            let verdict = match hak.and_then(rss_ratio) {
+                Some(x) if x <= 1.25 => "yes",
+                Some(_) => "**no**",
+                None => "n/a",
+            };
+            t.push_str(&format!(" {verdict} |\n"));
+        }
+    }
+    t
+}
+
 /// Instructions per pair: one row per (live blocks, size), one column per
 /// allocator, and hakmem / the lowest peer count.
 pub fn instructions_table(i: &Instructions, allocs: &[Allocator]) -> String {
@@ -282,6 +324,7 @@ pub fn json(s: &Session) -> Json {
                 ),
             )
             .with("valgrind", i.valgrind.as_str())
+            .with("loop_instructions_per_pair", i.loop_per_pair)
             .with(
                 "results",
                 Json::Arr(
@@ -341,6 +384,14 @@ pub fn markdown(s: &Session, name: &str) -> String {
         );
         md.push_str(&summary_table(s));
         md.push_str(&format!("\n![median / system median]({name}.svg)\n\n"));
+        md.push_str("### Peak RSS\n\n");
+        md.push_str(
+            "Largest peak RSS (`ru_maxrss`) over the runs of each allocator, divided by the \
+             system allocator's (lower is better; the first column is the system allocator's \
+             own).\n\n",
+        );
+        md.push_str(&rss_table(s));
+        md.push('\n');
     }
     if let Some(i) = &s.instructions {
         md.push_str("## Instructions per malloc+free pair\n\n");
@@ -358,6 +409,13 @@ pub fn markdown(s: &Session, name: &str) -> String {
         ));
         md.push_str(&instructions_table(i, &s.allocs));
         md.push('\n');
+        if let Some(l) = i.loop_per_pair {
+            md.push_str(&format!(
+                "Every count includes the loop of `pairs.c` itself ({l:.1} instructions per pair: \
+                 its `main`, measured with callgrind_annotate under the system allocator) and the \
+                 two PLT jumps; subtract them for the allocator's own cost.\n\n"
+            ));
+        }
         for c in &i.counts {
             if let Some(e) = &c.error {
                 md.push_str(&format!(
