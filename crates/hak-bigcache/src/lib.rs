@@ -80,9 +80,9 @@ pub struct BigBlock {
     /// and costs no memory.
     dirty: usize,
     cached_at_ms: u64,
-    /// When (`cached_at_ms` of the reuse) the dirty tail was last probed
-    /// and found densely used (see `trim_dirty`).
-    dense_at_ms: u64,
+    /// Until when (in `cached_at_ms` time) the dirty tail is taken as
+    /// densely used without probing it (see `trim_dirty`); 0 at first.
+    dense_until_ms: u64,
     /// Value of the cache's release counter when this mapping was cached.
     seq: u64,
 }
@@ -221,11 +221,11 @@ unsafe fn trim_dirty(rec: *mut BigBlock, end: usize, probe: bool) {
         }
         if probe {
             let now = (*rec).cached_at_ms;
-            if now.saturating_sub((*rec).dense_at_ms) < PROBE_INTERVAL_MS {
+            if now < (*rec).dense_until_ms {
                 return;
             }
             if dense((*rec).base + end) {
-                (*rec).dense_at_ms = now;
+                (*rec).dense_until_ms = now + PROBE_INTERVAL_MS;
                 return;
             }
         }
@@ -426,7 +426,7 @@ impl BigCache {
             (*rec).size = usable(color, size);
             ptr::addr_of_mut!((*rec).state).write(AtomicU32::new(LIVE));
             (*rec).dirty = color + (*rec).size;
-            (*rec).dense_at_ms = 0;
+            (*rec).dense_until_ms = 0;
         }
         if !segmap::set_range(base as usize, need, rec as usize | TAG_BIG) {
             // SAFETY: unpublished mapping and record.
