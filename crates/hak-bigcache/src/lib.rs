@@ -280,10 +280,7 @@ unsafe fn clear_nonzero_pages(from: usize, to: usize) {
         // SAFETY: [a, b) lies in the range and is 8-byte aligned.
         unsafe {
             let words = core::slice::from_raw_parts(a as *const u64, (b - a) / 8);
-            if words
-                .chunks(16)
-                .any(|c| c.iter().fold(0, |x, &w| x | w) != 0)
-            {
+            if words.chunks(16).any(|c| c.iter().fold(0, |x, &w| x | w) != 0) {
                 ptr::write_bytes(a as *mut u8, 0, b - a);
             }
         }
@@ -297,19 +294,12 @@ fn dense(p: usize) -> bool {
     let mut v = [0u8; PROBE_PAGES];
     // SAFETY: `v` holds one byte per probed page; mincore only reads page
     // tables (the caller's pages are mapped).
-    let r = unsafe {
-        libc::mincore(
-            p as *mut libc::c_void,
-            PROBE_PAGES * map::page_size(),
-            v.as_mut_ptr(),
-        )
-    };
+    let r = unsafe { libc::mincore(p as *mut libc::c_void, PROBE_PAGES * map::page_size(), v.as_mut_ptr()) };
     r == 0 && v.iter().filter(|&&b| b & 1 != 0).count() * 2 > PROBE_PAGES
 }
 
 fn round_segments(n: usize) -> Option<usize> {
-    n.checked_add(SEGMENT_SIZE - 1)
-        .map(|v| v & !(SEGMENT_SIZE - 1))
+    n.checked_add(SEGMENT_SIZE - 1).map(|v| v & !(SEGMENT_SIZE - 1))
 }
 
 impl BigCache {
@@ -333,18 +323,10 @@ impl BigCache {
     /// Sets the cache policy: whether to cache at all, the entry and byte
     /// limits, the decay interval after which cached pages are purged, and
     /// whether fresh mappings ask for transparent huge pages.
-    pub fn configure(
-        &self,
-        enabled: bool,
-        max_entries: usize,
-        max_bytes: usize,
-        decay_ms: u64,
-        thp: bool,
-    ) {
+    pub fn configure(&self, enabled: bool, max_entries: usize, max_bytes: usize, decay_ms: u64, thp: bool) {
         self.thp.store(thp, Ordering::Relaxed);
         self.enabled.store(enabled, Ordering::Relaxed);
-        self.max_n
-            .store(max_entries.min(MAX_ENTRIES), Ordering::Relaxed);
+        self.max_n.store(max_entries.min(MAX_ENTRIES), Ordering::Relaxed);
         self.max_bytes.store(max_bytes, Ordering::Relaxed);
         self.decay_ms.store(decay_ms, Ordering::Relaxed);
     }
@@ -373,17 +355,11 @@ impl BigCache {
     /// slowed `mid` in the same kind of A/B run.
     pub fn alloc(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
         let size = size.max(1);
-        let Some(need) = size.checked_add(COLOR_SPAN).and_then(round_segments) else {
-            return ptr::null_mut();
-        };
+        let Some(need) = size.checked_add(COLOR_SPAN).and_then(round_segments) else { return ptr::null_mut() };
         if need > isize::MAX as usize {
             return ptr::null_mut();
         }
-        let color = if align <= BLOCK_OFFSET {
-            BLOCK_OFFSET
-        } else {
-            0
-        };
+        let color = if align <= BLOCK_OFFSET { BLOCK_OFFSET } else { 0 };
         if align <= SEGMENT_SIZE {
             let rec = self.take_cached(need);
             if !rec.is_null() {
@@ -518,10 +494,7 @@ impl BigCache {
         // double frees fail for all but one caller.
         unsafe {
             if (*rec).user != p as usize
-                || (*rec)
-                    .state
-                    .compare_exchange(LIVE, CACHED, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_err()
+                || (*rec).state.compare_exchange(LIVE, CACHED, Ordering::AcqRel, Ordering::Relaxed).is_err()
             {
                 return false;
             }
@@ -556,9 +529,7 @@ impl BigCache {
                     let mut oldest = 0;
                     for i in 1..c.n {
                         // SAFETY: cached records, under lock.
-                        if unsafe {
-                            (*c.entries[i]).cached_at_ms < (*c.entries[oldest]).cached_at_ms
-                        } {
+                        if unsafe { (*c.entries[i]).cached_at_ms < (*c.entries[oldest]).cached_at_ms } {
                             oldest = i;
                         }
                     }
@@ -658,18 +629,14 @@ impl BigCache {
     /// is live and owned by the caller.
     pub unsafe fn realloc(&self, entry: usize, p: *mut u8, new_size: usize) -> *mut u8 {
         let rec = live_record(entry, p, "realloc(): invalid pointer");
-        let Some(need_tail) = new_size.checked_add(p as usize) else {
-            return ptr::null_mut();
-        };
+        let Some(need_tail) = new_size.checked_add(p as usize) else { return ptr::null_mut() };
         // SAFETY: live record owned by the caller; segment-map updates bracket the
         // mapping changes.
         unsafe {
             let base = (*rec).base;
             let old = (*rec).map_size;
             let old_size = (*rec).size;
-            let Some(need) = round_segments(need_tail - base) else {
-                return ptr::null_mut();
-            };
+            let Some(need) = round_segments(need_tail - base) else { return ptr::null_mut() };
             if need > isize::MAX as usize {
                 return ptr::null_mut();
             }
@@ -693,9 +660,7 @@ impl BigCache {
                 (*rec).dirty = (*rec).dirty.min(need);
                 trim_dirty(rec, end, false);
                 (*rec).dirty = (*rec).dirty.max(end);
-                self.stats
-                    .mapped_bytes
-                    .fetch_sub(old - need, Ordering::Relaxed);
+                self.stats.mapped_bytes.fetch_sub(old - need, Ordering::Relaxed);
                 return p;
             }
             if map::remap_in_place(base as *mut u8, old, need) {
@@ -707,9 +672,7 @@ impl BigCache {
                 }
                 (*rec).map_size = need;
                 (*rec).dirty = (*rec).dirty.max(end);
-                self.stats
-                    .mapped_bytes
-                    .fetch_add(need - old, Ordering::Relaxed);
+                self.stats.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
                 return p;
             }
             // Move. Segment-map entries must only ever describe address
@@ -750,9 +713,7 @@ impl BigCache {
             (*rec).user = dest as usize + off;
             (*rec).map_size = need;
             (*rec).dirty = (*rec).dirty.max(end);
-            self.stats
-                .mapped_bytes
-                .fetch_add(need - old, Ordering::Relaxed);
+            self.stats.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
             (*rec).user as *mut u8
         }
     }

@@ -37,47 +37,26 @@ fn check(c: &BigCache, held: &[usize]) {
         assert!(!entries[..i].contains(&e), "mapping cached twice");
         // SAFETY: cached records, under the lock.
         unsafe {
-            assert_eq!(
-                (*e).state.load(Ordering::Relaxed),
-                CACHED,
-                "cached mapping not CACHED"
-            );
-            assert!(
-                (*e).dirty <= (*e).map_size,
-                "dirty extent beyond the mapping"
-            );
+            assert_eq!((*e).state.load(Ordering::Relaxed), CACHED, "cached mapping not CACHED");
+            assert!((*e).dirty <= (*e).map_size, "dirty extent beyond the mapping");
             bytes += (*e).map_size;
             dirty += (*e).dirty;
         }
     }
     assert_eq!(g.bytes, bytes, "cached bytes do not match the entries");
-    assert_eq!(
-        g.dirty, dirty,
-        "cached dirty extents do not match the entries"
-    );
-    assert!(
-        g.dirty <= c.max_dirty.load(Ordering::Relaxed),
-        "resident budget exceeded"
-    );
+    assert_eq!(g.dirty, dirty, "cached dirty extents do not match the entries");
+    assert!(g.dirty <= c.max_dirty.load(Ordering::Relaxed), "resident budget exceeded");
     let mut live = 0;
     for &p in held {
         let r = record(p);
         assert!(!entries.contains(&r), "a held block is also cached");
         // SAFETY: a live record.
         unsafe {
-            assert_eq!(
-                (*r).state.load(Ordering::Relaxed),
-                LIVE,
-                "held block not LIVE"
-            );
+            assert_eq!((*r).state.load(Ordering::Relaxed), LIVE, "held block not LIVE");
             live += (*r).map_size;
         }
     }
-    assert_eq!(
-        c.stats.mapped_bytes.load(Ordering::Relaxed),
-        live + bytes,
-        "mapped bytes do not balance"
-    );
+    assert_eq!(c.stats.mapped_bytes.load(Ordering::Relaxed), live + bytes, "mapped bytes do not balance");
 }
 
 /// Tears a model's cache down: frees what the program still holds (then
@@ -102,10 +81,7 @@ fn big_double_free_race() {
         thread::yield_now();
         let mine = free(&c, x);
         let theirs = t.join().unwrap();
-        assert!(
-            mine ^ theirs,
-            "double free: both or neither succeeded ({mine}, {theirs})"
-        );
+        assert!(mine ^ theirs, "double free: both or neither succeeded ({mine}, {theirs})");
         check(&c, &[]);
         assert_eq!(c.cached(), (1, 4 * MIB));
         teardown(c, &[]);
@@ -176,11 +152,7 @@ fn big_budget_purge_vs_zeroed_reuse() {
             unsafe {
                 assert_eq!(*(p as *const u8), 0, "zeroed block not zero");
                 assert_eq!(*((p + MIB - 1) as *const u8), 0, "zeroed block not zero");
-                assert_eq!(
-                    *((p + 2 * MIB - 1) as *const u8),
-                    0,
-                    "zeroed block not zero"
-                );
+                assert_eq!(*((p + 2 * MIB - 1) as *const u8), 0, "zeroed block not zero");
             }
         }
         let held: Vec<usize> = [mine, theirs].to_vec();

@@ -41,9 +41,7 @@ fn fill(p: *mut u8, n: usize, v: u8) {
 /// The offset of the first non-zero byte of `[p, p+n)`, if any.
 fn first_nonzero(p: *const u8, n: usize) -> Option<usize> {
     // SAFETY: the callers pass live blocks at least `n` bytes long.
-    unsafe { core::slice::from_raw_parts(p, n) }
-        .iter()
-        .position(|&b| b != 0)
+    unsafe { core::slice::from_raw_parts(p, n) }.iter().position(|&b| b != 0)
 }
 
 /// Resident pages among the whole pages of `[from, to)` (`mincore`).
@@ -133,11 +131,7 @@ fn reuse_trims_a_sparse_dirty_tail() {
     free(&c, p);
     let q = alloc(&c, MIB, false);
     assert_eq!(q, p, "the cached mapping was not reused");
-    assert_eq!(
-        resident_pages(q as usize + usable(q), end),
-        0,
-        "the dirty tail is still resident"
-    );
+    assert_eq!(resident_pages(q as usize + usable(q), end), 0, "the dirty tail is still resident");
     free(&c, q);
 }
 
@@ -170,15 +164,8 @@ fn realloc_shrink_in_place_trims_and_keeps_contents() {
     assert_eq!(q, p, "a shrink within the mapping moved the block");
     // SAFETY: the first MiB of the live block.
     let kept = unsafe { core::slice::from_raw_parts(q, MIB) };
-    assert!(
-        kept.iter().enumerate().all(|(i, &b)| b == i as u8),
-        "shrink lost contents"
-    );
-    assert_eq!(
-        resident_pages(q as usize + usable(q), end),
-        0,
-        "the shrunk tail is still resident"
-    );
+    assert!(kept.iter().enumerate().all(|(i, &b)| b == i as u8), "shrink lost contents");
+    assert_eq!(resident_pages(q as usize + usable(q), end), 0, "the shrunk tail is still resident");
     free(&c, q);
 }
 
@@ -198,10 +185,7 @@ fn realloc_keeps_contents() {
         let kept = n.min(m);
         // SAFETY: the live block holds at least `kept` bytes.
         let s = unsafe { core::slice::from_raw_parts(p, kept) };
-        assert!(
-            s.iter().enumerate().all(|(i, &b)| b == pattern(i)),
-            "realloc to {m} lost contents"
-        );
+        assert!(s.iter().enumerate().all(|(i, &b)| b == pattern(i)), "realloc to {m} lost contents");
         for i in kept..m {
             // SAFETY: inside the live block.
             unsafe { *p.add(i) = pattern(i) };
@@ -221,22 +205,12 @@ fn resident_budget_purges_the_oldest_cached_mappings() {
     fill(b, usable(b), 2);
     let (ea, eb) = (a as usize + usable(a), b as usize + usable(b));
     free(&c, a);
-    assert!(
-        resident_pages(a as usize, ea) > 700,
-        "purged within the budget"
-    );
+    assert!(resident_pages(a as usize, ea) > 700, "purged within the budget");
     free(&c, b);
     // 6 MiB of dirty cached mappings > 4 MiB: the older one is purged,
     // the newer one stays resident; both stay cached.
-    assert_eq!(
-        resident_pages(a as usize, ea),
-        0,
-        "the oldest cached mapping is still resident"
-    );
-    assert!(
-        resident_pages(b as usize, eb) > 700,
-        "the newest cached mapping was purged"
-    );
+    assert_eq!(resident_pages(a as usize, ea), 0, "the oldest cached mapping is still resident");
+    assert!(resident_pages(b as usize, eb) > 700, "the newest cached mapping was purged");
     assert_eq!(c.cached().0, 2);
     // The purged mapping reads as zeros when reused for a zeroed block.
     let z = alloc(&c, 3 * MIB, true);
