@@ -1,9 +1,10 @@
 //! Loom models of the big-block cache (`cargo xtask loom`). Each execution
 //! builds a fresh [`BigCache`] (the shipped type: its lock is the facade's
 //! loom-checked `SpinLock`, block states are loom atomics) and checks, after
-//! the joins: cache entries are distinct and CACHED, the cached byte count
-//! matches them, every block the program holds is LIVE and not cached, and
-//! `mapped_bytes` counts exactly the held and the cached mappings.
+//! the joins: cache entries are distinct and CACHED, the cached byte and
+//! dirty-extent counts match them (within the resident budget), every
+//! block the program holds is LIVE and not cached, and `mapped_bytes`
+//! counts exactly the held and the cached mappings.
 
 use std::sync::Arc;
 use std::vec::Vec;
@@ -31,16 +32,20 @@ fn free(c: &BigCache, p: usize) -> bool {
 fn check(c: &BigCache, held: &[usize]) {
     let g = c.cache.lock();
     let entries = &g.entries[..g.n];
-    let mut bytes = 0;
+    let (mut bytes, mut dirty) = (0, 0);
     for (i, &e) in entries.iter().enumerate() {
         assert!(!entries[..i].contains(&e), "mapping cached twice");
         // SAFETY: cached records, under the lock.
         unsafe {
             assert_eq!((*e).state.load(Ordering::Relaxed), CACHED, "cached mapping not CACHED");
+            assert!((*e).dirty <= (*e).map_size, "dirty extent beyond the mapping");
             bytes += (*e).map_size;
+            dirty += (*e).dirty;
         }
     }
     assert_eq!(g.bytes, bytes, "cached bytes do not match the entries");
+    assert_eq!(g.dirty, dirty, "cached dirty extents do not match the entries");
+    assert!(g.dirty <= c.max_dirty.load(Ordering::Relaxed), "resident budget exceeded");
     let mut live = 0;
     for &p in held {
         let r = record(p);
@@ -105,6 +110,51 @@ fn big_free_vs_alloc_from_cache() {
         let mine = c.alloc(3 * MIB, 16, true) as usize;
         let theirs = t.join().unwrap();
         assert_ne!(mine, theirs, "one mapping handed out twice");
+        let held: Vec<usize> = [mine, theirs].to_vec();
+        check(&c, &held);
+        teardown(c, &held);
+    });
+}
+
+/// Frees racing zeroed allocations from the cache with no decay and a
+/// resident budget with room for either freed block but not both (a
+/// release with both cached purges the older one, under the lock): a
+/// purge never hits a mapping being reused, zeroed blocks read as zeros
+/// where the freed blocks were written (cleared in place or purged), and
+/// the dirty-extent accounting balances.
+#[test]
+fn big_budget_purge_vs_zeroed_reuse() {
+    model("big_budget_purge_vs_zeroed_reuse", || {
+        let c = Arc::new(BigCache::new());
+        c.configure(true, 4, 64 * MIB, u64::MAX, false);
+        c.set_max_dirty(2 * MIB + 4096);
+        let x = c.alloc(MIB, 16, false) as usize;
+        let y = c.alloc(2 * MIB, 16, false) as usize;
+        // SAFETY: the first and the last byte of each live block.
+        unsafe {
+            for (p, n) in [(x, MIB), (y, 2 * MIB)] {
+                *(p as *mut u8) = 0xAB;
+                *((p + n - 1) as *mut u8) = 0xCD;
+            }
+        }
+        let c1 = c.clone();
+        let t = thread::spawn(move || {
+            assert!(free(&c1, x));
+            c1.alloc(2 * MIB, 16, true) as usize
+        });
+        thread::yield_now();
+        assert!(free(&c, y));
+        let mine = c.alloc(2 * MIB, 16, true) as usize;
+        let theirs = t.join().unwrap();
+        assert_ne!(mine, theirs, "one mapping handed out twice");
+        for p in [mine, theirs] {
+            // SAFETY: live zeroed blocks of 2 MiB.
+            unsafe {
+                assert_eq!(*(p as *const u8), 0, "zeroed block not zero");
+                assert_eq!(*((p + MIB - 1) as *const u8), 0, "zeroed block not zero");
+                assert_eq!(*((p + 2 * MIB - 1) as *const u8), 0, "zeroed block not zero");
+            }
+        }
         let held: Vec<usize> = [mine, theirs].to_vec();
         check(&c, &held);
         teardown(c, &held);

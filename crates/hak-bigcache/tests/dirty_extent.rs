@@ -1,0 +1,219 @@
+//! What a program sees of the dirty extent: zeroed blocks served from dirty
+//! cached mappings read as zeros everywhere, reused and shrunk mappings
+//! give their unused pages back, the resident budget purges old cached
+//! mappings, and contents survive `realloc`. Each test builds its own
+//! [`BigCache`] (the segment map is the process-wide one).
+
+use hak_bigcache::BigCache;
+use hak_os::segmap;
+
+const MIB: usize = 1 << 20;
+const PAGE: usize = 4096;
+
+fn alloc(c: &BigCache, size: usize, zero: bool) -> *mut u8 {
+    let p = c.alloc(size, 16, zero);
+    assert!(!p.is_null(), "alloc({size}) failed");
+    p
+}
+
+fn free(c: &BigCache, p: *mut u8) {
+    // SAFETY: `p` is a live block of `c`, found through the segment map.
+    unsafe { c.free(segmap::lookup(p as usize), p) }
+}
+
+fn realloc(c: &BigCache, p: *mut u8, n: usize) -> *mut u8 {
+    // SAFETY: `p` is a live block of `c` that the test owns.
+    let q = unsafe { c.realloc(segmap::lookup(p as usize), p, n) };
+    assert!(!q.is_null(), "realloc({n}) failed");
+    q
+}
+
+fn usable(p: *mut u8) -> usize {
+    // SAFETY: `p` is a live big block.
+    unsafe { hak_bigcache::usable_size(segmap::lookup(p as usize), p) }
+}
+
+fn fill(p: *mut u8, n: usize, v: u8) {
+    // SAFETY: the callers pass live blocks at least `n` bytes long.
+    unsafe { core::ptr::write_bytes(p, v, n) }
+}
+
+/// The offset of the first non-zero byte of `[p, p+n)`, if any.
+fn first_nonzero(p: *const u8, n: usize) -> Option<usize> {
+    // SAFETY: the callers pass live blocks at least `n` bytes long.
+    unsafe { core::slice::from_raw_parts(p, n) }.iter().position(|&b| b != 0)
+}
+
+/// Resident pages among the whole pages of `[from, to)` (`mincore`).
+fn resident_pages(from: usize, to: usize) -> usize {
+    let a = (from + PAGE - 1) & !(PAGE - 1);
+    let b = to & !(PAGE - 1);
+    if b <= a {
+        return 0;
+    }
+    let mut v = vec![0u8; (b - a) / PAGE];
+    // SAFETY: the range lies in a live mapping of the test; v has a byte per page.
+    let r = unsafe { libc::mincore(a as *mut libc::c_void, b - a, v.as_mut_ptr()) };
+    assert_eq!(r, 0, "mincore failed");
+    v.iter().filter(|&&x| x & 1 != 0).count()
+}
+
+#[test]
+fn calloc_from_dirty_cached_mapping_is_zero() {
+    let c = BigCache::new();
+    // A dirty 2 MiB block, reused for a larger zeroed block in the same
+    // 4 MiB mapping: zeros before and beyond what the first use wrote.
+    let p = alloc(&c, 2 * MIB, false);
+    fill(p, usable(p), 0xAB);
+    free(&c, p);
+    let q = alloc(&c, 3 * MIB, true);
+    assert_eq!(q, p, "the cached mapping was not reused");
+    assert_eq!(first_nonzero(q, usable(q)), None);
+    // Read it all (mapping the kernel's zero page), dirty a page in eight,
+    // free, and ask again: zeros everywhere.
+    fill(q, usable(q), 0);
+    for off in (0..usable(q)).step_by(8 * PAGE) {
+        // SAFETY: inside the live block.
+        unsafe { *q.add(off) = 0xCD };
+    }
+    free(&c, q);
+    let r = alloc(&c, 3 * MIB + 12345, true);
+    assert_eq!(first_nonzero(r, usable(r)), None);
+    free(&c, r);
+}
+
+#[test]
+fn calloc_after_realloc_growth_is_zero() {
+    let c = BigCache::new();
+    // Grown in place within its mapping, then moved to a larger one by
+    // mremap: every byte written along the way must read as zero in the
+    // next zeroed block from that mapping.
+    let mut p = alloc(&c, MIB, false);
+    fill(p, usable(p), 0x11);
+    p = realloc(&c, p, 3 * MIB);
+    fill(p, usable(p), 0x22);
+    p = realloc(&c, p, 7 * MIB);
+    fill(p, usable(p), 0x33);
+    free(&c, p);
+    let q = alloc(&c, 7 * MIB, true);
+    assert_eq!(first_nonzero(q, usable(q)), None);
+    free(&c, q);
+}
+
+#[test]
+fn calloc_of_very_large_dirty_block_is_zero() {
+    let c = BigCache::new();
+    // Above the in-place clearing bound the dirty pages are returned to
+    // the OS instead: still zeros.
+    let p = alloc(&c, 40 * MIB, false);
+    fill(p, usable(p), 0x5A);
+    free(&c, p);
+    let q = alloc(&c, 40 * MIB, true);
+    assert_eq!(q, p, "the cached mapping was not reused");
+    assert_eq!(first_nonzero(q, usable(q)), None);
+    free(&c, q);
+}
+
+#[test]
+fn reuse_trims_a_sparse_dirty_tail() {
+    let c = BigCache::new();
+    // A 12 MiB block touched one page in sixteen (a program growing a
+    // buffer and writing here and there), then the mapping is reused for
+    // 1 MiB: its tail beyond the new block is given back.
+    let p = alloc(&c, 12 * MIB, false);
+    for off in (0..usable(p)).step_by(16 * PAGE) {
+        // SAFETY: inside the live block.
+        unsafe { *p.add(off) = 1 };
+    }
+    let end = p as usize + usable(p);
+    let tail_from = p as usize + 2 * MIB;
+    assert!(resident_pages(tail_from, end) > 100);
+    free(&c, p);
+    let q = alloc(&c, MIB, false);
+    assert_eq!(q, p, "the cached mapping was not reused");
+    assert_eq!(resident_pages(q as usize + usable(q), end), 0, "the dirty tail is still resident");
+    free(&c, q);
+}
+
+#[test]
+fn reuse_keeps_a_densely_used_tail() {
+    let c = BigCache::new();
+    // A program touching whole blocks: the next large block from this
+    // mapping would fault every page back, so the tail stays.
+    let p = alloc(&c, 12 * MIB, false);
+    fill(p, usable(p), 7);
+    let end = p as usize + usable(p);
+    free(&c, p);
+    let q = alloc(&c, MIB, false);
+    assert_eq!(q, p, "the cached mapping was not reused");
+    let tail = q as usize + usable(q);
+    assert_eq!(resident_pages(tail, end), (end - tail) / PAGE);
+    free(&c, q);
+}
+
+#[test]
+fn realloc_shrink_in_place_trims_and_keeps_contents() {
+    let c = BigCache::new();
+    let p = alloc(&c, 3 * MIB, false);
+    for (i, b) in (0..usable(p)).map(|i| (i, i as u8)) {
+        // SAFETY: inside the live block.
+        unsafe { *p.add(i) = b };
+    }
+    let end = p as usize + usable(p);
+    let q = realloc(&c, p, MIB);
+    assert_eq!(q, p, "a shrink within the mapping moved the block");
+    // SAFETY: the first MiB of the live block.
+    let kept = unsafe { core::slice::from_raw_parts(q, MIB) };
+    assert!(kept.iter().enumerate().all(|(i, &b)| b == i as u8), "shrink lost contents");
+    assert_eq!(resident_pages(q as usize + usable(q), end), 0, "the shrunk tail is still resident");
+    free(&c, q);
+}
+
+#[test]
+fn realloc_keeps_contents() {
+    let c = BigCache::new();
+    let pattern = |i: usize| (i.wrapping_mul(31) >> 3) as u8;
+    let mut p = alloc(&c, MIB + 100, false);
+    let mut n = MIB + 100;
+    for i in 0..n {
+        // SAFETY: inside the live block.
+        unsafe { *p.add(i) = pattern(i) };
+    }
+    // In place, across segments (mremap), and back down.
+    for &m in &[3 * MIB, 9 * MIB, 17 * MIB + 5, 5 * MIB, 2 * MIB] {
+        p = realloc(&c, p, m);
+        let kept = n.min(m);
+        // SAFETY: the live block holds at least `kept` bytes.
+        let s = unsafe { core::slice::from_raw_parts(p, kept) };
+        assert!(s.iter().enumerate().all(|(i, &b)| b == pattern(i)), "realloc to {m} lost contents");
+        for i in kept..m {
+            // SAFETY: inside the live block.
+            unsafe { *p.add(i) = pattern(i) };
+        }
+        n = m;
+    }
+    free(&c, p);
+}
+
+#[test]
+fn resident_budget_purges_the_oldest_cached_mappings() {
+    let c = BigCache::new();
+    c.set_max_dirty(4 * MIB);
+    let a = alloc(&c, 3 * MIB, false);
+    let b = alloc(&c, 3 * MIB, false);
+    fill(a, usable(a), 1);
+    fill(b, usable(b), 2);
+    let (ea, eb) = (a as usize + usable(a), b as usize + usable(b));
+    free(&c, a);
+    assert!(resident_pages(a as usize, ea) > 700, "purged within the budget");
+    free(&c, b);
+    // 6 MiB of dirty cached mappings > 4 MiB: the older one is purged,
+    // the newer one stays resident; both stay cached.
+    assert_eq!(resident_pages(a as usize, ea), 0, "the oldest cached mapping is still resident");
+    assert!(resident_pages(b as usize, eb) > 700, "the newest cached mapping was purged");
+    assert_eq!(c.cached().0, 2);
+    // The purged mapping reads as zeros when reused for a zeroed block.
+    let z = alloc(&c, 3 * MIB, true);
+    assert_eq!(first_nonzero(z, usable(z)), None);
+    free(&c, z);
+}
