@@ -35,17 +35,17 @@
 //!   went idle does not sit on pages whose blocks other threads freed. A heap
 //!   that needs a page adopts an abandoned one with free space before taking
 //!   a clean one. A free into an abandoned page by a thread that cannot
-//!   adopt (no heap, or an exiting thread's) goes to the remote list and
+//!   adopt (no heap, or an exiting thread's) goes to the remote list, where
+//!   the page's next owner collects it; the free of the page's last block
 //!   *reclaims* the page: it owns the page for a moment (CAS `ABANDONED →
-//!   RECLAIMING`), collects the remote list, and returns the page to the
-//!   tier if that emptied it, else abandons it again. So an abandoned page
-//!   never keeps pending remote frees that nobody will collect, and one
-//!   whose last block is freed goes back to the tier.
+//!   RECLAIMING`), collects the remote list and returns the now empty page
+//!   to the tier. So a page whose last block is freed never stays
+//!   abandoned.
 //!
 //! Page states (`owner`): a heap's token (on exactly one list of that heap:
 //! current or partial), [`NO_OWNER`] (free, on the tier's dirty or clean
-//! list), [`ABANDONED`] (on no heap list, live blocks out, empty remote list
-//! whenever no free is in flight; maybe on a hint list of the tier),
+//! list), [`ABANDONED`] (on no heap list, live blocks out, maybe some of
+//! them freed onto the remote list; maybe on a hint list of the tier),
 //! `RECLAIMING` (transiently owned by a reclaiming freer). Each transition
 //! and its orderings is documented where it happens and checked by the loom
 //! models (`cargo xtask loom`).
@@ -1303,15 +1303,22 @@ pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
 }
 
 /// Frees block `p` of page `pg` from a thread that does not own the page
-/// (or has no heap): one CAS onto the page's remote list. If the page is
-/// abandoned nobody collects that list on its own: the freer then reclaims
-/// the page (see [`reclaim`]).
+/// (or has no heap): one CAS onto the page's remote list. The remote list of
+/// an abandoned page is collected by whoever adopts the page; if our push
+/// put the page's last block out on the list (its count reaches `used`),
+/// nobody will, and we [`reclaim`] the page, which returns it to the tier.
 ///
-/// Handshake with [`abandon`]: the push is an AcqRel CAS, then `owner` is
-/// read. The abandoning thread stores `owner = ABANDONED` before an RMW on
-/// `remote` (CAS null → null, AcqRel). Both sides are RMWs on one location,
-/// totally ordered: either that CAS sees our block, or our push reads from
-/// it (or from a later RMW) and we see ABANDONED or a later owner.
+/// Handshake with [`abandon`]: the push is an AcqRel CAS, then `owner` and
+/// `used` are read. The abandoning thread writes `used` (owner-only) and
+/// stores `owner = ABANDONED` before an RMW on `remote` (CAS null → null,
+/// AcqRel), which found the list empty. Both sides are RMWs on one
+/// location, totally ordered: either that CAS sees our block (the
+/// abandoner takes the page back or reclaims it), or our push reads from it
+/// (or from a later push) and we see ABANDONED (or a later owner, who
+/// collects) and the `used` it left, which the list's count then reaches
+/// exactly when its last block is freed. A stale `used` (the page was taken
+/// meanwhile) only costs a reclaim attempt that finds the page owned or not
+/// empty.
 ///
 /// # Safety
 /// `p` is a live block of `pg`.
@@ -1322,7 +1329,7 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
     unsafe {
         let b = p as *mut Block;
         let mut head = (*pg).remote.load(Ordering::Relaxed);
-        loop {
+        let count = loop {
             let n = remote_count(head);
             if remote_ptr(head) == b || n == u16::MAX as u32 {
                 diag::fatal("free(): double free detected", p as usize);
@@ -1330,16 +1337,16 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
             (*b).next = remote_ptr(head);
             // Release: publishes the block's link to the collector. Acquire:
             // if the push reads from an abandoner's CAS null → null
-            // (`abandon`), we see the ABANDONED it stored before.
+            // (`abandon`), we see the owner and `used` it left.
             match (*pg).remote.compare_exchange_weak(head, remote_word(b, n + 1), Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => break,
+                Ok(_) => break n + 1,
                 Err(h) => head = h,
             }
-        }
+        };
         // Any other owner value: an owner or adopter collects on its
         // refills, a reclaimer re-checks after giving the page up, and a
         // free page (NO_OWNER) had our block collected before release.
-        if (*pg).owner.load(Ordering::Relaxed) == ABANDONED {
+        if (*pg).owner.load(Ordering::Relaxed) == ABANDONED && count == (*pg).used {
             reclaim(pg);
         }
     }
@@ -1367,9 +1374,10 @@ unsafe fn abandon(pg: *mut Page) -> bool {
     }
 }
 
-/// Reclaims an abandoned page that received remote frees: takes it for a
-/// moment (CAS `ABANDONED → RECLAIMING`), collects its remote list, returns
-/// it to its tier if that emptied it, else gives it up again with
+/// Reclaims an abandoned page whose blocks may all be on its remote list
+/// (or that its abandoner could not leave with an empty one): takes it for
+/// a moment (CAS `ABANDONED → RECLAIMING`), collects its remote list,
+/// returns it to its tier if that emptied it, else gives it up again with
 /// [`abandon`] (looping while frees keep arriving). If the CAS fails
 /// someone else owns the page (an adopter, which collects on its refills,
 /// or another reclaimer, which re-checks): nothing to do.
