@@ -474,9 +474,13 @@ impl SlabTier {
         let bs = self.sizes[class];
         // SAFETY: the page is exclusively ours now.
         unsafe {
-            (*pg).free = ptr::null_mut();
+            // A resident page released by this class keeps its carved
+            // blocks, all on its free list (see `release_page`).
+            if (*pg).block_size != bs {
+                (*pg).free = ptr::null_mut();
+                (*pg).capacity = 0;
+            }
             (*pg).used = 0;
-            (*pg).capacity = 0;
             (*pg).block_size = bs;
             (*pg).reserved = ((1usize << self.page_shift) / bs as usize) as u32;
             (*pg).class = class as u32;
@@ -536,17 +540,17 @@ impl SlabTier {
         }
     }
 
-    /// Returns an empty page (no block out, none pending) to the tier.
+    /// Returns an empty page (no block out, none pending) to the tier. Its
+    /// free list (every carved block) stays: a heap that takes the page for
+    /// the same class again allocates from it at once, without carving (a
+    /// producer whose exhausted pages its consumers free entirely gets each
+    /// back this way).
     ///
     /// # Safety
     /// The caller owns `pg`, which is on no list, and no block of it is live.
     unsafe fn release_page(&'static self, pg: *mut Page) {
         // SAFETY: per contract the page is exclusively ours.
-        unsafe {
-            (*pg).owner.store(NO_OWNER, Ordering::Release);
-            (*pg).free = ptr::null_mut();
-            (*pg).capacity = 0;
-        }
+        unsafe { (*pg).owner.store(NO_OWNER, Ordering::Release) };
         let decay = self.decay_ms.load(Ordering::Relaxed);
         let now = if decay == 0 { 0 } else { hak_os::now_ms() };
         let mut purge = [ptr::null_mut::<Page>(); PURGE_BATCH];
@@ -616,8 +620,13 @@ impl SlabTier {
         }
         for &t in purge {
             // SAFETY: the purged pages are off every list: no one else can
-            // reach them until we put them on the clean list below.
-            unsafe { map::decommit((*t).start as *mut u8, 1 << self.page_shift) };
+            // reach them until we put them on the clean list below. Their
+            // blocks (and free lists) are gone.
+            unsafe {
+                map::decommit((*t).start as *mut u8, 1 << self.page_shift);
+                (*t).free = ptr::null_mut();
+                (*t).capacity = 0;
+            }
         }
         self.stats.pages_decommitted.fetch_add(purge.len(), Ordering::Relaxed);
         let mut s = self.shared.lock();
@@ -979,7 +988,9 @@ impl Heap {
                     return ptr::null_mut();
                 }
             }
-            extend(pg);
+            if (*pg).free.is_null() {
+                extend(pg);
+            }
             self.make_cur(class, pg);
             Self::pop(pg)
         }

@@ -14,7 +14,8 @@
 //! * per page, blocks balance: the free and remote lists and the blocks the
 //!   model still holds are disjoint sets of carved blocks (none lost, none
 //!   handed out twice), and `used` counts exactly the held and the remotely
-//!   freed ones;
+//!   freed ones (a free page keeps its carved blocks on its free list,
+//!   unless clean: then it has none);
 //! * the tier's dirty list is a well-formed doubly-linked list whose length
 //!   is `dirty_count`; its hint lists hold each page at most once, exactly
 //!   the pages marked `hinted` (hints may name pages in any state).
@@ -221,10 +222,10 @@ unsafe fn check(w: &World, held: &[usize]) {
                 let held_here = held_by_page.get(&(pg as usize)).cloned().unwrap_or_default();
                 let what = format!("page {i} (owner {owner:#x}, used {:#x}, remote {remote:x?}, held {held_here:x?})", (*pg).used);
                 match place.get(&(pg as usize)).copied() {
-                    Some(Place::Dirty | Place::Clean) => {
+                    Some(p @ (Place::Dirty | Place::Clean)) => {
                         assert_eq!(owner, NO_OWNER, "{what}: free page with an owner");
-                        assert!(remote.is_empty() && held_here.is_empty(), "{what}: free page with blocks");
-                        continue;
+                        assert!(remote.is_empty() && held_here.is_empty(), "{what}: free page with blocks out");
+                        assert!(p == Place::Dirty || (*pg).capacity == 0, "{what}: clean page with carved blocks");
                     }
                     Some(Place::Cur(h) | Place::Partial(h)) => {
                         assert_eq!(owner, (*w.heaps[h]).token, "{what}: on a list of heap {h} but not owned by it");
@@ -234,7 +235,7 @@ unsafe fn check(w: &World, held: &[usize]) {
                         assert!(!held_here.is_empty(), "{what}: abandoned with no block left to free: leaked");
                     }
                 }
-                // Block ledger of an owned or abandoned page.
+                // Block ledger.
                 let free = list((*pg).free);
                 let mut all = HashSet::new();
                 for &b in free.iter().chain(&remote).chain(&held_here) {
