@@ -2,8 +2,8 @@
 //!
 //! The models live next to the code they check, in `#[cfg(all(test,
 //! loom))] mod loom_models` of hak-os (segment map, spin lock, metadata
-//! arena), hak-slab (remote frees, full-list handshake, abandonment,
-//! adoption, tier page lists) and hak-bigcache (cache, double-free CAS).
+//! arena), hak-slab (remote frees, abandonment and detach, adoption,
+//! abandoned-page hints, tier page lists) and hak-bigcache (cache, double-free CAS).
 //! `RUSTFLAGS="--cfg loom"` swaps the `hak_os::sync` facade to loom's
 //! atomics and cells, so the checked structures are the shipped ones.
 //!

@@ -7,13 +7,16 @@
 //! outside the segment, so page memory is only touched when blocks are carved
 //! from it (lazily, about 4 KiB at a time).
 //!
-//! A [`Heap`] belongs to one thread. Per class it keeps a *current* page, a
-//! list of partially free pages and a list of full pages.
+//! A [`Heap`] belongs to one thread. Per class it keeps a *current* page and
+//! a list of partially free pages.
 //!
 //! * **alloc** pops the current page's `free` list: two loads, two stores, no
 //!   atomics. When it is empty the slow path refills it from the page's
-//!   remote frees, then by carving more blocks, then switches
-//!   to another page (partial list or a fresh page).
+//!   remote frees, then by carving more blocks; an exhausted page (no free
+//!   block, fully carved) is *detached* (abandoned, below), and the heap
+//!   switches to another page: a partially free page of its own, else a
+//!   resident empty page of the tier, else an abandoned page with free space
+//!   ([`SlabTier`] keeps per-class hints of those), else a clean or new page.
 //! * **free by the owner** pushes onto the page's `free` list, no atomics:
 //!   the next allocation of that class gets the most recently freed block,
 //!   still warm in the cache (a separate local-free list, as mimalloc has,
@@ -21,28 +24,31 @@
 //!   and the aligned workload).
 //! * **free by another thread** pushes onto the page's lock-free `remote` list
 //!   (one CAS). The owner takes the whole list with one swap when it needs
-//!   blocks. If the page sits in its owner's full list the freeing thread also
-//!   raises a per-class bit in the owner's `full_dirty` word so the owner
-//!   moves the page back (handshake on `in_full`/`remote`, see [`free_remote`]).
-//! * **thread exit** ([`Heap::abandon_all`]) releases empty pages to the tier
-//!   and marks the others abandoned (`owner = ABANDONED`). The first thread
-//!   that frees a block of an abandoned page through a heap adopts it (CAS
-//!   `ABANDONED → token`): the blocks of an exited thread are freed by
-//!   whoever received them, so the page follows its data and later frees are
-//!   local again (larson's hand-over pattern). A free into an abandoned page
-//!   by a thread that cannot adopt (no heap, or an exiting thread's) goes to
-//!   the remote list and *reclaims* the page: it owns the page for a moment
-//!   (CAS `ABANDONED → RECLAIMING`), collects the remote list, and returns
-//!   the page to the tier if that emptied it, else abandons it again. So an
-//!   abandoned page never keeps pending remote frees that nobody will
-//!   collect, and one whose last block is freed goes back to the tier.
+//!   blocks.
+//! * **abandonment**: a page whose owner does not need it (exhausted, or
+//!   every page at thread exit, [`Heap::abandon_all`]) is given up
+//!   (`owner = ABANDONED`) instead of being kept on an owner's list that
+//!   nobody looks at. The first thread that frees a block of an abandoned
+//!   page through a heap adopts it (CAS `ABANDONED → token`): blocks are
+//!   freed by whoever received them, so the page follows its data and later
+//!   frees are local again (larson's hand-over pattern), and an owner that
+//!   went idle does not sit on pages whose blocks other threads freed. A heap
+//!   that needs a page adopts an abandoned one with free space before taking
+//!   a clean one. A free into an abandoned page by a thread that cannot
+//!   adopt (no heap, or an exiting thread's) goes to the remote list, where
+//!   the page's next owner collects it; the free of the page's last block
+//!   *reclaims* the page: it owns the page for a moment (CAS `ABANDONED →
+//!   RECLAIMING`), collects the remote list and returns the now empty page
+//!   to the tier. So a page whose last block is freed never stays
+//!   abandoned.
 //!
 //! Page states (`owner`): a heap's token (on exactly one list of that heap:
-//! current, partial or full), [`NO_OWNER`] (free, on the tier's dirty or
-//! clean list), [`ABANDONED`] (on no list, live blocks out, empty remote list
-//! whenever no free is in flight), `RECLAIMING` (transiently owned by a
-//! reclaiming freer). Each transition and its orderings is documented where
-//! it happens and checked by the loom models (`cargo xtask loom`).
+//! current or partial), [`NO_OWNER`] (free, on the tier's dirty or clean
+//! list), [`ABANDONED`] (on no heap list, live blocks out, maybe some of
+//! them freed onto the remote list; maybe on a hint list of the tier),
+//! `RECLAIMING` (transiently owned by a reclaiming freer). Each transition
+//! and its orderings is documented where it happens and checked by the loom
+//! models (`cargo xtask loom`).
 //!
 //! Memory accounting: `Page::used` counts blocks handed out and not yet
 //! returned (remote frees are counted when collected). A page whose count
@@ -58,7 +64,7 @@ use core::ptr;
 use core::sync::atomic as stat;
 
 use hak_os::lock::SpinLock;
-use hak_os::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use hak_os::sync::{AtomicPtr, AtomicUsize, Ordering};
 use hak_os::{diag, map, meta, segmap, SEGMENT_SIZE};
 
 pub use hak_os::segmap::TAG_SLAB;
@@ -71,9 +77,6 @@ pub const MAX_PAGES: usize = hak_os::SEGMENT_SIZE >> 16;
 #[cfg(all(test, loom))]
 mod loom_models;
 
-/// Marker bit in [`Page::used`]: the page is on its owner's full list.
-const FULL_BIT: u32 = 1 << 31;
-
 /// A free block: its first word links to the next free block.
 #[repr(C)]
 pub struct Block {
@@ -84,8 +87,9 @@ pub struct Block {
 /// and never 0, so a null token matches no page.
 pub const NO_OWNER: usize = 1;
 
-/// Owner value of pages abandoned by an exited thread with blocks still out
-/// (adopted by the next heap that frees into them). Never a valid token.
+/// Owner value of pages given up with blocks still out (exhausted pages, and
+/// every page of an exited thread), adopted by the next heap that frees into
+/// them or that needs a page with free space. Never a valid token.
 pub const ABANDONED: usize = 3;
 
 /// Owner value of an abandoned page while a remote freer reclaims it.
@@ -98,7 +102,7 @@ const RECLAIMING: usize = 2;
 pub struct Page {
     /// Owner-only: blocks ready to hand out.
     free: *mut Block,
-    /// Owner-only: blocks handed out and not yet returned, plus [`FULL_BIT`].
+    /// Owner-only: blocks handed out and not yet returned.
     used: u32,
     /// Blocks carved so far (owner-only).
     capacity: u32,
@@ -113,21 +117,20 @@ pub struct Page {
     start: usize,
     /// Class index in the tier.
     class: u32,
-    /// Distance from the owner token to the owning [`Heap`].
-    heap_offset: u32,
     // ---- second cache line: written by other threads
     /// Blocks freed by other threads (multi-producer, single-consumer stack),
     /// with their count in the top 16 bits (see [`REMOTE_COUNT_SHIFT`]).
     remote: AtomicPtr<Block>,
-    /// Set while nobody collects the remote list on its own: the page is on
-    /// its owner's full list, or abandoned. A remote freer that sees it set
-    /// signals the owner or reclaims the page (see [`free_remote`]).
-    in_full: AtomicBool,
     /// List links (heap lists: owner-only; tier lists: under the tier lock).
     next: *mut Page,
     prev: *mut Page,
     /// When the page was last released (ms, for decay).
     freed_at_ms: u64,
+    /// Link of the tier's abandoned-page hint list (under the tier lock).
+    hint_next: *mut Page,
+    /// On a hint list of the tier (under the tier lock; the page may have
+    /// been adopted or released since it was put there).
+    hinted: bool,
 }
 
 impl Page {
@@ -142,12 +145,12 @@ impl Page {
             block_size: 0,
             start: 0,
             class: 0,
-            heap_offset: 0,
             remote: AtomicPtr::new(ptr::null_mut()),
-            in_full: AtomicBool::new(false),
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
             freed_at_ms: 0,
+            hint_next: ptr::null_mut(),
+            hinted: false,
         }
     }
     }
@@ -209,7 +212,9 @@ pub fn seg_of_entry(entry: usize) -> *const SegMeta {
     (entry & !segmap::TAG_MASK) as *const SegMeta
 }
 
-/// Counters of a tier (slow-path events only, relaxed).
+/// Counters of a tier (slow-path events only, relaxed). The last three count
+/// events of the free path, which several threads would hit on one shared
+/// line: they are only kept after [`set_stats`]`(true)`.
 pub struct TierStats {
     /// Segments reserved from the OS.
     pub segments: stat::AtomicUsize,
@@ -219,9 +224,9 @@ pub struct TierStats {
     pub pages_released: stat::AtomicUsize,
     /// Empty pages whose memory was returned to the OS.
     pub pages_decommitted: stat::AtomicUsize,
-    /// Pages abandoned by exiting threads with live blocks.
+    /// Pages abandoned with live blocks (exhausted, or at thread exit).
     pub pages_abandoned: stat::AtomicUsize,
-    /// Abandoned pages adopted by live heaps.
+    /// Abandoned pages adopted by heaps.
     pub pages_adopted: stat::AtomicUsize,
     /// Blocks collected from remote-free lists.
     pub remote_collected: stat::AtomicUsize,
@@ -230,11 +235,32 @@ pub struct TierStats {
 /// Empty pages of a tier. `dirty` pages may hold committed memory: a
 /// doubly-linked list, newest at the head (reused first, still warm), oldest
 /// at the tail (purged first). `clean` pages are decommitted or untouched.
+/// And, per class, hints of abandoned pages with free space: pages that
+/// were abandoned by an exiting thread, linked through `hint_next`, each
+/// checked by a CAS when taken (it may have been adopted or released since).
 struct Shared {
     dirty: *mut Page,
     dirty_tail: *mut Page,
     dirty_count: usize,
     clean: *mut Page,
+    hints: [*mut Page; MAX_CLASSES],
+}
+
+/// Whether the free path's event counters are kept (see [`TierStats`]).
+static STATS_ON: stat::AtomicBool = stat::AtomicBool::new(false);
+
+/// Turns the free path's event counters of every tier on or off (the router
+/// turns them on when statistics are requested).
+pub fn set_stats(on: bool) {
+    STATS_ON.store(on, Ordering::Relaxed);
+}
+
+/// Adds `n` to an event counter of [`TierStats`] if they are kept.
+#[inline(always)]
+fn count_event(counter: &stat::AtomicUsize, n: usize) {
+    if STATS_ON.load(Ordering::Relaxed) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// Pages purged per release at most (bounds the time spent in one free).
@@ -280,6 +306,7 @@ impl SlabTier {
                 dirty_tail: ptr::null_mut(),
                 dirty_count: 0,
                 clean: ptr::null_mut(),
+                hints: [ptr::null_mut(); MAX_CLASSES],
             }),
             stats: TierStats {
                 segments: stat::AtomicUsize::new(0),
@@ -394,10 +421,15 @@ impl SlabTier {
         unsafe { ptr::addr_of_mut!((*rec).pages) as *mut Page }
     }
 
-    /// Takes an empty page for class `class`, owned by `heap`.
-    fn acquire_page(&'static self, class: usize, heap: &Heap) -> *mut Page {
+    /// Takes an empty page for class `class`, owned by `heap`: the most
+    /// recently released resident one, else (unless `resident_only`, then
+    /// null) a clean one or one of a new segment.
+    fn acquire_page(&'static self, class: usize, heap: &Heap, resident_only: bool) -> *mut Page {
         let mut pg = {
             let mut s = self.shared.lock();
+            if resident_only && s.dirty.is_null() {
+                return ptr::null_mut();
+            }
             let pg = s.dirty;
             // SAFETY: free pages are only linked/unlinked under the lock.
             unsafe {
@@ -442,34 +474,83 @@ impl SlabTier {
         let bs = self.sizes[class];
         // SAFETY: the page is exclusively ours now.
         unsafe {
-            (*pg).free = ptr::null_mut();
+            // A resident page released by this class keeps its carved
+            // blocks, all on its free list (see `release_page`).
+            if (*pg).block_size != bs {
+                (*pg).free = ptr::null_mut();
+                (*pg).capacity = 0;
+            }
             (*pg).used = 0;
-            (*pg).capacity = 0;
             (*pg).block_size = bs;
             (*pg).reserved = ((1usize << self.page_shift) / bs as usize) as u32;
             (*pg).class = class as u32;
-            (*pg).in_full.store(false, Ordering::Relaxed);
             (*pg).remote.store(ptr::null_mut(), Ordering::Relaxed);
             (*pg).next = ptr::null_mut();
             (*pg).prev = ptr::null_mut();
-            (*pg).heap_offset = heap.heap_offset();
             (*pg).owner.store(heap.token, Ordering::Release);
         }
         self.stats.pages_acquired.fetch_add(1, Ordering::Relaxed);
         pg
     }
 
-    /// Returns an empty page (no block out, none pending) to the tier.
+    /// Records abandoned pages with free space as hints for
+    /// [`SlabTier::take_abandoned`] (a page already on a hint list stays
+    /// where it is).
+    fn push_hints(&self, pages: &[*mut Page]) {
+        if pages.is_empty() {
+            return;
+        }
+        let mut s = self.shared.lock();
+        for &pg in pages {
+            // SAFETY: the hint fields only change under the tier lock, and
+            // page descriptors stay valid forever. `class` may be changed by
+            // a new owner meanwhile: the page then sits on another class's
+            // list, which `take_abandoned` accepts.
+            unsafe {
+                if !(*pg).hinted {
+                    let c = (*pg).class as usize;
+                    (*pg).hinted = true;
+                    (*pg).hint_next = s.hints[c];
+                    s.hints[c] = pg;
+                }
+            }
+        }
+    }
+
+    /// Adopts for `heap` a page from the hints of `class`: pops hints until
+    /// one is still abandoned and wins the CAS `ABANDONED → token` (AcqRel:
+    /// acquires the page's fields released by the abandoning store, as
+    /// adoption on free does). Null if none. The page may serve another
+    /// class by now (released and abandoned again since it was hinted).
+    fn take_abandoned(&self, class: usize, heap: &Heap) -> *mut Page {
+        let mut s = self.shared.lock();
+        loop {
+            let pg = s.hints[class];
+            if pg.is_null() {
+                return pg;
+            }
+            // SAFETY: the hint fields only change under the tier lock.
+            unsafe {
+                s.hints[class] = (*pg).hint_next;
+                (*pg).hinted = false;
+                if (*pg).owner.compare_exchange(ABANDONED, heap.token, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                    return pg;
+                }
+            }
+        }
+    }
+
+    /// Returns an empty page (no block out, none pending) to the tier. Its
+    /// free list (every carved block) stays: a heap that takes the page for
+    /// the same class again allocates from it at once, without carving (a
+    /// producer whose exhausted pages its consumers free entirely gets each
+    /// back this way).
     ///
     /// # Safety
     /// The caller owns `pg`, which is on no list, and no block of it is live.
     unsafe fn release_page(&'static self, pg: *mut Page) {
         // SAFETY: per contract the page is exclusively ours.
-        unsafe {
-            (*pg).owner.store(NO_OWNER, Ordering::Release);
-            (*pg).free = ptr::null_mut();
-            (*pg).capacity = 0;
-        }
+        unsafe { (*pg).owner.store(NO_OWNER, Ordering::Release) };
         let decay = self.decay_ms.load(Ordering::Relaxed);
         let now = if decay == 0 { 0 } else { hak_os::now_ms() };
         let mut purge = [ptr::null_mut::<Page>(); PURGE_BATCH];
@@ -539,8 +620,13 @@ impl SlabTier {
         }
         for &t in purge {
             // SAFETY: the purged pages are off every list: no one else can
-            // reach them until we put them on the clean list below.
-            unsafe { map::decommit((*t).start as *mut u8, 1 << self.page_shift) };
+            // reach them until we put them on the clean list below. Their
+            // blocks (and free lists) are gone.
+            unsafe {
+                map::decommit((*t).start as *mut u8, 1 << self.page_shift);
+                (*t).free = ptr::null_mut();
+                (*t).capacity = 0;
+            }
         }
         self.stats.pages_decommitted.fetch_add(purge.len(), Ordering::Relaxed);
         let mut s = self.shared.lock();
@@ -604,7 +690,7 @@ unsafe fn collect_remote(pg: *mut Page) -> u32 {
         let r = remote_ptr(w);
         let n = remote_count(w);
         // More blocks than are out means a double free.
-        if n == 0 || n > (*pg).used & !FULL_BIT {
+        if n == 0 || n > (*pg).used {
             diag::fatal("free(): double free detected in page", (*pg).start);
         }
         if (*pg).free.is_null() {
@@ -725,8 +811,7 @@ fn empty_page() -> *mut Page {
 }
 
 /// A thread's heap for one tier. Must live at a stable address for as long as
-/// it owns pages, and its memory must stay readable forever (remote freers
-/// may still signal it after it is recycled).
+/// it owns pages.
 ///
 /// Pages record their owner as a *token*: by default the heap's address; a
 /// router that keeps several heaps per thread gives them all one token (the
@@ -738,15 +823,15 @@ pub struct Heap {
     token: usize,
     tier: *const SlabTier,
     partial: [*mut Page; MAX_CLASSES],
-    full: [*mut Page; MAX_CLASSES],
-    /// Bit `c` set by a remote freer when a page of class `c` on the full list
-    /// received blocks.
-    full_dirty: AtomicU32,
     /// Slow-path entries (statistics).
     slow_allocs: usize,
     /// Adopt abandoned pages on free.
     adopts: bool,
 }
+
+/// Abandoned pages with free space that [`Heap::abandon_all`] records in the
+/// tier per lock acquisition at most.
+const HINT_BATCH: usize = 32;
 
 impl Heap {
     hak_os::loom_const_fn! {
@@ -757,8 +842,6 @@ impl Heap {
             token: 0,
             tier: ptr::null(),
             partial: [ptr::null_mut(); MAX_CLASSES],
-            full: [ptr::null_mut(); MAX_CLASSES],
-            full_dirty: AtomicU32::new(0),
             slow_allocs: 0,
             adopts: true,
         }
@@ -773,15 +856,14 @@ impl Heap {
     }
 
     /// Prepares the heap to serve `tier` with owner token `token`, which must
-    /// be at most 4 GiB below the heap's address, unique to the owning
-    /// thread, and neither 0 nor [`NO_OWNER`].
+    /// be unique to the owning thread and not one of the reserved owner
+    /// values (0 to 3: [`NO_OWNER`], [`ABANDONED`], ...). The heap must not
+    /// own pages.
     pub fn init_with_token(&mut self, tier: &'static SlabTier, token: usize) {
         self.token = token;
         self.cur = [empty_page(); MAX_CLASSES];
         self.partial = [ptr::null_mut(); MAX_CLASSES];
-        self.full = [ptr::null_mut(); MAX_CLASSES];
         self.tier = tier;
-        self.full_dirty.store(0, Ordering::Relaxed);
         self.slow_allocs = 0;
         self.adopts = true;
     }
@@ -795,10 +877,6 @@ impl Heap {
     #[inline(always)]
     pub fn token(&self) -> usize {
         self.token
-    }
-
-    fn heap_offset(&self) -> u32 {
-        (self as *const Heap as usize - self.token) as u32
     }
 
     /// Number of slow-path allocations so far.
@@ -847,57 +925,72 @@ impl Heap {
         }
     }
 
-    /// The slow path of [`Heap::alloc`].
+    /// The slow path of [`Heap::alloc`]: refills the current page, else
+    /// detaches it (exhausted) and switches to a partially free page of our
+    /// own, else a resident empty page of the tier (no memory to fault in),
+    /// else an abandoned page with free space, else a clean or new page.
     ///
     /// # Safety
     /// As [`Heap::alloc`].
     #[inline(never)]
     pub unsafe fn alloc_slow(&mut self, class: usize) -> *mut u8 {
         self.slow_allocs += 1;
-        // SAFETY: every page reached from the heap lists is owned by us.
+        // SAFETY: every page reached from the heap lists is owned by us, and
+        // so is every page acquired or adopted here.
         unsafe {
             let tier = &*self.tier;
             let pg = self.cur[class];
             if pg != empty_page() {
-                loop {
-                    if refill(pg) {
-                        return Self::pop(pg);
-                    }
-                    // An exhausted page holds at least one block, so dropping
-                    // its current-page reference cannot empty it.
-                    (*pg).used -= 1;
-                    if self.push_full(pg) {
-                        break;
-                    }
-                    (*pg).used += 1;
+                if refill(pg) {
+                    return Self::pop(pg);
                 }
+                // An exhausted page holds at least one block, so dropping
+                // its current-page reference cannot empty it.
+                (*pg).used -= 1;
                 self.cur[class] = empty_page();
+                self.detach(pg);
             }
-            let dirty = self.full_dirty.load(Ordering::Relaxed);
-            if dirty & (1 << class) != 0 {
-                self.full_dirty.fetch_and(!(1 << class), Ordering::Acquire);
-                self.sweep_full(class);
-            }
-            // Partially free pages of our own.
             loop {
                 let pg = self.partial[class];
                 if pg.is_null() {
                     break;
                 }
-                self.unlink(pg, false);
+                self.unlink(pg);
                 if refill(pg) {
                     self.make_cur(class, pg);
                     return Self::pop(pg);
                 }
-                if !self.push_full(pg) {
-                    self.link(pg, false);
+                self.detach(pg);
+            }
+            let mut pg = tier.acquire_page(class, self, true);
+            if pg.is_null() {
+                loop {
+                    let pg = tier.take_abandoned(class, self);
+                    if pg.is_null() {
+                        break;
+                    }
+                    self.adopt(pg);
+                    if (*pg).class as usize != class {
+                        if (*pg).used == 0 {
+                            tier.release_page(pg);
+                        } else {
+                            self.link(pg);
+                        }
+                    } else if refill(pg) {
+                        self.make_cur(class, pg);
+                        return Self::pop(pg);
+                    } else {
+                        self.detach(pg);
+                    }
+                }
+                pg = tier.acquire_page(class, self, false);
+                if pg.is_null() {
+                    return ptr::null_mut();
                 }
             }
-            let pg = tier.acquire_page(class, self);
-            if pg.is_null() {
-                return ptr::null_mut();
+            if (*pg).free.is_null() {
+                extend(pg);
             }
-            extend(pg);
             self.make_cur(class, pg);
             Self::pop(pg)
         }
@@ -928,12 +1021,11 @@ impl Heap {
         }
     }
 
-    /// Links `pg` at the head of its class's partial (or full) list.
-    unsafe fn link(&mut self, pg: *mut Page, full: bool) {
+    /// Links `pg` at the head of its class's partial list.
+    unsafe fn link(&mut self, pg: *mut Page) {
         // SAFETY: owner-only list manipulation.
         unsafe {
-            let c = (*pg).class as usize;
-            let head = if full { &mut self.full[c] } else { &mut self.partial[c] };
+            let head = &mut self.partial[(*pg).class as usize];
             (*pg).prev = ptr::null_mut();
             (*pg).next = *head;
             if !(*head).is_null() {
@@ -943,17 +1035,12 @@ impl Heap {
         }
     }
 
-    /// Unlinks `pg` from its class's partial (or full) list.
-    unsafe fn unlink(&mut self, pg: *mut Page, full: bool) {
+    /// Unlinks `pg` from its class's partial list.
+    unsafe fn unlink(&mut self, pg: *mut Page) {
         // SAFETY: owner-only list manipulation.
         unsafe {
-            let c = (*pg).class as usize;
             if (*pg).prev.is_null() {
-                if full {
-                    self.full[c] = (*pg).next;
-                } else {
-                    self.partial[c] = (*pg).next;
-                }
+                self.partial[(*pg).class as usize] = (*pg).next;
             } else {
                 (*(*pg).prev).next = (*pg).next;
             }
@@ -965,67 +1052,60 @@ impl Heap {
         }
     }
 
-    /// Moves an exhausted page (no free block, fully carved) to the
-    /// full list. Returns false (and leaves the page off all lists) when a
-    /// remote free raced in: the caller must refill again.
-    unsafe fn push_full(&mut self, pg: *mut Page) -> bool {
-        // SAFETY: owner-only fields. Handshake with remote freers: set
-        // in_full, then an RMW on `remote` (CAS null → null, AcqRel). A
-        // freer pushes with an AcqRel CAS, then reads in_full. RMWs on one
-        // location are totally ordered: either our CAS sees the freer's
-        // block (we refill again), or the freer's push reads from our CAS
-        // (or a later RMW of its release sequence), synchronises with it and
-        // sees in_full set (the freer signals full_dirty).
+    /// Gives up an exhausted page (no free block, fully carved, on no list,
+    /// no current-page reference) rather than keeping it where nobody
+    /// collects what other threads free into it while we allocate other
+    /// classes: it is abandoned, and the next heap that frees one of its
+    /// blocks adopts it (we, or whoever received the block), or a freer
+    /// without a heap reclaims it.
+    ///
+    /// If a remote free raced in ([`abandon`] returned false), its freer may
+    /// have seen our token and will do nothing more: we take the page back
+    /// with a CAS `ABANDONED → token` (AcqRel) and put it on the partial
+    /// list, where the next refill collects the block. That CAS competes
+    /// with every adopter's and reclaimer's CAS from `ABANDONED`, so exactly
+    /// one of us owns the page; if ours fails, the winner collects.
+    ///
+    /// # Safety
+    /// As above; called by the owning thread.
+    unsafe fn detach(&mut self, pg: *mut Page) {
+        // SAFETY: we own the page until `abandon` stores ABANDONED, and again
+        // if our CAS wins (the page's fields then are as we left them, or
+        // as the last owner released them with its store of ABANDONED).
         unsafe {
-            (*pg).in_full.store(true, Ordering::Relaxed);
-            if (*pg)
-                .remote
-                .compare_exchange(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                (*pg).in_full.store(false, Ordering::Relaxed);
-                return false;
+            if abandon(pg) {
+                count_event(&(*self.tier).stats.pages_abandoned, 1);
+                return;
             }
-            (*pg).used |= FULL_BIT;
-            self.link(pg, true);
-            true
+            if (*pg).owner.compare_exchange(ABANDONED, self.token, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                self.link(pg);
+            }
         }
     }
 
-    /// Takes `pg` off the full list and onto the partial list.
-    unsafe fn unfull(&mut self, pg: *mut Page) {
-        // SAFETY: owner-only.
+    /// Takes over a page whose owner we just became by a CAS `ABANDONED →
+    /// token` (on free, or from the tier's hints; AcqRel: acquires the
+    /// fields released by the abandoning store): collects the remote frees
+    /// that arrived meanwhile. The caller puts the page on a list.
+    ///
+    /// # Safety
+    /// We own `pg`, which is on no list.
+    unsafe fn adopt(&mut self, pg: *mut Page) {
+        // SAFETY: per contract.
         unsafe {
-            self.unlink(pg, true);
-            (*pg).used &= !FULL_BIT;
-            (*pg).in_full.store(false, Ordering::Relaxed);
-            self.link(pg, false);
-        }
-    }
-
-    /// Moves every full page of `class` that received remote frees back to
-    /// the partial list.
-    unsafe fn sweep_full(&mut self, class: usize) {
-        // SAFETY: owner-only list walk.
-        unsafe {
-            let mut pg = self.full[class];
-            while !pg.is_null() {
-                let next = (*pg).next;
-                if !(*pg).remote.load(Ordering::Acquire).is_null() {
-                    self.unfull(pg);
-                }
-                pg = next;
-            }
+            let tier = &*self.tier;
+            count_event(&tier.stats.pages_adopted, 1);
+            let n = collect_remote(pg);
+            count_event(&tier.stats.remote_collected, n as usize);
         }
     }
 
     /// Frees block `p` of page `pg`, from the thread that owns this heap.
     ///
     /// If the page belongs to this heap the block goes onto its free list
-    /// (no atomics). If the page was abandoned by an exited thread, this heap
-    /// adopts it first (ownership follows the thread that frees its blocks,
-    /// which is who received them). Otherwise the block goes onto the page's
-    /// remote list.
+    /// (no atomics). If the page is abandoned, this heap adopts it first
+    /// (ownership follows the thread that frees its blocks, which is who
+    /// received them). Otherwise the block goes onto the page's remote list.
     ///
     /// # Safety
     /// `p` is a live block of `pg`; `self` belongs to the calling thread.
@@ -1059,18 +1139,8 @@ impl Heap {
                     .compare_exchange(ABANDONED, self.token(), Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
-                // The page is ours now (its fields were released by the
-                // abandoning or reclaiming thread's Release store of
-                // ABANDONED). We collect its remote list on refills, so it
-                // needs no signal (a freer reading a stale in_full signals
-                // us spuriously: harmless).
-                let tier = &*self.tier;
-                (*pg).in_full.store(false, Ordering::Relaxed);
-                (*pg).heap_offset = self.heap_offset();
-                tier.stats.pages_adopted.fetch_add(1, Ordering::Relaxed);
-                let n = collect_remote(pg);
-                tier.stats.remote_collected.fetch_add(n as usize, Ordering::Relaxed);
-                self.link(pg, false);
+                self.adopt(pg);
+                self.link(pg);
                 self.free_local_slow(pg, p);
                 return;
             }
@@ -1090,21 +1160,17 @@ impl Heap {
         // SAFETY: we own the page.
         unsafe {
             let u = (*pg).used;
-            let count = u & !FULL_BIT;
             let is_cur = self.cur[(*pg).class as usize] == pg;
-            if count == is_cur as u32 || (*pg).free == p as *mut Block || !(*pg).is_block_start(p as usize) {
+            if u == is_cur as u32 || (*pg).free == p as *mut Block || !(*pg).is_block_start(p as usize) {
                 diag::fatal("free(): double free or invalid pointer", p as usize);
             }
             let b = p as *mut Block;
             (*b).next = (*pg).free;
             (*pg).free = b;
             (*pg).used = u - 1;
-            if u & FULL_BIT != 0 {
-                self.unfull(pg);
-            }
-            if count == 1 && !is_cur {
-                // Empty and not current: give it back.
-                self.unlink(pg, false);
+            if u == 1 && !is_cur {
+                // Empty and not current (so on the partial list): give it back.
+                self.unlink(pg);
                 collect_remote(pg);
                 (*self.tier).release_page(pg);
             }
@@ -1112,8 +1178,9 @@ impl Heap {
     }
 
     /// Returns every page to the tier: empty pages are released, the others
-    /// abandoned for adoption. Called at thread exit; the heap is reusable
-    /// afterwards (after [`Heap::init`]).
+    /// abandoned for adoption (those with free space also recorded as hints
+    /// for heaps that need a page). Called at thread exit; the heap is
+    /// reusable afterwards (after [`Heap::init`]).
     ///
     /// # Safety
     /// Called by the owning thread, which will not use the heap again without
@@ -1122,45 +1189,48 @@ impl Heap {
         if self.tier.is_null() {
             return;
         }
-        // SAFETY: all pages reached are ours.
+        // SAFETY: all pages reached are ours, until abandoned.
         unsafe {
             let tier = &*self.tier;
+            // Recorded after the pages are abandoned: a hint is only taken
+            // by a CAS from ABANDONED.
+            let mut hints = [ptr::null_mut::<Page>(); HINT_BATCH];
+            let mut nh = 0;
             for c in 0..MAX_CLASSES {
                 let cur = self.cur[c];
                 if cur != empty_page() {
                     (*cur).used -= 1; // the current-page reference
-                    self.abandon_page(tier, cur);
+                    self.cur[c] = empty_page();
+                    self.link(cur);
                 }
-                self.cur[c] = empty_page();
-                for full in [false, true] {
-                    loop {
-                        let pg = if full { self.full[c] } else { self.partial[c] };
-                        if pg.is_null() {
-                            break;
+                loop {
+                    let pg = self.partial[c];
+                    if pg.is_null() {
+                        break;
+                    }
+                    self.unlink(pg);
+                    let n = collect_remote(pg);
+                    count_event(&tier.stats.remote_collected, n as usize);
+                    if (*pg).used == 0 {
+                        tier.release_page(pg);
+                        continue;
+                    }
+                    let has_room = !(*pg).free.is_null() || (*pg).capacity < (*pg).reserved;
+                    count_event(&tier.stats.pages_abandoned, 1);
+                    if !abandon(pg) {
+                        reclaim(pg);
+                    }
+                    if has_room {
+                        if nh == HINT_BATCH {
+                            tier.push_hints(&hints);
+                            nh = 0;
                         }
-                        self.unlink(pg, full);
-                        self.abandon_page(tier, pg);
+                        hints[nh] = pg;
+                        nh += 1;
                     }
                 }
             }
-        }
-    }
-
-    unsafe fn abandon_page(&mut self, tier: &'static SlabTier, pg: *mut Page) {
-        // SAFETY: we own the page until `owner = ABANDONED` (Release); the
-        // next owner acquires it with a CAS on `owner`.
-        unsafe {
-            (*pg).used &= !FULL_BIT;
-            (*pg).next = ptr::null_mut();
-            (*pg).prev = ptr::null_mut();
-            let n = collect_remote(pg);
-            tier.stats.remote_collected.fetch_add(n as usize, Ordering::Relaxed);
-            if (*pg).used == 0 {
-                tier.release_page(pg);
-            } else {
-                tier.stats.pages_abandoned.fetch_add(1, Ordering::Relaxed);
-                unwatch(pg);
-            }
+            tier.push_hints(&hints[..nh]);
         }
     }
 
@@ -1183,11 +1253,9 @@ impl Heap {
         }
     }
 
-    /// Takes back full pages that other threads freed into (the classes
-    /// their `full_dirty` bits name), collects the remote frees of current
-    /// and partial pages, and returns pages that became empty to the tier
-    /// (an explicit flush, e.g. `hak_thread_flush`; also part of
-    /// [`Heap::maintain`]).
+    /// Collects the remote frees of the current and partial pages and
+    /// returns pages that became empty to the tier (an explicit flush, e.g.
+    /// `hak_thread_flush`; also part of [`Heap::maintain`]).
     ///
     /// # Safety
     /// Called by the owning thread.
@@ -1198,11 +1266,7 @@ impl Heap {
         // SAFETY: all pages reached are ours.
         unsafe {
             let tier = &*self.tier;
-            let dirty = self.full_dirty.swap(0, Ordering::Acquire);
             for c in 0..MAX_CLASSES {
-                if dirty & (1 << c) != 0 {
-                    self.sweep_full(c);
-                }
                 let cur = self.cur[c];
                 if cur != empty_page() {
                     collect_remote(cur);
@@ -1211,8 +1275,8 @@ impl Heap {
                 while !pg.is_null() {
                     let next = (*pg).next;
                     collect_remote(pg);
-                    if (*pg).used & !FULL_BIT == 0 {
-                        self.unlink(pg, false);
+                    if (*pg).used == 0 {
+                        self.unlink(pg);
                         tier.release_page(pg);
                     }
                     pg = next;
@@ -1222,12 +1286,12 @@ impl Heap {
     }
 }
 
-/// The owner's free fast path: if the page is owned by `token` and neither
-/// becomes empty nor sits on the full list, pushes `p` onto its free list
-/// and returns true (no atomics). Otherwise returns false: call
-/// [`Heap::free_slow`] (or [`free_remote`] without a heap). Also refuses an
-/// immediate double free (`p` already at the head of the free list), which
-/// the slow path then reports.
+/// The owner's free fast path: if the page is owned by `token` and does not
+/// become empty, pushes `p` onto its free list and returns true (no
+/// atomics). Otherwise returns false: call [`Heap::free_slow`] (or
+/// [`free_remote`] without a heap). Also refuses an immediate double free
+/// (`p` already at the head of the free list), which the slow path then
+/// reports.
 ///
 /// # Safety
 /// `p` is a live block of `pg`; `token` is the calling thread's token (0 if
@@ -1238,7 +1302,7 @@ pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
     unsafe {
         let u = (*pg).used;
         let head = (*pg).free;
-        if (*pg).owner.load(Ordering::Relaxed) == token && u.wrapping_sub(2) < FULL_BIT - 2 && head != p as *mut Block {
+        if (*pg).owner.load(Ordering::Relaxed) == token && u >= 2 && head != p as *mut Block {
             let b = p as *mut Block;
             (*b).next = head;
             (*pg).free = b;
@@ -1250,104 +1314,84 @@ pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
 }
 
 /// Frees block `p` of page `pg` from a thread that does not own the page
-/// (or has no heap): one CAS onto the page's remote list. When the page's
-/// `in_full` is set nobody collects that list on its own: the freer then
-/// raises the owner's `full_dirty` bit (page on the owner's full list) or
-/// reclaims the page (abandoned: see [`ABANDONED`]).
+/// (or has no heap): one CAS onto the page's remote list. The remote list of
+/// an abandoned page is collected by whoever adopts the page; if our push
+/// put the page's last block out on the list (its count reaches `used`),
+/// nobody will, and we [`reclaim`] the page, which returns it to the tier.
 ///
-/// Handshake: the push is an AcqRel CAS, then `in_full` is read. The owner
-/// (`push_full`) and the abandoning thread (`unwatch`) set `in_full` (and
-/// `owner`) before an RMW on `remote` (CAS null → null, AcqRel). Both sides
-/// are RMWs on one location, totally ordered: either that CAS sees our
-/// block, or our push reads from it and we see what was set before it.
+/// Handshake with [`abandon`]: the push is an AcqRel CAS, then `owner` and
+/// `used` are read. The abandoning thread writes `used` (owner-only) and
+/// stores `owner = ABANDONED` before an RMW on `remote` (CAS null → null,
+/// AcqRel), which found the list empty. Both sides are RMWs on one
+/// location, totally ordered: either that CAS sees our block (the
+/// abandoner takes the page back or reclaims it), or our push reads from it
+/// (or from a later push) and we see ABANDONED (or a later owner, who
+/// collects) and the `used` it left, which the list's count then reaches
+/// exactly when its last block is freed. A stale `used` (the page was taken
+/// meanwhile) only costs a reclaim attempt that finds the page owned or not
+/// empty.
 ///
 /// # Safety
 /// `p` is a live block of `pg`.
 #[inline]
 pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
     // SAFETY: the remote list is a Treiber stack of blocks we own until the
-    // CAS publishes them; the owner's heap memory stays readable forever.
+    // CAS publishes them; page descriptors stay readable forever.
     unsafe {
         let b = p as *mut Block;
         let mut head = (*pg).remote.load(Ordering::Relaxed);
-        loop {
+        let count = loop {
             let n = remote_count(head);
             if remote_ptr(head) == b || n == u16::MAX as u32 {
                 diag::fatal("free(): double free detected", p as usize);
             }
             (*b).next = remote_ptr(head);
             // Release: publishes the block's link to the collector. Acquire:
-            // if the push reads from an owner's or abandoner's CAS null →
-            // null (push_full, unwatch), we see the in_full/owner it set.
+            // if the push reads from an abandoner's CAS null → null
+            // (`abandon`), we see the owner and `used` it left.
             match (*pg).remote.compare_exchange_weak(head, remote_word(b, n + 1), Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => break,
+                Ok(_) => break n + 1,
                 Err(h) => head = h,
             }
-        }
-        if (*pg).in_full.load(Ordering::Relaxed) {
-            remote_signal(pg);
-        }
-    }
-}
-
-/// After a push onto a page whose `in_full` is set: signal its owner (the
-/// page is on the owner's full list) or reclaim it (abandoned).
-///
-/// # Safety
-/// `pg` is a page descriptor (its memory stays readable forever).
-#[cold]
-#[inline(never)]
-unsafe fn remote_signal(pg: *mut Page) {
-    // SAFETY: page descriptors and heaps stay readable forever.
-    unsafe {
-        match (*pg).owner.load(Ordering::Acquire) {
-            ABANDONED => reclaim(pg),
-            // Free (our block was collected, the page released) or being
-            // reclaimed (the reclaimer re-checks the remote list after
-            // giving the page up, see `unwatch`): nothing to do.
-            NO_OWNER | RECLAIMING => {}
-            owner => {
-                let class = (*pg).class;
-                let heap = owner + (*pg).heap_offset as usize;
-                (*(heap as *const Heap)).full_dirty.fetch_or(1 << class, Ordering::Release);
-            }
-        }
-    }
-}
-
-/// Gives up ownership of a page with live blocks (`owner = ABANDONED`)
-/// without leaving remote frees behind that nobody collects.
-///
-/// Protocol (the abandoning side of [`free_remote`]'s handshake): set
-/// in_full, store ABANDONED (Release), then an RMW on `remote` (CAS null →
-/// null, AcqRel). A freer pushes (AcqRel CAS), then reads in_full and
-/// owner. Either our CAS sees its block (we reclaim the page ourselves), or
-/// its push reads from our CAS, so it sees in_full and ABANDONED (or a later
-/// owner) and reclaims (or signals the adopter).
-///
-/// # Safety
-/// The caller owns `pg`, which is on no list.
-unsafe fn unwatch(pg: *mut Page) {
-    // SAFETY: per contract; after the store we no longer own the page.
-    unsafe {
-        (*pg).in_full.store(true, Ordering::Relaxed);
-        (*pg).owner.store(ABANDONED, Ordering::Release);
-        if (*pg)
-            .remote
-            .compare_exchange(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        };
+        // Any other owner value: an owner or adopter collects on its
+        // refills, a reclaimer re-checks after giving the page up, and a
+        // free page (NO_OWNER) had our block collected before release.
+        if (*pg).owner.load(Ordering::Relaxed) == ABANDONED && count == (*pg).used {
             reclaim(pg);
         }
     }
 }
 
-/// Reclaims an abandoned page that received remote frees: takes it for a
-/// moment (CAS `ABANDONED → RECLAIMING`), collects its remote list, returns
-/// it to its tier if that emptied it, else abandons it again with the
-/// re-check of [`unwatch`] (looping while frees keep arriving). If the CAS
-/// fails someone else owns the page (an adopter, which collects on its
-/// refills, or another reclaimer, which re-checks): nothing to do.
+/// Gives up a page the caller owns, which is on no heap list and has live
+/// blocks: stores `owner = ABANDONED` (Release: publishes the page's fields
+/// to whoever takes it next with a CAS from ABANDONED), then re-checks the
+/// remote list with an RMW (CAS null → null, AcqRel). Returns true if the
+/// list was empty: every later remote freer sees ABANDONED (or a later
+/// owner, see [`free_remote`]). False if a remote free raced in: its freer
+/// may have read the owner before our store, so the caller must see that
+/// the block is collected (take the page back, or [`reclaim`] it).
+///
+/// # Safety
+/// As above; after a true return the caller no longer owns the page.
+unsafe fn abandon(pg: *mut Page) -> bool {
+    // SAFETY: per contract.
+    unsafe {
+        (*pg).owner.store(ABANDONED, Ordering::Release);
+        (*pg)
+            .remote
+            .compare_exchange(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// Reclaims an abandoned page whose blocks may all be on its remote list
+/// (or that its abandoner could not leave with an empty one): takes it for
+/// a moment (CAS `ABANDONED → RECLAIMING`), collects its remote list,
+/// returns it to its tier if that emptied it, else gives it up again with
+/// [`abandon`] (looping while frees keep arriving). If the CAS fails
+/// someone else owns the page (an adopter, which collects on its refills,
+/// or another reclaimer, which re-checks): nothing to do.
 ///
 /// # Safety
 /// `pg` is a page descriptor of a live segment.
@@ -1365,19 +1409,12 @@ unsafe fn reclaim(pg: *mut Page) {
         let tier = &*(*seg).tier;
         loop {
             let n = collect_remote(pg);
-            tier.stats.remote_collected.fetch_add(n as usize, Ordering::Relaxed);
+            count_event(&tier.stats.remote_collected, n as usize);
             if (*pg).used == 0 {
                 tier.release_page(pg);
                 return;
             }
-            // As in `unwatch` (in_full is still set).
-            (*pg).owner.store(ABANDONED, Ordering::Release);
-            if (*pg)
-                .remote
-                .compare_exchange(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-                || (*pg).owner.compare_exchange(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err()
-            {
+            if abandon(pg) || (*pg).owner.compare_exchange(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err() {
                 return;
             }
         }

@@ -6,19 +6,19 @@
 //! whole tier with [`check`]:
 //!
 //! * every page is in exactly one place: a tier list (dirty or clean, then
-//!   unowned with an empty remote list), one list of its owning heap (cur,
-//!   partial or full: then `owner` is that heap's token, `FULL_BIT` and
-//!   `in_full` say "full list" exactly when it is), or abandoned (on no
-//!   list, `owner == ABANDONED`, an empty remote list, and at least one of
-//!   its blocks still held by the program: otherwise the page is leaked);
-//! * a page on a full list with pending remote frees has its class's
-//!   `full_dirty` bit raised (no lost wake-up);
-//! * per page, blocks balance: the free, local-free and remote lists and
-//!   the blocks the model still holds are disjoint sets of carved blocks
-//!   (none lost, none handed out twice), and `used` counts exactly the held
-//!   and the remotely freed ones;
+//!   unowned with an empty remote list), one list of its owning heap (cur
+//!   or partial: then `owner` is that heap's token), or abandoned (on no
+//!   list, `owner == ABANDONED`, and at least one of its blocks still held
+//!   by the program: otherwise the page is leaked, its blocks all free or
+//!   on a remote list nobody will collect);
+//! * per page, blocks balance: the free and remote lists and the blocks the
+//!   model still holds are disjoint sets of carved blocks (none lost, none
+//!   handed out twice), and `used` counts exactly the held and the remotely
+//!   freed ones (a free page keeps its carved blocks on its free list,
+//!   unless clean: then it has none);
 //! * the tier's dirty list is a well-formed doubly-linked list whose length
-//!   is `dirty_count`.
+//!   is `dirty_count`; its hint lists hold each page at most once, exactly
+//!   the pages marked `hinted` (hints may name pages in any state).
 //!
 //! Models are small on purpose (two or three threads, a handful of
 //! operations each): loom explores every interleaving up to the preemption
@@ -47,9 +47,11 @@ use loom::thread;
 
 use super::*;
 
-/// Four 16 KiB blocks per 64 KiB page, carved one at a time: pages fill up
-/// (and go to the full list) after four allocations.
+/// Four 16 KiB blocks per 64 KiB page, carved one at a time: pages are
+/// exhausted (and detached by the next allocation) after four allocations.
 static SIZES_4: [u32; 1] = [16384];
+/// Two 32 KiB blocks per 64 KiB page.
+static SIZES_2: [u32; 1] = [32768];
 /// 1 KiB blocks, carved four at a time (for multi-block lists).
 static SIZES_1K: [u32; 1] = [1024];
 
@@ -133,7 +135,6 @@ enum Place {
     Clean,
     Cur(usize),
     Partial(usize),
-    Full(usize),
 }
 
 /// Checks the whole tier after every thread joined (see the module docs).
@@ -168,6 +169,22 @@ unsafe fn check(w: &World, held: &[usize]) {
                 put(pg, Place::Clean);
                 pg = (*pg).next;
             }
+            let mut hinted = HashSet::new();
+            for &head in &s.hints {
+                let mut pg = head;
+                while !pg.is_null() {
+                    assert!((*pg).hinted, "page {pg:?} on a hint list but not marked hinted");
+                    assert!(hinted.insert(pg as usize), "page {pg:?} twice on the hint lists");
+                    pg = (*pg).hint_next;
+                }
+            }
+            for (_, rec) in tier.segments.lock().unwrap().iter() {
+                let rec = *rec as *mut SegMeta;
+                for i in 0..hak_os::SEGMENT_SIZE >> (*rec).page_shift {
+                    let pg = ptr::addr_of_mut!((*rec).pages).cast::<Page>().add(i);
+                    assert!(!(*pg).hinted || hinted.contains(&(pg as usize)), "page {i} marked hinted but on no hint list");
+                }
+            }
         }
         for (i, &h) in w.heaps.iter().enumerate() {
             let h = &*h;
@@ -175,16 +192,14 @@ unsafe fn check(w: &World, held: &[usize]) {
                 if h.cur[c] != empty_page() {
                     put(h.cur[c], Place::Cur(i));
                 }
-                for full in [false, true] {
-                    let mut prev: *mut Page = ptr::null_mut();
-                    let mut pg = if full { h.full[c] } else { h.partial[c] };
-                    while !pg.is_null() {
-                        assert_eq!((*pg).prev, prev, "heap list: broken prev link");
-                        assert_eq!((*pg).class as usize, c, "page on another class's list");
-                        put(pg, if full { Place::Full(i) } else { Place::Partial(i) });
-                        prev = pg;
-                        pg = (*pg).next;
-                    }
+                let mut prev: *mut Page = ptr::null_mut();
+                let mut pg = h.partial[c];
+                while !pg.is_null() {
+                    assert_eq!((*pg).prev, prev, "heap list: broken prev link");
+                    assert_eq!((*pg).class as usize, c, "page on another class's list");
+                    put(pg, Place::Partial(i));
+                    prev = pg;
+                    pg = (*pg).next;
                 }
             }
         }
@@ -207,32 +222,20 @@ unsafe fn check(w: &World, held: &[usize]) {
                 let held_here = held_by_page.get(&(pg as usize)).cloned().unwrap_or_default();
                 let what = format!("page {i} (owner {owner:#x}, used {:#x}, remote {remote:x?}, held {held_here:x?})", (*pg).used);
                 match place.get(&(pg as usize)).copied() {
-                    Some(Place::Dirty | Place::Clean) => {
+                    Some(p @ (Place::Dirty | Place::Clean)) => {
                         assert_eq!(owner, NO_OWNER, "{what}: free page with an owner");
-                        assert!(remote.is_empty() && held_here.is_empty(), "{what}: free page with blocks");
-                        continue;
+                        assert!(remote.is_empty() && held_here.is_empty(), "{what}: free page with blocks out");
+                        assert!(p == Place::Dirty || (*pg).capacity == 0, "{what}: clean page with carved blocks");
                     }
-                    Some(Place::Cur(h) | Place::Partial(h) | Place::Full(h)) => {
-                        let heap = &*w.heaps[h];
-                        assert_eq!(owner, heap.token, "{what}: on a list of heap {h} but not owned by it");
-                        let on_full = matches!(place[&(pg as usize)], Place::Full(_));
-                        assert_eq!((*pg).used & FULL_BIT != 0, on_full, "{what}: FULL_BIT disagrees with the list");
-                        if on_full {
-                            assert!((*pg).in_full.load(Ordering::SeqCst), "{what}: on the full list without in_full");
-                            let dirty = heap.full_dirty.load(Ordering::SeqCst);
-                            assert!(
-                                remote.is_empty() || dirty & (1 << (*pg).class) != 0,
-                                "{what}: on the full list with pending remote frees and no full_dirty signal"
-                            );
-                        }
+                    Some(Place::Cur(h) | Place::Partial(h)) => {
+                        assert_eq!(owner, (*w.heaps[h]).token, "{what}: on a list of heap {h} but not owned by it");
                     }
                     None => {
                         assert_eq!(owner, ABANDONED, "{what}: on no list but not abandoned");
                         assert!(!held_here.is_empty(), "{what}: abandoned with no block left to free: leaked");
-                        assert!(remote.is_empty(), "{what}: abandoned with pending remote frees nobody will collect");
                     }
                 }
-                // Block ledger of an owned or abandoned page.
+                // Block ledger.
                 let free = list((*pg).free);
                 let mut all = HashSet::new();
                 for &b in free.iter().chain(&remote).chain(&held_here) {
@@ -241,7 +244,7 @@ unsafe fn check(w: &World, held: &[usize]) {
                 }
                 // The current page carries one phantom count (Heap::make_cur).
                 let phantom = matches!(place.get(&(pg as usize)), Some(Place::Cur(_))) as usize;
-                let used = ((*pg).used & !FULL_BIT) as usize;
+                let used = (*pg).used as usize;
                 assert_eq!(used, remote.len() + held_here.len() + phantom, "{what}: used does not count held + remote blocks (+1 when current)");
                 assert_eq!(all.len(), (*pg).capacity as usize, "{what}: a carved block is lost");
             }
@@ -321,28 +324,106 @@ fn concurrent_remote_pushes() {
     });
 }
 
-/// The full-list handshake: the owner exhausts a page (push_full: SeqCst
-/// store of in_full, re-check of remote) while another thread frees a block
-/// of it (SeqCst CAS, in_full load, full_dirty signal). The page must never
-/// sit on the full list with a pending remote block and no signal.
+/// Detaching an exhausted page: the owner's next allocation gives up its
+/// exhausted current page (`abandon`: store ABANDONED, re-check `remote`)
+/// while one thread frees a block of it through its own heap (adopting the
+/// page if it sees ABANDONED, else pushing, and reclaiming if it sees
+/// ABANDONED and its push made the last block free) and another frees the
+/// other block without a heap (pushing, then maybe reclaiming). A push the
+/// re-check sees makes the owner take the page back (CAS `ABANDONED →
+/// token`), racing the freers' CASes: exactly one owner, no block lost, and
+/// the page, all of whose blocks are freed, never left abandoned.
+/// Afterwards the owner frees its new block.
 #[test]
-fn full_list_handshake() {
-    model("full_list_handshake", || {
-        let mut w = World::new(&SIZES_4);
-        let h = w.heap();
+fn detach_vs_frees() {
+    model("detach_vs_frees", || {
+        let mut w = World::new(&SIZES_2);
+        let h0 = w.heap();
+        let h1 = w.heap();
         let tier = w.tier;
-        // SAFETY: as in remote_free_vs_owner_refill.
+        // SAFETY: set-up on the main thread; then h1 and block a belong to
+        // the first spawned thread, block b to the second, h0 and the other
+        // blocks to the main thread.
         unsafe {
-            let mut mine = alloc_n(h, 4); // page exhausted, still current
-            let a = mine.pop().unwrap();
-            let t = thread::spawn(move || remote_free(tier, a));
+            let mut mine = alloc_n(h0, 2); // page exhausted, still current
+            let (a, b) = (mine.pop().unwrap(), mine.pop().unwrap());
+            let t1 = thread::spawn(move || heap_free(tier, h1, a));
+            let t2 = thread::spawn(move || remote_free(tier, b));
             thread::yield_now();
-            mine.push((*h.0).alloc(0) as usize);
-            t.join().unwrap();
+            mine.push((*h0.0).alloc(0) as usize);
+            t1.join().unwrap();
+            t2.join().unwrap();
             check(&w, &mine);
-            // And the signal is acted upon: the next slow path sweeps.
-            (*h.0).collect();
+            for b in mine.drain(..) {
+                heap_free(tier, h0, b);
+            }
+            check(&w, &[]);
+        }
+    });
+}
+
+/// Taking an abandoned page from the tier's hints: a heap that needs a
+/// page pops the hint and adopts with a CAS `ABANDONED → token`, racing a
+/// heap that adopts the page by freeing into it and a heapless freer that
+/// reclaims it (and releases it if it frees the last block). Exactly one of
+/// them owns the page; the others' blocks reach its lists.
+#[test]
+fn take_abandoned_race() {
+    model("take_abandoned_race", || {
+        let mut w = World::new(&SIZES_4);
+        let h0 = w.heap();
+        let h1 = w.heap();
+        let h2 = w.heap();
+        let tier = w.tier;
+        // SAFETY: set-up on the main thread (h0 abandons its page, which
+        // has room, so it is hinted); then h1 belongs to the first spawned
+        // thread, h2 and block a to the second, block b to the main thread.
+        unsafe {
+            let mut given = alloc_n(h0, 2);
+            (*h0.0).abandon_all();
+            let (a, b) = (given.pop().unwrap(), given.pop().unwrap());
+            let t1 = thread::spawn(move || (*h1.0).alloc(0) as usize);
+            let t2 = thread::spawn(move || heap_free(tier, h2, a));
+            thread::yield_now();
+            remote_free(tier, b);
+            let mine = [t1.join().unwrap()];
+            t2.join().unwrap();
             check(&w, &mine);
+        }
+    });
+}
+
+/// Two classes: 16 KiB and 8 KiB blocks.
+static SIZES_2C: [u32; 2] = [16384, 8192];
+
+/// A stale hint (single thread, every step of the hint's life): a page
+/// hinted for class 0 is released, reused for class 1 and abandoned again
+/// (already hinted: it stays on class 0's list). A heap that then needs a
+/// class 0 page adopts it through the stale hint, keeps it as a class 1
+/// page, and takes another page for class 0.
+#[test]
+fn stale_hint_of_another_class() {
+    model("stale_hint_of_another_class", || {
+        let mut w = World::new(&SIZES_2C);
+        let h0 = w.heap();
+        let h1 = w.heap();
+        let h2 = w.heap();
+        let tier = w.tier;
+        // SAFETY: one thread owns everything.
+        unsafe {
+            let x = (*h0.0).alloc(0) as usize;
+            (*h0.0).abandon_all(); // hinted for class 0
+            remote_free(tier, x); // reclaimed and released
+            check(&w, &[]);
+            let y = (*h1.0).alloc(1) as usize; // the same page, resident, for class 1
+            assert_eq!(page_of(tier, x), page_of(tier, y));
+            (*h1.0).abandon_all();
+            let z = (*h2.0).alloc(0) as usize;
+            assert_ne!(page_of(tier, z), page_of(tier, y));
+            assert_eq!((*h2.0).partial[1], page_of(tier, y), "adopted through the stale hint");
+            check(&w, &[y, z]);
+            heap_free(tier, h2, y);
+            check(&w, &[z]);
         }
     });
 }
@@ -425,9 +506,9 @@ fn tier_release_purge_vs_acquire() {
         // to the spawned thread, h1 to the main thread.
         unsafe {
             let first = alloc_n(h0, 4); // page 1 exhausted
-            let second = alloc_n(h0, 1); // page 1 to the full list, page 2 current
+            let second = alloc_n(h0, 1); // page 1 detached, page 2 current
             for &b in &first[1..] {
-                heap_free(tier, h0, b); // page 1 to the partial list, one block left
+                heap_free(tier, h0, b); // page 1 adopted back, one block left
             }
             let last = first[0];
             let t = thread::spawn(move || heap_free(tier, h0, last)); // page 1 released and purged

@@ -169,6 +169,7 @@ pub fn init() {
     unsafe {
         libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child));
         if f.contains(Features::STATS) {
+            hak_slab::set_stats(true);
             stats::keep_stderr();
             libc::atexit(stats::at_exit);
         }
@@ -228,10 +229,8 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     }
     // From now on this thread uses the global heaps.
     tls::set_ctx(EXITED as *mut ThreadCtx);
-    // SAFETY: the context belonged to this thread, which no longer uses it.
-    // The record is recycled as another context: remote freers that read a
-    // stale owner token may still touch its `full_dirty` word, which is
-    // harmless (a spurious sweep).
+    // SAFETY: the context belonged to this thread, which no longer uses it,
+    // and no page refers to it once its heaps abandoned their pages.
     unsafe {
         for h in (*c).heaps.iter_mut() {
             h.abandon_all();
