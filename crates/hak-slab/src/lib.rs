@@ -102,8 +102,12 @@ const RECLAIMING: usize = 2;
 pub struct Page {
     /// Owner-only: blocks ready to hand out.
     free: *mut Block,
-    /// Owner-only: blocks handed out and not yet returned.
-    used: u32,
+    /// Blocks handed out and not yet returned. Written by the owner only;
+    /// also read by a remote freer of an abandoned page ([`free_remote`]),
+    /// so it is a relaxed atomic (plain loads and stores on x86-64): that
+    /// read is not a data race, and its ordering comes from the remote
+    /// list's RMWs. Use [`Page::used`] and [`Page::set_used`].
+    used: stat::AtomicU32,
     /// Blocks carved so far (owner-only).
     capacity: u32,
     /// Token of the owning heap, [`NO_OWNER`] when free, [`ABANDONED`]
@@ -134,11 +138,23 @@ pub struct Page {
 }
 
 impl Page {
+    /// Blocks handed out and not yet returned (relaxed).
+    #[inline(always)]
+    fn used(&self) -> u32 {
+        self.used.load(stat::Ordering::Relaxed)
+    }
+
+    /// Sets the count of blocks out (owner only; relaxed).
+    #[inline(always)]
+    fn set_used(&self, n: u32) {
+        self.used.store(n, stat::Ordering::Relaxed);
+    }
+
     hak_os::loom_const_fn! {
     fn empty() -> Page {
         Page {
             free: ptr::null_mut(),
-            used: 0,
+            used: stat::AtomicU32::new(0),
             capacity: 0,
             owner: AtomicUsize::new(NO_OWNER),
             reserved: 0,
@@ -480,7 +496,7 @@ impl SlabTier {
                 (*pg).free = ptr::null_mut();
                 (*pg).capacity = 0;
             }
-            (*pg).used = 0;
+            (*pg).set_used(0);
             (*pg).block_size = bs;
             (*pg).reserved = ((1usize << self.page_shift) / bs as usize) as u32;
             (*pg).class = class as u32;
@@ -690,7 +706,7 @@ unsafe fn collect_remote(pg: *mut Page) -> u32 {
         let r = remote_ptr(w);
         let n = remote_count(w);
         // More blocks than are out means a double free.
-        if n == 0 || n > (*pg).used {
+        if n == 0 || n > (*pg).used() {
             diag::fatal("free(): double free detected in page", (*pg).start);
         }
         if (*pg).free.is_null() {
@@ -706,7 +722,7 @@ unsafe fn collect_remote(pg: *mut Page) -> u32 {
             (*tail).next = (*pg).free;
             (*pg).free = r;
         }
-        (*pg).used -= n;
+        (*pg).set_used((*pg).used() - n);
         n
     }
 }
@@ -915,7 +931,7 @@ impl Heap {
             if !b.is_null() {
                 let next = (*b).next;
                 (*pg).free = next;
-                (*pg).used += 1;
+                (*pg).set_used((*pg).used() + 1);
                 // The next allocation will read `next`'s link: start loading
                 // its line now (free lists of long-lived heaps are cold;
                 // prefetching null is harmless).
@@ -946,7 +962,7 @@ impl Heap {
                 }
                 // An exhausted page holds at least one block, so dropping
                 // its current-page reference cannot empty it.
-                (*pg).used -= 1;
+                (*pg).set_used((*pg).used() - 1);
                 self.cur[class] = empty_page();
                 self.detach(pg);
             }
@@ -971,7 +987,7 @@ impl Heap {
                     }
                     self.adopt(pg);
                     if (*pg).class as usize != class {
-                        if (*pg).used == 0 {
+                        if (*pg).used() == 0 {
                             tier.release_page(pg);
                         } else {
                             self.link(pg);
@@ -1004,7 +1020,7 @@ impl Heap {
     #[inline]
     unsafe fn make_cur(&mut self, class: usize, pg: *mut Page) {
         // SAFETY: we own the page.
-        unsafe { (*pg).used += 1 };
+        unsafe { (*pg).set_used((*pg).used() + 1) };
         self.cur[class] = pg;
     }
 
@@ -1016,7 +1032,7 @@ impl Heap {
         unsafe {
             let b = (*pg).free;
             (*pg).free = (*b).next;
-            (*pg).used += 1;
+            (*pg).set_used((*pg).used() + 1);
             b.cast()
         }
     }
@@ -1159,7 +1175,7 @@ impl Heap {
     unsafe fn free_local_slow(&mut self, pg: *mut Page, p: *mut u8) {
         // SAFETY: we own the page.
         unsafe {
-            let u = (*pg).used;
+            let u = (*pg).used();
             let is_cur = self.cur[(*pg).class as usize] == pg;
             if u == is_cur as u32 || (*pg).free == p as *mut Block || !(*pg).is_block_start(p as usize) {
                 diag::fatal("free(): double free or invalid pointer", p as usize);
@@ -1167,7 +1183,7 @@ impl Heap {
             let b = p as *mut Block;
             (*b).next = (*pg).free;
             (*pg).free = b;
-            (*pg).used = u - 1;
+            (*pg).set_used(u - 1);
             if u == 1 && !is_cur {
                 // Empty and not current (so on the partial list): give it back.
                 self.unlink(pg);
@@ -1199,7 +1215,7 @@ impl Heap {
             for c in 0..MAX_CLASSES {
                 let cur = self.cur[c];
                 if cur != empty_page() {
-                    (*cur).used -= 1; // the current-page reference
+                    (*cur).set_used((*cur).used() - 1); // the current-page reference
                     self.cur[c] = empty_page();
                     self.link(cur);
                 }
@@ -1211,7 +1227,7 @@ impl Heap {
                     self.unlink(pg);
                     let n = collect_remote(pg);
                     count_event(&tier.stats.remote_collected, n as usize);
-                    if (*pg).used == 0 {
+                    if (*pg).used() == 0 {
                         tier.release_page(pg);
                         continue;
                     }
@@ -1275,7 +1291,7 @@ impl Heap {
                 while !pg.is_null() {
                     let next = (*pg).next;
                     collect_remote(pg);
-                    if (*pg).used == 0 {
+                    if (*pg).used() == 0 {
                         self.unlink(pg);
                         tier.release_page(pg);
                     }
@@ -1298,15 +1314,19 @@ impl Heap {
 /// it has none).
 #[inline(always)]
 pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
-    // SAFETY: the owner check comes first; then owner-only fields.
+    // SAFETY: the owner check comes first: a thread that does not own the
+    // page reads nothing else of it; then owner-only fields.
     unsafe {
-        let u = (*pg).used;
+        if (*pg).owner.load(Ordering::Relaxed) != token {
+            return false;
+        }
+        let u = (*pg).used();
         let head = (*pg).free;
-        if (*pg).owner.load(Ordering::Relaxed) == token && u >= 2 && head != p as *mut Block {
+        if u >= 2 && head != p as *mut Block {
             let b = p as *mut Block;
             (*b).next = head;
             (*pg).free = b;
-            (*pg).used = u - 1;
+            (*pg).set_used(u - 1);
             return true;
         }
         false
@@ -1357,7 +1377,7 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
         // Any other owner value: an owner or adopter collects on its
         // refills, a reclaimer re-checks after giving the page up, and a
         // free page (NO_OWNER) had our block collected before release.
-        if (*pg).owner.load(Ordering::Relaxed) == ABANDONED && count == (*pg).used {
+        if (*pg).owner.load(Ordering::Relaxed) == ABANDONED && count == (*pg).used() {
             reclaim(pg);
         }
     }
@@ -1410,7 +1430,7 @@ unsafe fn reclaim(pg: *mut Page) {
         loop {
             let n = collect_remote(pg);
             count_event(&tier.stats.remote_collected, n as usize);
-            if (*pg).used == 0 {
+            if (*pg).used() == 0 {
                 tier.release_page(pg);
                 return;
             }

@@ -220,7 +220,7 @@ unsafe fn check(w: &World, held: &[usize]) {
                 let remote = list(remote_ptr(word));
                 assert_eq!(remote.len(), remote_count(word) as usize, "page {i}: remote count disagrees with the list");
                 let held_here = held_by_page.get(&(pg as usize)).cloned().unwrap_or_default();
-                let what = format!("page {i} (owner {owner:#x}, used {:#x}, remote {remote:x?}, held {held_here:x?})", (*pg).used);
+                let what = format!("page {i} (owner {owner:#x}, used {:#x}, remote {remote:x?}, held {held_here:x?})", (*pg).used());
                 match place.get(&(pg as usize)).copied() {
                     Some(p @ (Place::Dirty | Place::Clean)) => {
                         assert_eq!(owner, NO_OWNER, "{what}: free page with an owner");
@@ -244,7 +244,7 @@ unsafe fn check(w: &World, held: &[usize]) {
                 }
                 // The current page carries one phantom count (Heap::make_cur).
                 let phantom = matches!(place.get(&(pg as usize)), Some(Place::Cur(_))) as usize;
-                let used = (*pg).used as usize;
+                let used = (*pg).used() as usize;
                 assert_eq!(used, remote.len() + held_here.len() + phantom, "{what}: used does not count held + remote blocks (+1 when current)");
                 assert_eq!(all.len(), (*pg).capacity as usize, "{what}: a carved block is lost");
             }
