@@ -412,8 +412,8 @@ pub fn markdown(s: &Session, name: &str) -> String {
         if let Some(l) = i.loop_per_pair {
             md.push_str(&format!(
                 "Every count includes the loop of `pairs.c` itself ({l:.1} instructions per pair: \
-                 its `main`, measured with callgrind_annotate under the system allocator) and the \
-                 two PLT jumps; subtract them for the allocator's own cost.\n\n"
+                 its `main` with its calls through the PLT, measured with callgrind_annotate under \
+                 the system allocator); subtract it for the allocator's own cost.\n\n"
             ));
         }
         for c in &i.counts {
