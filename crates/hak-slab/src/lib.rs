@@ -512,19 +512,19 @@ impl SlabTier {
     /// Records abandoned pages with free space as hints for
     /// [`SlabTier::take_abandoned`] (a page already on a hint list stays
     /// where it is).
-    fn push_hints(&self, pages: &[*mut Page]) {
+    fn push_hints(&self, pages: &[(*mut Page, usize)]) {
         if pages.is_empty() {
             return;
         }
         let mut s = self.shared.lock();
-        for &pg in pages {
+        for &(pg, c) in pages {
             // SAFETY: the hint fields only change under the tier lock, and
-            // page descriptors stay valid forever. `class` may be changed by
-            // a new owner meanwhile: the page then sits on another class's
-            // list, which `take_abandoned` accepts.
+            // page descriptors stay valid forever. `c` is the class the page
+            // had when its owner gave it up (read then, not now: a new owner
+            // may be rewriting `class`); if it changed meanwhile the page
+            // sits on another class's list, which `take_abandoned` accepts.
             unsafe {
                 if !(*pg).hinted {
-                    let c = (*pg).class as usize;
                     (*pg).hinted = true;
                     (*pg).hint_next = s.hints[c];
                     s.hints[c] = pg;
@@ -1210,7 +1210,7 @@ impl Heap {
             let tier = &*self.tier;
             // Recorded after the pages are abandoned: a hint is only taken
             // by a CAS from ABANDONED.
-            let mut hints = [ptr::null_mut::<Page>(); HINT_BATCH];
+            let mut hints = [(ptr::null_mut::<Page>(), 0usize); HINT_BATCH];
             let mut nh = 0;
             for c in 0..MAX_CLASSES {
                 let cur = self.cur[c];
@@ -1241,7 +1241,7 @@ impl Heap {
                             tier.push_hints(&hints);
                             nh = 0;
                         }
-                        hints[nh] = pg;
+                        hints[nh] = (pg, c);
                         nh += 1;
                     }
                 }
@@ -1359,6 +1359,15 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
     // CAS publishes them; page descriptors stay readable forever.
     unsafe {
         let b = p as *mut Block;
+        // A page goes back to the tier only once every block of it has been
+        // freed, and whoever still holds a block sees the owner that handed
+        // it out (or a later one), never that earlier NO_OWNER: so a free
+        // page here means this block was freed already. Report it before
+        // the push would overwrite the link of a block on the free list the
+        // released page keeps for its next owner.
+        if (*pg).owner.load(Ordering::Relaxed) == NO_OWNER {
+            diag::fatal("free(): double free detected", p as usize);
+        }
         let mut head = (*pg).remote.load(Ordering::Relaxed);
         let count = loop {
             let n = remote_count(head);

@@ -78,6 +78,16 @@ fn remote_double_free_aborts() {
     assert_aborts_with(&r, "hakmem: free(): double free");
 }
 
+/// A second free of a block whose page already went back to the tier (all
+/// its blocks freed) aborts instead of cutting the free list that the
+/// released page keeps for its next owner.
+#[test]
+fn double_free_into_a_released_page_aborts() {
+    let r = run_preloaded("doublefree_released", &[]);
+    assert!(r.stdout_str().contains("first free done"), "the first frees failed: {}", r.report());
+    assert_aborts_with(&r, "hakmem: free(): double free");
+}
+
 /// Statistics still reach the terminal when the program closes stderr in an
 /// exit handler that runs before hakmem's (GNU coreutils do).
 #[test]
