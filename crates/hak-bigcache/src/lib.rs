@@ -1,4 +1,4 @@
-//! hak-bigcache — hakmem's tier for blocks of 1 MiB and more.
+//! hak-bigcache — hakmem's tier for blocks above 1 MiB.
 //!
 //! Every big block is its own mapping, rounded up to whole 4 MiB segments and
 //! segment aligned, so its record can be registered in the segment map
@@ -53,8 +53,9 @@ pub use hak_os::segmap::TAG_BIG;
 #[cfg(all(test, loom))]
 mod loom_models;
 
-/// Smallest request this tier is meant for (the router's threshold).
-pub const MIN_SIZE: usize = 1 << 20;
+/// Smallest request the router sends here: just above 1 MiB, the largest
+/// size of the L2.5 pool (the tier itself serves any size).
+pub const MIN_SIZE: usize = (1 << 20) + 1;
 
 /// Hard upper bound of cache entries.
 pub const MAX_ENTRIES: usize = 64;

@@ -206,3 +206,18 @@ fn threads_that_exit_return_their_pages() {
     let stats = &hak_tiny::TINY.stats;
     assert!(stats.pages_released.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
+
+/// The tiers partition the sizes: the L2.5 pool ends where big blocks begin.
+#[test]
+fn pool_and_big_block_limits_meet() {
+    assert_eq!(hak_pool::L25_MAX + 1, hak_bigcache::MIN_SIZE);
+    for size in [hak_pool::L25_MAX - 1, hak_pool::L25_MAX, hak_bigcache::MIN_SIZE, hak_bigcache::MIN_SIZE + 4096] {
+        let p = hakmem::alloc(size);
+        assert!(!p.is_null());
+        fill(p, size, 3);
+        check(p, size, 3);
+        // SAFETY: our block.
+        assert!(unsafe { hakmem::usable_size(p) } >= size);
+        unsafe { hakmem::free(p) };
+    }
+}
