@@ -137,6 +137,22 @@ struct Cache {
 // SAFETY: entries are only followed under the cache lock.
 unsafe impl Send for Cache {}
 
+impl Cache {
+    /// Takes entry `i` out of the cache (the last entry fills its slot) and
+    /// out of the byte and dirty totals.
+    fn remove(&mut self, i: usize) -> *mut BigBlock {
+        let rec = self.entries[i];
+        self.n -= 1;
+        self.entries[i] = self.entries[self.n];
+        // SAFETY: cached records are valid while in the cache (we hold its lock).
+        unsafe {
+            self.bytes -= (*rec).map_size;
+            self.dirty -= (*rec).dirty;
+        }
+        rec
+    }
+}
+
 /// The big-block tier: a bounded cache of released mappings plus its policy
 /// and counters. The process-wide instance serves this crate's free
 /// functions; an embedder or a loom model may build its own.
@@ -459,16 +475,7 @@ impl BigCache {
         if i == MAX_ENTRIES {
             return ptr::null_mut();
         }
-        let rec = c.entries[i];
-        c.n -= 1;
-        let last = c.n;
-        c.entries[i] = c.entries[last];
-        // SAFETY: cached record, under lock.
-        unsafe {
-            c.bytes -= (*rec).map_size;
-            c.dirty -= (*rec).dirty;
-        }
-        rec
+        c.remove(i)
     }
 
     /// Frees the big block `p` whose segment-map entry is `entry`. Aborts on
@@ -534,16 +541,7 @@ impl BigCache {
                             oldest = i;
                         }
                     }
-                    let victim = c.entries[oldest];
-                    c.n -= 1;
-                    let last = c.n;
-                    c.entries[oldest] = c.entries[last];
-                    // SAFETY: cached record, under lock.
-                    unsafe {
-                        c.bytes -= (*victim).map_size;
-                        c.dirty -= (*victim).dirty;
-                    }
-                    evict[ne] = victim;
+                    evict[ne] = c.remove(oldest);
                     ne += 1;
                 }
                 let n = c.n;
@@ -727,15 +725,8 @@ impl BigCache {
                 if c.n == 0 {
                     break;
                 }
-                c.n -= 1;
-                let n = c.n;
-                let r = c.entries[n];
-                // SAFETY: cached record, under lock.
-                unsafe {
-                    c.bytes -= (*r).map_size;
-                    c.dirty -= (*r).dirty;
-                }
-                r
+                let last = c.n - 1;
+                c.remove(last)
             };
             self.destroy(rec);
         }

@@ -15,6 +15,17 @@ fn check(p: *const u8, n: usize, seed: u8) {
     }
 }
 
+/// Allocates `size` bytes, fills and checks every byte, checks the usable
+/// size, frees.
+fn roundtrip(size: usize, seed: u8) {
+    let p = hakmem::alloc(size);
+    assert!(!p.is_null(), "alloc({size})");
+    fill(p, size, seed);
+    check(p, size, seed);
+    assert!(unsafe { hakmem::usable_size(p) } >= size);
+    unsafe { hakmem::free(p) };
+}
+
 #[test]
 fn every_small_size_is_usable_and_aligned() {
     let mut blocks = Vec::new();
@@ -36,13 +47,7 @@ fn every_small_size_is_usable_and_aligned() {
 #[test]
 fn powers_of_two_up_to_64mib() {
     for shift in 0..=26 {
-        let size = 1usize << shift;
-        let p = hakmem::alloc(size);
-        assert!(!p.is_null());
-        fill(p, size, 3);
-        check(p, size, 3);
-        assert!(unsafe { hakmem::usable_size(p) } >= size);
-        unsafe { hakmem::free(p) };
+        roundtrip(1usize << shift, 3);
     }
 }
 
@@ -212,12 +217,6 @@ fn threads_that_exit_return_their_pages() {
 fn pool_and_big_block_limits_meet() {
     assert_eq!(hak_pool::L25_MAX + 1, hak_bigcache::MIN_SIZE);
     for size in [hak_pool::L25_MAX - 1, hak_pool::L25_MAX, hak_bigcache::MIN_SIZE, hak_bigcache::MIN_SIZE + 4096] {
-        let p = hakmem::alloc(size);
-        assert!(!p.is_null());
-        fill(p, size, 3);
-        check(p, size, 3);
-        // SAFETY: our block.
-        assert!(unsafe { hakmem::usable_size(p) } >= size);
-        unsafe { hakmem::free(p) };
+        roundtrip(size, 3);
     }
 }
