@@ -51,6 +51,7 @@
 //! | `HAKMEM_BIGCACHE_MAX_MB` | 256 | max MiB kept in the BigCache |
 //! | `HAKMEM_DECAY_MS` | 500 | how long released memory stays committed before `madvise` |
 //! | `HAKMEM_FREE_PAGES_KEEP` | 16 | empty pages a tier keeps committed |
+//! | `HAKMEM_THREAD_CACHE_KB` | 256 | per class, KiB of freed blocks a thread keeps for reuse (0: none) |
 //! | `HAKMEM_VERBOSE` | off | boolean: print the resolved configuration once at start |
 
 #![no_std]
@@ -197,6 +198,10 @@ pub struct Tunables {
     pub decay_ms: u64,
     /// Empty pages a tier keeps committed (`HAKMEM_FREE_PAGES_KEEP`, default 16).
     pub free_pages_keep: usize,
+    /// Per size class, KiB of freed blocks a thread caches for its next
+    /// allocations (`HAKMEM_THREAD_CACHE_KB`, default 256; 0 turns the
+    /// cache off).
+    pub thread_cache_kb: usize,
     /// Print the resolved configuration once at start (`HAKMEM_VERBOSE`, default off).
     pub verbose: bool,
 }
@@ -208,6 +213,7 @@ impl Tunables {
         bigcache_max_mb: 256,
         decay_ms: 500,
         free_pages_keep: 16,
+        thread_cache_kb: 256,
         verbose: false,
     };
 }
@@ -230,7 +236,7 @@ pub struct Config {
 }
 
 /// Buffer size that always holds a rendered config line or a [`Rejected`] message.
-pub const LINE_MAX: usize = 256;
+pub const LINE_MAX: usize = 320;
 
 impl Config {
     /// The configuration used when no variable is set (mode `minimal`).
@@ -271,7 +277,7 @@ impl Config {
     }
 
     /// Renders `mode=minimal features=TINY_POOL|... bigcache_entries=32 bigcache_max_mb=256
-    /// decay_ms=500 free_pages_keep=16` (one line, no newline) into `buf`; returns the
+    /// decay_ms=500 free_pages_keep=16 thread_cache_kb=256` (one line, no newline) into `buf`; returns the
     /// bytes written. [`LINE_MAX`] bytes always suffice; a smaller buffer cuts the text.
     pub fn render(&self, buf: &mut [u8]) -> usize {
         let t = &self.tunables;
@@ -288,6 +294,8 @@ impl Config {
         out.num(t.decay_ms);
         out.str(" free_pages_keep=");
         out.num(t.free_pages_keep as u64);
+        out.str(" thread_cache_kb=");
+        out.num(t.thread_cache_kb as u64);
         out.len
     }
 }
@@ -424,6 +432,8 @@ pub fn parse_with<'v>(
         decay_ms: read(l, r, "HAKMEM_DECAY_MS", parse_u64, INT_EXPECTED).unwrap_or(d.decay_ms),
         free_pages_keep: read(l, r, "HAKMEM_FREE_PAGES_KEEP", parse_usize, INT_EXPECTED)
             .unwrap_or(d.free_pages_keep),
+        thread_cache_kb: read(l, r, "HAKMEM_THREAD_CACHE_KB", parse_usize, INT_EXPECTED)
+            .unwrap_or(d.thread_cache_kb),
         verbose: read(l, r, "HAKMEM_VERBOSE", parse_bool, BOOL_EXPECTED).unwrap_or(d.verbose),
     };
     Config {
@@ -653,9 +663,10 @@ mod tests {
                 t.bigcache_entries,
                 t.bigcache_max_mb,
                 t.decay_ms,
-                t.free_pages_keep
+                t.free_pages_keep,
+                t.thread_cache_kb
             ),
-            (32, 256, 500, 16)
+            (32, 256, 500, 16, 256)
         );
         assert!(!t.verbose);
         assert_eq!(c.bigcache_max_bytes(), 256 << 20);
@@ -724,6 +735,7 @@ mod tests {
             ("HAKMEM_BIGCACHE_MAX_MB", "1024"),
             ("HAKMEM_DECAY_MS", "18446744073709551615"),
             ("HAKMEM_FREE_PAGES_KEEP", "007"),
+            ("HAKMEM_THREAD_CACHE_KB", "0"),
             ("HAKMEM_VERBOSE", "on"),
         ]);
         assert!(msgs.is_empty());
@@ -733,9 +745,10 @@ mod tests {
                 t.bigcache_entries,
                 t.bigcache_max_mb,
                 t.decay_ms,
-                t.free_pages_keep
+                t.free_pages_keep,
+                t.thread_cache_kb
             ),
-            (0, 1024, u64::MAX, 7)
+            (0, 1024, u64::MAX, 7, 0)
         );
         assert!(t.verbose);
     }
@@ -822,7 +835,7 @@ mod tests {
         assert_eq!(
             core::str::from_utf8(&buf[..n]).unwrap(),
             "mode=minimal features=TINY_POOL|POOL|L25_POOL|BIGCACHE|BATCH_MADVISE \
-             bigcache_entries=32 bigcache_max_mb=256 decay_ms=500 free_pages_keep=16"
+             bigcache_entries=32 bigcache_max_mb=256 decay_ms=500 free_pages_keep=16 thread_cache_kb=256"
         );
         // The longest possible line fits in LINE_MAX.
         let big = usize::MAX;
@@ -831,6 +844,7 @@ mod tests {
             bigcache_max_mb: big,
             decay_ms: u64::MAX,
             free_pages_keep: big,
+            thread_cache_kb: big,
             verbose: true,
         };
         let c = Config {
@@ -839,7 +853,7 @@ mod tests {
             tunables: t,
         };
         let n = c.render(&mut buf);
-        assert!(n < LINE_MAX && buf[..n].ends_with(b"free_pages_keep=18446744073709551615"));
+        assert!(n < LINE_MAX && buf[..n].ends_with(b"thread_cache_kb=18446744073709551615"));
         // Small buffers cut the text without panicking.
         for len in 0..8 {
             let mut small = [0u8; 8];

@@ -34,7 +34,7 @@ fn reports_once_on_stderr() {
         [
             "hakmem: ignoring HAKMEM_DECAY_MS=12x (expected a non-negative integer)",
             "hakmem: mode=balanced features=TINY_POOL|POOL|L25_POOL|BIGCACHE|BATCH_MADVISE \
-             bigcache_entries=32 bigcache_max_mb=256 decay_ms=500 free_pages_keep=16",
+             bigcache_entries=32 bigcache_max_mb=256 decay_ms=500 free_pages_keep=16 thread_cache_kb=256",
         ]
     );
 }

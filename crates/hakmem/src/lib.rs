@@ -40,7 +40,7 @@ use hak_config::Features;
 use hak_os::lock::SpinLock;
 use hak_os::{meta, segmap};
 use hak_pool::{L2, L25};
-use hak_slab::{Heap, SlabTier};
+use hak_slab::{Cache, Heap, Push, SlabTier};
 use hak_tiny::TINY;
 
 pub use stats::print_stats;
@@ -55,6 +55,10 @@ static TIERS: [&SlabTier; 3] = [&TINY, &L2, &L25];
 #[repr(C)]
 pub struct ThreadCtx {
     heaps: [Heap; 3],
+    /// Blocks this thread freed, per class of every tier, handed out again
+    /// before any page is touched (drained by [`upkeep_then_alloc`], thread
+    /// exit and [`thread_flush`]).
+    cache: Cache,
     /// Allocations left until the next upkeep check (see [`upkeep`]).
     tick: u32,
     /// When upkeep last ran (CLOCK_MONOTONIC_COARSE, ms).
@@ -67,8 +71,9 @@ const UPKEEP_TICKS: u32 = 1024;
 const UPKEEP_MS: u64 = 50;
 
 /// Every [`UPKEEP_TICKS`] allocations, at most every [`UPKEEP_MS`]: the
-/// thread takes back pages other threads freed into, returns empty pages and
-/// purges expired ones ([`Heap::maintain`]), then allocates `size`. This is
+/// thread drains its block cache into the pages, takes back pages other
+/// threads freed into, returns empty pages and purges expired ones
+/// ([`Heap::maintain`]), then allocates `size`. This is
 /// what returns a burst freed by another thread while the owner only does
 /// light work (its allocations never reach a slow path). Costs two
 /// instructions on the allocation fast path.
@@ -82,6 +87,7 @@ fn upkeep_then_alloc(c: *mut ThreadCtx, size: usize, on_null: fn()) -> *mut u8 {
         let now = hak_os::now_ms();
         if now.wrapping_sub((*c).last_upkeep_ms) >= UPKEEP_MS {
             (*c).last_upkeep_ms = now;
+            drain_cache(c);
             for h in (*c).heaps.iter_mut() {
                 h.maintain();
             }
@@ -146,6 +152,7 @@ pub fn init() {
     for tier in TIERS {
         tier.set_keep_free_pages((t.free_pages_keep * (64 << 10) / tier.page_size()).max(1));
     }
+    CACHE_BUDGET.store(t.thread_cache_kb.saturating_mul(1 << 10), Ordering::Relaxed);
     let decay = if f.contains(Features::BATCH_MADVISE) { t.decay_ms } else { 0 };
     for tier in TIERS {
         tier.set_decay_ms(decay);
@@ -183,6 +190,7 @@ unsafe fn init_ctx(c: *mut ThreadCtx) {
     unsafe {
         for (i, tier) in TIERS.iter().enumerate() {
             (*c).heaps[i].init_with_token(tier, c as usize);
+            (*c).cache.set_caps(tier, CACHE_BUDGET.load(Ordering::Relaxed));
         }
         (*c).tick = UPKEEP_TICKS;
         (*c).last_upkeep_ms = hak_os::now_ms();
@@ -220,8 +228,9 @@ fn ctx_slow() -> *mut ThreadCtx {
     c
 }
 
-/// pthread key destructor: returns the exiting thread's empty pages and
-/// abandons the others; whoever frees their blocks adopts them.
+/// pthread key destructor: drains the exiting thread's block cache, returns
+/// its empty pages and abandons the others; whoever frees their blocks
+/// adopts them.
 extern "C" fn thread_exit(arg: *mut libc::c_void) {
     let c = arg as *mut ThreadCtx;
     if c.is_null() {
@@ -232,6 +241,7 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     // SAFETY: the context belonged to this thread, which no longer uses it,
     // and no page refers to it once its heaps abandoned their pages.
     unsafe {
+        drain_cache(c);
         for h in (*c).heaps.iter_mut() {
             h.abandon_all();
         }
@@ -239,13 +249,15 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     }
 }
 
-/// Returns the calling thread's cached free memory: collects remote frees,
-/// releases empty pages and trims the big-block cache.
+/// Returns the calling thread's cached free memory: drains its block cache
+/// into the pages, collects remote frees, releases empty pages and trims
+/// the big-block cache.
 pub fn thread_flush() {
     let c = tls::ctx();
     // SAFETY: a live context belongs to this thread.
     unsafe {
         if live(c) {
+            drain_cache(c);
             for h in (*c).heaps.iter_mut() {
                 h.collect();
             }
@@ -335,6 +347,10 @@ unsafe fn try_heap(tier: usize, class: usize, size: usize, on_null: fn()) -> Opt
         (*c).tick = (*c).tick.wrapping_sub(1);
         if (*c).tick == 0 {
             return Some(upkeep_then_alloc(c, size, on_null));
+        }
+        let b = (*c).cache.pop(hak_slab::slot(tier, class));
+        if !b.is_null() {
+            return Some(b);
         }
         let p = (*c).heaps.get_unchecked_mut(tier).try_alloc(class);
         if p.is_null() {
@@ -525,6 +541,13 @@ pub unsafe fn free(p: *mut u8) -> bool {
             let seg = &*hak_slab::seg_of_entry(e);
             let pg = seg.page_of(p as usize);
             let c = tls::ctx();
+            if live(c) {
+                match (*c).cache.push(seg.slot_of(p as usize), p) {
+                    Push::Cached => return true,
+                    Push::DoubleFree => double_free(p),
+                    Push::Full => {}
+                }
+            }
             // All heaps of a context share its address as owner token.
             if hak_slab::free_fast(pg, p, c as usize) {
                 return true;
@@ -535,6 +558,35 @@ pub unsafe fn free(p: *mut u8) -> bool {
     }
     // SAFETY: forwarded contract.
     unsafe { free_other(e, p) }
+}
+
+#[cold]
+#[inline(never)]
+fn double_free(p: *mut u8) -> ! {
+    hak_os::diag::fatal("free(): double free detected", p as usize)
+}
+
+/// Bytes' worth of blocks each class of a thread's [`Cache`] holds
+/// (`HAKMEM_THREAD_CACHE_KB`; 0: no caching).
+static CACHE_BUDGET: AtomicUsize = AtomicUsize::new(0);
+
+/// Returns every block of `c`'s cache to its page (the free path below the
+/// cache).
+///
+/// # Safety
+/// `c` is the calling thread's live context.
+unsafe fn drain_cache(c: *mut ThreadCtx) {
+    // SAFETY: cached blocks are live slab blocks, freed here for good.
+    unsafe {
+        (*c).cache.drain(|p| {
+            let e = segmap::lookup(p as usize);
+            let seg = &*hak_slab::seg_of_entry(e);
+            let pg = seg.page_of(p as usize);
+            if !hak_slab::free_fast(pg, p, c as usize) {
+                (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free_slow(pg, p);
+            }
+        });
+    }
 }
 
 #[cold]

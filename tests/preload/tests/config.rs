@@ -59,6 +59,12 @@ fn bigcache_and_madvise_off() {
     run_api_with(&[("HAKMEM_BIGCACHE", "0"), ("HAKMEM_BATCH_MADVISE", "0"), ("HAKMEM_DECAY_MS", "0")], SECTIONS);
 }
 
+/// The per-thread block cache off: every free goes to its page.
+#[test]
+fn thread_cache_off() {
+    run_api_with(&[("HAKMEM_THREAD_CACHE_KB", "0")], SECTIONS);
+}
+
 #[test]
 fn every_mode() {
     for mode in ["minimal", "fast", "balanced", "learning", "research"] {

@@ -1,0 +1,116 @@
+//! The per-thread block cache seen from the outside: the block a thread
+//! freed last is the one it gets next, whatever page it is on, and cached
+//! blocks go back to their pages (and the pages to the tier) when the
+//! thread flushes, exits, or was not the owner of the blocks. Its own test
+//! binary: it reads the process-wide L2 tier's page counters, so the tests
+//! run one at a time.
+
+use std::sync::Mutex;
+use std::thread;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// 2 KiB blocks: 256 per 512 KiB L2 page; the default budget (256 KiB)
+/// caches 128 of them.
+const L2_BLOCK: usize = 2048;
+
+fn alloc_n(n: usize, size: usize) -> Vec<usize> {
+    (0..n)
+        .map(|i| {
+            let p = hakmem::alloc(size);
+            assert!(!p.is_null());
+            // SAFETY: a live block of `size` bytes.
+            unsafe { std::ptr::write_bytes(p, i as u8, size) };
+            p as usize
+        })
+        .collect()
+}
+
+fn free_all(blocks: &[usize]) {
+    for &b in blocks {
+        // SAFETY: live hakmem blocks.
+        assert!(unsafe { hakmem::free(b as *mut u8) });
+    }
+}
+
+fn l2_pages() -> usize {
+    hak_pool::L2.pages_in_use()
+}
+
+#[test]
+fn the_block_freed_last_is_reused_first_on_any_page() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    thread::spawn(|| {
+        // 3000 blocks of 64 B span three 64 KiB pages; block 5 is on the
+        // first, the current page is the third.
+        let blocks = alloc_n(3000, 64);
+        free_all(&blocks[5..6]);
+        let again = hakmem::alloc(64) as usize;
+        assert_eq!(again, blocks[5], "the block freed last was not reused first");
+        // Its contents are the caller's again: the whole block is writable.
+        // SAFETY: a live 64-byte block.
+        unsafe { std::ptr::write_bytes(again as *mut u8, 0xab, 64) };
+        free_all(&blocks);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn an_exiting_thread_returns_its_cached_blocks() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = l2_pages();
+    thread::spawn(|| {
+        let blocks = alloc_n(4000, L2_BLOCK);
+        free_all(&blocks);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(l2_pages(), before, "pages of blocks cached by an exited thread stayed in use");
+}
+
+#[test]
+fn thread_flush_returns_cached_blocks() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = l2_pages();
+    thread::spawn(move || {
+        let blocks = alloc_n(4000, L2_BLOCK);
+        free_all(&blocks);
+        let cached = l2_pages();
+        hakmem::thread_flush();
+        let flushed = l2_pages();
+        assert!(flushed < cached, "flush returned no page ({cached} in use before and after)");
+        // At most the heap's current page stays.
+        assert!(flushed <= before + 1, "{flushed} pages in use after the flush, {before} before the test");
+    })
+    .join()
+    .unwrap();
+    assert_eq!(l2_pages(), before);
+}
+
+#[test]
+fn blocks_cached_by_another_thread_go_back_to_their_owner() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = l2_pages();
+    let (to_b, from_a) = std::sync::mpsc::channel::<Vec<usize>>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let a = thread::spawn(move || {
+        to_b.send(alloc_n(1000, L2_BLOCK)).unwrap();
+        // Stay alive (owning the pages) until B has freed and exited.
+        done_rx.recv().unwrap();
+        // Take back what B returned to our pages, then exit.
+        hakmem::thread_flush();
+    });
+    let b = thread::spawn(move || {
+        // Allocate once so this thread has a cache; then free A's blocks:
+        // the first ones land in our cache, the rest on A's pages.
+        let own = alloc_n(1, 64);
+        let blocks = from_a.recv().unwrap();
+        free_all(&blocks);
+        free_all(&own);
+    });
+    b.join().unwrap();
+    done_tx.send(()).unwrap();
+    a.join().unwrap();
+    assert_eq!(l2_pages(), before, "blocks freed into another thread's cache never reached their pages");
+}
