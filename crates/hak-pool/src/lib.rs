@@ -1,7 +1,10 @@
 //! hak-pool — hakmem's mid-size tiers.
 //!
 //! * **L2**: requests in (1 KiB, 32 KiB], twenty classes (four per power of
-//!   two: 1280, 1536, 1792, 2048, 2560, …, 32768) in 512 KiB pages.
+//!   two: 1280, 1536, 1792, 2048, 2560, …, 32768) in 256 KiB pages (8 blocks of
+//!   the largest class; with 512 KiB pages the `churn-mixed` benchmark's
+//!   peak RSS was 1.28x glibc's, with 256 KiB 1.22x at the same speed;
+//!   A/B, not in a record).
 //! * **L2.5**: requests in (32 KiB, 1 MiB], twenty classes (40 KiB … 1 MiB)
 //!   in 1 MiB pages (four per segment). A page holds 25 blocks of the
 //!   smallest class and one of the largest, so the large classes return
@@ -30,11 +33,11 @@ pub static L2_SIZES: [u32; 20] = quarter_classes(10);
 pub static L25_SIZES: [u32; 20] = quarter_classes(15);
 
 hak_os::loom_const_fn! {
-    /// A new L2 tier (router index 1, 512 KiB pages, the classes of
+    /// A new L2 tier (router index 1, 256 KiB pages, the classes of
     /// [`L2_SIZES`]). [`L2`] is the process-wide one; loom models build
     /// their own.
     pub fn new_l2_tier() -> SlabTier {
-        SlabTier::new("l2", 1, 19, &L2_SIZES)
+        SlabTier::new("l2", 1, 18, &L2_SIZES)
     }
 }
 
@@ -47,7 +50,7 @@ hak_os::loom_const_fn! {
     }
 }
 
-/// The L2 tier (router index 1, 512 KiB pages). Not in loom builds.
+/// The L2 tier (router index 1, 256 KiB pages). Not in loom builds.
 #[cfg(not(loom))]
 pub static L2: SlabTier = new_l2_tier();
 /// The L2.5 tier (router index 2, 1 MiB pages). Not in loom builds.

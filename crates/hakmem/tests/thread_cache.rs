@@ -10,7 +10,7 @@ use std::thread;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// 2 KiB blocks: 256 per 512 KiB L2 page; the default budget (256 KiB)
+/// 2 KiB blocks: 128 per 256 KiB L2 page; the default budget (256 KiB)
 /// caches 128 of them.
 const L2_BLOCK: usize = 2048;
 
