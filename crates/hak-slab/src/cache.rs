@@ -44,7 +44,9 @@ struct Bin {
 /// [`Cache::set_caps`] pins the cache: it fills a table of pointers into
 /// the cache itself, so the cache must not move afterwards (the router's
 /// is part of a thread context record that never moves). Until then it
-/// caches nothing and [`Cache::pop`] finds nothing.
+/// caches nothing and [`Cache::pop`] finds nothing. Every operation takes
+/// the cache as a raw pointer: a `&mut Cache` would invalidate the table's
+/// pointers under Rust's aliasing rules.
 #[repr(C)]
 pub struct Cache {
     bins: [Bin; SLOTS + 1],
@@ -80,9 +82,19 @@ pub enum Push {
     Cached,
     /// The bin is full (or caches nothing): free the block to its page.
     Full,
-    /// The block is already the bin's last cached block: a double free.
-    DoubleFree,
+    /// The block carries the cached-block key in its second word: it may
+    /// be in the bin already (a double free). Check with [`Cache::holds`];
+    /// if it is not there, clear the key with [`Cache::clear_key`] and
+    /// push again.
+    Suspect,
 }
+
+/// Written into the second word of every cached block (blocks are at least
+/// 16 bytes) and cleared when the block leaves the cache: a free of a block
+/// that carries it looks the block up in its bin and reports a double free
+/// if it is there (any other block that happens to hold this value is
+/// cached normally). glibc's tcache uses the same scheme.
+const CACHED: usize = 0x6361_6368_6564_2121;
 
 impl Cache {
     /// An empty cache that caches nothing until [`Cache::set_caps`].
@@ -91,42 +103,63 @@ impl Cache {
         Cache { bins: [B; SLOTS + 1], bin_of: [&NO_BIN.0 as *const Bin as *mut Bin; SLOTS + 1] }
     }
 
+    /// The bin of `slot`, reached from `this` without a reference to the
+    /// whole cache (`bin_of` holds raw pointers into `bins`).
+    ///
+    /// # Safety
+    /// `this` is valid, `slot <= SLOTS`.
+    #[inline(always)]
+    unsafe fn bin(this: *mut Cache, slot: usize) -> *mut Bin {
+        // SAFETY: per contract.
+        unsafe { (ptr::addr_of_mut!((*this).bins) as *mut Bin).add(slot) }
+    }
+
     /// Sets the capacity of every class of `tier`: `budget` bytes' worth of
     /// blocks, at most [`MAX_BIN`]; a class of which `budget` holds fewer
     /// than [`MIN_BIN`] blocks is not cached (so 0 turns the tier's caching
-    /// off). Blocks already cached stay. Pins the cache (see [`Cache`]).
-    pub fn set_caps(&mut self, tier: &super::SlabTier, budget: usize) {
-        for (p, bin) in self.bin_of.iter_mut().zip(self.bins.iter_mut()) {
-            *p = bin;
-        }
-        for (c, &size) in tier.sizes().iter().enumerate() {
-            let n = budget / size as usize;
-            let n = if n < MIN_BIN { 0 } else { n.min(MAX_BIN) as u32 };
-            let bin = &mut self.bins[slot(tier.index() as usize, c)];
-            let count = bin.cap - bin.room;
-            bin.cap = n;
-            bin.room = n.saturating_sub(count);
+    /// off). Call it on an empty cache (a new one, or after
+    /// [`Cache::drain`]). Pins the cache (see [`Cache`]).
+    ///
+    /// # Safety
+    /// `this` is a valid cache used by the calling thread only; the tier's
+    /// index is below [`MAX_TIERS`](crate::MAX_TIERS).
+    pub unsafe fn set_caps(this: *mut Cache, tier: &super::SlabTier, budget: usize) {
+        // SAFETY: per contract; the pointers are derived from `this`, not
+        // from a reference that later borrows would invalidate.
+        unsafe {
+            let table = ptr::addr_of_mut!((*this).bin_of) as *mut *mut Bin;
+            for i in 0..=SLOTS {
+                *table.add(i) = Self::bin(this, i);
+            }
+            for (c, &size) in tier.sizes().iter().enumerate() {
+                let n = budget / size as usize;
+                let n = if n < MIN_BIN { 0 } else { n.min(MAX_BIN) as u32 };
+                let bin = Self::bin(this, slot(tier.index() as usize, c));
+                (*bin).cap = n;
+                (*bin).room = n;
+            }
         }
     }
 
     /// Pops the block freed last into `slot`'s bin; null if it is empty.
     ///
     /// # Safety
-    /// `slot <= SLOTS`; the cache is used by its owning thread only and has
-    /// not moved since it was pinned; one not made by [`Cache::new`] (say,
-    /// zeroed memory) is pinned before its first pop.
+    /// `this` is a valid cache used by its owning thread only, `slot <=
+    /// SLOTS`, and the cache has not moved since it was pinned; one not made
+    /// by [`Cache::new`] (say, zeroed memory) is pinned before its first pop.
     #[inline(always)]
-    pub unsafe fn pop(&mut self, slot: usize) -> *mut u8 {
+    pub unsafe fn pop(this: *mut Cache, slot: usize) -> *mut u8 {
         // SAFETY: per contract `bin_of[slot]` points to our bin of `slot`
         // or to the never-written empty NO_BIN; cached blocks are free
         // blocks whose first word links to the next cached block.
         unsafe {
-            let bin = &mut **self.bin_of.get_unchecked(slot);
-            let b = bin.head;
+            let bin = *(ptr::addr_of!((*this).bin_of) as *const *mut Bin).add(slot);
+            let b = (*bin).head;
             if !b.is_null() {
                 let next = (*b).next;
-                bin.head = next;
-                bin.room += 1;
+                (*bin).head = next;
+                (*bin).room += 1;
+                *(b as *mut usize).add(1) = 0;
                 // The next pop reads `next`'s link: start loading it now.
                 super::prefetch(next.cast());
             }
@@ -134,51 +167,104 @@ impl Cache {
         }
     }
 
-    /// Caches block `p` in `slot`'s bin if it has room.
+    /// Caches block `p` in `slot`'s bin if it has room; refuses a block
+    /// that carries the cached-block key ([`Push::Suspect`]).
     ///
     /// # Safety
-    /// `slot <= SLOTS` is the slot of `p`'s page, `p` a live block nobody
-    /// uses any more; the cache is used by its owning thread only.
+    /// `this` is a valid cache used by its owning thread only, `slot <=
+    /// SLOTS` is the slot of `p`'s page, and `p` is a block (at least 16
+    /// bytes) its caller frees.
     #[inline(always)]
-    pub unsafe fn push(&mut self, slot: usize, p: *mut u8) -> Push {
-        // SAFETY: per contract; p's first word becomes the link.
+    pub unsafe fn push(this: *mut Cache, slot: usize, p: *mut u8) -> Push {
+        // SAFETY: per contract; p's first word becomes the link, its second
+        // the key.
         unsafe {
-            let bin = self.bins.get_unchecked_mut(slot);
-            if bin.room == 0 {
+            let bin = Self::bin(this, slot);
+            let key = (p as *mut usize).add(1);
+            if *key == CACHED {
+                return Push::Suspect;
+            }
+            if (*bin).room == 0 {
                 return Push::Full;
             }
             let b = p as *mut Block;
-            if bin.head == b {
-                return Push::DoubleFree;
-            }
-            (*b).next = bin.head;
-            bin.head = b;
-            bin.room -= 1;
+            (*b).next = (*bin).head;
+            *key = CACHED;
+            (*bin).head = b;
+            (*bin).room -= 1;
             Push::Cached
         }
     }
 
+    /// Whether `slot`'s bin holds `p` (walks at most [`MAX_BIN`] blocks).
+    ///
+    /// # Safety
+    /// `this` is a valid cache used by the calling thread only, `slot <=
+    /// SLOTS`.
+    #[cold]
+    #[inline(never)]
+    pub unsafe fn holds(this: *mut Cache, slot: usize, p: *mut u8) -> bool {
+        // SAFETY: per contract.
+        unsafe {
+            let mut b = (*Self::bin(this, slot)).head;
+            let mut n = 0;
+            while !b.is_null() && n < MAX_BIN {
+                if b as *mut u8 == p {
+                    return true;
+                }
+                b = (*b).next;
+                n += 1;
+            }
+            false
+        }
+    }
+
+    /// Clears the cached-block key of block `p` (after [`Push::Suspect`]
+    /// for a block that [`Cache::holds`] says is not cached: its data
+    /// merely looked like the key).
+    ///
+    /// # Safety
+    /// `p` is a block (at least 16 bytes) its caller frees.
+    pub unsafe fn clear_key(p: *mut u8) {
+        // SAFETY: per contract.
+        unsafe { *(p as *mut usize).add(1) = 0 };
+    }
+
     /// Blocks currently cached, over all slots.
-    pub fn cached(&self) -> usize {
-        self.bins.iter().map(|b| b.cap.saturating_sub(b.room) as usize).sum()
+    ///
+    /// # Safety
+    /// `this` is a valid cache used by the calling thread only.
+    pub unsafe fn cached(this: *mut Cache) -> usize {
+        // SAFETY: per contract.
+        unsafe { (0..=SLOTS).map(|i| (*Self::bin(this, i)).cap.saturating_sub((*Self::bin(this, i)).room) as usize).sum() }
     }
 
     /// Empties every bin, handing each block to `free` (which must return it
-    /// to its page, not to this cache).
+    /// to its page, not to this cache). Aborts if a bin holds more blocks
+    /// than any bin can (a cycle made by a double free).
     ///
     /// # Safety
-    /// The cache is used by its owning thread only.
-    pub unsafe fn drain(&mut self, mut free: impl FnMut(*mut u8)) {
-        for bin in self.bins.iter_mut() {
-            let mut b = bin.head;
-            bin.head = ptr::null_mut();
-            bin.room = bin.cap;
-            while !b.is_null() {
-                // SAFETY: a cached block's first word links to the next one;
-                // read before `free` reuses the word.
-                let next = unsafe { (*b).next };
-                free(b.cast());
-                b = next;
+    /// `this` is a valid cache used by the calling thread only.
+    pub unsafe fn drain(this: *mut Cache, mut free: impl FnMut(*mut u8)) {
+        for i in 0..=SLOTS {
+            // SAFETY: per contract; a cached block's first word links to
+            // the next one, read before `free` reuses the block.
+            unsafe {
+                let bin = Self::bin(this, i);
+                let mut b = (*bin).head;
+                (*bin).head = ptr::null_mut();
+                (*bin).room = (*bin).cap;
+                let mut n = 0;
+                while !b.is_null() {
+                    if n == MAX_BIN {
+                        hak_os::diag::fatal("free(): thread cache corrupted (double free?) at", b as usize);
+                    }
+                    let next = (*b).next;
+                    *(b as *mut usize).add(1) = 0;
+                    free(b.cast());
+                    b = next;
+                    n += 1;
+                }
             }
         }
     }

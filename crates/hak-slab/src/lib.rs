@@ -88,6 +88,8 @@ pub const MAX_TIERS: usize = 4;
 pub const SLOTS: usize = MAX_TIERS * MAX_CLASSES;
 /// The slot of a free page: its bin in every [`Cache`] has no room.
 pub const NO_SLOT: usize = SLOTS;
+// Slots are published as bytes (`SegMeta::slots`).
+const _: () = assert!(NO_SLOT < 256);
 
 /// A free block: its first word links to the next free block.
 #[repr(C)]

@@ -522,7 +522,7 @@ fn tier_release_purge_vs_acquire() {
 }
 
 
-/// 32 KiB blocks in 512 KiB pages (the L2 geometry: 8 pages a segment).
+/// 32 KiB blocks in 512 KiB pages (8 pages a segment; the L2 tier itself has 256 KiB pages now).
 static SIZES_L2: [u32; 1] = [32768];
 
 /// Two heaps take their first page from an empty tier at once: both may

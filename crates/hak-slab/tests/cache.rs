@@ -1,5 +1,5 @@
 //! The per-thread block cache on its own: LIFO reuse, capacities from the
-//! byte budget, double-free detection at the head, drain hands every block
+//! byte budget, double-free detection by key, drain hands every block
 //! back exactly once, and an unpinned cache or a free page's slot caches
 //! nothing. Blocks are plain 64-byte buffers (the cache only uses a block's
 //! first word).
@@ -18,28 +18,35 @@ fn ptr(v: &mut [[u64; 8]], i: usize) -> *mut u8 {
     v[i].as_mut_ptr().cast()
 }
 
-fn pinned(budget: usize) -> Box<Cache> {
-    let mut c = Box::new(Cache::new());
-    c.set_caps(&TIER, budget);
+/// A heap-allocated cache, used through raw pointers as the API requires
+/// (leaked: tests are short).
+fn fresh() -> *mut Cache {
+    Box::into_raw(Box::new(Cache::new()))
+}
+
+fn pinned(budget: usize) -> *mut Cache {
+    let c = fresh();
+    // SAFETY: a valid cache of this thread.
+    unsafe { Cache::set_caps(c, &TIER, budget) };
     c
 }
 
 #[test]
 fn the_block_freed_last_comes_back_first() {
-    let mut c = pinned(4096);
+    let c = pinned(4096);
     let mut v = blocks(3);
     let s = slot(1, 1);
     // SAFETY: the blocks are unused buffers of this test; one thread.
     unsafe {
         for i in 0..3 {
-            assert_eq!(c.push(s, ptr(&mut v, i)), Push::Cached);
+            assert_eq!(Cache::push(c, s, ptr(&mut v, i)), Push::Cached);
         }
-        assert_eq!(c.cached(), 3);
+        assert_eq!(Cache::cached(c), 3);
         for i in (0..3).rev() {
-            assert_eq!(c.pop(s), ptr(&mut v, i));
+            assert_eq!(Cache::pop(c, s), ptr(&mut v, i));
         }
-        assert!(c.pop(s).is_null());
-        assert_eq!(c.cached(), 0);
+        assert!(Cache::pop(c, s).is_null());
+        assert_eq!(Cache::cached(c), 0);
     }
 }
 
@@ -47,75 +54,118 @@ fn the_block_freed_last_comes_back_first() {
 fn capacity_is_the_budget_in_blocks_within_bounds() {
     // 1 KiB budget: 64 blocks of 16 B, 16 of 64 B, 4 of 256 B (MIN_BIN),
     // none of 1 KiB (one block is below MIN_BIN).
-    let mut c = pinned(1024);
+    let c = pinned(1024);
     let mut v = blocks(100);
     for (class, expect) in [(0usize, 64usize), (1, 16), (2, 4), (3, 0)] {
         let s = slot(1, class);
         let mut n = 0;
         // SAFETY: unused buffers; each is pushed at most once per class.
         unsafe {
-            while n < v.len() && c.push(s, ptr(&mut v, n)) == Push::Cached {
+            while n < v.len() && Cache::push(c, s, ptr(&mut v, n)) == Push::Cached {
                 n += 1;
             }
             assert_eq!(n, expect, "class {class}");
-            assert_eq!(c.push(s, ptr(&mut v, 99)), Push::Full);
-            while !c.pop(s).is_null() {}
+            assert_eq!(Cache::push(c, s, ptr(&mut v, 99)), Push::Full);
+            while !Cache::pop(c, s).is_null() {}
         }
     }
     // A huge budget is bounded by MAX_BIN blocks.
-    let mut c = pinned(usize::MAX / 2);
+    let c = pinned(usize::MAX / 2);
     let mut v = blocks(MAX_BIN + 1);
     // SAFETY: as above.
     unsafe {
         for i in 0..MAX_BIN {
-            assert_eq!(c.push(slot(1, 0), ptr(&mut v, i)), Push::Cached);
+            assert_eq!(Cache::push(c, slot(1, 0), ptr(&mut v, i)), Push::Cached);
         }
-        assert_eq!(c.push(slot(1, 0), ptr(&mut v, MAX_BIN)), Push::Full);
+        assert_eq!(Cache::push(c, slot(1, 0), ptr(&mut v, MAX_BIN)), Push::Full);
     }
 }
 
 #[test]
-fn a_second_free_of_the_last_cached_block_is_reported() {
-    let mut c = pinned(4096);
-    let mut v = blocks(2);
+fn a_second_free_of_a_cached_block_is_reported() {
+    let c = pinned(64); // 4 blocks of 16 B
+    let mut v = blocks(4);
     let s = slot(1, 0);
-    // SAFETY: unused buffers; the second push of block 1 is refused.
+    // SAFETY: unused buffers; the second pushes are refused.
     unsafe {
-        assert_eq!(c.push(s, ptr(&mut v, 0)), Push::Cached);
-        assert_eq!(c.push(s, ptr(&mut v, 1)), Push::Cached);
-        assert_eq!(c.push(s, ptr(&mut v, 1)), Push::DoubleFree);
-        assert_eq!(c.cached(), 2);
-        assert_eq!(c.pop(s), ptr(&mut v, 1));
-        assert_eq!(c.pop(s), ptr(&mut v, 0));
-        assert!(c.pop(s).is_null());
+        for i in 0..4 {
+            assert_eq!(Cache::push(c, s, ptr(&mut v, i)), Push::Cached);
+        }
+        // Anywhere in the bin, even when the bin is full.
+        for i in 0..4 {
+            assert_eq!(Cache::push(c, s, ptr(&mut v, i)), Push::Suspect, "block {i}");
+            assert!(Cache::holds(c, s, ptr(&mut v, i)), "block {i}");
+        }
+        assert_eq!(Cache::cached(c), 4);
+        // A block that left the cache can be freed again.
+        let b = Cache::pop(c, s);
+        assert_eq!(b, ptr(&mut v, 3));
+        assert_eq!(Cache::push(c, s, b), Push::Cached);
+        // A block whose data happens to look like the key is cached.
+        let mut w = blocks(1);
+        assert_eq!(Cache::pop(c, s), b);
+        std::ptr::copy_nonoverlapping(ptr(&mut v, 2).cast::<u64>().add(1), w[0].as_mut_ptr().add(1), 1);
+        assert_ne!(w[0][1], 0, "cached blocks carry a key in their second word");
+        assert_eq!(Cache::push(c, s, ptr(&mut w, 0)), Push::Suspect);
+        assert!(!Cache::holds(c, s, ptr(&mut w, 0)));
+        Cache::clear_key(ptr(&mut w, 0));
+        assert_eq!(Cache::push(c, s, ptr(&mut w, 0)), Push::Cached);
     }
+}
+
+#[test]
+fn drain_aborts_on_a_cycle_instead_of_looping() {
+    // Drained blocks go back with their key cleared, and a bin can never
+    // hold more than MAX_BIN blocks: a longer chain is reported (checked in
+    // a child process, as the report aborts).
+    if std::env::var_os("HAK_CACHE_CYCLE_CHILD").is_some() {
+        let c = pinned(4096);
+        let mut v = blocks(2);
+        // SAFETY: deliberately corrupt: block 0 links to block 1 and back.
+        unsafe {
+            assert_eq!(Cache::push(c, slot(1, 1), ptr(&mut v, 0)), Push::Cached);
+            assert_eq!(Cache::push(c, slot(1, 1), ptr(&mut v, 1)), Push::Cached);
+            *ptr(&mut v, 0).cast::<*mut u8>() = ptr(&mut v, 1);
+            Cache::drain(c, |_| {});
+        }
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "drain_aborts_on_a_cycle_instead_of_looping", "--nocapture"])
+        .env("HAK_CACHE_CYCLE_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a cyclic bin was drained without a report");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("thread cache corrupted"), "stderr: {err}");
 }
 
 #[test]
 fn drain_returns_every_block_once_and_restores_room() {
-    let mut c = pinned(1024);
+    let c = pinned(1024);
     let mut v = blocks(80);
     let mut want = Vec::new();
     // SAFETY: unused buffers, each pushed once.
     unsafe {
         for i in 0..64 {
-            assert_eq!(c.push(slot(1, 0), ptr(&mut v, i)), Push::Cached);
+            assert_eq!(Cache::push(c, slot(1, 0), ptr(&mut v, i)), Push::Cached);
             want.push(ptr(&mut v, i) as usize);
         }
         for i in 64..80 {
-            assert_eq!(c.push(slot(1, 1), ptr(&mut v, i)), Push::Cached);
+            assert_eq!(Cache::push(c, slot(1, 1), ptr(&mut v, i)), Push::Cached);
             want.push(ptr(&mut v, i) as usize);
         }
         let mut got = Vec::new();
-        c.drain(|p| got.push(p as usize));
+        Cache::drain(c, |p| got.push(p as usize));
         got.sort_unstable();
         want.sort_unstable();
         assert_eq!(got, want);
-        assert_eq!(c.cached(), 0);
-        assert!(c.pop(slot(1, 0)).is_null() && c.pop(slot(1, 1)).is_null());
+        assert_eq!(Cache::cached(c), 0);
+        assert!(Cache::pop(c, slot(1, 0)).is_null() && Cache::pop(c, slot(1, 1)).is_null());
         // The full capacity is available again.
         for i in 0..64 {
-            assert_eq!(c.push(slot(1, 0), ptr(&mut v, i)), Push::Cached);
+            assert_eq!(Cache::push(c, slot(1, 0), ptr(&mut v, i)), Push::Cached);
         }
     }
 }
@@ -123,22 +173,22 @@ fn drain_returns_every_block_once_and_restores_room() {
 #[test]
 fn unpinned_caches_and_free_pages_cache_nothing() {
     let mut v = blocks(1);
-    let mut c = Box::new(Cache::new());
+    let c = fresh();
     // SAFETY: an unused buffer, never cached.
     unsafe {
-        assert!(c.pop(slot(1, 0)).is_null());
-        assert_eq!(c.push(slot(1, 0), ptr(&mut v, 0)), Push::Full);
+        assert!(Cache::pop(c, slot(1, 0)).is_null());
+        assert_eq!(Cache::push(c, slot(1, 0), ptr(&mut v, 0)), Push::Full);
     }
-    let mut c = pinned(1 << 20);
+    let c = pinned(1 << 20);
     // SAFETY: as above.
     unsafe {
-        assert_eq!(c.push(NO_SLOT, ptr(&mut v, 0)), Push::Full);
-        assert!(c.pop(NO_SLOT).is_null());
+        assert_eq!(Cache::push(c, NO_SLOT, ptr(&mut v, 0)), Push::Full);
+        assert!(Cache::pop(c, NO_SLOT).is_null());
         // Another tier's classes stay off until that tier gets capacities.
-        assert_eq!(c.push(slot(2, 0), ptr(&mut v, 0)), Push::Full);
-        c.set_caps(&OTHER, 1 << 20);
-        assert_eq!(c.push(slot(2, 0), ptr(&mut v, 0)), Push::Cached);
-        assert!(c.pop(slot(1, 0)).is_null(), "slots of two tiers share a bin");
-        assert_eq!(c.pop(slot(2, 0)), ptr(&mut v, 0));
+        assert_eq!(Cache::push(c, slot(2, 0), ptr(&mut v, 0)), Push::Full);
+        Cache::set_caps(c, &OTHER, 1 << 20);
+        assert_eq!(Cache::push(c, slot(2, 0), ptr(&mut v, 0)), Push::Cached);
+        assert!(Cache::pop(c, slot(1, 0)).is_null(), "slots of two tiers share a bin");
+        assert_eq!(Cache::pop(c, slot(2, 0)), ptr(&mut v, 0));
     }
 }

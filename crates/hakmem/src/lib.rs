@@ -191,7 +191,7 @@ unsafe fn init_ctx(c: *mut ThreadCtx) {
     unsafe {
         for (i, tier) in TIERS.iter().enumerate() {
             (*c).heaps[i].init_with_token(tier, c as usize);
-            (*c).cache.set_caps(tier, CACHE_BUDGET.load(Ordering::Relaxed));
+            Cache::set_caps(ptr::addr_of_mut!((*c).cache), tier, CACHE_BUDGET.load(Ordering::Relaxed));
         }
         (*c).tick = UPKEEP_TICKS;
         (*c).last_upkeep_ms = hak_os::now_ms();
@@ -349,7 +349,7 @@ unsafe fn try_heap(tier: usize, class: usize, size: usize, on_null: fn()) -> Opt
         if (*c).tick == 0 {
             return Some(upkeep_then_alloc(c, size, on_null));
         }
-        let b = (*c).cache.pop(hak_slab::slot(tier, class));
+        let b = Cache::pop(ptr::addr_of_mut!((*c).cache), hak_slab::slot(tier, class));
         if !b.is_null() {
             return Some(b);
         }
@@ -542,9 +542,9 @@ pub unsafe fn free(p: *mut u8) -> bool {
             let seg = &*hak_slab::seg_of_entry(e);
             let c = tls::ctx();
             if live(c) {
-                match (*c).cache.push(seg.slot_of(p as usize), p) {
+                match Cache::push(ptr::addr_of_mut!((*c).cache), seg.slot_of(p as usize), p) {
                     Push::Cached => return true,
-                    Push::DoubleFree => double_free(p),
+                    Push::Suspect => return free_suspect(c, seg.slot_of(p as usize), p),
                     Push::Full => {}
                 }
             }
@@ -561,10 +561,23 @@ pub unsafe fn free(p: *mut u8) -> bool {
     unsafe { free_other(e, p) }
 }
 
+/// A free of a block that carries the thread cache's key: a double free
+/// if the bin holds it, else a block whose data looked like the key.
+///
+/// # Safety
+/// As [`free`]; `c` is the calling thread's live context, `slot` the slot
+/// of `p`'s page.
 #[cold]
 #[inline(never)]
-fn double_free(p: *mut u8) -> ! {
-    hak_os::diag::fatal("free(): double free detected", p as usize)
+unsafe fn free_suspect(c: *mut ThreadCtx, slot: usize, p: *mut u8) -> bool {
+    // SAFETY: per contract.
+    unsafe {
+        if Cache::holds(ptr::addr_of_mut!((*c).cache), slot, p) {
+            hak_os::diag::fatal("free(): double free detected", p as usize);
+        }
+        Cache::clear_key(p);
+        free(p)
+    }
 }
 
 /// Bytes' worth of blocks each class of a thread's [`Cache`] holds
@@ -579,7 +592,7 @@ static CACHE_BUDGET: AtomicUsize = AtomicUsize::new(0);
 unsafe fn drain_cache(c: *mut ThreadCtx) {
     // SAFETY: cached blocks are live slab blocks, freed here for good.
     unsafe {
-        (*c).cache.drain(|p| {
+        Cache::drain(ptr::addr_of_mut!((*c).cache), |p| {
             let e = segmap::lookup(p as usize);
             let seg = &*hak_slab::seg_of_entry(e);
             let pg = seg.page_of(p as usize);

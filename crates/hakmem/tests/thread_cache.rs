@@ -1,7 +1,8 @@
 //! The per-thread block cache seen from the outside: the block a thread
 //! freed last is the one it gets next, whatever page it is on, and cached
 //! blocks go back to their pages (and the pages to the tier) when the
-//! thread flushes, exits, or was not the owner of the blocks. Its own test
+//! thread flushes, exits, or does its periodic upkeep, whoever owned the
+//! blocks. Its own test
 //! binary: it reads the process-wide L2 tier's page counters, so the tests
 //! run one at a time.
 
@@ -89,7 +90,36 @@ fn thread_flush_returns_cached_blocks() {
 }
 
 #[test]
-fn blocks_cached_by_another_thread_go_back_to_their_owner() {
+fn a_thread_that_keeps_allocating_returns_its_cache_within_an_upkeep_interval() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = l2_pages();
+    thread::spawn(move || {
+        let blocks = alloc_n(4000, L2_BLOCK);
+        free_all(&blocks);
+        // The cache holds the first 128 blocks freed (the first page); the
+        // heap keeps its current page.
+        let cached = l2_pages();
+        assert!(cached > before + 1, "the cache pinned no page ({cached} in use, {before} before)");
+        // Light work of another size, past the upkeep interval (50 ms,
+        // checked every 1024 allocations).
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        for _ in 0..2048 {
+            let p = hakmem::alloc(64);
+            // SAFETY: a live block.
+            unsafe { hakmem::free(p) };
+        }
+        let after = l2_pages();
+        assert!(after <= before + 1, "{after} pages in use after the upkeep, {before} before the test");
+    })
+    .join()
+    .unwrap();
+}
+
+/// A thread that frees blocks of another thread's pages (here exhausted
+/// pages the allocating thread gave up, so the freer adopts them when its
+/// cache drains) loses none of them: every page goes back to the tier.
+#[test]
+fn blocks_freed_into_another_threads_cache_are_not_lost() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let before = l2_pages();
     let (to_b, from_a) = std::sync::mpsc::channel::<Vec<usize>>();
@@ -98,12 +128,12 @@ fn blocks_cached_by_another_thread_go_back_to_their_owner() {
         to_b.send(alloc_n(1000, L2_BLOCK)).unwrap();
         // Stay alive (owning the pages) until B has freed and exited.
         done_rx.recv().unwrap();
-        // Take back what B returned to our pages, then exit.
+        // Take back what B freed into our pages, then exit.
         hakmem::thread_flush();
     });
     let b = thread::spawn(move || {
         // Allocate once so this thread has a cache; then free A's blocks:
-        // the first ones land in our cache, the rest on A's pages.
+        // the first ones land in our cache, the rest go to their pages.
         let own = alloc_n(1, 64);
         let blocks = from_a.recv().unwrap();
         free_all(&blocks);

@@ -59,10 +59,12 @@ fn bigcache_and_madvise_off() {
     run_api_with(&[("HAKMEM_BIGCACHE", "0"), ("HAKMEM_BATCH_MADVISE", "0"), ("HAKMEM_DECAY_MS", "0")], SECTIONS);
 }
 
-/// The per-thread block cache off: every free goes to its page.
+/// The per-thread block cache off: every free goes to its page; the
+/// resolved configuration shows the setting.
 #[test]
 fn thread_cache_off() {
-    run_api_with(&[("HAKMEM_THREAD_CACHE_KB", "0")], SECTIONS);
+    let r = run_api_with(&[("HAKMEM_THREAD_CACHE_KB", "0"), ("HAKMEM_VERBOSE", "1")], SECTIONS);
+    assert!(r.stderr_str().contains("thread_cache_kb=0"), "stderr: {}", r.report());
 }
 
 #[test]

@@ -88,6 +88,19 @@ fn double_free_into_a_released_page_aborts() {
     assert_aborts_with(&r, "hakmem: free(): double free");
 }
 
+/// Second frees of blocks the thread cache holds or held abort: a block
+/// anywhere in its bin (not only at the head), a free that finds the bin
+/// just filled by the first free, and a block whose page went back to the
+/// tier while the bin has room again.
+#[test]
+fn double_frees_through_the_thread_cache_abort() {
+    for mode in ["aba", "fullbin", "released"] {
+        let r = run_preloaded("doublefree_cached", &[("MODE", mode)]);
+        assert!(r.stdout_str().contains("first free done"), "{mode}: the first frees failed: {}", r.report());
+        assert_aborts_with(&r, "hakmem: free(): double free");
+    }
+}
+
 /// Statistics still reach the terminal when the program closes stderr in an
 /// exit handler that runs before hakmem's (GNU coreutils do).
 #[test]
