@@ -544,7 +544,7 @@ pub unsafe fn free(p: *mut u8) -> bool {
             if live(c) {
                 match Cache::push(ptr::addr_of_mut!((*c).cache), seg.slot_of(p as usize), p) {
                     Push::Cached => return true,
-                    Push::Suspect => return free_suspect(c, seg.slot_of(p as usize), p),
+                    Push::DoubleFree => double_free(p),
                     Push::Full => {}
                 }
             }
@@ -561,23 +561,10 @@ pub unsafe fn free(p: *mut u8) -> bool {
     unsafe { free_other(e, p) }
 }
 
-/// A free of a block that carries the thread cache's key: a double free
-/// if the bin holds it, else a block whose data looked like the key.
-///
-/// # Safety
-/// As [`free`]; `c` is the calling thread's live context, `slot` the slot
-/// of `p`'s page.
 #[cold]
 #[inline(never)]
-unsafe fn free_suspect(c: *mut ThreadCtx, slot: usize, p: *mut u8) -> bool {
-    // SAFETY: per contract.
-    unsafe {
-        if Cache::holds(ptr::addr_of_mut!((*c).cache), slot, p) {
-            hak_os::diag::fatal("free(): double free detected", p as usize);
-        }
-        Cache::clear_key(p);
-        free(p)
-    }
+fn double_free(p: *mut u8) -> ! {
+    hak_os::diag::fatal("free(): double free detected", p as usize)
 }
 
 /// Bytes' worth of blocks each class of a thread's [`Cache`] holds

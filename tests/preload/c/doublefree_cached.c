@@ -1,7 +1,8 @@
-/* Double frees of small blocks that the freeing thread's cache holds (or
- * held): each must abort with a "hakmem:" message instead of handing the
- * block out twice. The case is chosen by the environment variable MODE:
- *   aba      free(p); free(q); free(p)            (p is in the bin, not its head)
+/* Double frees of small blocks around the freeing thread's cache: each must
+ * abort with a "hakmem:" message instead of handing the block out twice.
+ * The case is chosen by the environment variable MODE:
+ *   aba      free(p); free(q); free(p)  (p is in the bin, not its head: found
+ *            only with the cache off, HAKMEM_THREAD_CACHE_KB=0)
  *   fullbin  free(p); free(p) where the first free fills the bin's last slot
  *   released every block freed, the pages gone back to the tier, a few
  *            allocations made (the bin has room again), then one block freed
