@@ -198,7 +198,14 @@ impl Cache {
     /// `this` is a valid cache used by the calling thread only.
     pub unsafe fn cached(this: *mut Cache) -> usize {
         // SAFETY: per contract.
-        unsafe { (0..=SLOTS).map(|i| (*Self::bin(this, i)).cap.saturating_sub((*Self::bin(this, i)).room) as usize).sum() }
+        unsafe {
+            (0..=SLOTS)
+                .map(|i| {
+                    let bin = Self::bin(this, i);
+                    ((*bin).cap - (*bin).room) as usize
+                })
+                .sum()
+        }
     }
 
     /// Empties every bin, handing each block to `free` (which must return it

@@ -548,17 +548,30 @@ pub unsafe fn free(p: *mut u8) -> bool {
                     Push::Full => {}
                 }
             }
-            let pg = seg.page_of(p as usize);
-            // All heaps of a context share its address as owner token.
-            if hak_slab::free_fast(pg, p, c as usize) {
-                return true;
-            }
-            free_slab_slow(c, seg, pg, p);
+            free_to_page(c, seg, p);
         }
         return true;
     }
     // SAFETY: forwarded contract.
     unsafe { free_other(e, p) }
+}
+
+/// Frees slab block `p` of segment `seg` to its page, below the thread
+/// cache: the owner's fast path, else the slow paths.
+///
+/// # Safety
+/// `p` is a live block of `seg`; `c` is the calling thread's TLS value (or
+/// its context being torn down).
+#[inline(always)]
+unsafe fn free_to_page(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, p: *mut u8) {
+    // SAFETY: per contract.
+    unsafe {
+        let pg = seg.page_of(p as usize);
+        // All heaps of a context share its address as owner token.
+        if !hak_slab::free_fast(pg, p, c as usize) {
+            free_slab_slow(c, seg, pg, p);
+        }
+    }
 }
 
 #[cold]
@@ -580,12 +593,7 @@ unsafe fn drain_cache(c: *mut ThreadCtx) {
     // SAFETY: cached blocks are live slab blocks, freed here for good.
     unsafe {
         Cache::drain(ptr::addr_of_mut!((*c).cache), |p| {
-            let e = segmap::lookup(p as usize);
-            let seg = &*hak_slab::seg_of_entry(e);
-            let pg = seg.page_of(p as usize);
-            if !hak_slab::free_fast(pg, p, c as usize) {
-                (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free_slow(pg, p);
-            }
+            free_to_page(c, &*hak_slab::seg_of_entry(segmap::lookup(p as usize)), p)
         });
     }
 }
