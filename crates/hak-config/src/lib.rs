@@ -51,7 +51,7 @@
 //! | `HAKMEM_BIGCACHE_MAX_MB` | 256 | max MiB kept in the BigCache |
 //! | `HAKMEM_DECAY_MS` | 500 | how long released memory stays committed before `madvise` |
 //! | `HAKMEM_FREE_PAGES_KEEP` | 16 | empty pages a tier keeps committed |
-//! | `HAKMEM_THREAD_CACHE_KB` | 256 | per class, KiB of freed blocks a thread keeps for reuse (0: none) |
+//! | `HAKMEM_THREAD_CACHE_KB` | 256 | per class, KiB of freed blocks a thread keeps for reuse (at least 16 blocks of a class up to 64 KiB; 0: none) |
 //! | `HAKMEM_VERBOSE` | off | boolean: print the resolved configuration once at start |
 
 #![no_std]
@@ -199,8 +199,8 @@ pub struct Tunables {
     /// Empty pages a tier keeps committed (`HAKMEM_FREE_PAGES_KEEP`, default 16).
     pub free_pages_keep: usize,
     /// Per size class, KiB of freed blocks a thread caches for its next
-    /// allocations (`HAKMEM_THREAD_CACHE_KB`, default 256; 0 turns the
-    /// cache off).
+    /// allocations (`HAKMEM_THREAD_CACHE_KB`, default 256; every class up
+    /// to 64 KiB gets at least 16 blocks; 0 turns the cache off).
     pub thread_cache_kb: usize,
     /// Print the resolved configuration once at start (`HAKMEM_VERBOSE`, default off).
     pub verbose: bool,

@@ -4,11 +4,13 @@
 //! nothing. Blocks are plain 64-byte buffers (the cache only uses a block's
 //! first word).
 
-use hak_slab::{slot, Cache, Push, SlabTier, MAX_BIN, NO_SLOT};
+use hak_slab::{slot, Cache, Push, SlabTier, MAX_BIN, MAX_CACHED, MIN_BIN, NO_SLOT};
 
 static SIZES: [u32; 4] = [16, 64, 256, 1024];
 static TIER: SlabTier = SlabTier::new("test", 1, 16, &SIZES);
 static OTHER: SlabTier = SlabTier::new("other", 2, 16, &SIZES);
+static BIG_SIZES: [u32; 2] = [MAX_CACHED as u32, 2 * MAX_CACHED as u32];
+static BIG: SlabTier = SlabTier::new("big", 3, 20, &BIG_SIZES);
 
 fn blocks(n: usize) -> Vec<[u64; 8]> {
     vec![[0u64; 8]; n]
@@ -50,55 +52,65 @@ fn the_block_freed_last_comes_back_first() {
     }
 }
 
+/// How many blocks the bin of `s` takes before it reports `Full` (emptied
+/// again afterwards).
+fn fill(c: *mut Cache, s: usize, v: &mut [[u64; 8]]) -> usize {
+    let mut n = 0;
+    // SAFETY: unused buffers of the caller; each is pushed at most once.
+    unsafe {
+        while n + 1 < v.len() && Cache::push(c, s, ptr(v, n)) == Push::Cached {
+            n += 1;
+        }
+        while !Cache::pop(c, s).is_null() {}
+    }
+    n
+}
+
 #[test]
 fn capacity_is_the_budget_in_blocks_within_bounds() {
-    // 1 KiB budget: 64 blocks of 16 B, 16 of 64 B, 4 of 256 B (MIN_BIN),
-    // none of 1 KiB (one block is below MIN_BIN).
-    let c = pinned(1024);
-    let mut v = blocks(100);
-    for (class, expect) in [(0usize, 64usize), (1, 16), (2, 4), (3, 0)] {
-        let s = slot(1, class);
-        let mut n = 0;
-        // SAFETY: unused buffers; each is pushed at most once per class.
-        unsafe {
-            while n < v.len() && Cache::push(c, s, ptr(&mut v, n)) == Push::Cached {
-                n += 1;
-            }
-            assert_eq!(n, expect, "class {class}");
-            assert_eq!(Cache::push(c, s, ptr(&mut v, 99)), Push::Full);
-            while !Cache::pop(c, s).is_null() {}
-        }
+    assert_eq!(MIN_BIN, 16);
+    let mut v = blocks(MAX_BIN + 2);
+    // 2 KiB budget: 128 blocks of 16 B, 32 of 64 B; 256 B and 1 KiB blocks
+    // get the floor of MIN_BIN blocks.
+    let c = pinned(2048);
+    for (class, expect) in [(0usize, 128usize), (1, 32), (2, MIN_BIN), (3, MIN_BIN)] {
+        assert_eq!(fill(c, slot(1, class), &mut v), expect, "class {class}");
     }
     // A huge budget is bounded by MAX_BIN blocks.
     let c = pinned(usize::MAX / 2);
-    let mut v = blocks(MAX_BIN + 1);
-    // SAFETY: as above.
-    unsafe {
-        for i in 0..MAX_BIN {
-            assert_eq!(Cache::push(c, slot(1, 0), ptr(&mut v, i)), Push::Cached);
-        }
-        assert_eq!(Cache::push(c, slot(1, 0), ptr(&mut v, MAX_BIN)), Push::Full);
+    assert_eq!(fill(c, slot(1, 0), &mut v), MAX_BIN);
+    // A budget of 0 caches nothing.
+    let c = pinned(0);
+    for class in 0..SIZES.len() {
+        assert_eq!(fill(c, slot(1, class), &mut v), 0, "class {class}");
     }
+    // Blocks up to MAX_CACHED bytes are cached, bigger ones never.
+    let c = fresh();
+    // SAFETY: a valid cache of this thread; BIG's index is below MAX_TIERS.
+    unsafe { Cache::set_caps(c, &BIG, usize::MAX / 2) };
+    assert_eq!(fill(c, slot(3, 0), &mut v), MAX_BIN);
+    assert_eq!(fill(c, slot(3, 1), &mut v), 0);
 }
 
 #[test]
 fn a_second_free_of_the_bins_last_block_is_reported_even_in_a_full_bin() {
-    let c = pinned(64); // 4 blocks of 16 B
-    let mut v = blocks(4);
+    let c = pinned(0x100); // the floor: MIN_BIN blocks of 16 B
+    let mut v = blocks(MIN_BIN);
     let s = slot(1, 0);
+    let last = MIN_BIN - 1;
     // SAFETY: unused buffers; the second pushes are refused.
     unsafe {
-        for i in 0..3 {
+        for i in 0..last {
             assert_eq!(Cache::push(c, s, ptr(&mut v, i)), Push::Cached);
             assert_eq!(Cache::push(c, s, ptr(&mut v, i)), Push::DoubleFree, "block {i}");
         }
-        // The fourth free fills the bin: its repetition is still reported.
-        assert_eq!(Cache::push(c, s, ptr(&mut v, 3)), Push::Cached);
-        assert_eq!(Cache::push(c, s, ptr(&mut v, 3)), Push::DoubleFree);
-        assert_eq!(Cache::cached(c), 4);
+        // The last free fills the bin: its repetition is still reported.
+        assert_eq!(Cache::push(c, s, ptr(&mut v, last)), Push::Cached);
+        assert_eq!(Cache::push(c, s, ptr(&mut v, last)), Push::DoubleFree);
+        assert_eq!(Cache::cached(c), MIN_BIN);
         // A block that left the cache can be freed again.
         let b = Cache::pop(c, s);
-        assert_eq!(b, ptr(&mut v, 3));
+        assert_eq!(b, ptr(&mut v, last));
         assert_eq!(Cache::push(c, s, b), Push::Cached);
     }
 }

@@ -580,8 +580,8 @@ fn double_free(p: *mut u8) -> ! {
     hak_os::diag::fatal("free(): double free detected", p as usize)
 }
 
-/// Bytes' worth of blocks each class of a thread's [`Cache`] holds
-/// (`HAKMEM_THREAD_CACHE_KB`; 0: no caching).
+/// Bytes' worth of blocks each class of a thread's [`Cache`] holds, within
+/// the cache's bounds (`HAKMEM_THREAD_CACHE_KB`; 0: no caching).
 static CACHE_BUDGET: AtomicUsize = AtomicUsize::new(0);
 
 /// Returns every block of `c`'s cache to its page (the free path below the
