@@ -55,34 +55,40 @@ static TIERS: [&SlabTier; 3] = [&TINY, &L2, &L25];
 #[repr(C)]
 pub struct ThreadCtx {
     /// Blocks this thread freed, per class of every tier, handed out again
-    /// before any page is touched (drained by [`upkeep_then_alloc`], thread
+    /// before any page is touched (drained by [`upkeep`], thread
     /// exit and [`thread_flush`]). First, so the free path's bin address is
     /// the context plus the slot's offset (one instruction fewer).
     cache: Cache,
     heaps: [Heap; 3],
-    /// Allocations left until the next upkeep check (see [`upkeep`]).
+    /// Allocations (and frees that find their bin full) left until the next
+    /// upkeep check (see [`upkeep`]).
     tick: u32,
     /// When upkeep last ran (CLOCK_MONOTONIC_COARSE, ms).
     last_upkeep_ms: u64,
 }
 
-/// Allocations between two upkeep checks of a thread.
+/// Allocations (and frees that find their bin full) between two upkeep
+/// checks of a thread.
 const UPKEEP_TICKS: u32 = 1024;
 /// Minimum interval between two upkeep passes of a thread.
 const UPKEEP_MS: u64 = 50;
 
-/// Every [`UPKEEP_TICKS`] allocations, at most every [`UPKEEP_MS`]: the
-/// thread drains its block cache into the pages, takes back pages other
-/// threads freed into, returns empty pages and purges expired ones
-/// ([`Heap::maintain`]), then allocates `size`. This is
-/// what returns a burst freed by another thread while the owner only does
-/// light work (its allocations never reach a slow path). Costs two
-/// instructions on the allocation fast path.
+/// Every [`UPKEEP_TICKS`] allocations or frees that find their bin full,
+/// at most every [`UPKEEP_MS`]: the thread drains its block cache into the
+/// pages, takes back pages other threads freed into, returns empty pages
+/// and purges expired ones ([`Heap::maintain`]). This is what returns a
+/// burst freed by another thread while the owner only does light work (its
+/// allocations never reach a slow path), and the cache of a thread that
+/// only frees (a consumer, whose cached blocks nobody would reuse). Costs
+/// two instructions on the allocation fast path.
+///
+/// # Safety
+/// `c` is this thread's live context, and the thread is in no other
+/// operation on it.
 #[cold]
 #[inline(never)]
-fn upkeep_then_alloc(c: *mut ThreadCtx, size: usize, on_null: fn()) -> *mut u8 {
-    // SAFETY: c is this thread's live context (only live contexts' heaps
-    // hand out blocks).
+unsafe fn upkeep(c: *mut ThreadCtx) {
+    // SAFETY: per contract.
     unsafe {
         (*c).tick = UPKEEP_TICKS;
         let now = hak_os::now_ms();
@@ -94,6 +100,15 @@ fn upkeep_then_alloc(c: *mut ThreadCtx, size: usize, on_null: fn()) -> *mut u8 {
             }
         }
     }
+}
+
+/// [`upkeep`], then the allocation that was due.
+#[cold]
+#[inline(never)]
+fn upkeep_then_alloc(c: *mut ThreadCtx, size: usize, on_null: fn()) -> *mut u8 {
+    // SAFETY: c is this thread's live context (only live contexts' heaps
+    // hand out blocks), between two operations.
+    unsafe { upkeep(c) };
     alloc_or_report(size, on_null)
 }
 
@@ -545,7 +560,7 @@ pub unsafe fn free(p: *mut u8) -> bool {
                 match Cache::push(ptr::addr_of_mut!((*c).cache), seg.slot_of(p as usize), p) {
                     Push::Cached => return true,
                     Push::DoubleFree => double_free(p),
-                    Push::Full => {}
+                    Push::Full => return free_past_full_bin(seg, p),
                 }
             }
             free_to_page(c, seg, p);
@@ -554,6 +569,29 @@ pub unsafe fn free(p: *mut u8) -> bool {
     }
     // SAFETY: forwarded contract.
     unsafe { free_other(e, p) }
+}
+
+/// [`free`] of a block whose bin is full: counts towards the upkeep (so a
+/// thread that only frees still drains its cache), then frees to the page.
+/// Out of line, and reading the context again, so that the fast path
+/// neither saves registers nor keeps the context's address.
+///
+/// # Safety
+/// The calling thread has a live context and is in no other operation on
+/// it; `p` is a live block of `seg`.
+#[cold]
+#[inline(never)]
+unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
+    let c = tls::ctx();
+    // SAFETY: per contract.
+    unsafe {
+        (*c).tick = (*c).tick.wrapping_sub(1);
+        if (*c).tick == 0 {
+            upkeep(c);
+        }
+        free_to_page(c, seg, p);
+    }
+    true
 }
 
 /// Frees slab block `p` of segment `seg` to its page, below the thread

@@ -136,6 +136,34 @@ fn a_thread_that_keeps_allocating_returns_its_cache_within_an_upkeep_interval() 
     .unwrap();
 }
 
+/// A thread that only frees (a consumer) never reaches the allocation
+/// path's upkeep: its frees that find their bin full count towards it, so
+/// its cache still goes back within an upkeep interval.
+#[test]
+fn a_thread_that_only_frees_returns_its_cache_within_an_upkeep_interval() {
+    if !default_cache() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = l2_pages();
+    thread::spawn(move || {
+        let blocks = alloc_n(4000, L2_BLOCK);
+        // Tiny blocks to free later: 256 fill their bin, the rest find it
+        // full.
+        let small = alloc_n(256 + 2048, 64);
+        free_all(&blocks);
+        let cached = l2_pages();
+        assert!(cached > before + 1, "the cache pinned no page ({cached} in use, {before} before)");
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        // Frees only, past the upkeep interval.
+        free_all(&small);
+        let after = l2_pages();
+        assert!(after <= before + 1, "{after} pages in use after the frees, {before} before the test");
+    })
+    .join()
+    .unwrap();
+}
+
 /// A thread that frees blocks of another thread's pages (here exhausted
 /// pages the allocating thread gave up, so the freer adopts them when its
 /// cache drains) loses none of them: every page goes back to the tier.
