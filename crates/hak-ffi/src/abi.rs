@@ -27,8 +27,9 @@ fn aligned_raw(align: usize, size: usize, on_null: fn()) -> Result<*mut u8, c_in
     if align > MAX_ALIGN_ARG {
         return Err(libc::EINVAL);
     }
-    // Cannot overflow: align <= 2^63.
-    let a = if align & align.wrapping_sub(1) == 0 { align } else { align.next_power_of_two() };
+    // Cannot overflow: align <= 2^63. An alignment of 0 is 1 (a power of
+    // two, as `alloc_aligned_or_report` requires).
+    let a = if align.is_power_of_two() { align } else { align.max(1).next_power_of_two() };
     Ok(hakmem::alloc_aligned_or_report(size, a, on_null))
 }
 

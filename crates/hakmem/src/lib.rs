@@ -340,7 +340,7 @@ pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
         if let Some(p) = unsafe { try_heap(0, class, size, on_null) } {
             return p;
         }
-        return alloc_small_slow(size, on_null);
+        return alloc_routed_slow(size, on_null);
     }
     alloc_mid_report(size, on_null)
 }
@@ -354,6 +354,18 @@ pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
 /// `class` is a class of tier `tier` (< 3) holding `size` bytes.
 #[inline(always)]
 unsafe fn try_heap(tier: usize, class: usize, size: usize, on_null: fn()) -> Option<*mut u8> {
+    // SAFETY: per contract.
+    unsafe { try_heap_at(hak_slab::slot(tier, class), tier, class, size, on_null) }
+}
+
+/// [`try_heap`] with the cache slot of `tier` and `class` given (a caller
+/// that derives both from one index computes it more cheaply).
+///
+/// # Safety
+/// As for [`try_heap`], and `slot == hak_slab::slot(tier, class)`.
+#[inline(always)]
+unsafe fn try_heap_at(slot: usize, tier: usize, class: usize, size: usize, on_null: fn()) -> Option<*mut u8> {
+    debug_assert_eq!(slot, hak_slab::slot(tier, class));
     let c = tls::ctx();
     if !live(c) {
         return None;
@@ -364,7 +376,7 @@ unsafe fn try_heap(tier: usize, class: usize, size: usize, on_null: fn()) -> Opt
         if (*c).tick == 0 {
             return Some(upkeep_then_alloc(c, size, on_null));
         }
-        let b = Cache::pop(ptr::addr_of_mut!((*c).cache), hak_slab::slot(tier, class));
+        let b = Cache::pop(ptr::addr_of_mut!((*c).cache), slot);
         if !b.is_null() {
             return Some(b);
         }
@@ -377,32 +389,33 @@ unsafe fn try_heap(tier: usize, class: usize, size: usize, on_null: fn()) -> Opt
     }
 }
 
-/// Tiny-size miss: route by configuration and take the slow path.
-#[cold]
-#[inline(never)]
-fn alloc_small_slow(size: usize, on_null: fn()) -> *mut u8 {
-    // Routed by configuration: with every slab tier switched off, even tiny
-    // sizes are big blocks.
-    let (tier, class) = route(size);
-    alloc_mid_slow(size, tier, class, on_null)
-}
-
+/// Sizes above the tiny tier's: L2 and L2.5 against constant bounds and
+/// without a branch between them ([`hak_pool::mid_index`]); as for tiny
+/// sizes, a tier switched off never gets pages or cached blocks, so its
+/// sizes miss and the slow path routes them by configuration.
 #[inline(never)]
 fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
-    let (tier, class) = route(size);
-    if tier < 3 {
-        // SAFETY: route gives a class of its tier.
-        if let Some(p) = unsafe { try_heap(tier, class, size, on_null) } {
+    if size <= hak_pool::L25_MAX {
+        let k = hak_pool::mid_index(size);
+        let upper = (k >= hak_pool::L2_CLASSES) as usize;
+        let slot = hak_slab::slot(1, k) + upper * (hak_slab::MAX_CLASSES - hak_pool::L2_CLASSES);
+        // SAFETY: k is an L2 class below L2_CLASSES, else an L2.5 class
+        // plus L2_CLASSES; the tier indices are 1 and 2, and the slot of
+        // tier t, class c is t * MAX_CLASSES + c.
+        if let Some(p) = unsafe { try_heap_at(slot, 1 + upper, k - upper * hak_pool::L2_CLASSES, size, on_null) } {
             return p;
         }
     }
-    alloc_mid_slow(size, tier, class, on_null)
+    alloc_routed_slow(size, on_null)
 }
 
-/// Miss of a routed allocation (tail-called: the hit paths have no frame).
+/// A miss of the fast paths (tail-called: the hit paths have no frame):
+/// routes `size` by configuration and takes its tier's slow path, or makes
+/// it a big block.
 #[cold]
 #[inline(never)]
-fn alloc_mid_slow(size: usize, tier: usize, class: usize, on_null: fn()) -> *mut u8 {
+fn alloc_routed_slow(size: usize, on_null: fn()) -> *mut u8 {
+    let (tier, class) = route(size);
     let p = if tier < 3 { alloc_slow(tier, class) } else { alloc_big(size, MIN_ALIGN, false) };
     if p.is_null() {
         on_null();
@@ -442,6 +455,29 @@ pub fn alloc_aligned(size: usize, align: usize) -> *mut u8 {
     alloc_aligned_or_report(size, align, no_report)
 }
 
+/// Classes of the tiny, L2 and L2.5 tiers: every one has 20.
+const SLAB_CLASSES: [usize; 3] = [hak_tiny::SIZES.len(), hak_pool::L2_CLASSES, hak_pool::L25_SIZES.len()];
+const _: () = assert!(SLAB_CLASSES[0] == 20 && SLAB_CLASSES[1] == 20 && SLAB_CLASSES[2] == 20);
+
+/// The classes of the three slab tiers as one index, for `size` in 1..=1
+/// MiB: the tiny class, else 20 + the L2 class, else 40 + the L2.5 class.
+/// The grids are 16-byte steps to 128 B, then four classes per power of
+/// two up to 1 MiB, so the index comes from the size's logarithm with no
+/// branch between tiers: the aligned path, whose rounded sizes straddle
+/// the tiers at random, mispredicted the branch of tiny sizes on most
+/// calls (cachegrind's branch simulation, not in a record).
+#[inline(always)]
+fn slab_index(size: usize) -> usize {
+    // 16-byte steps below 128 B: t is the class there.
+    let t = (size - 1) >> 4;
+    // Above: floor(log2(t)) and the quarter (wrapping arithmetic, as the
+    // value is discarded for t < 8).
+    let k = (usize::BITS - 1 - (t | 1).leading_zeros()) as usize;
+    let quarter = t.wrapping_shr(k.wrapping_sub(2) as u32) & 3;
+    let above = (4 * k + quarter).wrapping_sub(4);
+    core::hint::select_unpredictable(t < 8, t, above)
+}
+
 /// Whether every slab tier is on, so that [`alloc_aligned_or_report`] may
 /// serve an aligned request as a plain one (set by [`init`]).
 static ALIGNED_BY_CLASS: AtomicBool = AtomicBool::new(false);
@@ -461,13 +497,23 @@ static ALIGNED_BY_CLASS: AtomicBool = AtomicBool::new(false);
 /// every size and alignment). Otherwise the slow path searches.
 #[inline(always)]
 pub fn alloc_aligned_or_report(size: usize, align: usize, on_null: fn()) -> *mut u8 {
-    if align <= MIN_ALIGN {
-        return alloc_or_report(size, on_null);
-    }
+    // No test of `align <= MIN_ALIGN` first: rounding to a small alignment
+    // changes no class, and a program mixing alignments mispredicts it.
     if size <= isize::MAX as usize - (align - 1) && ALIGNED_BY_CLASS.load(Ordering::Relaxed) {
         let rounded = (size.max(1) + align - 1) & !(align - 1);
         if rounded <= hak_pool::L25_MAX {
-            return alloc_or_report(rounded, on_null);
+            let k = slab_index(rounded);
+            let tier = (k >= SLAB_CLASSES[0]) as usize + (k >= SLAB_CLASSES[0] + SLAB_CLASSES[1]) as usize;
+            let slot = k + tier * (hak_slab::MAX_CLASSES - SLAB_CLASSES[0]);
+            // SAFETY: slab_index gives the class of `rounded` in the tier
+            // that serves it when every slab tier is on (which
+            // ALIGNED_BY_CLASS says): tiny classes first, then L2's, then
+            // L2.5's, each tier's offset being the class count below it;
+            // the slot of tier t, class c is t * MAX_CLASSES + c.
+            if let Some(p) = unsafe { try_heap_at(slot, tier, k - tier * SLAB_CLASSES[0], rounded, on_null) } {
+                return p;
+            }
+            return alloc_routed_slow(rounded, on_null);
         }
     }
     alloc_aligned_slow(size, align, on_null)
@@ -478,6 +524,9 @@ pub fn alloc_aligned_or_report(size: usize, align: usize, on_null: fn()) -> *mut
 #[cold]
 #[inline(never)]
 fn alloc_aligned_slow(size: usize, align: usize, on_null: fn()) -> *mut u8 {
+    if align <= MIN_ALIGN {
+        return alloc_or_report(size, on_null);
+    }
     let p = alloc_aligned_search(size, align);
     if p.is_null() {
         on_null();
@@ -819,5 +868,28 @@ unsafe impl GlobalAlloc for HakMem {
             }
         }
         q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `slab_index` names, for every size up to 1 MiB, the tightest class
+    /// of the tier that serves it with every slab tier on.
+    #[test]
+    fn the_slab_index_is_the_tightest_class_of_the_serving_tier() {
+        let grids: [&[u32]; 3] = [&hak_tiny::SIZES, &hak_pool::L2_SIZES, &hak_pool::L25_SIZES];
+        let limits = [hak_tiny::MAX_SIZE, hak_pool::L2_MAX, hak_pool::L25_MAX];
+        for size in 1..=hak_pool::L25_MAX {
+            let k = slab_index(size);
+            let tier = limits.iter().position(|&l| size <= l).unwrap();
+            let base: usize = SLAB_CLASSES[..tier].iter().sum();
+            assert!(k >= base && k < base + SLAB_CLASSES[tier], "size {size}: index {k} not in tier {tier}");
+            let c = k - base;
+            let sizes = grids[tier];
+            assert!(sizes[c] as usize >= size, "size {size}: class {c} of tier {tier} too small");
+            assert!(c == 0 || (sizes[c - 1] as usize) < size, "size {size}: class {c} of tier {tier} not the tightest");
+        }
     }
 }
