@@ -110,23 +110,6 @@ pub fn l25_class_of(size: usize) -> usize {
     L25_CLASS[((size - 1) >> L25_GRAIN) & 127] as usize
 }
 
-/// Classes in L2.
-pub const L2_CLASSES: usize = 20;
-
-/// The classes of L2 and L2.5 as one index, for `size` in (1024,
-/// [`L25_MAX`]]: below [`L2_CLASSES`] the L2 class, else the L2.5 class
-/// plus [`L2_CLASSES`]. Both grids are quarter classes of consecutive powers
-/// of two, so the index is computed from the size's logarithm, without a
-/// branch between the tiers (which a program mixing sizes across 32 KiB
-/// mispredicts) and without a table.
-#[inline(always)]
-pub fn mid_index(size: usize) -> usize {
-    let s = size - 1;
-    // floor(log2(s)), at least 10; `| 1` tells the compiler s is not 0.
-    let k = (usize::BITS - 1 - (s | 1).leading_zeros()) as usize;
-    (k - 10) * 4 + ((s >> (k - 2)) & 3)
-}
-
 /// The smallest class of `sizes` starting at `from` whose block size is a
 /// multiple of `align`.
 pub fn aligned_class(sizes: &[u32], from: usize, align: usize) -> Option<usize> {
@@ -145,15 +128,6 @@ mod tests {
         for size in L2_MAX + 1..=L25_MAX {
             assert_eq!(l25_class_of(size), quarter_class(size, 15), "{size}");
         }
-    }
-
-    #[test]
-    fn the_mid_index_is_the_l2_class_then_the_l25_class() {
-        for size in 1025..=L25_MAX {
-            let want = if size <= L2_MAX { l2_class_of(size) } else { L2_CLASSES + l25_class_of(size) };
-            assert_eq!(mid_index(size), want, "{size}");
-        }
-        assert_eq!(L2_SIZES.len(), L2_CLASSES);
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn capacity_is_the_budget_in_blocks_within_bounds() {
 
 #[test]
 fn a_second_free_of_the_bins_last_block_is_reported_even_in_a_full_bin() {
-    let c = pinned(0x100); // the floor: MIN_BIN blocks of 16 B
+    let c = pinned(0x100); // 16 blocks of 16 B (= MIN_BIN)
     let mut v = blocks(MIN_BIN);
     let s = slot(1, 0);
     let last = MIN_BIN - 1;

@@ -9,7 +9,7 @@
 //! | 32 KiB ..= 1 MiB   | L2.5 pool, 20 classes    | `hak-pool`     |
 //! | > 1 MiB            | big blocks + BigCache    | `hak-bigcache` |
 //!
-//! The size picks the tier with one comparison chain; `free` finds the owner
+//! The size picks the tier and class by tables against constant bounds; `free` finds the owner
 //! through the segment map (`hak-os`), never through a header. Each thread has
 //! a context holding one heap per slab tier; the same-thread fast paths take no
 //! lock and do no atomic read-modify-write.
@@ -334,10 +334,10 @@ pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
     // Tiny sizes first, against a constant: if the tiny tier is switched off
     // its heaps never get pages, the fast path misses and the slow path
     // routes by configuration.
-    if size <= hak_tiny::MAX_SIZE {
-        let class = hak_tiny::class_of_small(size);
-        // SAFETY: class belongs to the tiny tier (index 0).
-        if let Some(p) = unsafe { try_heap(0, class, size, on_null) } {
+    if size <= hak_pool::L2_MAX {
+        // SAFETY: SLOT_OF holds the slot of the tiny or L2 class of the
+        // sizes of its 16-byte step.
+        if let Some(p) = unsafe { try_heap(SLOT_OF[(size + 15) >> 4] as usize, size, on_null) } {
             return p;
         }
         return alloc_routed_slow(size, on_null);
@@ -345,27 +345,33 @@ pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
     alloc_mid_report(size, on_null)
 }
 
-/// The fast path shared by every slab size: the calling thread's heap for
-/// `tier` pops a block of `class`. `None` on a miss (no context, or an empty
-/// current page); every [`UPKEEP_TICKS`] calls it runs the upkeep instead and
-/// returns that allocation's final result.
-///
-/// # Safety
-/// `class` is a class of tier `tier` (< 3) holding `size` bytes.
-#[inline(always)]
-unsafe fn try_heap(tier: usize, class: usize, size: usize, on_null: fn()) -> Option<*mut u8> {
-    // SAFETY: per contract.
-    unsafe { try_heap_at(hak_slab::slot(tier, class), tier, class, size, on_null) }
+/// The cache slot of the tiny or L2 class of every size up to
+/// [`hak_pool::L2_MAX`], by 16-byte step: `SLOT_OF[(size + 15) >> 4]`
+/// (every class boundary is a multiple of 16). Built from [`slab_index`]
+/// at compile time; one load instead of a branch between the tiers.
+static SLOT_OF: [u8; (hak_pool::L2_MAX >> 4) + 1] = slot_table();
+
+const fn slot_table() -> [u8; (hak_pool::L2_MAX >> 4) + 1] {
+    let mut t = [0u8; (hak_pool::L2_MAX >> 4) + 1];
+    let mut i = 1;
+    while i < t.len() {
+        t[i] = slab_slot(i << 4) as u8;
+        i += 1;
+    }
+    t
 }
 
-/// [`try_heap`] with the cache slot of `tier` and `class` given (a caller
-/// that derives both from one index computes it more cheaply).
+/// The fast path shared by every slab size: the calling thread's cache
+/// pops a block of cache slot `slot` (tier `slot / MAX_CLASSES`, class
+/// `slot % MAX_CLASSES`), else that tier's heap pops its current page.
+/// `None` on a miss (no context, or an empty current page). When the
+/// upkeep tick (shared with frees that find their bin full) runs out, it
+/// runs the upkeep instead and returns that allocation's final result.
 ///
 /// # Safety
-/// As for [`try_heap`], and `slot == hak_slab::slot(tier, class)`.
+/// `slot` names a class of a slab tier (< 3) holding `size` bytes.
 #[inline(always)]
-unsafe fn try_heap_at(slot: usize, tier: usize, class: usize, size: usize, on_null: fn()) -> Option<*mut u8> {
-    debug_assert_eq!(slot, hak_slab::slot(tier, class));
+unsafe fn try_heap(slot: usize, size: usize, on_null: fn()) -> Option<*mut u8> {
     let c = tls::ctx();
     if !live(c) {
         return None;
@@ -380,7 +386,8 @@ unsafe fn try_heap_at(slot: usize, tier: usize, class: usize, size: usize, on_nu
         if !b.is_null() {
             return Some(b);
         }
-        let p = (*c).heaps.get_unchecked_mut(tier).try_alloc(class);
+        let tier = slot / hak_slab::MAX_CLASSES;
+        let p = (*c).heaps.get_unchecked_mut(tier).try_alloc(slot - tier * hak_slab::MAX_CLASSES);
         if p.is_null() {
             None
         } else {
@@ -389,20 +396,15 @@ unsafe fn try_heap_at(slot: usize, tier: usize, class: usize, size: usize, on_nu
     }
 }
 
-/// Sizes above the tiny tier's: L2 and L2.5 against constant bounds and
-/// without a branch between them ([`hak_pool::mid_index`]); as for tiny
-/// sizes, a tier switched off never gets pages or cached blocks, so its
-/// sizes miss and the slow path routes them by configuration.
+/// Sizes above L2's: L2.5 by its class table, against a constant bound (as
+/// for smaller sizes, a tier switched off never gets pages or cached
+/// blocks, so its sizes miss and the slow path routes them by
+/// configuration); bigger ones are big blocks.
 #[inline(never)]
 fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
     if size <= hak_pool::L25_MAX {
-        let k = hak_pool::mid_index(size);
-        let upper = (k >= hak_pool::L2_CLASSES) as usize;
-        let slot = hak_slab::slot(1, k) + upper * (hak_slab::MAX_CLASSES - hak_pool::L2_CLASSES);
-        // SAFETY: k is an L2 class below L2_CLASSES, else an L2.5 class
-        // plus L2_CLASSES; the tier indices are 1 and 2, and the slot of
-        // tier t, class c is t * MAX_CLASSES + c.
-        if let Some(p) = unsafe { try_heap_at(slot, 1 + upper, k - upper * hak_pool::L2_CLASSES, size, on_null) } {
+        // SAFETY: an L2.5 class (tier 2) of a size in (L2_MAX, L25_MAX].
+        if let Some(p) = unsafe { try_heap(hak_slab::slot(2, hak_pool::l25_class_of(size)), size, on_null) } {
             return p;
         }
     }
@@ -410,12 +412,26 @@ fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
 }
 
 /// A miss of the fast paths (tail-called: the hit paths have no frame):
-/// routes `size` by configuration and takes its tier's slow path, or makes
-/// it a big block.
+/// routes `size` by configuration and takes its tier's cache bin, else its
+/// slow path, or makes it a big block. (With a tier switched off, the fast
+/// paths look in the bins of the tier the default grid names, which stay
+/// empty; the bin looked at here is the one the blocks of the serving tier
+/// are freed into.)
 #[cold]
 #[inline(never)]
 fn alloc_routed_slow(size: usize, on_null: fn()) -> *mut u8 {
     let (tier, class) = route(size);
+    if tier < 3 {
+        let c = tls::ctx();
+        if live(c) {
+            // SAFETY: a live context of this thread; route gives a class of
+            // its tier.
+            let b = unsafe { Cache::pop(ptr::addr_of_mut!((*c).cache), hak_slab::slot(tier, class)) };
+            if !b.is_null() {
+                return b;
+            }
+        }
+    }
     let p = if tier < 3 { alloc_slow(tier, class) } else { alloc_big(size, MIN_ALIGN, false) };
     if p.is_null() {
         on_null();
@@ -456,7 +472,7 @@ pub fn alloc_aligned(size: usize, align: usize) -> *mut u8 {
 }
 
 /// Classes of the tiny, L2 and L2.5 tiers: every one has 20.
-const SLAB_CLASSES: [usize; 3] = [hak_tiny::SIZES.len(), hak_pool::L2_CLASSES, hak_pool::L25_SIZES.len()];
+const SLAB_CLASSES: [usize; 3] = [hak_tiny::SIZES.len(), hak_pool::L2_SIZES.len(), hak_pool::L25_SIZES.len()];
 const _: () = assert!(SLAB_CLASSES[0] == 20 && SLAB_CLASSES[1] == 20 && SLAB_CLASSES[2] == 20);
 
 /// The classes of the three slab tiers as one index, for `size` in 1..=1
@@ -467,7 +483,7 @@ const _: () = assert!(SLAB_CLASSES[0] == 20 && SLAB_CLASSES[1] == 20 && SLAB_CLA
 /// the tiers at random, mispredicted the branch of tiny sizes on most
 /// calls (cachegrind's branch simulation, not in a record).
 #[inline(always)]
-fn slab_index(size: usize) -> usize {
+const fn slab_index(size: usize) -> usize {
     // 16-byte steps below 128 B: t is the class there.
     let t = (size - 1) >> 4;
     // Above: floor(log2(t)) and the quarter (wrapping arithmetic, as the
@@ -475,7 +491,19 @@ fn slab_index(size: usize) -> usize {
     let k = (usize::BITS - 1 - (t | 1).leading_zeros()) as usize;
     let quarter = t.wrapping_shr(k.wrapping_sub(2) as u32) & 3;
     let above = (4 * k + quarter).wrapping_sub(4);
-    core::hint::select_unpredictable(t < 8, t, above)
+    // A conditional move (`select_unpredictable` is not const).
+    let small = (t < 8) as usize;
+    small * t + (1 - small) * above
+}
+
+/// The cache slot (tier × `MAX_CLASSES` + class) of the class that serves
+/// `size` (1..=1 MiB) when every slab tier is on: [`slab_index`] holds the
+/// tiny classes first, then L2's, then L2.5's.
+#[inline(always)]
+const fn slab_slot(size: usize) -> usize {
+    let k = slab_index(size);
+    let tier = (k >= SLAB_CLASSES[0]) as usize + (k >= SLAB_CLASSES[0] + SLAB_CLASSES[1]) as usize;
+    k + tier * (hak_slab::MAX_CLASSES - SLAB_CLASSES[0])
 }
 
 /// Whether every slab tier is on, so that [`alloc_aligned_or_report`] may
@@ -499,18 +527,16 @@ static ALIGNED_BY_CLASS: AtomicBool = AtomicBool::new(false);
 pub fn alloc_aligned_or_report(size: usize, align: usize, on_null: fn()) -> *mut u8 {
     // No test of `align <= MIN_ALIGN` first: rounding to a small alignment
     // changes no class, and a program mixing alignments mispredicts it.
-    if size <= isize::MAX as usize - (align - 1) && ALIGNED_BY_CLASS.load(Ordering::Relaxed) {
-        let rounded = (size.max(1) + align - 1) & !(align - 1);
-        if rounded <= hak_pool::L25_MAX {
-            let k = slab_index(rounded);
-            let tier = (k >= SLAB_CLASSES[0]) as usize + (k >= SLAB_CLASSES[0] + SLAB_CLASSES[1]) as usize;
-            let slot = k + tier * (hak_slab::MAX_CLASSES - SLAB_CLASSES[0]);
-            // SAFETY: slab_index gives the class of `rounded` in the tier
-            // that serves it when every slab tier is on (which
-            // ALIGNED_BY_CLASS says): tiny classes first, then L2's, then
-            // L2.5's, each tier's offset being the class count below it;
-            // the slot of tier t, class c is t * MAX_CLASSES + c.
-            if let Some(p) = unsafe { try_heap_at(slot, tier, k - tier * SLAB_CLASSES[0], rounded, on_null) } {
+    // Wrapping arithmetic and the test of `rounded - 1`: an `align` of 0
+    // (not a power of two, but this is a safe function) makes `rounded` 0,
+    // which the test sends to the slow path with any size above 1 MiB.
+    let mask = align.wrapping_sub(1);
+    if size <= (isize::MAX as usize).wrapping_sub(mask) && ALIGNED_BY_CLASS.load(Ordering::Relaxed) {
+        let rounded = size.max(1).wrapping_add(mask) & !mask;
+        if rounded.wrapping_sub(1) < hak_pool::L25_MAX {
+            // SAFETY: the slot of the class serving `rounded` when every
+            // slab tier is on, which ALIGNED_BY_CLASS says.
+            if let Some(p) = unsafe { try_heap(slab_slot(rounded), rounded, on_null) } {
                 return p;
             }
             return alloc_routed_slow(rounded, on_null);
@@ -875,21 +901,25 @@ unsafe impl GlobalAlloc for HakMem {
 mod tests {
     use super::*;
 
-    /// `slab_index` names, for every size up to 1 MiB, the tightest class
-    /// of the tier that serves it with every slab tier on.
+    /// `slab_slot` names, for every size up to 1 MiB, the tightest class
+    /// of the tier that serves it with every slab tier on, and `SLOT_OF`
+    /// agrees with it up to 32 KiB.
     #[test]
-    fn the_slab_index_is_the_tightest_class_of_the_serving_tier() {
+    fn the_slab_slot_is_the_tightest_class_of_the_serving_tier() {
         let grids: [&[u32]; 3] = [&hak_tiny::SIZES, &hak_pool::L2_SIZES, &hak_pool::L25_SIZES];
         let limits = [hak_tiny::MAX_SIZE, hak_pool::L2_MAX, hak_pool::L25_MAX];
         for size in 1..=hak_pool::L25_MAX {
-            let k = slab_index(size);
+            let slot = slab_slot(size);
             let tier = limits.iter().position(|&l| size <= l).unwrap();
-            let base: usize = SLAB_CLASSES[..tier].iter().sum();
-            assert!(k >= base && k < base + SLAB_CLASSES[tier], "size {size}: index {k} not in tier {tier}");
-            let c = k - base;
+            assert_eq!(slot / hak_slab::MAX_CLASSES, tier, "size {size}: slot {slot} not in tier {tier}");
+            let c = slot % hak_slab::MAX_CLASSES;
             let sizes = grids[tier];
-            assert!(sizes[c] as usize >= size, "size {size}: class {c} of tier {tier} too small");
+            assert!(c < sizes.len() && sizes[c] as usize >= size, "size {size}: class {c} of tier {tier} too small");
             assert!(c == 0 || (sizes[c - 1] as usize) < size, "size {size}: class {c} of tier {tier} not the tightest");
+            if size <= hak_pool::L2_MAX {
+                assert_eq!(SLOT_OF[(size + 15) >> 4] as usize, slot, "SLOT_OF for size {size}");
+            }
         }
+        assert_eq!(SLOT_OF[0], 0, "malloc(0) is a block of the smallest class");
     }
 }

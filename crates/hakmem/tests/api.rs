@@ -115,6 +115,27 @@ fn aligned_fast_path_classes_are_multiples() {
     }
 }
 
+/// `alloc_aligned_or_report` is a safe function: an alignment that is not
+/// a power of two (0, 3, 24) still gives a block of the requested size,
+/// holding its contents, and never an out-of-range class.
+#[test]
+fn aligned_or_report_with_an_alignment_of_zero_or_not_a_power_of_two() {
+    hakmem::init();
+    for align in [0usize, 3, 24] {
+        for size in [1usize, 100, 1000, 5000, 40_000] {
+            let p = hakmem::alloc_aligned_or_report(size, align, || {});
+            assert!(!p.is_null(), "alloc_aligned_or_report({size}, {align}) = null");
+            // SAFETY: a live block of this allocator.
+            let usable = unsafe { hakmem::usable_size(p) };
+            assert!(usable >= size, "alloc_aligned_or_report({size}, {align}): usable size {usable}");
+            fill(p, size, 9);
+            check(p, size, 9);
+            // SAFETY: a live block, freed once.
+            unsafe { hakmem::free(p) };
+        }
+    }
+}
+
 #[test]
 fn realloc_preserves_contents_across_tiers() {
     let mut p = hakmem::alloc(1);
