@@ -74,14 +74,6 @@ pub fn class_of(size: usize) -> usize {
     }
 }
 
-/// [`class_of`] for `size <= MAX_SIZE` without the range check.
-#[inline(always)]
-pub fn class_of_small(size: usize) -> usize {
-    debug_assert!(size <= MAX_SIZE);
-    // SAFETY: size <= MAX_SIZE < CLASS_OF.len().
-    unsafe { *CLASS_OF.get_unchecked(size) as usize }
-}
-
 /// The smallest class that holds `size` bytes and whose blocks are aligned to
 /// `align` (a power of two), if any.
 pub fn class_for_aligned(size: usize, align: usize) -> Option<usize> {
