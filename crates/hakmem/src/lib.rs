@@ -413,24 +413,19 @@ fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
 }
 
 /// A miss of the fast paths (tail-called: the hit paths have no frame):
-/// routes `size` by configuration and takes its tier's cache bin, else its
-/// slow path, or makes it a big block. (With a tier switched off, the fast
-/// paths look in the bins of the tier the default grid names, which stay
-/// empty; the bin looked at here is the one the blocks of the serving tier
-/// are freed into.)
+/// routes `size` by configuration and tries [`try_heap`] for the routed
+/// class, else takes its tier's slow path, or makes it a big block. (With a
+/// tier switched off, the fast paths look in the bins of the tier the
+/// default grid names, which stay empty; the bin looked at here is the one
+/// the blocks of the serving tier are freed into.)
 #[cold]
 #[inline(never)]
 fn alloc_routed_slow(size: usize, on_null: fn()) -> *mut u8 {
     let (tier, class) = route(size);
     if tier < 3 {
-        let c = tls::ctx();
-        if live(c) {
-            // SAFETY: a live context of this thread; route gives a class of
-            // its tier.
-            let b = unsafe { Cache::pop(ptr::addr_of_mut!((*c).cache), hak_slab::slot(tier, class)) };
-            if !b.is_null() {
-                return b;
-            }
+        // SAFETY: route gives a class of its tier.
+        if let Some(p) = unsafe { try_heap(hak_slab::slot(tier, class), size, on_null) } {
+            return p;
         }
     }
     let p = if tier < 3 { alloc_slow(tier, class) } else { alloc_big(size, MIN_ALIGN, false) };
@@ -504,7 +499,7 @@ const fn slab_index(size: usize) -> usize {
 const fn slab_slot(size: usize) -> usize {
     let k = slab_index(size);
     let tier = (k >= SLAB_CLASSES[0]) as usize + (k >= SLAB_CLASSES[0] + SLAB_CLASSES[1]) as usize;
-    k + tier * (hak_slab::MAX_CLASSES - SLAB_CLASSES[0])
+    hak_slab::slot(tier, k - tier * SLAB_CLASSES[0])
 }
 
 /// Whether every slab tier is on, so that [`alloc_aligned_or_report`] may

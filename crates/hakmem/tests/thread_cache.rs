@@ -107,33 +107,48 @@ fn thread_flush_returns_cached_blocks() {
     assert_eq!(l2_pages(), before);
 }
 
-#[test]
-fn a_thread_that_keeps_allocating_returns_its_cache_within_an_upkeep_interval() {
+/// A thread allocates 4000 L2 blocks (and whatever `prepare` allocates),
+/// frees the L2 blocks, so that its cache pins pages, sleeps past the
+/// upkeep interval (50 ms, checked every 1024 ticks), runs `work` on what
+/// `prepare` gave, and must then have returned the cached blocks' pages.
+fn cache_goes_back_after(prepare: fn() -> Vec<usize>, work: fn(Vec<usize>), what: &str) {
     if !default_cache() {
         return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let before = l2_pages();
+    let what = what.to_string();
     thread::spawn(move || {
         let blocks = alloc_n(4000, L2_BLOCK);
+        let extra = prepare();
         free_all(&blocks);
         // The cache holds the first 128 blocks freed (the first page); the
         // heap keeps its current page.
         let cached = l2_pages();
         assert!(cached > before + 1, "the cache pinned no page ({cached} in use, {before} before)");
-        // Light work of another size, past the upkeep interval (50 ms,
-        // checked every 1024 allocations).
         std::thread::sleep(std::time::Duration::from_millis(60));
-        for _ in 0..2048 {
-            let p = hakmem::alloc(64);
-            // SAFETY: a live block.
-            unsafe { hakmem::free(p) };
-        }
+        work(extra);
         let after = l2_pages();
-        assert!(after <= before + 1, "{after} pages in use after the upkeep, {before} before the test");
+        assert!(after <= before + 1, "{after} pages in use after the {what}, {before} before the test");
     })
     .join()
     .unwrap();
+}
+
+#[test]
+fn a_thread_that_keeps_allocating_returns_its_cache_within_an_upkeep_interval() {
+    // Light work of another size.
+    cache_goes_back_after(
+        Vec::new,
+        |_| {
+            for _ in 0..2048 {
+                let p = hakmem::alloc(64);
+                // SAFETY: a live block.
+                unsafe { hakmem::free(p) };
+            }
+        },
+        "upkeep",
+    );
 }
 
 /// A thread that only frees (a consumer) never reaches the allocation
@@ -141,27 +156,9 @@ fn a_thread_that_keeps_allocating_returns_its_cache_within_an_upkeep_interval() 
 /// its cache still goes back within an upkeep interval.
 #[test]
 fn a_thread_that_only_frees_returns_its_cache_within_an_upkeep_interval() {
-    if !default_cache() {
-        return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let before = l2_pages();
-    thread::spawn(move || {
-        let blocks = alloc_n(4000, L2_BLOCK);
-        // Tiny blocks to free later: 256 fill their bin, the rest find it
-        // full.
-        let small = alloc_n(256 + 2048, 64);
-        free_all(&blocks);
-        let cached = l2_pages();
-        assert!(cached > before + 1, "the cache pinned no page ({cached} in use, {before} before)");
-        std::thread::sleep(std::time::Duration::from_millis(60));
-        // Frees only, past the upkeep interval.
-        free_all(&small);
-        let after = l2_pages();
-        assert!(after <= before + 1, "{after} pages in use after the frees, {before} before the test");
-    })
-    .join()
-    .unwrap();
+    // Tiny blocks to free after the sleep: 256 fill their bin, the rest
+    // find it full. Frees only.
+    cache_goes_back_after(|| alloc_n(256 + 2048, 64), |small| free_all(&small), "frees");
 }
 
 /// A thread that frees blocks of another thread's pages (here exhausted
