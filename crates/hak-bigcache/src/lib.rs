@@ -10,8 +10,9 @@
 //! best-fit (a cached mapping serves requests from half its size up). A cached
 //! mapping not reused within the decay interval has its pages returned with
 //! `madvise(MADV_DONTNEED)` (the "batch madvise" policy: purges happen in
-//! batches when the cache is next touched); mappings that do not fit in the
-//! cache are unmapped at once.
+//! batches when a block is next released, and from the router's periodic
+//! upkeep through [`decay`]); mappings that do not fit in the cache are
+//! unmapped at once.
 //!
 //! Each mapping keeps a *dirty extent*: the bytes from the mapping start
 //! that may be non-zero and resident, the high-water of the usable size
@@ -19,10 +20,12 @@
 //! three things: (1) reuse trimming: a mapping reused (or a block shrunk in
 //! place) far below its extent has the sparse tail returned to the OS, so a
 //! reused mapping's resident pages stay close to what the program uses;
-//! (2) zeroed requests from the cache clear only the dirty prefix, in place
-//! (up to 32 MiB), instead of faulting every page in again; (3) a resident
-//! budget: when the cached mappings' extents add up to more than
-//! [`MAX_DIRTY`], the least recently cached are purged (they stay cached).
+//! (2) zeroed requests from the cache clear only the resident pages of the
+//! dirty prefix that are not zero, in place, instead of faulting every page
+//! in again; (3) a resident budget: when the cached mappings' extents add up
+//! to more than [`MAX_DIRTY`], the least recently cached are purged (they
+//! stay cached), sparing the mapping just released until a fresh mapping
+//! is made.
 //!
 //! `realloc` keeps the block in place when the mapping already has room,
 //! shrinks by unmapping the tail, and grows with `mremap` (in place when the
@@ -168,23 +171,25 @@ pub struct BigCache {
     pub stats: BigStats,
 }
 
-/// Default resident budget of the cache (see [`BigCache::set_max_dirty`]):
-/// room for the working set of `large` (a 16 MiB block's mapping and a
-/// smaller one), which slows down by an order of magnitude when its cached
-/// mappings are purged, while a cache full of dirty mappings can no longer
-/// hold 256 MiB of resident pages for a decay interval.
-pub const MAX_DIRTY: usize = 32 << 20;
+/// Default resident budget of the cache (see [`BigCache::set_max_dirty`]),
+/// half the default byte cap. Extents overcount what is resident: a
+/// program that reads a calloc'ed block maps the kernel's zero page, which
+/// costs no memory, and `calloc-large` (1-64 MiB blocks read in full,
+/// written one page in eight) holds about 90 MiB of extents in three
+/// mappings for about 20 MiB of resident pages. A 32 MiB budget purged
+/// its mappings on most releases, which made it several times slower than
+/// with them kept (side by side, not in a record). The budget
+/// still bounds how much a burst of dirty mappings keeps for a decay
+/// interval, and the upkeep's [`decay`] returns it after that interval.
+pub const MAX_DIRTY: usize = 128 << 20;
 
 /// Reuse trimming (see `trim_dirty`) needs the dirty extent to pass the
 /// block's end by more than this, and by more than a quarter of the end.
 const TRIM_SLACK: usize = 1 << 20;
 
-/// Zeroed requests clear a dirty prefix of up to this many bytes in place
-/// and return a larger one to the OS (glibc likewise serves calloc from
-/// fresh mappings above its largest mmap threshold, 32 MiB): clearing
-/// reads the whole prefix, and a huge block is better served sparsely.
-/// `calloc-large` measured no difference between 32 and 64 MiB.
-const ZERO_IN_PLACE_MAX: usize = 32 << 20;
+/// Zeroed requests look at the dirty prefix in chunks of this many pages:
+/// one `mincore` call (and a stack vector of as many bytes) per chunk.
+const ZERO_CHUNK_PAGES: usize = 512;
 
 /// Pages probed by [`dense`] (trimming skips a densely used tail).
 const PROBE_PAGES: usize = 64;
@@ -253,9 +258,8 @@ unsafe fn trim_dirty(rec: *mut BigBlock, end: usize, probe: bool) {
 
 /// Zeroes the block of `rec` (usable bytes ending `end` bytes into the
 /// mapping) where its mapping may be dirty: beyond the dirty extent the
-/// pages are zero already. A dirty prefix of up to [`ZERO_IN_PLACE_MAX`]
-/// is cleared in place, page by page, writing only pages that do not read
-/// as zero; a larger one is returned to the OS.
+/// pages are zero already. The dirty prefix is cleared in place, chunk by
+/// chunk (see [`clear_chunk`]), whatever its size.
 ///
 /// Why not `madvise` every time: the program then faults every page in
 /// again (0.5 us per read fault, 1.2 us per write fault on our VM, against
@@ -263,7 +267,11 @@ unsafe fn trim_dirty(rec: *mut BigBlock, end: usize, probe: bool) {
 /// 1-16 MiB blocks 8x slower than glibc. Why skip zero pages: a program
 /// that reads a calloc'ed block maps the kernel's zero page; writing zeros
 /// over it would copy it into a private page (a fault, and memory), and
-/// made `calloc-large` 10 % slower and twice as big.
+/// made `calloc-large` 10 % slower and twice as big. Why no size bound
+/// (there was one at 32 MiB, like glibc's largest mmap threshold): the
+/// work is proportional to the resident pages, which the program paid
+/// for when it touched them; returning a 64 MiB prefix to the OS instead
+/// made `calloc-large` fault every page again, 3.5x slower.
 ///
 /// # Safety
 /// `rec` was just taken from the cache and is ours alone.
@@ -275,11 +283,62 @@ unsafe fn zero_dirty_prefix(rec: *mut BigBlock, end: usize) {
         if prefix <= off {
             return;
         }
-        if prefix > ZERO_IN_PLACE_MAX {
-            map::decommit((*rec).base as *mut u8, (*rec).dirty);
-            (*rec).dirty = 0;
-        } else {
-            clear_nonzero_pages((*rec).user, (*rec).base + prefix);
+        let ps = map::page_size();
+        let chunk = ZERO_CHUNK_PAGES * ps;
+        let to = (*rec).base + prefix;
+        let mut a = (*rec).user;
+        while a < to {
+            let b = ((a & !(chunk - 1)) + chunk).min(to);
+            clear_chunk(a, b);
+            a = b;
+        }
+    }
+}
+
+/// Zeroes `[from, to)` (8-byte aligned, within one chunk of
+/// [`ZERO_CHUNK_PAGES`] pages), choosing by how much of it is resident
+/// (`mincore`):
+///
+/// - mostly resident: every page is read and the ones that are not all
+///   zeros are cleared ([`clear_nonzero_pages`]); reading a page that is
+///   not resident maps the zero page (or swaps it in), so the result is
+///   exact whatever `mincore` said;
+/// - mostly not resident (a program that used a few pages of a big block):
+///   the whole chunk is returned to the OS with one `madvise`, instead of
+///   faulting in its untouched pages to read them. A non-resident page may
+///   be swapped out and hold data, so skipping it would not do.
+///
+/// # Safety
+/// The range is writable memory of one of our mappings that no one else uses.
+unsafe fn clear_chunk(from: usize, to: usize) {
+    let ps = map::page_size();
+    let a = from & !(ps - 1);
+    let b = (to + ps - 1) & !(ps - 1);
+    let pages = (b - a) / ps;
+    let mut v = [0u8; ZERO_CHUNK_PAGES];
+    // SAFETY: `v` holds a byte for each of the `pages` <= ZERO_CHUNK_PAGES
+    // pages; mincore only reads page tables of our mapping.
+    let r = unsafe { libc::mincore(a as *mut libc::c_void, b - a, v.as_mut_ptr()) };
+    let resident = if r == 0 { v[..pages].iter().filter(|&&x| x & 1 != 0).count() } else { pages };
+    if resident * 2 >= pages {
+        // SAFETY: per the contract.
+        unsafe { clear_nonzero_pages(from, to) };
+    } else if from == a && to == b {
+        // SAFETY: whole pages of our mapping that no one uses.
+        unsafe { map::decommit(a as *mut u8, b - a) };
+    } else {
+        // The partial pages at the ends are cleared by hand; the whole
+        // pages between them are returned.
+        let (ia, ib) = ((from + ps - 1) & !(ps - 1), to & !(ps - 1));
+        // SAFETY: per the contract; [ia, ib) are whole pages inside the range.
+        unsafe {
+            if ia >= ib {
+                clear_nonzero_pages(from, to);
+            } else {
+                clear_nonzero_pages(from, ia);
+                map::decommit(ia as *mut u8, ib - ia);
+                clear_nonzero_pages(ib, to);
+            }
         }
     }
 }
@@ -397,6 +456,9 @@ impl BigCache {
                 }
             }
         }
+        // A fresh mapping grows the footprint: first hold the cache to its
+        // resident budget, the mapping the last release spared included.
+        self.enforce_budget(&mut self.cache.lock(), ptr::null_mut());
         let base = map::map_aligned(need, align.max(SEGMENT_SIZE));
         if base.is_null() {
             return base;
@@ -552,37 +614,71 @@ impl BigCache {
             }
             // Purge (keeping the mappings cached): entries older than the
             // decay interval, then the least recently cached ones while the
-            // dirty extents exceed the resident budget (this one included:
-            // a mapping dirtier than the whole budget is purged at once).
+            // dirty extents exceed the resident budget, sparing this one.
             // Done under the lock so no purge can race a reuse of the same
             // mapping.
-            for i in 0..c.n {
-                let e = c.entries[i];
-                // SAFETY: cached record, under lock.
-                if unsafe { now.saturating_sub((*e).cached_at_ms) } >= decay {
-                    self.purge(&mut c, e);
-                }
-            }
-            let max_dirty = self.max_dirty.load(Ordering::Relaxed);
-            while c.dirty > max_dirty {
-                let mut oldest = ptr::null_mut::<BigBlock>();
-                for &e in &c.entries[..c.n] {
-                    // SAFETY: cached records, under lock.
-                    unsafe {
-                        if (*e).dirty != 0 && (oldest.is_null() || (*e).seq < (*oldest).seq) {
-                            oldest = e;
-                        }
-                    }
-                }
-                if oldest.is_null() {
-                    break;
-                }
-                self.purge(&mut c, oldest);
-            }
+            self.purge_decayed(&mut c, now, decay);
+            self.enforce_budget(&mut c, rec);
         }
         for &e in &evict[..ne] {
             self.destroy(e);
         }
+    }
+
+    /// Purges the cached mappings cached at least `decay` ms before `now`.
+    fn purge_decayed(&self, c: &mut Cache, now: u64, decay: u64) {
+        for i in 0..c.n {
+            let e = c.entries[i];
+            // SAFETY: cached record, under lock.
+            if unsafe { now.saturating_sub((*e).cached_at_ms) } >= decay {
+                self.purge(c, e);
+            }
+        }
+    }
+
+    /// Purges the least recently cached dirty mappings, except `spare`
+    /// (null: none), until the dirty extents fit the resident budget.
+    ///
+    /// A release spares the mapping it caches: the program had all of it
+    /// live a moment ago, so keeping it raises no peak the program has not
+    /// already reached, and the next request of its size reuses it with its
+    /// pages in place (a budget smaller than one mapping purged every 64 MiB
+    /// block of `calloc-large` at once, which then faulted every page in
+    /// again). A fresh mapping (see [`BigCache::alloc`]) enforces the
+    /// budget sparing nothing, so the spared mapping is purged before the
+    /// program's footprint grows past it.
+    fn enforce_budget(&self, c: &mut Cache, spare: *mut BigBlock) {
+        let max_dirty = self.max_dirty.load(Ordering::Relaxed);
+        while c.dirty > max_dirty {
+            let mut oldest = ptr::null_mut::<BigBlock>();
+            for &e in &c.entries[..c.n] {
+                // SAFETY: cached records, under lock.
+                unsafe {
+                    if e != spare && (*e).dirty != 0 && (oldest.is_null() || (*e).seq < (*oldest).seq) {
+                        oldest = e;
+                    }
+                }
+            }
+            if oldest.is_null() {
+                break;
+            }
+            self.purge(c, oldest);
+        }
+    }
+
+    /// Purges the cached mappings older than the decay interval. The
+    /// purges otherwise happen when a block is released; the router calls
+    /// this from its periodic upkeep so that a program that stops
+    /// releasing big blocks still gets their pages back within about the
+    /// decay interval. Costs one relaxed load when the tier maps nothing.
+    pub fn decay(&self) {
+        if self.stats.mapped_bytes.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let now = hak_os::now_ms();
+        let decay = self.decay_ms.load(Ordering::Relaxed);
+        let mut c = self.cache.lock();
+        self.purge_decayed(&mut c, now, decay);
     }
 
     /// Returns the dirty pages of cached mapping `e` to the OS (no-op when
@@ -831,6 +927,13 @@ pub unsafe fn free(entry: usize, p: *mut u8) {
 pub unsafe fn realloc(entry: usize, p: *mut u8, new_size: usize) -> *mut u8 {
     // SAFETY: forwarded contract.
     unsafe { BIG.realloc(entry, p, new_size) }
+}
+
+/// Purges the process-wide tier's cached mappings older than the decay
+/// interval (see [`BigCache::decay`]).
+#[cfg(not(loom))]
+pub fn decay() {
+    BIG.decay()
 }
 
 /// Unmaps every cached mapping of the process-wide tier.

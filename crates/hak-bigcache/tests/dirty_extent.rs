@@ -101,14 +101,60 @@ fn calloc_after_realloc_growth_is_zero() {
 }
 
 #[test]
-fn calloc_of_very_large_dirty_block_is_zero() {
+fn calloc_of_very_large_dirty_block_is_zero_and_cleared_in_place() {
     let c = BigCache::new();
-    // Above the in-place clearing bound the dirty pages are returned to
-    // the OS instead: still zeros.
-    let p = alloc(&c, 40 * MIB, false);
+    // Whatever its size, a densely used dirty prefix is cleared in place:
+    // zeros, and its pages stay resident (no fault to read them again).
+    let n = 72 * MIB;
+    let p = alloc(&c, n, false);
     fill(p, usable(p), 0x5A);
     free(&c, p);
-    let q = alloc(&c, 40 * MIB, true);
+    let q = alloc(&c, n, true);
+    assert_eq!(q, p, "the cached mapping was not reused");
+    let end = q as usize + usable(q);
+    let pages = (end - q as usize) / PAGE;
+    assert!(resident_pages(q as usize, end) > pages - 2, "the dirty prefix was returned to the OS");
+    assert_eq!(first_nonzero(q, usable(q)), None);
+    free(&c, q);
+}
+
+#[test]
+fn calloc_of_a_sparsely_used_block_returns_its_chunks_and_is_zero() {
+    let c = BigCache::new();
+    // A 16 MiB block of which the program wrote one page in 64: zeroing
+    // gives the mostly untouched chunks back to the OS instead of reading
+    // (faulting in) every page of them.
+    let n = 16 * MIB;
+    let p = alloc(&c, n, false);
+    for off in (0..usable(p)).step_by(64 * PAGE) {
+        // SAFETY: inside the live block.
+        unsafe { *p.add(off + 100) = 0xEE };
+    }
+    // SAFETY: the last byte of the live block.
+    unsafe { *p.add(usable(p) - 1) = 0xEF };
+    free(&c, p);
+    let q = alloc(&c, n, true);
+    assert_eq!(q, p, "the cached mapping was not reused");
+    let end = q as usize + usable(q);
+    assert!(resident_pages(q as usize, end) <= 2, "the sparse chunks were read instead of returned");
+    assert_eq!(first_nonzero(q, usable(q)), None);
+    free(&c, q);
+}
+
+#[test]
+fn calloc_of_a_block_with_untouched_holes_is_zero() {
+    let c = BigCache::new();
+    // Mostly resident with a few never-touched pages in between: the
+    // resident pages are cleared, the holes read as zeros.
+    let p = alloc(&c, 6 * MIB, false);
+    for off in (0..usable(p)).step_by(PAGE) {
+        if off / PAGE % 5 != 3 {
+            // SAFETY: inside the live block.
+            unsafe { *p.add(off + 7) = 0x77 };
+        }
+    }
+    free(&c, p);
+    let q = alloc(&c, 6 * MIB, true);
     assert_eq!(q, p, "the cached mapping was not reused");
     assert_eq!(first_nonzero(q, usable(q)), None);
     free(&c, q);
@@ -216,4 +262,44 @@ fn resident_budget_purges_the_oldest_cached_mappings() {
     let z = alloc(&c, 3 * MIB, true);
     assert_eq!(first_nonzero(z, usable(z)), None);
     free(&c, z);
+}
+
+#[test]
+fn a_mapping_dirtier_than_the_budget_stays_until_a_fresh_mapping_is_made() {
+    let c = BigCache::new();
+    c.set_max_dirty(4 * MIB);
+    // The mapping just released is spared by the budget: the next request
+    // of its size reuses it with its pages in place.
+    let a = alloc(&c, 6 * MIB, false);
+    fill(a, usable(a), 3);
+    let ea = a as usize + usable(a);
+    free(&c, a);
+    assert!(resident_pages(a as usize, ea) > 1500, "the mapping just released was purged");
+    let b = alloc(&c, 6 * MIB, true);
+    assert_eq!(b, a, "the cached mapping was not reused");
+    assert_eq!(first_nonzero(b, usable(b)), None);
+    fill(b, usable(b), 4);
+    free(&c, b);
+    // A request it cannot serve maps fresh memory: the budget first purges
+    // the spared mapping (it stays cached).
+    let big = alloc(&c, 20 * MIB, false);
+    assert_eq!(resident_pages(a as usize, ea), 0, "the spared mapping outlived a fresh mapping");
+    assert_eq!(c.cached().0, 1);
+    free(&c, big);
+}
+
+#[test]
+fn decay_purges_mappings_cached_longer_than_the_interval() {
+    let c = BigCache::new();
+    c.configure(true, 32, 256 * MIB, 100, false);
+    let p = alloc(&c, 3 * MIB, false);
+    fill(p, usable(p), 9);
+    let e = p as usize + usable(p);
+    free(&c, p);
+    c.decay();
+    assert!(resident_pages(p as usize, e) > 700, "purged before the decay interval");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    c.decay();
+    assert_eq!(resident_pages(p as usize, e), 0, "not purged after the decay interval");
+    assert_eq!(c.cached().0, 1, "decay unmapped the mapping instead of purging it");
 }

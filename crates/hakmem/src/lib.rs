@@ -76,7 +76,9 @@ const UPKEEP_MS: u64 = 50;
 /// Every [`UPKEEP_TICKS`] allocations or frees that find their bin full,
 /// at most every [`UPKEEP_MS`]: the thread drains its block cache into the
 /// pages, takes back pages other threads freed into, returns empty pages
-/// and purges expired ones ([`Heap::maintain`]). This is what returns a
+/// and purges expired ones ([`Heap::maintain`]), and purges the big-block
+/// mappings cached longer than the decay interval
+/// ([`hak_bigcache::decay`]). This is what returns a
 /// burst freed by another thread while the owner only does light work (its
 /// allocations never reach a slow path), and the cache of a thread that
 /// only frees (a consumer, whose cached blocks nobody would reuse). Costs
@@ -98,6 +100,7 @@ unsafe fn upkeep(c: *mut ThreadCtx) {
             for h in (*c).heaps.iter_mut() {
                 h.maintain();
             }
+            hak_bigcache::decay();
         }
     }
 }
