@@ -451,7 +451,7 @@ pub fn run_interleaved(
                 match verdict {
                     Ok(v) => {
                         o.values.push(v);
-                        o.rss_kib.push(out.max_rss_kib);
+                        o.rss_kib.push(out.peak_rss_kib());
                         if let Some(c) = allocator_check(&out.stdout) {
                             if !o.checks.iter().any(|x| x == c) {
                                 o.checks.push(c.to_string());
@@ -461,7 +461,7 @@ pub fn run_interleaved(
                             "{what}  {:>14} {}  peak RSS {}",
                             report::fmt_value(v, &w.metric),
                             w.metric.short_unit,
-                            report::fmt_mib(out.max_rss_kib)
+                            report::fmt_mib(out.peak_rss_kib())
                         );
                     }
                     Err(why) => {

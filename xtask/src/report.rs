@@ -268,7 +268,10 @@ pub fn json(s: &Session) -> Json {
         "method",
         "each round runs every case of a workload under every allocator back to back \
          (interleaved), each run a separate process with its allocator's LD_PRELOAD; \
-         median/min/max over rounds; peak_rss_kb is the largest ru_maxrss (wait4) of the runs",
+         median/min/max over rounds; peak_rss_kb is the largest peak RSS of the runs: the VmHWM \
+         each workload program prints at exit (its own address space; ru_maxrss from wait4 \
+         would also count the spawning xtask's pages before exec), ru_maxrss for a program \
+         that prints none",
     );
 
     let mut results = Vec::new();
@@ -386,9 +389,12 @@ pub fn markdown(s: &Session, name: &str) -> String {
         md.push_str(&format!("\n![median / system median]({name}.svg)\n\n"));
         md.push_str("### Peak RSS\n\n");
         md.push_str(
-            "Largest peak RSS (`ru_maxrss`) over the runs of each allocator, divided by the \
-             system allocator's (lower is better; the first column is the system allocator's \
-             own).\n\n",
+            "Largest peak RSS over the runs of each allocator, divided by the system \
+             allocator's (lower is better; the first column is the system allocator's own). \
+             Peak RSS is the `VmHWM` each workload program prints at exit: the high-water \
+             resident set of its own address space (`ru_maxrss` from `wait4` also counts the \
+             spawning xtask's pages from before `exec`, a floor of a few MiB; records before \
+             race-11 used it).\n\n",
         );
         md.push_str(&rss_table(s));
         md.push('\n');

@@ -179,10 +179,25 @@ pub struct Captured {
     pub elapsed: Duration,
     pub timed_out: bool,
     /// Peak resident set size of the child in KiB (`ru_maxrss` from `wait4`).
+    /// Linux folds into it the address space the child had before `exec`,
+    /// which for a spawned child is ours: never below our own RSS. See
+    /// [`Captured::peak_rss_kib`].
     pub max_rss_kib: u64,
 }
 
 impl Captured {
+    /// The child's peak RSS in KiB: the `Peak RSS = N kB` line a workload
+    /// program prints at exit (its `VmHWM`, its own address space only; see
+    /// `benches/c/bench.h`), else [`Captured::max_rss_kib`].
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("Peak RSS = "))
+            .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+            .last()
+            .unwrap_or(self.max_rss_kib)
+    }
+
     pub fn ok(&self) -> bool {
         !self.timed_out && self.status.success() && !self.preload_ignored()
     }
@@ -367,6 +382,20 @@ mod tests {
             "{}",
             out.max_rss_kib
         );
+    }
+
+    #[test]
+    fn reported_peak_rss_wins_over_ru_maxrss() {
+        // ru_maxrss of a spawned child counts our own pages before its
+        // exec; the program's own VmHWM line does not.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo 'Throughput = 5 operations per second'; echo 'Peak RSS = 1234 kB (VmHWM)'"]);
+        let out = run_captured(&mut cmd, Duration::from_secs(30)).unwrap();
+        assert!(out.ok(), "{}", out.failure("sh"));
+        assert_eq!(out.peak_rss_kib(), 1234);
+        let mut cmd = Command::new("true");
+        let out = run_captured(&mut cmd, Duration::from_secs(30)).unwrap();
+        assert_eq!(out.peak_rss_kib(), out.max_rss_kib);
     }
 
     #[test]
