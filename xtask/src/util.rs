@@ -192,9 +192,9 @@ impl Captured {
     pub fn peak_rss_kib(&self) -> u64 {
         self.stdout
             .lines()
+            .rev()
             .filter_map(|l| l.strip_prefix("Peak RSS = "))
-            .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-            .last()
+            .find_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
             .unwrap_or(self.max_rss_kib)
     }
 

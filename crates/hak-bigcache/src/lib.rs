@@ -23,9 +23,8 @@
 //! (2) zeroed requests from the cache clear only the resident pages of the
 //! dirty prefix that are not zero, in place, instead of faulting every page
 //! in again; (3) a resident budget: when the cached mappings' extents add up
-//! to more than [`MAX_DIRTY`], the least recently cached are purged (they
-//! stay cached), sparing the mapping just released until a fresh mapping
-//! is made.
+//! to more than [`MAX_DIRTY`] (a quarter of it when the allocator maps new
+//! memory), the least recently cached are purged (they stay cached).
 //!
 //! `realloc` keeps the block in place when the mapping already has room,
 //! shrinks by unmapping the tail, and grows with `mremap` (in place when the
@@ -172,15 +171,18 @@ pub struct BigCache {
 }
 
 /// Default resident budget of the cache (see [`BigCache::set_max_dirty`]),
-/// half the default byte cap. Extents overcount what is resident: a
-/// program that reads a calloc'ed block maps the kernel's zero page, which
-/// costs no memory, and `calloc-large` (1-64 MiB blocks read in full,
-/// written one page in eight) holds about 90 MiB of extents in three
-/// mappings for about 20 MiB of resident pages. A 32 MiB budget purged
-/// its mappings on most releases, which made it several times slower than
-/// with them kept (side by side, not in a record). The budget
-/// still bounds how much a burst of dirty mappings keeps for a decay
-/// interval, and the upkeep's [`decay`] returns it after that interval.
+/// half the default byte cap; a quarter of it (32 MiB) whenever the
+/// allocator maps new memory (see [`BigCache::cut_for_growth`]). Extents
+/// overcount what is resident: a program that reads a calloc'ed block
+/// maps the kernel's zero page, which costs no memory, and `calloc-large`
+/// (1-64 MiB blocks read in full, written one page in eight) holds about
+/// 90 MiB of extents in three mappings for about 20 MiB of resident pages.
+/// A 32 MiB budget purged its mappings on most releases, which made it
+/// several times slower than with them kept (side by side, not in a
+/// record). The budget bounds what a program keeps resident of its freed
+/// big blocks while it neither frees nor allocates any more (the decay
+/// purges need one or the other); the upkeep's [`decay`] returns the rest
+/// within about the decay interval of light activity.
 pub const MAX_DIRTY: usize = 128 << 20;
 
 /// Reuse trimming (see `trim_dirty`) needs the dirty extent to pass the
@@ -251,8 +253,9 @@ unsafe fn trim_dirty(rec: *mut BigBlock, end: usize, probe: bool) {
                 return;
             }
         }
-        map::decommit(((*rec).base + end) as *mut u8, d - end);
-        (*rec).dirty = end;
+        if map::decommit(((*rec).base + end) as *mut u8, d - end) {
+            (*rec).dirty = end;
+        }
     }
 }
 
@@ -306,10 +309,14 @@ unsafe fn zero_dirty_prefix(rec: *mut BigBlock, end: usize) {
 /// - mostly not resident (a program that used a few pages of a big block):
 ///   the whole chunk is returned to the OS with one `madvise`, instead of
 ///   faulting in its untouched pages to read them. A non-resident page may
-///   be swapped out and hold data, so skipping it would not do.
+///   be swapped out and hold data, so skipping it would not do; and when
+///   the kernel refuses the `madvise` (locked memory), the chunk is read
+///   and cleared after all.
 ///
 /// # Safety
-/// The range is writable memory of one of our mappings that no one else uses.
+/// The range is writable memory of one of our mappings that no one else
+/// uses, and lies within one aligned chunk of [`ZERO_CHUNK_PAGES`] pages
+/// (the `mincore` vector has a byte for each of them).
 unsafe fn clear_chunk(from: usize, to: usize) {
     let ps = map::page_size();
     let a = from & !(ps - 1);
@@ -325,7 +332,11 @@ unsafe fn clear_chunk(from: usize, to: usize) {
         unsafe { clear_nonzero_pages(from, to) };
     } else if from == a && to == b {
         // SAFETY: whole pages of our mapping that no one uses.
-        unsafe { map::decommit(a as *mut u8, b - a) };
+        unsafe {
+            if !map::decommit(a as *mut u8, b - a) {
+                clear_nonzero_pages(from, to);
+            }
+        }
     } else {
         // The partial pages at the ends are cleared by hand; the whole
         // pages between them are returned.
@@ -336,7 +347,9 @@ unsafe fn clear_chunk(from: usize, to: usize) {
                 clear_nonzero_pages(from, to);
             } else {
                 clear_nonzero_pages(from, ia);
-                map::decommit(ia as *mut u8, ib - ia);
+                if !map::decommit(ia as *mut u8, ib - ia) {
+                    clear_nonzero_pages(ia, ib);
+                }
                 clear_nonzero_pages(ib, to);
             }
         }
@@ -456,9 +469,9 @@ impl BigCache {
                 }
             }
         }
-        // A fresh mapping grows the footprint: first hold the cache to its
-        // resident budget, the mapping the last release spared included.
-        self.enforce_budget(&mut self.cache.lock(), ptr::null_mut());
+        // A fresh mapping grows the footprint: first cut what the cache
+        // keeps resident (see `cut_for_growth`).
+        self.cut_for_growth();
         let base = map::map_aligned(need, align.max(SEGMENT_SIZE));
         if base.is_null() {
             return base;
@@ -614,11 +627,12 @@ impl BigCache {
             }
             // Purge (keeping the mappings cached): entries older than the
             // decay interval, then the least recently cached ones while the
-            // dirty extents exceed the resident budget, sparing this one.
+            // dirty extents exceed the resident budget (this one included:
+            // a mapping dirtier than the whole budget is purged at once).
             // Done under the lock so no purge can race a reuse of the same
             // mapping.
             self.purge_decayed(&mut c, now, decay);
-            self.enforce_budget(&mut c, rec);
+            self.enforce_budget(&mut c, self.max_dirty.load(Ordering::Relaxed));
         }
         for &e in &evict[..ne] {
             self.destroy(e);
@@ -636,25 +650,17 @@ impl BigCache {
         }
     }
 
-    /// Purges the least recently cached dirty mappings, except `spare`
-    /// (null: none), until the dirty extents fit the resident budget.
-    ///
-    /// A release spares the mapping it caches: the program had all of it
-    /// live a moment ago, so keeping it raises no peak the program has not
-    /// already reached, and the next request of its size reuses it with its
-    /// pages in place (a budget smaller than one mapping purged every 64 MiB
-    /// block of `calloc-large` at once, which then faulted every page in
-    /// again). A fresh mapping (see [`BigCache::alloc`]) enforces the
-    /// budget sparing nothing, so the spared mapping is purged before the
-    /// program's footprint grows past it.
-    fn enforce_budget(&self, c: &mut Cache, spare: *mut BigBlock) {
-        let max_dirty = self.max_dirty.load(Ordering::Relaxed);
-        while c.dirty > max_dirty {
+    /// Purges the least recently cached dirty mappings until the dirty
+    /// extents fit `budget` (a mapping whose `madvise` the kernel refuses
+    /// stays dirty and is passed over).
+    fn enforce_budget(&self, c: &mut Cache, budget: usize) {
+        let mut after = 0u64;
+        while c.dirty > budget {
             let mut oldest = ptr::null_mut::<BigBlock>();
             for &e in &c.entries[..c.n] {
                 // SAFETY: cached records, under lock.
                 unsafe {
-                    if e != spare && (*e).dirty != 0 && (oldest.is_null() || (*e).seq < (*oldest).seq) {
+                    if (*e).dirty != 0 && (*e).seq > after && (oldest.is_null() || (*e).seq < (*oldest).seq) {
                         oldest = e;
                     }
                 }
@@ -662,7 +668,26 @@ impl BigCache {
             if oldest.is_null() {
                 break;
             }
+            // SAFETY: a cached record, under lock.
+            after = unsafe { (*oldest).seq };
             self.purge(c, oldest);
+        }
+    }
+
+    /// Cuts the cached mappings' dirty extents to a quarter of the
+    /// resident budget, least recently cached first. Called before the
+    /// allocator maps new memory (a fresh big mapping here; any tier's new
+    /// mapping through the router's growth hook, see
+    /// [`hak_os::map::set_growth_hook`]): the full budget is for a program
+    /// whose footprint holds still and reuses what it freed; one whose
+    /// footprint grows should not keep that much freed memory resident
+    /// besides (freeing a 100 MiB block and then allocating 100 MiB of small
+    /// blocks would otherwise peak at twice the program's size).
+    pub fn cut_for_growth(&self) {
+        let budget = self.max_dirty.load(Ordering::Relaxed) / 4;
+        let mut c = self.cache.lock();
+        if c.dirty > budget {
+            self.enforce_budget(&mut c, budget);
         }
     }
 
@@ -689,10 +714,11 @@ impl BigCache {
         // live: nobody reads or writes its pages.
         unsafe {
             let d = (*e).dirty;
-            if d == 0 {
+            if d == 0 || !map::decommit((*e).base as *mut u8, d) {
+                // Nothing to purge, or the kernel refused (locked memory):
+                // the extent stays as it is, so a zeroed reuse clears it.
                 return;
             }
-            map::decommit((*e).base as *mut u8, d);
             (*e).dirty = 0;
             c.dirty -= d;
         }
@@ -934,6 +960,13 @@ pub unsafe fn realloc(entry: usize, p: *mut u8, new_size: usize) -> *mut u8 {
 #[cfg(not(loom))]
 pub fn decay() {
     BIG.decay()
+}
+
+/// [`BigCache::cut_for_growth`] on the process-wide tier (the router's
+/// growth hook, see [`hak_os::map::set_growth_hook`]).
+#[cfg(not(loom))]
+pub fn cut_for_growth() {
+    BIG.cut_for_growth()
 }
 
 /// Unmaps every cached mapping of the process-wide tier.

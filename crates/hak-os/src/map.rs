@@ -58,6 +58,12 @@ pub unsafe fn unmap(p: *mut u8, size: usize) {
 /// null on failure. Over-reserves by `align` and trims both ends.
 pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
     let Some(total) = size.checked_add(align) else { return ptr::null_mut() };
+    let hook = GROWTH_HOOK.load(core::sync::atomic::Ordering::Acquire);
+    if hook != 0 {
+        // SAFETY: only `set_growth_hook` stores a non-zero value, a `fn()`.
+        let f: fn() = unsafe { core::mem::transmute::<usize, fn()>(hook) };
+        f();
+    }
     // Try the cheap way first: the kernel often hands out aligned addresses
     // for large requests anyway.
     let p = map(size);
@@ -86,15 +92,32 @@ pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
 }
 
 /// Returns the physical pages of `[p, p+size)` to the OS; the range stays
-/// mapped and reads as zeros afterwards.
+/// mapped and, when this returns true, reads as zeros afterwards. False
+/// when the kernel refused (`MADV_DONTNEED` fails on locked memory, e.g.
+/// after `mlockall`): the old contents are still there, so a caller that
+/// needs zeros must clear the range itself.
 ///
 /// # Safety
 /// The range must lie in a mapping made by this module and hold no live data.
-pub unsafe fn decommit(p: *mut u8, size: usize) {
-    if size != 0 {
-        // SAFETY: per the caller's contract.
-        unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) };
+pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
+    if size == 0 {
+        return true;
     }
+    // SAFETY: per the caller's contract.
+    unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 }
+}
+
+/// Called before every new mapping of [`map_aligned`] (see
+/// [`set_growth_hook`]); 0 when unset.
+static GROWTH_HOOK: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Registers `f` to run before [`map_aligned`] maps new memory, that is
+/// whenever a tier grows the allocator's footprint. The router uses it to
+/// cut the big-block cache's resident pages first (a program whose
+/// footprint grows should not also keep freed memory resident). `f` must
+/// not map memory itself.
+pub fn set_growth_hook(f: fn()) {
+    GROWTH_HOOK.store(f as usize, core::sync::atomic::Ordering::Release);
 }
 
 /// Hints that `[p, p+size)` should use transparent huge pages.

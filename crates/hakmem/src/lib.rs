@@ -38,7 +38,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use hak_config::Features;
 use hak_os::lock::SpinLock;
-use hak_os::{meta, segmap};
+use hak_os::{map, meta, segmap};
 use hak_pool::{L2, L25};
 use hak_slab::{Cache, Heap, Push, SlabTier};
 use hak_tiny::TINY;
@@ -176,6 +176,9 @@ pub fn init() {
     for tier in TIERS {
         tier.set_decay_ms(decay);
     }
+    // Freed big blocks kept resident make way whenever a tier maps new
+    // memory (see `hak_bigcache::BigCache::cut_for_growth`).
+    map::set_growth_hook(hak_bigcache::cut_for_growth);
     hak_bigcache::configure(
         f.contains(Features::BIGCACHE),
         t.bigcache_entries,
