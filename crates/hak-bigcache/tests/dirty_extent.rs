@@ -329,6 +329,32 @@ fn calloc_of_locked_memory_is_zero() {
 }
 
 #[test]
+fn calloc_after_a_refused_purge_is_zero() {
+    // A budget of 0 purges every released mapping, but the kernel refuses
+    // on locked memory: the mapping must stay marked dirty, so that a
+    // zeroed reuse clears it. Skipped when the memory-lock limit refuses.
+    let c = BigCache::new();
+    c.set_max_dirty(0);
+    let p = alloc(&c, 3 * MIB, false);
+    let base = p as usize & !(PAGE - 1);
+    let len = (p as usize + usable(p)) - base;
+    // SAFETY: locks pages of our own live block.
+    if unsafe { libc::mlock2(base as *const libc::c_void, len, libc::MLOCK_ONFAULT) } != 0 {
+        eprintln!("skipped: mlock2 refused ({})", std::io::Error::last_os_error());
+        free(&c, p);
+        return;
+    }
+    fill(p, usable(p), 0xAB);
+    free(&c, p);
+    let q = alloc(&c, 3 * MIB, true);
+    assert_eq!(q, p, "the cached mapping was not reused");
+    assert_eq!(first_nonzero(q, usable(q)), None);
+    // SAFETY: unlocks the range locked above.
+    unsafe { libc::munlock(base as *const libc::c_void, len) };
+    free(&c, q);
+}
+
+#[test]
 fn decay_purges_mappings_cached_longer_than_the_interval() {
     let c = BigCache::new();
     c.configure(true, 32, 256 * MIB, 100, false);

@@ -58,12 +58,7 @@ pub unsafe fn unmap(p: *mut u8, size: usize) {
 /// null on failure. Over-reserves by `align` and trims both ends.
 pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
     let Some(total) = size.checked_add(align) else { return ptr::null_mut() };
-    let hook = GROWTH_HOOK.load(core::sync::atomic::Ordering::Acquire);
-    if hook != 0 {
-        // SAFETY: only `set_growth_hook` stores a non-zero value, a `fn()`.
-        let f: fn() = unsafe { core::mem::transmute::<usize, fn()>(hook) };
-        f();
-    }
+    growth();
     // Try the cheap way first: the kernel often hands out aligned addresses
     // for large requests anyway.
     let p = map(size);
@@ -111,13 +106,25 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
 /// [`set_growth_hook`]); 0 when unset.
 static GROWTH_HOOK: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
-/// Registers `f` to run before [`map_aligned`] maps new memory, that is
-/// whenever a tier grows the allocator's footprint. The router uses it to
-/// cut the big-block cache's resident pages first (a program whose
-/// footprint grows should not also keep freed memory resident). `f` must
-/// not map memory itself.
+/// Registers `f` to run whenever a tier grows the allocator's footprint:
+/// before [`map_aligned`] maps new memory, and when a tier reuses pages it
+/// had returned to the OS (it calls [`growth`]). The router uses it to cut
+/// the big-block cache's resident pages first (a program whose footprint
+/// grows should not also keep freed memory resident). `f` must not map
+/// memory itself.
 pub fn set_growth_hook(f: fn()) {
     GROWTH_HOOK.store(f as usize, core::sync::atomic::Ordering::Release);
+}
+
+/// Runs the growth hook, if one is registered (see [`set_growth_hook`]).
+/// Callers hold no allocator lock.
+pub fn growth() {
+    let hook = GROWTH_HOOK.load(core::sync::atomic::Ordering::Acquire);
+    if hook != 0 {
+        // SAFETY: only `set_growth_hook` stores a non-zero value, a `fn()`.
+        let f: fn() = unsafe { core::mem::transmute::<usize, fn()>(hook) };
+        f();
+    }
 }
 
 /// Hints that `[p, p+size)` should use transparent huge pages.

@@ -495,6 +495,7 @@ impl SlabTier {
     /// recently released resident one, else a clean one or one of a new
     /// segment.
     fn acquire_page(&'static self, class: usize, heap: &Heap) -> *mut Page {
+        let mut clean = false;
         let mut pg = {
             let mut s = self.shared.lock();
             let pg = s.dirty;
@@ -513,11 +514,17 @@ impl SlabTier {
                     let pg = s.clean;
                     if !pg.is_null() {
                         s.clean = (*pg).next;
+                        clean = true;
                     }
                     pg
                 }
             }
         };
+        if clean {
+            // A clean page (untouched or purged) grows the footprint as a
+            // new segment would (which runs the hook through `map_aligned`).
+            map::growth();
+        }
         if pg.is_null() {
             let first = self.new_segment();
             if first.is_null() {
