@@ -102,9 +102,8 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 }
 }
 
-/// Called before every new mapping of [`map_aligned`] (see
-/// [`set_growth_hook`]); 0 when unset.
-static GROWTH_HOOK: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+/// The growth hook (see [`set_growth_hook`]); null when unset.
+static GROWTH_HOOK: core::sync::atomic::AtomicPtr<()> = core::sync::atomic::AtomicPtr::new(ptr::null_mut());
 
 /// Registers `f` to run whenever a tier grows the allocator's footprint:
 /// before [`map_aligned`] maps new memory, and when a tier reuses pages it
@@ -113,16 +112,17 @@ static GROWTH_HOOK: core::sync::atomic::AtomicUsize = core::sync::atomic::Atomic
 /// grows should not also keep freed memory resident). `f` must not map
 /// memory itself.
 pub fn set_growth_hook(f: fn()) {
-    GROWTH_HOOK.store(f as usize, core::sync::atomic::Ordering::Release);
+    GROWTH_HOOK.store(f as *mut (), core::sync::atomic::Ordering::Release);
 }
 
 /// Runs the growth hook, if one is registered (see [`set_growth_hook`]).
 /// Callers hold no allocator lock.
 pub fn growth() {
     let hook = GROWTH_HOOK.load(core::sync::atomic::Ordering::Acquire);
-    if hook != 0 {
-        // SAFETY: only `set_growth_hook` stores a non-zero value, a `fn()`.
-        let f: fn() = unsafe { core::mem::transmute::<usize, fn()>(hook) };
+    if !hook.is_null() {
+        // SAFETY: only `set_growth_hook` stores a non-null value, a `fn()`
+        // cast to a data pointer (the same size on every target we build).
+        let f: fn() = unsafe { core::mem::transmute::<*mut (), fn()>(hook) };
         f();
     }
 }
