@@ -160,3 +160,46 @@ fn big_budget_purge_vs_zeroed_reuse() {
         teardown(c, &held);
     });
 }
+
+/// A growth cut (what the router's hook runs before any tier maps new
+/// memory) and a decay pass race a release and a zeroed reuse from the
+/// cache. The resident budget leaves room for one freed block; the cut
+/// (a quarter of it) purges both. Purges and the reuse's take both happen
+/// under the cache lock, so the cut never purges the mapping being
+/// cleared, the zeroed block reads as zeros where the freed blocks were
+/// written, and the accounting balances.
+#[test]
+fn big_growth_cut_and_decay_vs_zeroed_reuse() {
+    model("big_growth_cut_and_decay_vs_zeroed_reuse", || {
+        let c = Arc::new(BigCache::new());
+        c.configure(true, 4, 64 * MIB, u64::MAX, false);
+        c.set_max_dirty(2 * MIB + 4096);
+        let x = c.alloc(MIB, 16, false) as usize;
+        let y = c.alloc(2 * MIB, 16, false) as usize;
+        // SAFETY: the first and the last byte of each live block.
+        unsafe {
+            for (p, n) in [(x, MIB), (y, 2 * MIB)] {
+                *(p as *mut u8) = 0xAB;
+                *((p + n - 1) as *mut u8) = 0xCD;
+            }
+        }
+        assert!(free(&c, x));
+        let c1 = c.clone();
+        let t = thread::spawn(move || {
+            c1.cut_for_growth();
+            c1.decay();
+        });
+        assert!(free(&c, y));
+        let mine = c.alloc(2 * MIB, 16, true) as usize;
+        t.join().unwrap();
+        // SAFETY: a live zeroed block of 2 MiB.
+        unsafe {
+            assert_eq!(*(mine as *const u8), 0, "zeroed block not zero");
+            assert_eq!(*((mine + MIB - 1) as *const u8), 0, "zeroed block not zero");
+            assert_eq!(*((mine + 2 * MIB - 1) as *const u8), 0, "zeroed block not zero");
+        }
+        let held: Vec<usize> = [mine].to_vec();
+        check(&c, &held);
+        teardown(c, &held);
+    });
+}
