@@ -327,32 +327,19 @@ unsafe fn clear_chunk(from: usize, to: usize) {
     // pages; mincore only reads page tables of our mapping.
     let r = unsafe { libc::mincore(a as *mut libc::c_void, b - a, v.as_mut_ptr()) };
     let resident = if r == 0 { v[..pages].iter().filter(|&&x| x & 1 != 0).count() } else { pages };
-    if resident * 2 >= pages {
-        // SAFETY: per the contract.
-        unsafe { clear_nonzero_pages(from, to) };
-    } else if from == a && to == b {
-        // SAFETY: whole pages of our mapping that no one uses.
-        unsafe {
-            if !map::decommit(a as *mut u8, b - a) {
-                clear_nonzero_pages(from, to);
-            }
+    // The whole pages inside the range (the ends may be partial pages).
+    let (ia, ib) = ((from + ps - 1) & !(ps - 1), to & !(ps - 1));
+    // SAFETY: per the contract; [ia, ib) are whole pages inside the range.
+    unsafe {
+        if resident * 2 >= pages || ia >= ib {
+            clear_nonzero_pages(from, to);
+            return;
         }
-    } else {
-        // The partial pages at the ends are cleared by hand; the whole
-        // pages between them are returned.
-        let (ia, ib) = ((from + ps - 1) & !(ps - 1), to & !(ps - 1));
-        // SAFETY: per the contract; [ia, ib) are whole pages inside the range.
-        unsafe {
-            if ia >= ib {
-                clear_nonzero_pages(from, to);
-            } else {
-                clear_nonzero_pages(from, ia);
-                if !map::decommit(ia as *mut u8, ib - ia) {
-                    clear_nonzero_pages(ia, ib);
-                }
-                clear_nonzero_pages(ib, to);
-            }
+        clear_nonzero_pages(from, ia);
+        if !map::decommit(ia as *mut u8, ib - ia) {
+            clear_nonzero_pages(ia, ib);
         }
+        clear_nonzero_pages(ib, to);
     }
 }
 
