@@ -23,8 +23,8 @@
 //! (2) zeroed requests from the cache clear only the resident pages of the
 //! dirty prefix that are not zero, in place, instead of faulting every page
 //! in again; (3) a resident budget: when the cached mappings' extents add up
-//! to more than [`MAX_DIRTY`] (a quarter of it when the allocator maps new
-//! memory), the least recently cached are purged (they stay cached).
+//! to more than [`MAX_DIRTY`] (a quarter of it when the allocator's
+//! footprint grows), the least recently cached are purged (they stay cached).
 //!
 //! `realloc` keeps the block in place when the mapping already has room,
 //! shrinks by unmapping the tail, and grows with `mremap` (in place when the
@@ -172,7 +172,7 @@ pub struct BigCache {
 
 /// Default resident budget of the cache (see [`BigCache::set_max_dirty`]),
 /// half the default byte cap; a quarter of it (32 MiB) whenever the
-/// allocator maps new memory (see [`BigCache::cut_for_growth`]). Extents
+/// allocator's footprint grows (see [`BigCache::cut_for_growth`]). Extents
 /// overcount what is resident: a program that reads a calloc'ed block
 /// maps the kernel's zero page, which costs no memory, and `calloc-large`
 /// (1-64 MiB blocks read in full, written one page in eight) holds about
@@ -663,8 +663,8 @@ impl BigCache {
 
     /// Cuts the cached mappings' dirty extents to a quarter of the
     /// resident budget, least recently cached first. Called before the
-    /// allocator maps new memory (a fresh big mapping here; any tier's new
-    /// mapping through the router's growth hook, see
+    /// allocator's footprint grows (a fresh or growing big mapping here; a
+    /// slab tier's new or purged page through the router's growth hook, see
     /// [`hak_os::map::set_growth_hook`]): the full budget is for a program
     /// whose footprint holds still and reuses what it freed; one whose
     /// footprint grows should not keep that much freed memory resident
@@ -771,6 +771,9 @@ impl BigCache {
                 self.stats.mapped_bytes.fetch_sub(old - need, Ordering::Relaxed);
                 return p;
             }
+            // The mapping grows: first cut what the cache keeps resident
+            // (see `cut_for_growth`).
+            self.cut_for_growth();
             if map::remap_in_place(base as *mut u8, old, need) {
                 if !segmap::set_range(base + old, need - old, rec as usize | TAG_BIG) {
                     // Cannot describe the new tail: undo.

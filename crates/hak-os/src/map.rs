@@ -58,7 +58,6 @@ pub unsafe fn unmap(p: *mut u8, size: usize) {
 /// null on failure. Over-reserves by `align` and trims both ends.
 pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
     let Some(total) = size.checked_add(align) else { return ptr::null_mut() };
-    growth();
     // Try the cheap way first: the kernel often hands out aligned addresses
     // for large requests anyway.
     let p = map(size);
@@ -105,12 +104,12 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
 /// The growth hook (see [`set_growth_hook`]); null when unset.
 static GROWTH_HOOK: core::sync::atomic::AtomicPtr<()> = core::sync::atomic::AtomicPtr::new(ptr::null_mut());
 
-/// Registers `f` to run whenever a tier grows the allocator's footprint:
-/// before [`map_aligned`] maps new memory, and when a tier reuses pages it
-/// had returned to the OS (it calls [`growth`]). The router uses it to cut
-/// the big-block cache's resident pages first (a program whose footprint
-/// grows should not also keep freed memory resident). `f` must not map
-/// memory itself.
+/// Registers `f` to run whenever a slab tier grows the allocator's
+/// footprint (it calls [`growth`] before taking a page of a new segment or
+/// one it had returned to the OS). The router uses it to cut the big-block
+/// cache's resident pages first (a program whose footprint grows should
+/// not also keep freed memory resident; the big-block tier cuts its own
+/// cache when it grows). `f` must not take a slab tier's lock.
 pub fn set_growth_hook(f: fn()) {
     GROWTH_HOOK.store(f as *mut (), core::sync::atomic::Ordering::Release);
 }

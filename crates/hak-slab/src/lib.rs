@@ -520,9 +520,9 @@ impl SlabTier {
                 }
             }
         };
-        if clean {
-            // A clean page (untouched or purged) grows the footprint as a
-            // new segment would (which runs the hook through `map_aligned`).
+        if clean || pg.is_null() {
+            // A clean page (untouched or purged) or a new segment grows the
+            // footprint: run the growth hook first (outside the tier lock).
             map::growth();
         }
         if pg.is_null() {

@@ -176,8 +176,8 @@ pub fn init() {
     for tier in TIERS {
         tier.set_decay_ms(decay);
     }
-    // Freed big blocks kept resident make way whenever a tier maps new
-    // memory (see `hak_bigcache::BigCache::cut_for_growth`).
+    // Freed big blocks kept resident make way whenever a slab tier grows
+    // (see `hak_bigcache::BigCache::cut_for_growth`).
     map::set_growth_hook(hak_bigcache::cut_for_growth);
     hak_bigcache::configure(
         f.contains(Features::BIGCACHE),

@@ -63,7 +63,7 @@ fn growth_through_another_tier_purges_cached_big_blocks() {
         eprintln!("skipped: needs the big-block cache with decayed purges and the L2.5 tier");
         return;
     }
-    // New segments (through `map_aligned`).
+    // New segments.
     let (first, span) = cached_big_block();
     let blocks = touched_mib_blocks(100);
     assert_eq!(resident_pages(first, span), 0, "a cached big block stayed resident while new segments were mapped");
