@@ -116,6 +116,36 @@ fn big_free_vs_alloc_from_cache() {
     });
 }
 
+/// A cache with no decay and a resident budget with room for either of two
+/// freed blocks but not both, and two live blocks of it, `x` (1 MiB) and
+/// `y` (2 MiB), written at their first and last bytes.
+fn two_written_blocks() -> (Arc<BigCache>, usize, usize) {
+    let c = Arc::new(BigCache::new());
+    c.configure(true, 4, 64 * MIB, u64::MAX, false);
+    c.set_max_dirty(2 * MIB + 4096);
+    let x = c.alloc(MIB, 16, false) as usize;
+    let y = c.alloc(2 * MIB, 16, false) as usize;
+    // SAFETY: the first and the last byte of each live block.
+    unsafe {
+        for (p, n) in [(x, MIB), (y, 2 * MIB)] {
+            *(p as *mut u8) = 0xAB;
+            *((p + n - 1) as *mut u8) = 0xCD;
+        }
+    }
+    (c, x, y)
+}
+
+/// Asserts that the live zeroed 2 MiB block `p` reads as zeros where the
+/// blocks of [`two_written_blocks`] were written.
+fn assert_zeroed(p: usize) {
+    // SAFETY: a live zeroed block of 2 MiB.
+    unsafe {
+        assert_eq!(*(p as *const u8), 0, "zeroed block not zero");
+        assert_eq!(*((p + MIB - 1) as *const u8), 0, "zeroed block not zero");
+        assert_eq!(*((p + 2 * MIB - 1) as *const u8), 0, "zeroed block not zero");
+    }
+}
+
 /// Frees racing zeroed allocations from the cache with no decay and a
 /// resident budget with room for either freed block but not both (a
 /// release with both cached purges the older one, under the lock): a
@@ -125,18 +155,7 @@ fn big_free_vs_alloc_from_cache() {
 #[test]
 fn big_budget_purge_vs_zeroed_reuse() {
     model("big_budget_purge_vs_zeroed_reuse", || {
-        let c = Arc::new(BigCache::new());
-        c.configure(true, 4, 64 * MIB, u64::MAX, false);
-        c.set_max_dirty(2 * MIB + 4096);
-        let x = c.alloc(MIB, 16, false) as usize;
-        let y = c.alloc(2 * MIB, 16, false) as usize;
-        // SAFETY: the first and the last byte of each live block.
-        unsafe {
-            for (p, n) in [(x, MIB), (y, 2 * MIB)] {
-                *(p as *mut u8) = 0xAB;
-                *((p + n - 1) as *mut u8) = 0xCD;
-            }
-        }
+        let (c, x, y) = two_written_blocks();
         let c1 = c.clone();
         let t = thread::spawn(move || {
             assert!(free(&c1, x));
@@ -147,22 +166,16 @@ fn big_budget_purge_vs_zeroed_reuse() {
         let mine = c.alloc(2 * MIB, 16, true) as usize;
         let theirs = t.join().unwrap();
         assert_ne!(mine, theirs, "one mapping handed out twice");
-        for p in [mine, theirs] {
-            // SAFETY: live zeroed blocks of 2 MiB.
-            unsafe {
-                assert_eq!(*(p as *const u8), 0, "zeroed block not zero");
-                assert_eq!(*((p + MIB - 1) as *const u8), 0, "zeroed block not zero");
-                assert_eq!(*((p + 2 * MIB - 1) as *const u8), 0, "zeroed block not zero");
-            }
-        }
+        assert_zeroed(mine);
+        assert_zeroed(theirs);
         let held: Vec<usize> = [mine, theirs].to_vec();
         check(&c, &held);
         teardown(c, &held);
     });
 }
 
-/// A growth cut (what the router's hook runs before any tier maps new
-/// memory) and a decay pass race a release and a zeroed reuse from the
+/// A growth cut (what runs before the allocator's footprint grows) and a
+/// decay pass race a release and a zeroed reuse from the
 /// cache. The resident budget leaves room for one freed block; the cut
 /// (a quarter of it) purges both. Purges and the reuse's take both happen
 /// under the cache lock, so the cut never purges the mapping being
@@ -171,18 +184,7 @@ fn big_budget_purge_vs_zeroed_reuse() {
 #[test]
 fn big_growth_cut_and_decay_vs_zeroed_reuse() {
     model("big_growth_cut_and_decay_vs_zeroed_reuse", || {
-        let c = Arc::new(BigCache::new());
-        c.configure(true, 4, 64 * MIB, u64::MAX, false);
-        c.set_max_dirty(2 * MIB + 4096);
-        let x = c.alloc(MIB, 16, false) as usize;
-        let y = c.alloc(2 * MIB, 16, false) as usize;
-        // SAFETY: the first and the last byte of each live block.
-        unsafe {
-            for (p, n) in [(x, MIB), (y, 2 * MIB)] {
-                *(p as *mut u8) = 0xAB;
-                *((p + n - 1) as *mut u8) = 0xCD;
-            }
-        }
+        let (c, x, y) = two_written_blocks();
         assert!(free(&c, x));
         let c1 = c.clone();
         let t = thread::spawn(move || {
@@ -192,12 +194,7 @@ fn big_growth_cut_and_decay_vs_zeroed_reuse() {
         assert!(free(&c, y));
         let mine = c.alloc(2 * MIB, 16, true) as usize;
         t.join().unwrap();
-        // SAFETY: a live zeroed block of 2 MiB.
-        unsafe {
-            assert_eq!(*(mine as *const u8), 0, "zeroed block not zero");
-            assert_eq!(*((mine + MIB - 1) as *const u8), 0, "zeroed block not zero");
-            assert_eq!(*((mine + 2 * MIB - 1) as *const u8), 0, "zeroed block not zero");
-        }
+        assert_zeroed(mine);
         let held: Vec<usize> = [mine].to_vec();
         check(&c, &held);
         teardown(c, &held);

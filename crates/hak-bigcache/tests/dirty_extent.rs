@@ -297,61 +297,50 @@ fn a_fresh_mapping_first_cuts_the_cache_to_a_quarter_of_the_budget() {
     free(&c, big);
 }
 
-#[test]
-fn calloc_of_locked_memory_is_zero() {
-    // `madvise(MADV_DONTNEED)` fails on locked memory: a sparsely used
-    // block (whose chunks would be returned that way) must be cleared by
-    // hand instead. Skipped when the memory-lock limit refuses the lock.
-    let c = BigCache::new();
-    let n = 3 * MIB;
-    let p = alloc(&c, n, false);
+/// Allocates `n` bytes from `c`, locks the block's pages (on fault), lets
+/// `dirty` write it, frees it and asks again for a zeroed block: it must
+/// reuse the mapping and read as zeros. `madvise(MADV_DONTNEED)` fails on
+/// locked memory, so whatever would return pages to the OS must clear them
+/// instead. Skipped when the memory-lock limit refuses the lock.
+fn locked_zeroed_reuse(c: &BigCache, n: usize, dirty: fn(*mut u8)) {
+    let p = alloc(c, n, false);
     let base = p as usize & !(PAGE - 1);
     let len = (p as usize + usable(p)) - base;
     // SAFETY: locks pages of our own live block (on fault: nothing is
     // touched by the call itself).
-    let r = unsafe { libc::mlock2(base as *const libc::c_void, len, libc::MLOCK_ONFAULT) };
-    if r != 0 {
+    if unsafe { libc::mlock2(base as *const libc::c_void, len, libc::MLOCK_ONFAULT) } != 0 {
         eprintln!("skipped: mlock2 refused ({})", std::io::Error::last_os_error());
-        free(&c, p);
+        free(c, p);
         return;
     }
-    for off in (0..usable(p)).step_by(64 * PAGE) {
-        // SAFETY: inside the live block.
-        unsafe { *p.add(off + 100) = 0xEE };
-    }
-    free(&c, p);
-    let q = alloc(&c, n, true);
+    dirty(p);
+    free(c, p);
+    let q = alloc(c, n, true);
     assert_eq!(q, p, "the cached mapping was not reused");
     assert_eq!(first_nonzero(q, usable(q)), None);
     // SAFETY: unlocks the range locked above.
     unsafe { libc::munlock(base as *const libc::c_void, len) };
-    free(&c, q);
+    free(c, q);
+}
+
+#[test]
+fn calloc_of_locked_memory_is_zero() {
+    // A sparsely used block, whose chunks would be returned to the OS.
+    locked_zeroed_reuse(&BigCache::new(), 3 * MIB, |p| {
+        for off in (0..usable(p)).step_by(64 * PAGE) {
+            // SAFETY: inside the live block.
+            unsafe { *p.add(off + 100) = 0xEE };
+        }
+    });
 }
 
 #[test]
 fn calloc_after_a_refused_purge_is_zero() {
-    // A budget of 0 purges every released mapping, but the kernel refuses
-    // on locked memory: the mapping must stay marked dirty, so that a
-    // zeroed reuse clears it. Skipped when the memory-lock limit refuses.
+    // A budget of 0 purges every released mapping, but not locked memory:
+    // the mapping must stay marked dirty, so that a zeroed reuse clears it.
     let c = BigCache::new();
     c.set_max_dirty(0);
-    let p = alloc(&c, 3 * MIB, false);
-    let base = p as usize & !(PAGE - 1);
-    let len = (p as usize + usable(p)) - base;
-    // SAFETY: locks pages of our own live block.
-    if unsafe { libc::mlock2(base as *const libc::c_void, len, libc::MLOCK_ONFAULT) } != 0 {
-        eprintln!("skipped: mlock2 refused ({})", std::io::Error::last_os_error());
-        free(&c, p);
-        return;
-    }
-    fill(p, usable(p), 0xAB);
-    free(&c, p);
-    let q = alloc(&c, 3 * MIB, true);
-    assert_eq!(q, p, "the cached mapping was not reused");
-    assert_eq!(first_nonzero(q, usable(q)), None);
-    // SAFETY: unlocks the range locked above.
-    unsafe { libc::munlock(base as *const libc::c_void, len) };
-    free(&c, q);
+    locked_zeroed_reuse(&c, 3 * MIB, |p| fill(p, usable(p), 0xAB));
 }
 
 #[test]
