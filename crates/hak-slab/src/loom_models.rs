@@ -17,8 +17,10 @@
 //!   freed ones (a free page keeps its carved blocks on its free list,
 //!   unless clean: then it has none);
 //! * the tier's dirty list is a well-formed doubly-linked list whose length
-//!   is `dirty_count`; its hint lists hold each page at most once, exactly
-//!   the pages marked `hinted` (hints may name pages in any state).
+//!   is `dirty_count`, and so are its per-class dirty lists, which hold
+//!   exactly the same pages, each on the list of its class; its hint lists
+//!   hold each page at most once, exactly the pages marked `hinted` (hints
+//!   may name pages in any state).
 //!
 //! Models are small on purpose (two or three threads, a handful of
 //! operations each): loom explores every interleaving up to the preemption
@@ -153,17 +155,34 @@ unsafe fn check(w: &World, held: &[usize]) {
         {
             let s = tier.shared.lock();
             let mut n = 0;
+            let mut dirty = HashSet::new();
             let mut prev: *mut Page = ptr::null_mut();
             let mut pg = s.dirty;
             while !pg.is_null() {
                 assert_eq!((*pg).prev, prev, "dirty list: broken prev link");
                 put(pg, Place::Dirty);
+                dirty.insert(pg as usize);
                 n += 1;
                 prev = pg;
                 pg = (*pg).next;
             }
             assert_eq!(s.dirty_tail, prev, "dirty list: wrong tail");
             assert_eq!(s.dirty_count, n, "dirty list: wrong count");
+            let mut by_class = 0;
+            for (c, &head) in s.dirty_of.iter().enumerate() {
+                let mut prev: *mut Page = ptr::null_mut();
+                let mut pg = head;
+                while !pg.is_null() {
+                    assert_eq!((*pg).class_prev, prev, "class dirty list: broken prev link");
+                    assert_eq!((*pg).class as usize, c, "page on another class's dirty list");
+                    assert!(dirty.remove(&(pg as usize)), "page {pg:?} on a class dirty list but not on the dirty list (or twice)");
+                    by_class += 1;
+                    prev = pg;
+                    pg = (*pg).class_next;
+                }
+            }
+            assert_eq!(by_class, n, "class dirty lists: wrong count");
+            assert!(dirty.is_empty(), "dirty pages on no class dirty list: {dirty:?}");
             let mut pg = s.clean;
             while !pg.is_null() {
                 put(pg, Place::Clean);

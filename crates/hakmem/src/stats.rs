@@ -56,6 +56,8 @@ pub fn print_stats() {
             .u(s.pages_abandoned.load(Ordering::Relaxed) as u64)
             .s(" adopted=")
             .u(s.pages_adopted.load(Ordering::Relaxed) as u64)
+            .s(" trimmed=")
+            .u(s.pages_trimmed.load(Ordering::Relaxed) as u64)
             .s("\n");
         l.emit_to(out_fd());
     }

@@ -1,0 +1,127 @@
+//! Which empty page a heap gets, and what memory it brings along.
+//!
+//! * A heap that needs a page takes a released page of its own class first
+//!   (its carved blocks are still on its free list), even when a page of
+//!   another class was released after it.
+//! * A page that changes class returns to the OS what the previous class
+//!   carved beyond the new class's first carve: a page that served a class
+//!   of big blocks and then one of small blocks does not keep the big
+//!   class's memory resident.
+//!
+//! Each test uses its own tier (page tiers are process-wide), with 64 KiB
+//! pages like the tiny tier's.
+
+use hak_slab::{seg_of_entry, Heap, SlabTier};
+use std::ptr;
+
+static SIZES: [u32; 3] = [16, 64, 1024];
+const SMALL: usize = 0;
+const MID: usize = 1;
+const BIG: usize = 2;
+
+/// A heap of `tier` (leaked: tests are short and a heap must not move once
+/// it owns pages).
+fn heap(tier: &'static SlabTier) -> &'static mut Heap {
+    assert!(hak_os::segmap::init());
+    let h = Box::leak(Box::new(Heap::uninit()));
+    h.init(tier);
+    h
+}
+
+/// Start of the page holding `p`.
+fn page_start(tier: &SlabTier, p: *mut u8) -> usize {
+    p as usize & !(tier.page_size() - 1)
+}
+
+/// Allocates `n` blocks of `class`, writing every byte of each.
+fn alloc_written(h: &mut Heap, class: usize, n: usize) -> Vec<*mut u8> {
+    let bs = SIZES[class] as usize;
+    (0..n)
+        .map(|i| {
+            // SAFETY: the heap is initialised and used by this thread only.
+            let p = unsafe { h.alloc(class) };
+            assert!(!p.is_null());
+            // SAFETY: a live block of bs bytes.
+            unsafe { ptr::write_bytes(p, i as u8 | 1, bs) };
+            p
+        })
+        .collect()
+}
+
+/// Frees every block to `h`, then gives all of `h`'s pages back to the
+/// tier (its empty pages are released, as at thread exit).
+fn free_and_release(h: &mut Heap, blocks: &[*mut u8]) {
+    // SAFETY: live blocks of pages `h` owns; segment entries of slab memory
+    // point to their segment records.
+    unsafe {
+        for &p in blocks {
+            let seg = &*seg_of_entry(hak_os::segmap::lookup(p as usize));
+            h.free(seg.page_of(p as usize), p);
+        }
+        h.abandon_all();
+    }
+}
+
+/// Resident pages among `[from, to)` (page-aligned, `mincore`).
+fn resident_pages(from: usize, to: usize) -> usize {
+    let ps = 4096;
+    let mut v = vec![0u8; (to - from) / ps];
+    // SAFETY: the range lies in a tier's segment mapping; v holds a byte per page.
+    let r = unsafe { libc::mincore(from as *mut libc::c_void, to - from, v.as_mut_ptr()) };
+    assert_eq!(r, 0, "mincore failed");
+    v.iter().filter(|&&b| b & 1 != 0).count()
+}
+
+#[test]
+fn a_heap_takes_a_released_page_of_its_own_class_first() {
+    static TIER: SlabTier = SlabTier::new("reuse", 0, 16, &SIZES);
+    // Two heaps fill a page each, of two classes, and release them: the
+    // page of MID is released last, so it heads the tier's dirty list.
+    let a = heap(&TIER);
+    let big = alloc_written(a, BIG, 40);
+    let big_page = page_start(&TIER, big[0]);
+    let b = heap(&TIER);
+    let mid = alloc_written(b, MID, 100);
+    let mid_page = page_start(&TIER, mid[0]);
+    assert_ne!(big_page, mid_page);
+    free_and_release(a, &big);
+    free_and_release(b, &mid);
+
+    // A third heap needs a BIG block: it gets the BIG page, one of the
+    // blocks already carved there, not the MID page released after it.
+    let c = heap(&TIER);
+    let again = alloc_written(c, BIG, 40);
+    for &p in &again {
+        assert_eq!(page_start(&TIER, p), big_page, "a BIG block came from another page");
+        assert!(big.contains(&p), "a BIG block was carved anew instead of reused");
+    }
+    // And one that needs a MID block gets the MID page.
+    let d = heap(&TIER);
+    let p = alloc_written(d, MID, 1)[0];
+    assert_eq!(page_start(&TIER, p), mid_page);
+}
+
+#[test]
+fn a_page_that_changes_class_returns_the_previous_class_carve() {
+    static TIER: SlabTier = SlabTier::new("trim", 1, 16, &SIZES);
+    // 40 blocks of 1 KiB: 40 KiB carved and written.
+    let a = heap(&TIER);
+    let big = alloc_written(a, BIG, 40);
+    let page = page_start(&TIER, big[0]);
+    assert!(resident_pages(page + 4096, page + 40 * 1024) >= 9);
+    free_and_release(a, &big);
+
+    // A heap of small blocks takes the page (no page of its class is
+    // released): it carves the first 4 KiB again, and what lies beyond is
+    // returned.
+    let b = heap(&TIER);
+    let small = alloc_written(b, SMALL, 200);
+    assert!(small.iter().all(|&p| page_start(&TIER, p) == page), "the small blocks did not reuse the released page");
+    assert_eq!(resident_pages(page + 4096, page + 40 * 1024), 0, "the previous class's carve stayed resident");
+    assert_eq!(TIER.stats.pages_trimmed.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // The new class's blocks are usable, and their contents stay.
+    for (i, &p) in small.iter().enumerate() {
+        // SAFETY: live 16-byte blocks written by alloc_written.
+        unsafe { assert!(std::slice::from_raw_parts(p, 16).iter().all(|&x| x == i as u8 | 1)) };
+    }
+}
