@@ -11,8 +11,12 @@
 //! is exactly the situation of `LD_PRELOAD` or a link-time dependency (glibc
 //! also accepts a later `dlopen` while its static-TLS surplus lasts).
 //!
-//! Zero-initialised per thread by the C runtime: a new thread starts with a
-//! null context and takes the slow path once.
+//! Initialised per thread by the C runtime from the `.tdata` image: a new
+//! thread's slot holds the address of the idle context `IDLE_NEW` (a
+//! relocated address, applied to the image before any thread's copy is
+//! made), whose bins and pages are empty, so the fast paths need no test
+//! for a missing context: they miss, and the slow path makes the thread's
+//! context once.
 
 use crate::ThreadCtx;
 
@@ -20,18 +24,20 @@ use crate::ThreadCtx;
 compile_error!("hakmem's TLS slot is implemented for x86-64 only");
 
 core::arch::global_asm!(
-    ".section .tbss,\"awT\",@nobits",
+    ".pushsection .tdata,\"awT\",@progbits",
     ".p2align 3",
     ".globl __hakmem_tls_ctx",
     ".hidden __hakmem_tls_ctx",
     ".type __hakmem_tls_ctx, @object",
     ".size __hakmem_tls_ctx, 8",
     "__hakmem_tls_ctx:",
-    ".zero 8",
-    ".text",
+    ".quad {idle}",
+    ".popsection",
+    idle = sym crate::IDLE_NEW,
 );
 
-/// The calling thread's context, or null when it has none yet.
+/// The calling thread's context, or an idle context (`IDLE_NEW` before its
+/// first allocation, `IDLE_EXITED` once it was torn down): never null.
 #[inline(always)]
 pub fn ctx() -> *mut ThreadCtx {
     let v: *mut ThreadCtx;
