@@ -285,9 +285,10 @@ pub fn seg_of_entry(entry: usize) -> *const SegMeta {
     entry.wrapping_sub(segmap::TAG_SLAB) as *const SegMeta
 }
 
-/// Counters of a tier (slow-path events only, relaxed). The last three count
-/// events of the free path, which several threads would hit on one shared
-/// line: they are only kept after [`set_stats`]`(true)`.
+/// Counters of a tier (slow-path events only, relaxed). `pages_abandoned`,
+/// `pages_adopted` and `remote_collected` count events of the free path,
+/// which several threads would hit on one shared line: they are only kept
+/// after [`set_stats`]`(true)`.
 pub struct TierStats {
     /// Segments reserved from the OS.
     pub segments: stat::AtomicUsize,
@@ -313,9 +314,10 @@ pub struct TierStats {
 /// at the tail (purged first). Each dirty page is also on the list of the
 /// class it served last (`dirty_of`, newest first, through `class_next`/
 /// `class_prev`): a heap takes a page of its own class first, whose carved
-/// blocks are still on its free list, so a page keeps its class while it
-/// stays resident instead of being carved by one class after another
-/// (see [`SlabTier::acquire_page`]). `clean` pages are decommitted or
+/// blocks are still on its free list, so pages mostly keep their class
+/// instead of being carved by one class after another (a class with no
+/// page of its own takes the newest of any class; see
+/// [`SlabTier::acquire_page`]). `clean` pages are decommitted or
 /// untouched.
 /// And, per class, hints of abandoned pages with free space: pages that
 /// were abandoned by an exiting thread, linked through `hint_next`, each
@@ -576,9 +578,10 @@ impl SlabTier {
     /// recently released resident page of that class, else the most recently
     /// released resident one, else a clean one or one of a new segment.
     ///
-    /// A page keeps the memory its classes carved until it is purged, so a
-    /// page that served one class after another stays as deep as the deepest
-    /// of them. Under thread churn (every thread takes one page per class it
+    /// A page keeps the memory its classes carved until it is purged, so
+    /// without a trim on a class change ([`SlabTier::trim_for_class`], which
+    /// L2.5 does not do) a page that served one class after another stays
+    /// as deep as the deepest of them. Under thread churn (every thread takes one page per class it
     /// uses, and releases them at exit) the pages of a plain LIFO reuse
     /// cycled through every class, and each ended up as deep as the deepest
     /// class's carve; taking a page of the same class first keeps each
@@ -936,8 +939,9 @@ unsafe fn refill(pg: *mut Page) -> bool {
     }
 }
 
-/// Bytes [`extend`] carves at a time from a page of `bs`-byte blocks (at
-/// most `left` blocks left): about 4 KiB, at least one block.
+/// Blocks [`extend`] carves at a time from a page of `bs`-byte blocks with
+/// `left` (at least one) blocks not carved yet: about 4 KiB's worth, at
+/// least one block.
 #[inline(always)]
 const fn carve_blocks(bs: usize, left: usize) -> usize {
     let n = 4096 / bs;

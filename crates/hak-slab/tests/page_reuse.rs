@@ -8,8 +8,12 @@
 //!   of big blocks and then one of small blocks does not keep the big
 //!   class's memory resident.
 //!
+//! * The tier's lists stay whole: each released page is handed out once,
+//!   also when one is taken from the middle of the dirty list.
+//!
 //! Each test uses its own tier (page tiers are process-wide), with 64 KiB
-//! pages like the tiny tier's.
+//! pages like the tiny tier's, and assumes 4 KiB OS pages (the trim rounds
+//! to the OS page; it is skipped elsewhere).
 
 use hak_slab::{seg_of_entry, Heap, SlabTier};
 use std::ptr;
@@ -62,9 +66,15 @@ fn free_and_release(h: &mut Heap, blocks: &[*mut u8]) {
     }
 }
 
+/// The OS page size.
+fn os_page() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
 /// Resident pages among `[from, to)` (page-aligned, `mincore`).
 fn resident_pages(from: usize, to: usize) -> usize {
-    let ps = 4096;
+    let ps = os_page();
     let mut v = vec![0u8; (to - from) / ps];
     // SAFETY: the range lies in a tier's segment mapping; v holds a byte per page.
     let r = unsafe { libc::mincore(from as *mut libc::c_void, to - from, v.as_mut_ptr()) };
@@ -104,6 +114,9 @@ fn a_heap_takes_a_released_page_of_its_own_class_first() {
 #[test]
 fn a_page_that_changes_class_returns_the_previous_class_carve() {
     static TIER: SlabTier = SlabTier::new("trim", 1, 16, &SIZES);
+    if os_page() != 4096 {
+        return; // the ranges below are in 4 KiB pages
+    }
     // 40 blocks of 1 KiB: 40 KiB carved and written.
     let a = heap(&TIER);
     let big = alloc_written(a, BIG, 40);
@@ -124,4 +137,59 @@ fn a_page_that_changes_class_returns_the_previous_class_carve() {
         // SAFETY: live 16-byte blocks written by alloc_written.
         unsafe { assert!(std::slice::from_raw_parts(p, 16).iter().all(|&x| x == i as u8 | 1)) };
     }
+}
+
+/// Two released pages of one class go to two heaps, and a third heap gets
+/// a page of its own: the class list hands out each page once.
+#[test]
+fn released_pages_of_one_class_are_each_taken_once() {
+    static TIER: SlabTier = SlabTier::new("reuse3", 2, 16, &SIZES);
+    let a = heap(&TIER);
+    let pa = alloc_written(a, MID, 1);
+    let b = heap(&TIER);
+    let pb = alloc_written(b, MID, 1);
+    free_and_release(a, &pa);
+    free_and_release(b, &pb);
+    let mut pages = Vec::new();
+    for _ in 0..3 {
+        let h = heap(&TIER);
+        let p = alloc_written(h, MID, 1)[0];
+        pages.push(page_start(&TIER, p));
+    }
+    pages.sort();
+    pages.dedup();
+    assert_eq!(pages.len(), 3, "a page was handed to two heaps");
+}
+
+/// A page taken for its class from the middle of the dirty list leaves
+/// the others on it, newest first, and none of them twice.
+#[test]
+fn a_page_taken_from_the_middle_of_the_dirty_list_leaves_the_others_whole() {
+    static TIER: SlabTier = SlabTier::new("reuse4", 3, 16, &SIZES);
+    // Released in this order: P1 (BIG), P2 (MID), P3 (BIG): dirty = P3 P2 P1.
+    let mut rel = Vec::new();
+    let mut held = Vec::new();
+    for class in [BIG, MID, BIG] {
+        let h = heap(&TIER);
+        let v = alloc_written(h, class, 1);
+        rel.push(page_start(&TIER, v[0]));
+        held.push((h, v));
+    }
+    for (h, v) in held {
+        free_and_release(h, &v);
+    }
+    // MID takes P2 from the middle of the dirty list.
+    let h = heap(&TIER);
+    let mut got = vec![page_start(&TIER, alloc_written(h, MID, 1)[0])];
+    assert_eq!(got[0], rel[1]);
+    // SMALL has no page of its own: it takes P3, then P1, then a clean page.
+    for _ in 0..3 {
+        let h = heap(&TIER);
+        got.push(page_start(&TIER, alloc_written(h, SMALL, 1)[0]));
+    }
+    assert_eq!(&got[1..3], &[rel[2], rel[0]]);
+    let mut d = got.clone();
+    d.sort();
+    d.dedup();
+    assert_eq!(d.len(), 4, "a page was handed to two heaps: {got:x?}");
 }
