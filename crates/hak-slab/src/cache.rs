@@ -117,10 +117,7 @@ impl Cache {
     #[inline(always)]
     unsafe fn bin(this: *mut Cache, slot: usize) -> *mut Bin {
         // SAFETY: per contract.
-        // The offset is computed from the cache's address, so that the
-        // compiler folds it into each access (an index added to the bins'
-        // address cost an `add` on the free path).
-        unsafe { (this as *mut u8).add(core::mem::offset_of!(Cache, bins) + slot * core::mem::size_of::<Bin>()) as *mut Bin }
+        unsafe { (ptr::addr_of_mut!((*this).bins) as *mut Bin).add(slot) }
     }
 
     /// Sets the capacity of every class of `tier`: `budget` bytes' worth of

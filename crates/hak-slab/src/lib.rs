@@ -88,6 +88,8 @@ pub const MAX_TIERS: usize = 4;
 pub const SLOTS: usize = MAX_TIERS * MAX_CLASSES;
 /// The slot of a free page: its bin in every [`Cache`] has no room.
 pub const NO_SLOT: usize = SLOTS;
+// Slots are published as bytes (`SegMeta::slots`).
+const _: () = assert!(NO_SLOT < 256);
 
 /// A free block: its first word links to the next free block.
 #[repr(C)]
@@ -220,9 +222,8 @@ pub struct SegMeta {
     /// dependent load that cost a third of a malloc+free pair's
     /// throughput). Written by the page's owner when it takes the page for
     /// a class or gives it back; read by any freer (a live block's page
-    /// never changes slot), so relaxed atomics. 32-bit words: a byte's
-    /// atomic load is zero-extended twice on x86-64, a word's not at all.
-    pub slots: [stat::AtomicU32; MAX_PAGES],
+    /// never changes slot), so relaxed atomics.
+    pub slots: [stat::AtomicU8; MAX_PAGES],
     /// Segment base address (4 MiB aligned).
     pub base: usize,
     /// log2 of the page size of the owning tier.
@@ -271,7 +272,7 @@ unsafe fn set_slot(pg: *mut Page, page_shift: u32, slot: usize) {
         let rec = (pg as usize - i * core::mem::size_of::<Page>() - core::mem::offset_of!(SegMeta, pages)) as *const SegMeta;
         let g0 = off >> GRANULE_SHIFT;
         for g in g0..g0 + (1 << (page_shift as usize - GRANULE_SHIFT)) {
-            (*rec).slots[g].store(slot as u32, stat::Ordering::Relaxed);
+            (*rec).slots[g].store(slot as u8, stat::Ordering::Relaxed);
         }
     }
 }
@@ -550,7 +551,7 @@ impl SlabTier {
                 (*rec).page_ptr[g] = pages.add((g << GRANULE_SHIFT) >> self.page_shift);
             }
             for g in 0..MAX_PAGES {
-                (*rec).slots[g].store(NO_SLOT as u32, stat::Ordering::Relaxed);
+                (*rec).slots[g].store(NO_SLOT as u8, stat::Ordering::Relaxed);
             }
             for i in 0..npages {
                 let pg = pages.add(i);
