@@ -280,10 +280,7 @@ unsafe fn set_slot(pg: *mut Page, page_shift: u32, slot: usize) {
 /// The segment record for a segment-map entry tagged [`TAG_SLAB`].
 #[inline(always)]
 pub fn seg_of_entry(entry: usize) -> *const SegMeta {
-    // The tag is exactly TAG_SLAB: subtracting it (rather than masking the
-    // tag bits) lets the compiler fold it into the displacements of the
-    // record's loads (one instruction fewer on the free path).
-    entry.wrapping_sub(segmap::TAG_SLAB) as *const SegMeta
+    (entry & !segmap::TAG_MASK) as *const SegMeta
 }
 
 /// Counters of a tier (slow-path events only, relaxed). `pages_abandoned`,
@@ -1058,24 +1055,6 @@ impl Heap {
     }
     }
 
-    hak_os::loom_const_fn! {
-    /// A heap that serves nothing and is never written: every class's
-    /// current page is the shared empty page, so [`Heap::try_alloc_at`]
-    /// finds nothing (and writes nothing). Threads may share one through a
-    /// raw pointer, as a stand-in for a context they do not have (the
-    /// router's TLS slot starts out pointing to one).
-    pub fn idle() -> Heap {
-        Heap {
-            cur: [ptr::addr_of!(EMPTY.0) as *mut Page; MAX_CLASSES],
-            token: 0,
-            tier: ptr::null(),
-            partial: [ptr::null_mut(); MAX_CLASSES],
-            slow_allocs: 0,
-            adopts: false,
-        }
-    }
-    }
-
     /// Prepares the heap to serve `tier`, with its own address as token.
     /// The heap must not own pages.
     pub fn init(&mut self, tier: &'static SlabTier) {
@@ -1136,22 +1115,9 @@ impl Heap {
     /// As [`Heap::alloc`].
     #[inline(always)]
     pub unsafe fn try_alloc(&mut self, class: usize) -> *mut u8 {
-        // SAFETY: forwarded contract.
-        unsafe { Self::try_alloc_at(self, class) }
-    }
-
-    /// [`Heap::try_alloc`] through a raw pointer, which may also point to a
-    /// heap made by [`Heap::idle`] that other threads read at the same time
-    /// (then it returns null without writing).
-    ///
-    /// # Safety
-    /// `this` is a heap made by [`Heap::idle`], or as for [`Heap::alloc`].
-    #[inline(always)]
-    pub unsafe fn try_alloc_at(this: *mut Heap, class: usize) -> *mut u8 {
-        // SAFETY: cur[class] is the empty page (never written: its free
-        // list is null) or a page we own.
+        // SAFETY: cur[class] is the empty page or a page we own.
         unsafe {
-            let pg = *(ptr::addr_of!((*this).cur) as *const *mut Page).add(class);
+            let pg = *self.cur.get_unchecked(class);
             let b = (*pg).free;
             if !b.is_null() {
                 let next = (*b).next;

@@ -67,16 +67,6 @@ pub struct ThreadCtx {
     last_upkeep_ms: u64,
 }
 
-impl ThreadCtx {
-    /// A context that caches nothing and owns nothing: its cache is
-    /// unpinned (every pop finds nothing, every push finds no room) and its
-    /// heaps are idle (their current pages are the empty page). The fast
-    /// paths read it without writing it (see [`IdleCtx`]).
-    const fn idle() -> ThreadCtx {
-        ThreadCtx { cache: Cache::new(), heaps: [Heap::idle(), Heap::idle(), Heap::idle()], tick: 0, last_upkeep_ms: 0 }
-    }
-}
-
 /// Allocations (and frees that find their bin full) between two upkeep
 /// checks of a thread.
 const UPKEEP_TICKS: u32 = 1024;
@@ -115,15 +105,14 @@ unsafe fn upkeep(c: *mut ThreadCtx) {
     }
 }
 
-/// [`upkeep`], then returns `b`, the block just allocated.
+/// [`upkeep`], then the allocation that was due.
 #[cold]
 #[inline(never)]
-fn upkeep_after(c: *mut ThreadCtx, b: *mut u8) -> *mut u8 {
-    // SAFETY: c is this thread's live context (only live contexts' caches
-    // and heaps hand out blocks), between two operations; b is allocated,
-    // so the upkeep does not touch it.
+fn upkeep_then_alloc(c: *mut ThreadCtx, size: usize, on_null: fn()) -> *mut u8 {
+    // SAFETY: c is this thread's live context (only live contexts' heaps
+    // hand out blocks), between two operations.
     unsafe { upkeep(c) };
-    b
+    alloc_or_report(size, on_null)
 }
 
 // Routing limits (exclusive upper bounds). A tier switched off by the
@@ -138,33 +127,16 @@ const BUSY: u8 = 1;
 const READY: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static KEY: AtomicUsize = AtomicUsize::new(0);
-/// A context that caches nothing, owns nothing and is never written (see
-/// [`ThreadCtx::idle`]): the TLS value of a thread without a context of its
-/// own, so the fast paths need not test for one. Its address is equal to no
-/// page owner (owners are `NO_OWNER` = 1, `ABANDONED` = 3 or a context
-/// address), so the free fast path never takes a page for its own.
-#[repr(transparent)]
-pub(crate) struct IdleCtx(core::cell::UnsafeCell<ThreadCtx>);
-// SAFETY: never written (only read, through raw pointers).
-unsafe impl Sync for IdleCtx {}
-
-impl IdleCtx {
-    const fn get(&'static self) -> *mut ThreadCtx {
-        self.0.get()
-    }
-}
-
-/// TLS value of a thread that has no context yet (the slot's initial value,
-/// see `tls.rs`): its first allocation takes the slow path, which makes one.
-pub(crate) static IDLE_NEW: IdleCtx = IdleCtx(core::cell::UnsafeCell::new(ThreadCtx::idle()));
-/// TLS value of a thread whose context was torn down (it is exiting):
-/// allocation goes to the global heaps.
-static IDLE_EXITED: IdleCtx = IdleCtx(core::cell::UnsafeCell::new(ThreadCtx::idle()));
+/// TLS value of a thread whose context was torn down (it is exiting): not a
+/// valid context, and equal to no page owner (owners are `NO_OWNER` = 1,
+/// `ABANDONED` = 3 or a context address), so the free fast path never takes
+/// a page for its own; allocation goes to the global heaps.
+const EXITED: usize = 2;
 
 /// Whether `c` (a TLS value) is a live context of this thread.
 #[inline(always)]
 fn live(c: *mut ThreadCtx) -> bool {
-    c != IDLE_NEW.get() && c != IDLE_EXITED.get()
+    c as usize > EXITED
 }
 
 /// Heaps shared by threads that have no usable context (during
@@ -255,7 +227,7 @@ fn ctx_slow() -> *mut ThreadCtx {
     if live(c) {
         return c;
     }
-    if c == IDLE_EXITED.get() {
+    if c as usize == EXITED {
         return ptr::null_mut();
     }
     init();
@@ -287,7 +259,7 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
         return;
     }
     // From now on this thread uses the global heaps.
-    tls::set_ctx(IDLE_EXITED.get());
+    tls::set_ctx(EXITED as *mut ThreadCtx);
     // SAFETY: the context belonged to this thread, which no longer uses it,
     // and no page refers to it once its heaps abandoned their pages.
     unsafe {
@@ -362,7 +334,7 @@ fn no_report() {}
 
 /// [`alloc`], calling `on_null` before returning null (the C layer passes a
 /// function that sets `errno`). Every miss leaves through a tail call, so the
-/// fast path needs no stack frame: 20 instructions for a cache hit up to
+/// fast path needs no stack frame: 22 instructions for a cache hit up to
 /// 32 KiB.
 #[inline(always)]
 pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
@@ -372,7 +344,7 @@ pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
     if size <= hak_pool::L2_MAX {
         // SAFETY: SLOT_OF holds the slot of the tiny or L2 class of the
         // sizes of its 16-byte step.
-        if let Some(p) = unsafe { try_heap(SLOT_OF[(size + 15) >> 4] as usize) } {
+        if let Some(p) = unsafe { try_heap(SLOT_OF[(size + 15) >> 4] as usize, size, on_null) } {
             return p;
         }
         return alloc_routed_slow(size, on_null);
@@ -399,36 +371,35 @@ const fn slot_table() -> [u8; (hak_pool::L2_MAX >> 4) + 1] {
 /// The fast path shared by every slab size: the calling thread's cache
 /// pops a block of cache slot `slot` (tier `slot / MAX_CLASSES`, class
 /// `slot % MAX_CLASSES`), else that tier's heap pops its current page.
-/// `None` on a miss (an empty current page, or no context: then the TLS
-/// slot points to an idle context, whose bins and pages are empty). Each
-/// hit counts towards the upkeep (with frees that find their bin full);
-/// when the tick runs out, the upkeep runs before the block is returned.
-/// The tick is only written after a hit, so an idle context, shared by
-/// every thread without a context, is never written.
+/// `None` on a miss (no context, or an empty current page). When the
+/// upkeep tick (shared with frees that find their bin full) runs out, it
+/// runs the upkeep instead and returns that allocation's final result.
 ///
 /// # Safety
-/// `slot` names a class of a slab tier (< 3).
+/// `slot` names a class of a slab tier (< 3) holding `size` bytes.
 #[inline(always)]
-unsafe fn try_heap(slot: usize) -> Option<*mut u8> {
+unsafe fn try_heap(slot: usize, size: usize, on_null: fn()) -> Option<*mut u8> {
     let c = tls::ctx();
-    // SAFETY: the TLS value is this thread's live context or an idle one,
-    // from which a pop finds nothing and writes nothing; per contract for
-    // the slot.
+    if !live(c) {
+        return None;
+    }
+    // SAFETY: a live context belongs to this thread; per contract for class.
     unsafe {
-        let mut b = Cache::pop(ptr::addr_of_mut!((*c).cache), slot);
-        if b.is_null() {
-            let tier = slot / hak_slab::MAX_CLASSES;
-            let h = (ptr::addr_of_mut!((*c).heaps) as *mut Heap).add(tier);
-            b = Heap::try_alloc_at(h, slot - tier * hak_slab::MAX_CLASSES);
-            if b.is_null() {
-                return None;
-            }
-        }
         (*c).tick = (*c).tick.wrapping_sub(1);
         if (*c).tick == 0 {
-            return Some(upkeep_after(c, b));
+            return Some(upkeep_then_alloc(c, size, on_null));
         }
-        Some(b)
+        let b = Cache::pop(ptr::addr_of_mut!((*c).cache), slot);
+        if !b.is_null() {
+            return Some(b);
+        }
+        let tier = slot / hak_slab::MAX_CLASSES;
+        let p = (*c).heaps.get_unchecked_mut(tier).try_alloc(slot - tier * hak_slab::MAX_CLASSES);
+        if p.is_null() {
+            None
+        } else {
+            Some(p)
+        }
     }
 }
 
@@ -440,7 +411,7 @@ unsafe fn try_heap(slot: usize) -> Option<*mut u8> {
 fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
     if size <= hak_pool::L25_MAX {
         // SAFETY: an L2.5 class (tier 2) of a size in (L2_MAX, L25_MAX].
-        if let Some(p) = unsafe { try_heap(hak_slab::slot(2, hak_pool::l25_class_of(size))) } {
+        if let Some(p) = unsafe { try_heap(hak_slab::slot(2, hak_pool::l25_class_of(size)), size, on_null) } {
             return p;
         }
     }
@@ -459,7 +430,7 @@ fn alloc_routed_slow(size: usize, on_null: fn()) -> *mut u8 {
     let (tier, class) = route(size);
     if tier < 3 {
         // SAFETY: route gives a class of its tier.
-        if let Some(p) = unsafe { try_heap(hak_slab::slot(tier, class)) } {
+        if let Some(p) = unsafe { try_heap(hak_slab::slot(tier, class), size, on_null) } {
             return p;
         }
     }
@@ -568,7 +539,7 @@ pub fn alloc_aligned_or_report(size: usize, align: usize, on_null: fn()) -> *mut
         if rounded.wrapping_sub(1) < hak_pool::L25_MAX {
             // SAFETY: the slot of the class serving `rounded` when every
             // slab tier is on, which ALIGNED_BY_CLASS says.
-            if let Some(p) = unsafe { try_heap(slab_slot(rounded)) } {
+            if let Some(p) = unsafe { try_heap(slab_slot(rounded), rounded, on_null) } {
                 return p;
             }
             return alloc_routed_slow(rounded, on_null);
@@ -659,75 +630,46 @@ pub fn owns(p: *const u8) -> bool {
 pub unsafe fn free(p: *mut u8) -> bool {
     let e = segmap::lookup(p as usize);
     if e & segmap::TAG_SLAB != 0 {
-        // SAFETY: slab entry for p.
-        unsafe { free_slab(e, p) };
+        // SAFETY: slab entries point to live segment records; p lies in it.
+        unsafe {
+            let seg = &*hak_slab::seg_of_entry(e);
+            let c = tls::ctx();
+            if live(c) {
+                match Cache::push(ptr::addr_of_mut!((*c).cache), seg.slot_of(p as usize), p) {
+                    Push::Cached => return true,
+                    Push::DoubleFree => double_free(p),
+                    Push::Full => return free_past_full_bin(seg, p),
+                }
+            }
+            free_to_page(c, seg, p);
+        }
         return true;
     }
     // SAFETY: forwarded contract.
     unsafe { free_other(e, p) }
 }
 
-/// [`free`], handing a `p` that is not hakmem's to `foreign` instead of
-/// returning false: every path but the cached free leaves through a tail
-/// call, so the C `free` fast path ends in its own `ret`.
+/// [`free`] of a block whose bin is full: counts towards the upkeep (so a
+/// thread that only frees still drains its cache), then frees to the page.
+/// Out of line, and reading the context again, so that the fast path
+/// neither saves registers nor keeps the context's address.
 ///
 /// # Safety
-/// As [`free`]; `foreign` accepts any non-null pointer that is not hakmem's.
-#[inline(always)]
-pub unsafe fn free_or_else(p: *mut u8, foreign: unsafe fn(*mut u8)) {
-    let e = segmap::lookup(p as usize);
-    if e & segmap::TAG_SLAB != 0 {
-        // SAFETY: slab entry for p.
-        unsafe { free_slab(e, p) }
-    } else {
-        // SAFETY: forwarded contract.
-        unsafe { free_other_or_else(e, p, foreign) }
-    }
-}
-
-/// The free fast path of a slab block: the calling thread's cache takes it.
-///
-/// # Safety
-/// `e` is `p`'s segment-map entry, tagged [`segmap::TAG_SLAB`]; `p` is a
-/// live block.
-#[inline(always)]
-unsafe fn free_slab(e: usize, p: *mut u8) {
-    // SAFETY: slab entries point to live segment records; p lies in it. An
-    // idle context's bins have no room and are never written.
-    unsafe {
-        let seg = &*hak_slab::seg_of_entry(e);
-        let c = tls::ctx();
-        match Cache::push(ptr::addr_of_mut!((*c).cache), seg.slot_of(p as usize), p) {
-            Push::Cached => {}
-            Push::DoubleFree => double_free(p),
-            Push::Full => free_past_full_bin(seg, p),
-        }
-    }
-}
-
-/// [`free`] of a block whose bin is full (or of a thread without a
-/// context: an idle context's bins are always full): counts towards the
-/// upkeep (so a thread that only frees still drains its cache), then frees
-/// to the page. Out of line, and reading the context again, so that the
-/// fast path neither saves registers nor keeps the context's address.
-///
-/// # Safety
-/// The calling thread is in no other operation on its context; `p` is a
-/// live block of `seg`.
+/// The calling thread has a live context and is in no other operation on
+/// it; `p` is a live block of `seg`.
 #[cold]
 #[inline(never)]
-unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) {
+unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
     let c = tls::ctx();
-    // SAFETY: per contract; an idle context is not written.
+    // SAFETY: per contract.
     unsafe {
-        if live(c) {
-            (*c).tick = (*c).tick.wrapping_sub(1);
-            if (*c).tick == 0 {
-                upkeep(c);
-            }
+        (*c).tick = (*c).tick.wrapping_sub(1);
+        if (*c).tick == 0 {
+            upkeep(c);
         }
         free_to_page(c, seg, p);
     }
+    true
 }
 
 /// Frees slab block `p` of segment `seg` to its page, below the thread
@@ -782,20 +724,6 @@ unsafe fn free_slab_slow(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, pg: *mut ha
         } else {
             (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free_slow(pg, p);
         }
-    }
-}
-
-/// [`free_other`], handing `p` to `foreign` when it is not hakmem's.
-///
-/// # Safety
-/// As [`free_or_else`].
-#[cold]
-#[inline(never)]
-unsafe fn free_other_or_else(e: usize, p: *mut u8, foreign: unsafe fn(*mut u8)) {
-    // SAFETY: forwarded contract.
-    if !unsafe { free_other(e, p) } {
-        // SAFETY: p is not null (free_other returned false) and not ours.
-        unsafe { foreign(p) }
     }
 }
 
@@ -974,10 +902,7 @@ unsafe impl GlobalAlloc for HakMem {
 
 #[cfg(test)]
 mod tests {
-    extern crate std;
     use super::*;
-    use std::boxed::Box;
-    use std::vec::Vec;
 
     /// `slab_slot` names, for every size up to 1 MiB, the tightest class
     /// of the tier that serves it with every slab tier on, and `SLOT_OF`
@@ -999,68 +924,5 @@ mod tests {
             }
         }
         assert_eq!(SLOT_OF[0], 0, "malloc(0) is a block of the smallest class");
-    }
-
-    /// Blocks a thread frees in a pthread key destructor that runs after
-    /// hakmem's (its context is torn down by then), and a block it
-    /// allocates there.
-    extern "C" fn late_destructor(arg: *mut libc::c_void) {
-        let blocks = arg as *mut [usize; 3];
-        // SAFETY: the thread's array of live hakmem blocks, leaked by it.
-        unsafe {
-            for &b in (*blocks).iter() {
-                assert!(free(b as *mut u8));
-            }
-            let p = alloc(48);
-            assert!(!p.is_null());
-            ptr::write_bytes(p, 7, 48);
-            assert!(free(p));
-            drop(Box::from_raw(blocks));
-        }
-    }
-
-    /// The idle contexts the TLS slot points to before a thread's first
-    /// allocation and after its context is torn down are shared by every
-    /// such thread and must never be written: threads that allocate
-    /// (through their new context) and then allocate and free after their
-    /// context is gone leave them as they were made.
-    #[test]
-    fn idle_contexts_are_never_written() {
-        let keep = alloc(16);
-        assert!(!keep.is_null());
-        let mut key: libc::pthread_key_t = 0;
-        // SAFETY: a valid out-parameter; created after hakmem's own key (by
-        // the allocation above), so its destructor runs after hakmem's.
-        assert_eq!(unsafe { libc::pthread_key_create(&mut key, Some(late_destructor)) }, 0);
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                std::thread::spawn(move || {
-                    // A thread's first hakmem call finds IDLE_NEW in its slot.
-                    assert_eq!(tls::ctx(), IDLE_NEW.get());
-                    let blocks = Box::new([alloc(24), alloc(3000), alloc(100_000)].map(|p| p as usize));
-                    assert!(live(tls::ctx()));
-                    // SAFETY: the key exists; the value is freed by the destructor.
-                    unsafe { libc::pthread_setspecific(key, Box::into_raw(blocks) as *const libc::c_void) };
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        for idle in [&IDLE_NEW, &IDLE_EXITED] {
-            let c = idle.get();
-            // SAFETY: the idle contexts are statics, read only.
-            unsafe {
-                assert_eq!((*c).tick, 0, "an idle context's upkeep tick was written");
-                assert_eq!((*c).last_upkeep_ms, 0);
-                assert_eq!(Cache::cached(ptr::addr_of_mut!((*c).cache)), 0, "an idle context cached a block");
-                for h in (*c).heaps.iter() {
-                    assert_eq!(h.token(), 0);
-                    assert_eq!(h.slow_allocs(), 0, "an idle context's heap allocated");
-                }
-            }
-        }
-        // SAFETY: a live block.
-        assert!(unsafe { free(keep) });
     }
 }

@@ -11,12 +11,8 @@
 //! is exactly the situation of `LD_PRELOAD` or a link-time dependency (glibc
 //! also accepts a later `dlopen` while its static-TLS surplus lasts).
 //!
-//! Initialised per thread by the C runtime from the `.tdata` image: a new
-//! thread's slot holds the address of the idle context `IDLE_NEW` (a
-//! relocated address, applied to the image before any thread's copy is
-//! made), whose bins and pages are empty, so the fast paths need no test
-//! for a missing context: they miss, and the slow path makes the thread's
-//! context once.
+//! Zero-initialised per thread by the C runtime: a new thread starts with a
+//! null context and takes the slow path once.
 
 use crate::ThreadCtx;
 
@@ -24,20 +20,18 @@ use crate::ThreadCtx;
 compile_error!("hakmem's TLS slot is implemented for x86-64 only");
 
 core::arch::global_asm!(
-    ".pushsection .tdata,\"awT\",@progbits",
+    ".section .tbss,\"awT\",@nobits",
     ".p2align 3",
     ".globl __hakmem_tls_ctx",
     ".hidden __hakmem_tls_ctx",
     ".type __hakmem_tls_ctx, @object",
     ".size __hakmem_tls_ctx, 8",
     "__hakmem_tls_ctx:",
-    ".quad {idle}",
-    ".popsection",
-    idle = sym crate::IDLE_NEW,
+    ".zero 8",
+    ".text",
 );
 
-/// The calling thread's context, or an idle context (`IDLE_NEW` before its
-/// first allocation, `IDLE_EXITED` once it was torn down): never null.
+/// The calling thread's context, or null when it has none yet.
 #[inline(always)]
 pub fn ctx() -> *mut ThreadCtx {
     let v: *mut ThreadCtx;
