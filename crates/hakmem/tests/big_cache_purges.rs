@@ -12,6 +12,9 @@
 //! Its own test binary: the tests watch cached mappings of the process-wide
 //! tier, one at a time.
 
+mod common;
+use common::{alloc_written, free_all};
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -60,26 +63,6 @@ fn cached_big_block(n: usize) -> (usize, usize) {
     (first, span)
 }
 
-/// Allocates `n` blocks of 1 MiB (L2.5) and touches every page.
-fn touched_mib_blocks(n: usize) -> Vec<usize> {
-    (0..n)
-        .map(|_| {
-            let p = hakmem::alloc(MIB);
-            assert!(!p.is_null());
-            // SAFETY: a live block of 1 MiB.
-            unsafe { std::ptr::write_bytes(p, 0x3C, MIB) };
-            p as usize
-        })
-        .collect()
-}
-
-fn free_all(blocks: &[usize]) {
-    for &b in blocks {
-        // SAFETY: live hakmem blocks.
-        assert!(unsafe { hakmem::free(b as *mut u8) });
-    }
-}
-
 #[test]
 fn a_freed_big_block_is_purged_within_the_decay_interval_under_light_work() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -112,13 +95,13 @@ fn growth_through_another_tier_purges_cached_big_blocks() {
     }
     // New segments.
     let (first, span) = cached_big_block(96 * MIB);
-    let blocks = touched_mib_blocks(100);
+    let blocks = alloc_written(100, MIB);
     assert_eq!(resident_pages(first, span), 0, "a cached big block stayed resident while new segments were mapped");
     // Freed: most of those pages go back to the OS and on the tier's clean
     // list. Reusing them (no new segment) must cut the cache too.
     free_all(&blocks);
     let (first, span) = cached_big_block(96 * MIB);
-    let blocks = touched_mib_blocks(100);
+    let blocks = alloc_written(100, MIB);
     assert_eq!(resident_pages(first, span), 0, "a cached big block stayed resident while purged pages were reused");
     free_all(&blocks);
 }

@@ -10,6 +10,9 @@
 //! * A program that frees most of its memory gets all but the cap (16 MiB,
 //!   or as much as it still uses) back at once.
 
+mod common;
+use common::{alloc_written, free_all};
+
 use hak_pool::L25;
 
 const BLOCK: usize = 1 << 20; // one block per 1 MiB L2.5 page
@@ -18,36 +21,17 @@ fn decommitted() -> usize {
     L25.stats.pages_decommitted.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-fn alloc_touched(n: usize) -> Vec<usize> {
-    (0..n)
-        .map(|i| {
-            let p = hakmem::alloc(BLOCK);
-            assert!(!p.is_null());
-            // SAFETY: a live block of BLOCK bytes.
-            unsafe { std::ptr::write_bytes(p, i as u8 | 1, BLOCK) };
-            p as usize
-        })
-        .collect()
-}
-
-fn free_all(blocks: &[usize]) {
-    for &b in blocks {
-        // SAFETY: live hakmem blocks.
-        assert!(unsafe { hakmem::free(b as *mut u8) });
-    }
-}
-
 #[test]
 fn fluctuating_live_memory_is_not_purged_but_a_big_drop_is() {
     assert_eq!(L25.page_size(), BLOCK, "the test assumes 1 MiB L2.5 pages");
     // 48 pages in use; free and reallocate 24 of them, many times: the
     // 24 empty pages exceed 16 MiB but not the pages still in use.
-    let base = alloc_touched(24);
-    let mut wave = alloc_touched(24);
+    let base = alloc_written(24, BLOCK);
+    let mut wave = alloc_written(24, BLOCK);
     let before = decommitted();
     for _ in 0..20 {
         free_all(&wave);
-        wave = alloc_touched(24);
+        wave = alloc_written(24, BLOCK);
     }
     assert_eq!(decommitted(), before, "pages freed and reused within the decay interval were purged");
     // Now free everything: at most 16 MiB of empty pages may stay committed

@@ -6,6 +6,9 @@
 //! binary: it reads the process-wide L2 tier's page counters, so the tests
 //! run one at a time.
 
+mod common;
+use common::{alloc_written, free_all};
+
 use std::sync::Mutex;
 use std::thread;
 
@@ -14,25 +17,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// 2 KiB blocks: 128 per 256 KiB L2 page; the default budget (256 KiB)
 /// caches 128 of them.
 const L2_BLOCK: usize = 2048;
-
-fn alloc_n(n: usize, size: usize) -> Vec<usize> {
-    (0..n)
-        .map(|i| {
-            let p = hakmem::alloc(size);
-            assert!(!p.is_null());
-            // SAFETY: a live block of `size` bytes.
-            unsafe { std::ptr::write_bytes(p, i as u8, size) };
-            p as usize
-        })
-        .collect()
-}
-
-fn free_all(blocks: &[usize]) {
-    for &b in blocks {
-        // SAFETY: live hakmem blocks.
-        assert!(unsafe { hakmem::free(b as *mut u8) });
-    }
-}
 
 fn l2_pages() -> usize {
     hak_pool::L2.pages_in_use()
@@ -59,7 +43,7 @@ fn the_block_freed_last_is_reused_first_on_any_page() {
     thread::spawn(|| {
         // 3000 blocks of 64 B span three 64 KiB pages; block 5 is on the
         // first, the current page is the third.
-        let blocks = alloc_n(3000, 64);
+        let blocks = alloc_written(3000, 64);
         free_all(&blocks[5..6]);
         let again = hakmem::alloc(64) as usize;
         assert_eq!(again, blocks[5], "the block freed last was not reused first");
@@ -77,7 +61,7 @@ fn an_exiting_thread_returns_its_cached_blocks() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let before = l2_pages();
     thread::spawn(|| {
-        let blocks = alloc_n(4000, L2_BLOCK);
+        let blocks = alloc_written(4000, L2_BLOCK);
         free_all(&blocks);
     })
     .join()
@@ -93,7 +77,7 @@ fn thread_flush_returns_cached_blocks() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let before = l2_pages();
     thread::spawn(move || {
-        let blocks = alloc_n(4000, L2_BLOCK);
+        let blocks = alloc_written(4000, L2_BLOCK);
         free_all(&blocks);
         let cached = l2_pages();
         hakmem::thread_flush();
@@ -119,7 +103,7 @@ fn cache_goes_back_after(prepare: fn() -> Vec<usize>, work: fn(Vec<usize>), what
     let before = l2_pages();
     let what = what.to_string();
     thread::spawn(move || {
-        let blocks = alloc_n(4000, L2_BLOCK);
+        let blocks = alloc_written(4000, L2_BLOCK);
         let extra = prepare();
         free_all(&blocks);
         // The cache holds the first 128 blocks freed (the first page); the
@@ -158,7 +142,7 @@ fn a_thread_that_keeps_allocating_returns_its_cache_within_an_upkeep_interval() 
 fn a_thread_that_only_frees_returns_its_cache_within_an_upkeep_interval() {
     // Tiny blocks to free after the sleep: 256 fill their bin, the rest
     // find it full. Frees only.
-    cache_goes_back_after(|| alloc_n(256 + 2048, 64), |small| free_all(&small), "frees");
+    cache_goes_back_after(|| alloc_written(256 + 2048, 64), |small| free_all(&small), "frees");
 }
 
 /// A thread that frees blocks of another thread's pages (here exhausted
@@ -171,7 +155,7 @@ fn blocks_freed_into_another_threads_cache_are_not_lost() {
     let (to_b, from_a) = std::sync::mpsc::channel::<Vec<usize>>();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let a = thread::spawn(move || {
-        to_b.send(alloc_n(1000, L2_BLOCK)).unwrap();
+        to_b.send(alloc_written(1000, L2_BLOCK)).unwrap();
         // Stay alive (owning the pages) until B has freed and exited.
         done_rx.recv().unwrap();
         // Take back what B freed into our pages, then exit.
@@ -180,7 +164,7 @@ fn blocks_freed_into_another_threads_cache_are_not_lost() {
     let b = thread::spawn(move || {
         // Allocate once so this thread has a cache; then free A's blocks:
         // the first ones land in our cache, the rest go to their pages.
-        let own = alloc_n(1, 64);
+        let own = alloc_written(1, 64);
         let blocks = from_a.recv().unwrap();
         free_all(&blocks);
         free_all(&own);
