@@ -26,7 +26,8 @@
 //! to more than [`MAX_DIRTY`] (a quarter of it when the allocator's
 //! footprint grows), the least recently cached are purged (they stay cached).
 //!
-//! `realloc` keeps the block in place when the mapping already has room,
+//! `realloc` keeps the block in place when the mapping already has room
+//! (trimming the dirty tail only when the block shrinks),
 //! shrinks by unmapping the tail, and grows with `mremap` (in place when the
 //! following address space is free, else moved to a new aligned range: page
 //! tables move, bytes are not copied).
@@ -756,7 +757,12 @@ impl BigCache {
             (*rec).size = usable(off, new_size.max(1));
             let end = off + (*rec).size;
             if need == old {
-                trim_dirty(rec, end, false);
+                // Only a shrink trims: a block growing into a dirty tail
+                // (a reused mapping the program had filled, kept by the
+                // reuse probe) would fault every page of it in again.
+                if (*rec).size < old_size {
+                    trim_dirty(rec, end, false);
+                }
                 (*rec).dirty = (*rec).dirty.max(end);
                 return p;
             }

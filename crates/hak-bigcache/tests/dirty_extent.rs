@@ -207,6 +207,29 @@ fn reuse_keeps_a_densely_used_tail() {
 }
 
 #[test]
+fn realloc_growing_into_a_densely_used_tail_keeps_it() {
+    let c = BigCache::new();
+    // A vector filled to 3 MiB and freed; the next vector takes the mapping
+    // at 300 KiB (the reuse keeps the dense tail) and grows in place: its
+    // growth must not return the tail it is about to fill again.
+    let p = alloc(&c, 3 * MIB, false);
+    fill(p, usable(p), 7);
+    let end = p as usize + usable(p);
+    free(&c, p);
+    let q = alloc(&c, 300 << 10, false);
+    assert_eq!(q, p, "the cached mapping was not reused");
+    fill(q, 300 << 10, 8);
+    let r = realloc(&c, q, 600 << 10);
+    assert_eq!(r, q, "a growth within the mapping moved the block");
+    let tail = r as usize + usable(r);
+    assert_eq!(resident_pages(tail, end), (end - tail) / PAGE, "growth returned the dense tail");
+    // SAFETY: the first 300 KiB of the live block.
+    let kept = unsafe { core::slice::from_raw_parts(r, 300 << 10) };
+    assert!(kept.iter().all(|&b| b == 8), "growth lost contents");
+    free(&c, r);
+}
+
+#[test]
 fn realloc_shrink_in_place_trims_and_keeps_contents() {
     let c = BigCache::new();
     let p = alloc(&c, 3 * MIB, false);

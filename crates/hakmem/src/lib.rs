@@ -758,11 +758,25 @@ pub unsafe fn usable_size(p: *const u8) -> usize {
     }
 }
 
+/// A block that `realloc` grows to at least this many bytes moves into a
+/// mapping of its own (the big tier), whatever its size class: from then on
+/// it grows with `mremap` (page tables move, bytes are not copied) and,
+/// within its mapping's segments, in place without a system call. A block
+/// grown by `realloc` is usually a vector that keeps growing; copying it
+/// from one L2.5 class to the next cost a copy of every byte at each step
+/// and left each step's 1 MiB page resident (`realloc-grow`'s peak RSS).
+/// glibc's first mmap threshold is 128 KiB; twice that keeps the number of
+/// mappings (each at least one 4 MiB segment of address space and a VMA)
+/// low for programs that grow many medium buffers.
+pub const REALLOC_MAP_MIN: usize = 256 * 1024;
+
 /// Resizes `p` to `new_size` bytes, keeping `min(old, new)` bytes of content.
 /// `p` null behaves as [`alloc`]. Stays in place when the block has room and
-/// would not waste more than half of it; big blocks grow with `mremap`.
-/// Returns null on failure, leaving `p` intact. A `new_size` of 0 returns a
-/// minimal block (the C layer implements glibc's `realloc(p, 0)`).
+/// would not waste more than half of it; a block grown to
+/// [`REALLOC_MAP_MIN`] bytes or more gets a mapping of its own, which grows
+/// with `mremap`. Returns null on failure, leaving `p` intact. A `new_size`
+/// of 0 returns a minimal block (the C layer implements glibc's
+/// `realloc(p, 0)`).
 ///
 /// # Safety
 /// `p` is null or a live hakmem block owned by the caller.
@@ -780,9 +794,21 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
         if new_size <= bs && new_size >= bs / 2 {
             return p;
         }
+        if new_size > bs && new_size >= REALLOC_MAP_MIN {
+            let q = alloc_big(new_size, MIN_ALIGN, false);
+            if !q.is_null() {
+                // SAFETY: both blocks are live; p holds bs < new_size bytes.
+                unsafe {
+                    ptr::copy_nonoverlapping(p, q, bs);
+                    free(p);
+                }
+                return q;
+            }
+            // No mapping to be had: a slab block may still fit below.
+        }
         bs
     } else if e & segmap::TAG_BIG != 0 {
-        if route(new_size).0 == 3 {
+        if new_size >= REALLOC_MAP_MIN || route(new_size).0 == 3 {
             // SAFETY: big entry for a live block we own.
             let q = unsafe { hak_bigcache::realloc(e, p, new_size) };
             if !q.is_null() {

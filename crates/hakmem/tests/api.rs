@@ -156,6 +156,38 @@ fn realloc_preserves_contents_across_tiers() {
 }
 
 #[test]
+fn realloc_growth_past_the_mapping_threshold_stops_copying() {
+    // A vector growing 1.5x per step from 16 B to 3 MiB, filled at every
+    // step. Below REALLOC_MAP_MIN it moves between size classes; once past
+    // it, the block has a mapping of its own and grows in place (a 4 MiB
+    // segment holds it to the end), so it moves at most once more.
+    let pattern = |i: usize| (i.wrapping_mul(7) >> 2) as u8;
+    let mut size = 16;
+    let mut p = hakmem::alloc(size);
+    for i in 0..size {
+        unsafe { *p.add(i) = pattern(i) };
+    }
+    let mut moves_above = 0;
+    while size < 3 << 20 {
+        let next = size + size / 2 + 16;
+        let q = unsafe { hakmem::realloc(p, next) };
+        assert!(!q.is_null(), "realloc to {next} failed");
+        let s = unsafe { std::slice::from_raw_parts(q, size) };
+        assert!(s.iter().enumerate().all(|(i, &b)| b == pattern(i)), "realloc to {next} lost contents");
+        if q != p && size >= hakmem::REALLOC_MAP_MIN {
+            moves_above += 1;
+        }
+        for i in size..next {
+            unsafe { *q.add(i) = pattern(i) };
+        }
+        p = q;
+        size = next;
+    }
+    assert!(moves_above <= 1, "a block past the threshold moved {moves_above} times");
+    unsafe { hakmem::free(p) };
+}
+
+#[test]
 fn zeroed_after_dirty_reuse() {
     for size in [24, 700, 3000, 50_000, 2 << 20] {
         for _ in 0..20 {
