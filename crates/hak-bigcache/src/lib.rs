@@ -1,4 +1,6 @@
-//! hak-bigcache — hakmem's tier for blocks above 1 MiB.
+//! hak-bigcache — hakmem's tier for blocks above 1 MiB, and for blocks
+//! of 256 KiB and more that `realloc` grows (the router moves those here so
+//! that they grow by `mremap` instead of being copied).
 //!
 //! Every big block is its own mapping, rounded up to whole 4 MiB segments and
 //! segment aligned, so its record can be registered in the segment map
@@ -56,8 +58,9 @@ pub use hak_os::segmap::TAG_BIG;
 #[cfg(all(test, loom))]
 mod loom_models;
 
-/// Smallest request the router sends here: just above 1 MiB, the largest
-/// size of the L2.5 pool (the tier itself serves any size).
+/// Smallest request the router's `malloc` sends here: just above 1 MiB,
+/// the largest size of the L2.5 pool (the tier itself serves any size; the
+/// router's `realloc` also moves growing blocks of 256 KiB and more here).
 pub const MIN_SIZE: usize = (1 << 20) + 1;
 
 /// Hard upper bound of cache entries.
@@ -201,6 +204,11 @@ const PROBE_PAGES: usize = 64;
 /// the probe is a system call, and `large` (which reuses mappings every
 /// 16 us) ran 5 % slower with one on most reuses.
 const PROBE_INTERVAL_MS: u64 = 1000;
+
+/// Blocks smaller than a transparent huge page (x86-64's 2 MiB) get no
+/// huge-page hint: their first touch would fault in a whole huge page, up
+/// to eight times a 256 KiB block grown by `realloc`.
+const HUGE_PAGE: usize = 2 << 20;
 
 /// Room reserved in front of a big block (its first page).
 const COLOR_SPAN: usize = 4096;
@@ -464,7 +472,7 @@ impl BigCache {
         if base.is_null() {
             return base;
         }
-        if self.thp.load(Ordering::Relaxed) {
+        if self.thp.load(Ordering::Relaxed) && size >= HUGE_PAGE {
             // SAFETY: our fresh mapping.
             unsafe { map::hint_huge(base, need) };
         }
@@ -772,7 +780,12 @@ impl BigCache {
                 map::unmap((base + need) as *mut u8, old - need);
                 (*rec).map_size = need;
                 (*rec).dirty = (*rec).dirty.min(need);
-                trim_dirty(rec, end, false);
+                // A growing block may sit in a larger reused mapping: it
+                // loses the segments it does not need, not the tail it
+                // grows into (see above).
+                if (*rec).size < old_size {
+                    trim_dirty(rec, end, false);
+                }
                 (*rec).dirty = (*rec).dirty.max(end);
                 self.stats.mapped_bytes.fetch_sub(old - need, Ordering::Relaxed);
                 return p;
@@ -848,6 +861,11 @@ impl BigCache {
             };
             self.destroy(rec);
         }
+    }
+
+    /// Live blocks right now (allocated and not yet freed).
+    pub fn live(&self) -> usize {
+        self.stats.allocs.load(Ordering::Relaxed).saturating_sub(self.stats.frees.load(Ordering::Relaxed))
     }
 
     /// Cached entries and bytes right now.
@@ -969,6 +987,12 @@ pub fn cut_for_growth() {
 #[cfg(not(loom))]
 pub fn trim() {
     BIG.trim()
+}
+
+/// Live blocks of the process-wide tier right now.
+#[cfg(not(loom))]
+pub fn live() -> usize {
+    BIG.live()
 }
 
 /// Cached entries and bytes of the process-wide tier right now.

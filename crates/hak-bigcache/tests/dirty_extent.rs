@@ -230,6 +230,26 @@ fn realloc_growing_into_a_densely_used_tail_keeps_it() {
 }
 
 #[test]
+fn realloc_growing_in_a_larger_reused_mapping_keeps_its_dense_tail() {
+    let c = BigCache::new();
+    // A 12 MiB block filled and freed (a 16 MiB mapping); a 1 MiB block
+    // reuses that mapping and grows to 2 MiB: the mapping loses the
+    // segments beyond the first, but not the first segment's dense tail
+    // that the block grows into.
+    let p = alloc(&c, 12 * MIB, false);
+    fill(p, usable(p), 7);
+    free(&c, p);
+    let q = alloc(&c, MIB, false);
+    assert_eq!(q, p, "the cached mapping was not reused");
+    let r = realloc(&c, q, 2 * MIB);
+    assert_eq!(r, q, "a growth within the first segment moved the block");
+    let seg_end = ((r as usize) & !(4 * MIB - 1)) + 4 * MIB;
+    let tail = r as usize + usable(r);
+    assert_eq!(resident_pages(tail, seg_end), (seg_end - tail) / PAGE, "growth returned the dense tail");
+    free(&c, r);
+}
+
+#[test]
 fn realloc_shrink_in_place_trims_and_keeps_contents() {
     let c = BigCache::new();
     let p = alloc(&c, 3 * MIB, false);

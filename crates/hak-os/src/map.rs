@@ -97,8 +97,26 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     if size == 0 {
         return true;
     }
-    // SAFETY: per the caller's contract.
-    unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 }
+    // SAFETY: per the caller's contract; a refusal is an expected outcome,
+    // so errno stays as it was (`quiet` restores it).
+    quiet(|| unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 })
+}
+
+/// Runs `f`, a system call whose failure the caller handles as an expected
+/// outcome (an advice the kernel may refuse, an attempt with a fallback),
+/// and restores errno when it returns false: an allocation that succeeds
+/// never reports an error (glibc's `malloc` and `realloc` leave errno
+/// alone on success).
+#[inline]
+pub fn quiet(f: impl FnOnce() -> bool) -> bool {
+    // SAFETY: __errno_location always returns this thread's errno.
+    let saved = unsafe { *libc::__errno_location() };
+    let ok = f();
+    if !ok {
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = saved };
+    }
+    ok
 }
 
 /// The growth hook (see [`set_growth_hook`]); null when unset.
@@ -131,8 +149,9 @@ pub fn growth() {
 /// # Safety
 /// The range must lie in a mapping made by this module.
 pub unsafe fn hint_huge(p: *mut u8, size: usize) {
-    // SAFETY: madvise with MADV_HUGEPAGE only changes kernel policy.
-    unsafe { libc::madvise(p.cast(), size, libc::MADV_HUGEPAGE) };
+    // SAFETY: madvise with MADV_HUGEPAGE only changes kernel policy (a
+    // kernel without THP refuses it; errno stays as it was).
+    quiet(|| unsafe { libc::madvise(p.cast(), size, libc::MADV_HUGEPAGE) == 0 });
 }
 
 /// Tries to grow or shrink the mapping `[p, p+old)` to `new` bytes without
@@ -143,14 +162,6 @@ pub unsafe fn hint_huge(p: *mut u8, size: usize) {
 pub unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
     // A failure here is an expected outcome, not an error: keep errno as it
     // was so a successful realloc never reports ENOMEM.
-    // SAFETY: __errno_location always returns this thread's errno.
-    let saved = unsafe { *libc::__errno_location() };
     // SAFETY: without MREMAP_MAYMOVE the mapping either stays or fails.
-    let r = unsafe { libc::mremap(p.cast(), old, new, 0) };
-    if r == libc::MAP_FAILED {
-        // SAFETY: as above.
-        unsafe { *libc::__errno_location() = saved };
-        return false;
-    }
-    true
+    quiet(|| unsafe { libc::mremap(p.cast(), old, new, 0) } != libc::MAP_FAILED)
 }

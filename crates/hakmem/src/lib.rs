@@ -767,14 +767,25 @@ pub unsafe fn usable_size(p: *const u8) -> usize {
 /// and left each step's 1 MiB page resident (`realloc-grow`'s peak RSS).
 /// glibc's first mmap threshold is 128 KiB; twice that keeps the number of
 /// mappings (each at least one 4 MiB segment of address space and a VMA)
-/// low for programs that grow many medium buffers.
+/// low for programs that grow many medium buffers. A mapped block stays
+/// mapped while `realloc` keeps it at half this size or more, so a buffer
+/// whose size swings around the threshold is not copied back and forth.
 pub const REALLOC_MAP_MIN: usize = 256 * 1024;
 
+/// `realloc` moves no more blocks into mappings of their own while the big
+/// tier holds this many live blocks (16 GiB of address space, a small part
+/// of Linux's default limit of 65 530 mappings per process): past it,
+/// growing blocks stay in their size classes.
+pub const REALLOC_MAP_MAX_LIVE: usize = 4096;
+
 /// Resizes `p` to `new_size` bytes, keeping `min(old, new)` bytes of content.
-/// `p` null behaves as [`alloc`]. Stays in place when the block has room and
-/// would not waste more than half of it; a block grown to
-/// [`REALLOC_MAP_MIN`] bytes or more gets a mapping of its own, which grows
-/// with `mremap`. Returns null on failure, leaving `p` intact. A `new_size`
+/// `p` null behaves as [`alloc`]. A slab block stays in place when it has
+/// room and would not waste more than half of it; a slab block grown to
+/// [`REALLOC_MAP_MIN`] bytes or more gets a mapping of its own, and a
+/// mapped block stays in its mapping (resized in place or by `mremap`)
+/// while the new size is at least half of [`REALLOC_MAP_MIN`]. Returns
+/// null on failure, leaving `p` intact; errno changes only when it returns
+/// null (a failed attempt with a fallback leaves it alone). A `new_size`
 /// of 0 returns a minimal block (the C layer implements glibc's
 /// `realloc(p, 0)`).
 ///
@@ -794,8 +805,12 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
         if new_size <= bs && new_size >= bs / 2 {
             return p;
         }
-        if new_size > bs && new_size >= REALLOC_MAP_MIN {
-            let q = alloc_big(new_size, MIN_ALIGN, false);
+        if new_size > bs && new_size >= REALLOC_MAP_MIN && hak_bigcache::live() < REALLOC_MAP_MAX_LIVE {
+            let mut q = ptr::null_mut();
+            map::quiet(|| {
+                q = alloc_big(new_size, MIN_ALIGN, false);
+                !q.is_null()
+            });
             if !q.is_null() {
                 // SAFETY: both blocks are live; p holds bs < new_size bytes.
                 unsafe {
@@ -808,9 +823,13 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
         }
         bs
     } else if e & segmap::TAG_BIG != 0 {
-        if new_size >= REALLOC_MAP_MIN || route(new_size).0 == 3 {
-            // SAFETY: big entry for a live block we own.
-            let q = unsafe { hak_bigcache::realloc(e, p, new_size) };
+        if new_size >= REALLOC_MAP_MIN / 2 || route(new_size).0 == 3 {
+            let mut q = ptr::null_mut();
+            map::quiet(|| {
+                // SAFETY: big entry for a live block we own.
+                q = unsafe { hak_bigcache::realloc(e, p, new_size) };
+                !q.is_null()
+            });
             if !q.is_null() {
                 return q;
             }

@@ -1,0 +1,43 @@
+//! `realloc` stops moving growing blocks into mappings of their own once
+//! the big tier holds `REALLOC_MAP_MAX_LIVE` live blocks, so a program with
+//! thousands of live big blocks does not also spend a mapping (and a VMA)
+//! on every buffer it grows. Its own test binary: it counts the
+//! process-wide big tier's live blocks.
+
+#[test]
+fn growing_blocks_get_no_mapping_past_the_cap() {
+    let big = 2 << 20;
+    let mut held = Vec::new();
+    while hak_bigcache::live() < hakmem::REALLOC_MAP_MAX_LIVE {
+        let p = hakmem::alloc(big);
+        assert!(!p.is_null(), "big allocation {} failed", held.len());
+        held.push(p);
+    }
+    let grow = |expect_mapping: bool| {
+        let before = hak_bigcache::live();
+        let p = hakmem::alloc(1000);
+        // SAFETY: a live block of 1000 bytes.
+        unsafe { std::ptr::write_bytes(p, 0x5A, 1000) };
+        // SAFETY: p is live and ours.
+        let q = unsafe { hakmem::realloc(p, hakmem::REALLOC_MAP_MIN + 100) };
+        assert!(!q.is_null());
+        // SAFETY: q is live and holds more than 1000 bytes.
+        let kept = unsafe { std::slice::from_raw_parts(q, 1000) };
+        assert!(kept.iter().all(|&b| b == 0x5A), "realloc lost contents");
+        let mapped = hak_bigcache::live() == before + 1;
+        assert_eq!(
+            mapped,
+            expect_mapping,
+            "live big blocks went from {before} to {}",
+            hak_bigcache::live()
+        );
+        // SAFETY: q is live and ours.
+        unsafe { hakmem::free(q) };
+    };
+    grow(false);
+    for p in held.drain(..) {
+        // SAFETY: each held block is live and ours.
+        unsafe { hakmem::free(p) };
+    }
+    grow(true);
+}
