@@ -111,7 +111,11 @@ const RECLAIMING: usize = 2;
 
 /// Descriptor of one page (a run of `1 << page_shift` bytes serving one
 /// class). 128 bytes: the first cache line holds what the owner's fast paths
-/// touch, the second what other threads write (remote frees).
+/// touch and, on purpose, the remote list: a remote freer reads `owner` and
+/// pushes onto `remote`, and the owner collects `remote` next to `free` and
+/// `used`, so a block passed between two threads moves one line, not two.
+/// With `remote` on a line of its own, `prodcons` ran at a third of the
+/// speed (2 and 4 threads, side by side, not in a record).
 #[repr(C, align(64))]
 pub struct Page {
     /// Owner-only: blocks ready to hand out.
@@ -135,10 +139,10 @@ pub struct Page {
     start: usize,
     /// Class index in the tier.
     class: u32,
-    // ---- second cache line: written by other threads
     /// Blocks freed by other threads (multi-producer, single-consumer stack),
     /// with their count in the top 16 bits (see [`REMOTE_COUNT_SHIFT`]).
     remote: AtomicPtr<Block>,
+    // ---- second cache line: list links and bookkeeping of the slow paths
     /// List links (heap lists: owner-only; tier lists: under the tier lock).
     next: *mut Page,
     prev: *mut Page,
@@ -1643,3 +1647,10 @@ unsafe fn reclaim(pg: *mut Page) {
         }
     }
 }
+
+// A page descriptor is two cache lines; the remote list shares the first
+// with the owner's fields (see [`Page`]).
+#[cfg(not(loom))]
+const _: () = assert!(core::mem::size_of::<Page>() == 128);
+#[cfg(not(loom))]
+const _: () = assert!(core::mem::offset_of!(Page, remote) + 8 <= 64);
