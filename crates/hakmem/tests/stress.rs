@@ -304,6 +304,51 @@ fn mixed_sizes_all_tiers_with_realloc() {
     assert!(reallocs > 0);
 }
 
+/// Vectors grown by realloc 1.5x at a time from 16 B to 1..6 MiB, in four
+/// threads at once, then freed by another thread: blocks move into
+/// mappings of their own past `REALLOC_MAP_MIN` concurrently, grow in
+/// place and by `mremap`, and reuse each other's cached mappings; every
+/// step checks the kept prefix.
+#[test]
+fn concurrent_vectors_grown_by_realloc() {
+    const THREADS: u64 = 4;
+    let deadline = Instant::now() + TEST_TIME / 2;
+    let (tx, rx) = std::sync::mpsc::channel::<Blk>();
+    let ts: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                let mut rng = Rng::new(9000 + t);
+                let mut grown = 0usize;
+                while Instant::now() < deadline {
+                    let limit = (1 << 20) + rng.below(5 << 20);
+                    let mut b = new_block(16);
+                    while b.1 < limit {
+                        let new = b.1 + b.1 / 2 + rng.below(64);
+                        // SAFETY: a live block we own.
+                        let q = unsafe { hakmem::realloc(b.0 as *mut u8, new) };
+                        assert!(!q.is_null(), "realloc({} -> {new}) failed", b.1);
+                        check_prefix(q, b.1, b.1, b.0, "vector after realloc");
+                        fill(q, new, q as usize);
+                        b = Blk(q as usize, new);
+                        grown += 1;
+                    }
+                    tx.send(b).unwrap();
+                }
+                grown
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut freed = 0;
+    for b in rx {
+        drop_block(b, "grown vector");
+        freed += 1;
+    }
+    let grown: usize = ts.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(freed >= THREADS as usize && grown > 0);
+}
+
 /// Sanity of the helpers themselves (a corrupted word is reported).
 #[test]
 #[should_panic(expected = "corrupted")]
