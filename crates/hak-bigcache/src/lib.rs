@@ -92,6 +92,8 @@ pub struct BigBlock {
     dense_until_ms: u64,
     /// Value of the cache's release counter when this mapping was cached.
     seq: u64,
+    /// The mapping carries the huge-page advice (see `BigCache::fit_huge`).
+    huge: bool,
 }
 
 /// Tier counters (relaxed).
@@ -205,9 +207,10 @@ const PROBE_PAGES: usize = 64;
 /// 16 us) ran 5 % slower with one on most reuses.
 const PROBE_INTERVAL_MS: u64 = 1000;
 
-/// Blocks smaller than a transparent huge page (x86-64's 2 MiB) get no
-/// huge-page hint: their first touch would fault in a whole huge page, up
-/// to eight times a 256 KiB block grown by `realloc`.
+/// With THP on, a mapping carries the huge-page advice exactly while its
+/// block is at least a transparent huge page (x86-64's 2 MiB): a smaller
+/// block's first touch would fault in a whole huge page, up to eight times
+/// a 256 KiB block moved into a mapping by `realloc`.
 const HUGE_PAGE: usize = 2 << 20;
 
 /// Room reserved in front of a big block (its first page).
@@ -460,6 +463,7 @@ impl BigCache {
                         zero_dirty_prefix(rec, end);
                     }
                     (*rec).dirty = (*rec).dirty.max(end);
+                    self.fit_huge(rec);
                     (*rec).state.store(LIVE, Ordering::Release);
                     return (*rec).user as *mut u8;
                 }
@@ -471,10 +475,6 @@ impl BigCache {
         let base = map::map_aligned(need, align.max(SEGMENT_SIZE));
         if base.is_null() {
             return base;
-        }
-        if self.thp.load(Ordering::Relaxed) && size >= HUGE_PAGE {
-            // SAFETY: our fresh mapping.
-            unsafe { map::hint_huge(base, need) };
         }
         let rec = meta::alloc(core::mem::size_of::<BigBlock>()) as *mut BigBlock;
         if rec.is_null() {
@@ -491,6 +491,8 @@ impl BigCache {
             ptr::addr_of_mut!((*rec).state).write(AtomicU32::new(LIVE));
             (*rec).dirty = color + (*rec).size;
             (*rec).dense_until_ms = 0;
+            (*rec).huge = false;
+            self.fit_huge(rec);
         }
         if !segmap::set_range(base as usize, need, rec as usize | TAG_BIG) {
             // SAFETY: unpublished mapping and record.
@@ -505,6 +507,27 @@ impl BigCache {
         self.stats.mapped_bytes.fetch_add(need, Ordering::Relaxed);
         // SAFETY: base + color lies in the first page of our mapping.
         unsafe { base.add(color) }
+    }
+
+    /// Gives `rec`'s mapping the huge-page advice, or takes it away, so that
+    /// with THP on it carries the advice exactly while its block is at least
+    /// [`HUGE_PAGE`] (the advice stays with a mapping that is cached and
+    /// reused, or resized by `realloc`). Nothing when THP is off.
+    ///
+    /// # Safety
+    /// `rec` is ours: being handed out, or live and owned by the caller.
+    unsafe fn fit_huge(&self, rec: *mut BigBlock) {
+        if !self.thp.load(Ordering::Relaxed) {
+            return;
+        }
+        // SAFETY: per contract; the range is the record's mapping.
+        unsafe {
+            let want = (*rec).size >= HUGE_PAGE;
+            if (*rec).huge != want {
+                map::advise_huge((*rec).base as *mut u8, (*rec).map_size, want);
+                (*rec).huge = want;
+            }
+        }
     }
 
     /// Takes a cached mapping of at least `need` bytes.
@@ -772,6 +795,7 @@ impl BigCache {
                     trim_dirty(rec, end, false);
                 }
                 (*rec).dirty = (*rec).dirty.max(end);
+                self.fit_huge(rec);
                 return p;
             }
             self.stats.remaps.fetch_add(1, Ordering::Relaxed);
@@ -788,6 +812,7 @@ impl BigCache {
                 }
                 (*rec).dirty = (*rec).dirty.max(end);
                 self.stats.mapped_bytes.fetch_sub(old - need, Ordering::Relaxed);
+                self.fit_huge(rec);
                 return p;
             }
             // The mapping grows: first cut what the cache keeps resident
@@ -803,6 +828,7 @@ impl BigCache {
                 (*rec).map_size = need;
                 (*rec).dirty = (*rec).dirty.max(end);
                 self.stats.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
+                self.fit_huge(rec);
                 return p;
             }
             // Move. Segment-map entries must only ever describe address
@@ -844,6 +870,8 @@ impl BigCache {
             (*rec).map_size = need;
             (*rec).dirty = (*rec).dirty.max(end);
             self.stats.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
+            // The moved mapping kept its advice.
+            self.fit_huge(rec);
             (*rec).user as *mut u8
         }
     }

@@ -144,14 +144,16 @@ pub fn growth() {
     }
 }
 
-/// Hints that `[p, p+size)` should use transparent huge pages.
+/// Advises that `[p, p+size)` should (`on`) or should not use transparent
+/// huge pages. The advice stays with the mapping until changed.
 ///
 /// # Safety
 /// The range must lie in a mapping made by this module.
-pub unsafe fn hint_huge(p: *mut u8, size: usize) {
-    // SAFETY: madvise with MADV_HUGEPAGE only changes kernel policy (a
-    // kernel without THP refuses it; errno stays as it was).
-    quiet(|| unsafe { libc::madvise(p.cast(), size, libc::MADV_HUGEPAGE) == 0 });
+pub unsafe fn advise_huge(p: *mut u8, size: usize, on: bool) {
+    let advice = if on { libc::MADV_HUGEPAGE } else { libc::MADV_NOHUGEPAGE };
+    // SAFETY: this advice only changes kernel policy (a kernel without THP
+    // refuses it; errno stays as it was).
+    quiet(|| unsafe { libc::madvise(p.cast(), size, advice) == 0 });
 }
 
 /// Tries to grow or shrink the mapping `[p, p+old)` to `new` bytes without

@@ -142,9 +142,9 @@ pub struct Page {
     /// Blocks freed by other threads (multi-producer, single-consumer stack),
     /// with their count in the top 16 bits (see [`REMOTE_COUNT_SHIFT`]).
     remote: AtomicPtr<Block>,
-    // ---- second cache line: list links and bookkeeping of the slow paths
     /// List links (heap lists: owner-only; tier lists: under the tier lock).
     next: *mut Page,
+    // ---- second cache line (from `prev` on): bookkeeping of the slow paths
     prev: *mut Page,
     /// When the page was last released (ms, for decay).
     freed_at_ms: u64,
