@@ -8,8 +8,9 @@
 //! finds the record with one lookup and never trusts a header in front of the
 //! block. Only the pages the program touches become resident.
 //!
-//! Released mappings go to a bounded cache (entries and bytes) and are reused
-//! best-fit (a cached mapping serves requests from half its size up). A cached
+//! Released mappings go to a bounded cache (entries and bytes) and are reused:
+//! the most recently cached resident mapping of at most four times the need
+//! first, else the best fit within twice the need. A cached
 //! mapping not reused within the decay interval has its pages returned with
 //! `madvise(MADV_DONTNEED)` (the "batch madvise" policy: purges happen in
 //! batches when a block is next released, and from the router's periodic
@@ -410,7 +411,8 @@ impl BigCache {
 
     /// Sets the cache policy: whether to cache at all, the entry and byte
     /// limits, the decay interval after which cached pages are purged, and
-    /// whether fresh mappings ask for transparent huge pages.
+    /// whether mappings get the huge-page advice (while their block is at
+    /// least [`HUGE_PAGE`] bytes, see `fit_huge`).
     pub fn configure(&self, enabled: bool, max_entries: usize, max_bytes: usize, decay_ms: u64, thp: bool) {
         self.thp.store(thp, Ordering::Relaxed);
         self.enabled.store(enabled, Ordering::Relaxed);
