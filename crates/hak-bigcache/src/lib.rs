@@ -412,7 +412,7 @@ impl BigCache {
     /// Sets the cache policy: whether to cache at all, the entry and byte
     /// limits, the decay interval after which cached pages are purged, and
     /// whether mappings get the huge-page advice (while their block is at
-    /// least [`HUGE_PAGE`] bytes, see `fit_huge`).
+    /// least 2 MiB, see `fit_huge`).
     pub fn configure(&self, enabled: bool, max_entries: usize, max_bytes: usize, decay_ms: u64, thp: bool) {
         self.thp.store(thp, Ordering::Relaxed);
         self.enabled.store(enabled, Ordering::Relaxed);
