@@ -789,7 +789,17 @@ impl BigCache {
             let off = (*rec).user - base;
             (*rec).size = usable(off, new_size.max(1));
             let end = off + (*rec).size;
-            if need == old {
+            if need <= old {
+                if need < old {
+                    // A growing block may sit in a larger reused mapping too:
+                    // it loses the segments it does not need.
+                    self.stats.remaps.fetch_add(1, Ordering::Relaxed);
+                    segmap::clear_range(base + need, old - need);
+                    map::unmap((base + need) as *mut u8, old - need);
+                    (*rec).map_size = need;
+                    (*rec).dirty = (*rec).dirty.min(need);
+                    self.stats.mapped_bytes.fetch_sub(old - need, Ordering::Relaxed);
+                }
                 // Only a shrink trims: a block growing into a dirty tail
                 // (a reused mapping the program had filled, kept by the
                 // reuse probe) would fault every page of it in again.
@@ -801,22 +811,6 @@ impl BigCache {
                 return p;
             }
             self.stats.remaps.fetch_add(1, Ordering::Relaxed);
-            if need < old {
-                segmap::clear_range(base + need, old - need);
-                map::unmap((base + need) as *mut u8, old - need);
-                (*rec).map_size = need;
-                (*rec).dirty = (*rec).dirty.min(need);
-                // A growing block may sit in a larger reused mapping: it
-                // loses the segments it does not need, not the tail it
-                // grows into (see above).
-                if (*rec).size < old_size {
-                    trim_dirty(rec, end, false);
-                }
-                (*rec).dirty = (*rec).dirty.max(end);
-                self.stats.mapped_bytes.fetch_sub(old - need, Ordering::Relaxed);
-                self.fit_huge(rec);
-                return p;
-            }
             // The mapping grows: first cut what the cache keeps resident
             // (see `cut_for_growth`).
             self.cut_for_growth();
@@ -848,23 +842,23 @@ impl BigCache {
                 return ptr::null_mut();
             }
             segmap::clear_range(base, old);
-            let saved_errno = *libc::__errno_location();
-            let r = libc::mremap(
-                base as *mut libc::c_void,
-                old,
-                need,
-                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-                dest.cast::<libc::c_void>(),
-            );
-            if r == libc::MAP_FAILED {
+            // The caller falls back to allocate-copy-free, which may
+            // succeed: a failed move leaves errno as it was.
+            let moved = map::quiet(|| {
+                libc::mremap(
+                    base as *mut libc::c_void,
+                    old,
+                    need,
+                    libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                    dest.cast::<libc::c_void>(),
+                ) != libc::MAP_FAILED
+            });
+            if !moved {
                 // The source is untouched and still ours: describe it again.
                 segmap::clear_range(dest as usize, need);
                 map::unmap(dest, need);
                 segmap::set_range(base, old, rec as usize | TAG_BIG);
                 (*rec).size = old_size;
-                // The caller falls back to allocate-copy-free, which may
-                // succeed: leave errno as it was.
-                *libc::__errno_location() = saved_errno;
                 return ptr::null_mut();
             }
             (*rec).base = dest as usize;

@@ -799,6 +799,9 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
         return ptr::null_mut();
     }
     let e = segmap::lookup(p as usize);
+    // The destination of a move: a mapping of its own for a growing slab
+    // block (when one can be had), else whatever `alloc` gives.
+    let mut q = ptr::null_mut();
     let old = if e & segmap::TAG_SLAB != 0 {
         // SAFETY: slab entry for p.
         let bs = unsafe { (*(*hak_slab::seg_of_entry(e)).page_of(p as usize)).block_size() };
@@ -806,32 +809,15 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
             return p;
         }
         if new_size > bs && new_size >= REALLOC_MAP_MIN && hak_bigcache::live() < REALLOC_MAP_MAX_LIVE {
-            let mut q = ptr::null_mut();
-            map::quiet(|| {
-                q = alloc_big(new_size, MIN_ALIGN, false);
-                !q.is_null()
-            });
-            if !q.is_null() {
-                // SAFETY: both blocks are live; p holds bs < new_size bytes.
-                unsafe {
-                    ptr::copy_nonoverlapping(p, q, bs);
-                    free(p);
-                }
-                return q;
-            }
-            // No mapping to be had: a slab block may still fit below.
+            q = attempt(|| alloc_big(new_size, MIN_ALIGN, false));
         }
         bs
     } else if e & segmap::TAG_BIG != 0 {
         if new_size >= REALLOC_MAP_MIN / 2 || route(new_size).0 == 3 {
-            let mut q = ptr::null_mut();
-            map::quiet(|| {
-                // SAFETY: big entry for a live block we own.
-                q = unsafe { hak_bigcache::realloc(e, p, new_size) };
-                !q.is_null()
-            });
-            if !q.is_null() {
-                return q;
+            // SAFETY: big entry for a live block we own.
+            let r = attempt(|| unsafe { hak_bigcache::realloc(e, p, new_size) });
+            if !r.is_null() {
+                return r;
             }
         }
         // SAFETY: big entry for p.
@@ -839,15 +825,29 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
     } else {
         hak_os::diag::fatal("realloc(): invalid pointer", p as usize);
     };
-    let q = alloc(new_size);
     if q.is_null() {
-        return q;
+        q = alloc(new_size);
+        if q.is_null() {
+            return q;
+        }
     }
     // SAFETY: both blocks are live and hold at least the copied length.
     unsafe {
         ptr::copy_nonoverlapping(p, q, old.min(new_size));
         free(p);
     }
+    q
+}
+
+/// Runs `f`, an allocation the caller can do without (it has a fallback):
+/// when `f` fails, errno is left as it was.
+#[inline]
+fn attempt(f: impl FnOnce() -> *mut u8) -> *mut u8 {
+    let mut q = ptr::null_mut();
+    map::quiet(|| {
+        q = f();
+        !q.is_null()
+    });
     q
 }
 
