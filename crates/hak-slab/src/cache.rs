@@ -14,9 +14,10 @@
 //! upkeep and when it exits, so memory still goes back to pages, and from
 //! there to the tier and the OS.
 //!
-//! Each page publishes its [`slot`] (tier index and class) in its segment
-//! record ([`SegMeta::slot_of`](crate::SegMeta::slot_of)); a free page
-//! publishes [`NO_SLOT`](crate::NO_SLOT), whose bin never has room, so a late second free
+//! Each page publishes where the bin of its [`slot`] (tier index and class)
+//! lies in a cache, [`bin_offset`], in its segment record
+//! ([`SegMeta::bin_of`](crate::SegMeta::bin_of)); a free page publishes
+//! that of [`NO_SLOT`](crate::NO_SLOT), whose bin never has room, so a late second free
 //! of a block whose page went back to the tier takes the page path and is
 //! reported there.
 
@@ -27,6 +28,14 @@ use core::ptr;
 #[inline(always)]
 pub const fn slot(tier: usize, class: usize) -> usize {
     tier * MAX_CLASSES + class
+}
+
+/// Where the bin of `slot` lies in a [`Cache`], in bytes: what segment
+/// records publish for their pages ([`SegMeta::bin_of`](crate::SegMeta::bin_of)),
+/// so that the free path reaches the bin with one addition.
+#[inline(always)]
+pub const fn bin_offset(slot: usize) -> usize {
+    slot * core::mem::size_of::<Bin>()
 }
 
 /// One class's list of cached blocks.
@@ -46,7 +55,9 @@ struct Bin {
 /// is part of a thread context record that never moves). Until then it
 /// caches nothing and [`Cache::pop`] finds nothing. Every operation takes
 /// the cache as a raw pointer: a `&mut Cache` would invalidate the table's
-/// pointers under Rust's aliasing rules.
+/// pointers under Rust's aliasing rules. Neither [`Cache::pop`] nor
+/// [`Cache::push`] writes an unpinned cache, so a never-written one can
+/// stand in for a thread that has no cache.
 ///
 /// Double frees: a block freed again while it is its bin's last block is
 /// reported ([`Push::DoubleFree`]); one deeper in a bin is cached twice and
@@ -57,6 +68,7 @@ struct Bin {
 /// cycle is reported when the bin is drained.
 #[repr(C)]
 pub struct Cache {
+    /// First, so that a bin lies at its [`bin_offset`] from the cache.
     bins: [Bin; SLOTS + 1],
     /// Each slot's bin. [`Cache::pop`] loads its bin's address instead of
     /// computing it from the slot: with a computed address (an index or a
@@ -177,7 +189,8 @@ impl Cache {
     }
 
     /// Caches block `p` in `slot`'s bin if it has room; reports the bin's
-    /// last block freed again ([`Push::DoubleFree`]).
+    /// last block freed again ([`Push::DoubleFree`]). Writes nothing when
+    /// the bin has no room (as every bin of an unpinned cache).
     ///
     /// # Safety
     /// `this` is a valid cache used by its owning thread only, `slot <=
@@ -185,9 +198,22 @@ impl Cache {
     /// bytes) its caller frees.
     #[inline(always)]
     pub unsafe fn push(this: *mut Cache, slot: usize, p: *mut u8) -> Push {
-        // SAFETY: per contract; p's first word becomes the link.
+        // SAFETY: forwarded contract.
+        unsafe { Self::push_at(this, bin_offset(slot), p) }
+    }
+
+    /// [`Cache::push`] to the bin at `bin` bytes from the cache: the
+    /// [`bin_offset`] of the slot, as a segment record publishes it
+    /// ([`SegMeta::bin_of`](crate::SegMeta::bin_of)).
+    ///
+    /// # Safety
+    /// As [`Cache::push`], with `bin` the [`bin_offset`] of the slot.
+    #[inline(always)]
+    pub unsafe fn push_at(this: *mut Cache, bin: usize, p: *mut u8) -> Push {
+        // SAFETY: per contract (the bins come first in the cache); p's
+        // first word becomes the link.
         unsafe {
-            let bin = Self::bin(this, slot);
+            let bin = this.byte_add(bin) as *mut Bin;
             let b = p as *mut Block;
             if (*bin).head == b {
                 return Push::DoubleFree;

@@ -79,7 +79,7 @@ pub const MAX_PAGES: usize = hak_os::SEGMENT_SIZE >> 16;
 mod loom_models;
 
 mod cache;
-pub use cache::{slot, Cache, Push, MAX_BIN, MAX_CACHED, MIN_BIN};
+pub use cache::{bin_offset, slot, Cache, Push, MAX_BIN, MAX_CACHED, MIN_BIN};
 
 /// Tiers one process (one [`Cache`]) serves at most: router indices are
 /// below this.
@@ -88,8 +88,6 @@ pub const MAX_TIERS: usize = 4;
 pub const SLOTS: usize = MAX_TIERS * MAX_CLASSES;
 /// The slot of a free page: its bin in every [`Cache`] has no room.
 pub const NO_SLOT: usize = SLOTS;
-// Slots are published as bytes (`SegMeta::slots`).
-const _: () = assert!(NO_SLOT < 256);
 
 /// A free block: its first word links to the next free block.
 #[repr(C)]
@@ -220,14 +218,15 @@ pub struct SegMeta {
     /// path finds a page with a constant shift and one load, whatever the
     /// tier's page size.
     pub page_ptr: [*mut Page; MAX_PAGES],
-    /// For each granule, the [`Cache`] slot of its page's blocks ([`slot`]
-    /// of tier and class), [`NO_SLOT`] while the page is free: the free path
-    /// reads it next to `page_ptr` instead of through the descriptor (a
-    /// dependent load that cost a third of a malloc+free pair's
-    /// throughput). Written by the page's owner when it takes the page for
-    /// a class or gives it back; read by any freer (a live block's page
-    /// never changes slot), so relaxed atomics.
-    pub slots: [stat::AtomicU8; MAX_PAGES],
+    /// For each granule, where the bin of its page's blocks lies in a
+    /// [`Cache`]: [`bin_offset`] of the page's [`slot`] (tier and
+    /// class), of [`NO_SLOT`] while the page is free. The free path reads
+    /// it next to `page_ptr` instead of through the descriptor (a dependent
+    /// load that cost a third of a malloc+free pair's throughput), and adds
+    /// it to its cache's address. Written by the page's owner when it takes
+    /// the page for a class or gives it back; read by any freer (a live
+    /// block's page never changes slot), so relaxed atomics.
+    pub bins: [stat::AtomicU32; MAX_PAGES],
     /// Segment base address (4 MiB aligned).
     pub base: usize,
     /// log2 of the page size of the owning tier.
@@ -252,13 +251,14 @@ impl SegMeta {
         unsafe { *self.page_ptr.get_unchecked(idx) }
     }
 
-    /// The [`Cache`] slot of the blocks of the page containing `p` (which
-    /// must lie in this segment); [`NO_SLOT`] if the page is free.
+    /// Where the bin of the blocks of the page containing `p` (which must
+    /// lie in this segment) lies in a [`Cache`] (see [`Cache::push_at`]); that
+    /// of [`NO_SLOT`] if the page is free.
     #[inline(always)]
-    pub fn slot_of(&self, p: usize) -> usize {
+    pub fn bin_of(&self, p: usize) -> usize {
         let idx = (p >> GRANULE_SHIFT) & (MAX_PAGES - 1);
         // SAFETY: idx < MAX_PAGES.
-        unsafe { self.slots.get_unchecked(idx) }.load(stat::Ordering::Relaxed) as usize
+        unsafe { self.bins.get_unchecked(idx) }.load(stat::Ordering::Relaxed) as usize
     }
 }
 
@@ -276,15 +276,17 @@ unsafe fn set_slot(pg: *mut Page, page_shift: u32, slot: usize) {
         let rec = (pg as usize - i * core::mem::size_of::<Page>() - core::mem::offset_of!(SegMeta, pages)) as *const SegMeta;
         let g0 = off >> GRANULE_SHIFT;
         for g in g0..g0 + (1 << (page_shift as usize - GRANULE_SHIFT)) {
-            (*rec).slots[g].store(slot as u8, stat::Ordering::Relaxed);
+            (*rec).bins[g].store(cache::bin_offset(slot) as u32, stat::Ordering::Relaxed);
         }
     }
 }
 
-/// The segment record for a segment-map entry tagged [`TAG_SLAB`].
+/// The segment record for a segment-map entry tagged [`TAG_SLAB`] (a
+/// record's address plus the tag: subtracting it, rather than masking
+/// it off, folds into the offsets of the loads that follow).
 #[inline(always)]
 pub fn seg_of_entry(entry: usize) -> *const SegMeta {
-    (entry & !segmap::TAG_MASK) as *const SegMeta
+    entry.wrapping_sub(TAG_SLAB) as *const SegMeta
 }
 
 /// Counters of a tier (slow-path events only, relaxed). `pages_abandoned`,
@@ -307,7 +309,7 @@ pub struct TierStats {
     /// Blocks collected from remote-free lists.
     pub remote_collected: stat::AtomicUsize,
     /// Pages that returned a previous class's carve on a class change
-    /// ([`SlabTier::trim_for_class`]).
+    /// (`SlabTier::trim_for_class`).
     pub pages_trimmed: stat::AtomicUsize,
 }
 
@@ -552,7 +554,7 @@ impl SlabTier {
                 (*rec).page_ptr[g] = pages.add((g << GRANULE_SHIFT) >> self.page_shift);
             }
             for g in 0..MAX_PAGES {
-                (*rec).slots[g].store(NO_SLOT as u8, stat::Ordering::Relaxed);
+                (*rec).bins[g].store(cache::bin_offset(NO_SLOT) as u32, stat::Ordering::Relaxed);
             }
             for i in 0..npages {
                 let pg = pages.add(i);
@@ -961,7 +963,7 @@ const fn first_carve(bs: usize) -> usize {
 }
 
 /// Largest page (as a shift) whose previous class's carve is returned when
-/// it changes class (see [`SlabTier::trim_for_class`]): the tiny tier's
+/// it changes class (see `SlabTier::trim_for_class`): the tiny tier's
 /// 64 KiB and L2's 256 KiB pages.
 pub const TRIM_MAX_PAGE_SHIFT: u32 = 18;
 
@@ -1017,7 +1019,7 @@ struct EmptyPage([u8; core::mem::size_of::<Page>()]);
 static EMPTY: EmptyPage = EmptyPage([0; core::mem::size_of::<Page>()]);
 
 #[inline(always)]
-fn empty_page() -> *mut Page {
+const fn empty_page() -> *mut Page {
     ptr::addr_of!(EMPTY.0) as *mut Page
 }
 
@@ -1046,10 +1048,12 @@ const HINT_BATCH: usize = 32;
 
 impl Heap {
     hak_os::loom_const_fn! {
-    /// An unusable placeholder; call [`Heap::init`] before use.
+    /// A placeholder to [`Heap::init`] before use. Until then
+    /// [`Heap::try_alloc`] finds every class empty and writes nothing, so
+    /// a never-written one can stand in for a thread that has no heap yet.
     pub fn uninit() -> Heap {
         Heap {
-            cur: [ptr::null_mut(); MAX_CLASSES],
+            cur: [empty_page(); MAX_CLASSES],
             token: 0,
             tier: ptr::null(),
             partial: [ptr::null_mut(); MAX_CLASSES],
@@ -1116,9 +1120,10 @@ impl Heap {
     /// returns null when it is empty (then call [`Heap::alloc_slow`]).
     ///
     /// # Safety
-    /// As [`Heap::alloc`].
+    /// As [`Heap::alloc`]. Writes the current page, never the heap: an
+    /// uninitialised heap ([`Heap::uninit`]) writes nothing at all.
     #[inline(always)]
-    pub unsafe fn try_alloc(&mut self, class: usize) -> *mut u8 {
+    pub unsafe fn try_alloc(&self, class: usize) -> *mut u8 {
         // SAFETY: cur[class] is the empty page or a page we own.
         unsafe {
             let pg = *self.cur.get_unchecked(class);
@@ -1535,9 +1540,9 @@ pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
 /// (or has no heap): one CAS onto the page's remote list. The remote list of
 /// an abandoned page is collected by whoever adopts the page; if our push
 /// put the page's last block out on the list (its count reaches `used`),
-/// nobody will, and we [`reclaim`] the page, which returns it to the tier.
+/// nobody will, and we reclaim the page (`reclaim`), which returns it to the tier.
 ///
-/// Handshake with [`abandon`]: the push is an AcqRel CAS, then `owner` and
+/// Handshake with `abandon`: the push is an AcqRel CAS, then `owner` and
 /// `used` are read. The abandoning thread writes `used` (owner-only) and
 /// stores `owner = ABANDONED` before an RMW on `remote` (CAS null → null,
 /// AcqRel), which found the list empty. Both sides are RMWs on one

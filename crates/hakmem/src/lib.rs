@@ -60,11 +60,20 @@ pub struct ThreadCtx {
     /// the context plus the slot's offset (one instruction fewer).
     cache: Cache,
     heaps: [Heap; 3],
-    /// Allocations (and frees that find their bin full) left until the next
-    /// upkeep check (see [`upkeep`]).
-    tick: u32,
     /// When upkeep last ran (CLOCK_MONOTONIC_COARSE, ms).
     last_upkeep_ms: u64,
+}
+
+impl ThreadCtx {
+    /// A context that caches nothing and whose heaps have no pages (see
+    /// [`Dormant`]).
+    const fn dormant() -> ThreadCtx {
+        ThreadCtx {
+            cache: Cache::new(),
+            heaps: [Heap::uninit(), Heap::uninit(), Heap::uninit()],
+            last_upkeep_ms: 0,
+        }
+    }
 }
 
 /// Allocations (and frees that find their bin full) between two upkeep
@@ -92,7 +101,7 @@ const UPKEEP_MS: u64 = 50;
 unsafe fn upkeep(c: *mut ThreadCtx) {
     // SAFETY: per contract.
     unsafe {
-        (*c).tick = UPKEEP_TICKS;
+        tls::set_tick(UPKEEP_TICKS);
         let now = hak_os::now_ms();
         if now.wrapping_sub((*c).last_upkeep_ms) >= UPKEEP_MS {
             (*c).last_upkeep_ms = now;
@@ -105,13 +114,20 @@ unsafe fn upkeep(c: *mut ThreadCtx) {
     }
 }
 
-/// [`upkeep`], then the allocation that was due.
+/// [`upkeep`] (for a live context; a thread without one only winds its
+/// tick up again), then the allocation that was due. Reads the context
+/// again, so that the fast path keeps `size` where it came in.
 #[cold]
 #[inline(never)]
-fn upkeep_then_alloc(c: *mut ThreadCtx, size: usize, on_null: fn()) -> *mut u8 {
-    // SAFETY: c is this thread's live context (only live contexts' heaps
-    // hand out blocks), between two operations.
-    unsafe { upkeep(c) };
+fn upkeep_then_alloc(size: usize, on_null: fn()) -> *mut u8 {
+    let c = tls::ctx();
+    if live(c) {
+        // SAFETY: a live context belongs to this thread, which is between
+        // two operations.
+        unsafe { upkeep(c) };
+    } else {
+        tls::set_tick(UPKEEP_TICKS);
+    }
     alloc_or_report(size, on_null)
 }
 
@@ -127,16 +143,30 @@ const BUSY: u8 = 1;
 const READY: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static KEY: AtomicUsize = AtomicUsize::new(0);
-/// TLS value of a thread whose context was torn down (it is exiting): not a
-/// valid context, and equal to no page owner (owners are `NO_OWNER` = 1,
-/// `ABANDONED` = 3 or a context address), so the free fast path never takes
-/// a page for its own; allocation goes to the global heaps.
-const EXITED: usize = 2;
+/// What a thread's TLS slot holds while the thread has no context: `[0]`
+/// before its first allocation (the slot's initial value) and `[1]` once
+/// its context was torn down (it is exiting). Never written: every bin of
+/// their caches is empty with no room and every heap's current page is
+/// the empty page, so the fast paths miss on them with no check of their
+/// own, and a slow path tells them from a live context by address. Static
+/// addresses, they are no page's owner (owners are `NO_OWNER` = 1,
+/// `ABANDONED` = 3 or a context's address), so a free never takes a page
+/// for theirs.
+#[repr(C)]
+struct Dormant([ThreadCtx; 2]);
+// SAFETY: never written (see above).
+unsafe impl Sync for Dormant {}
+static DORMANT: Dormant = Dormant([ThreadCtx::dormant(), ThreadCtx::dormant()]);
+
+/// The TLS value of a thread whose context was torn down.
+fn exited() -> *mut ThreadCtx {
+    &DORMANT.0[1] as *const ThreadCtx as *mut ThreadCtx
+}
 
 /// Whether `c` (a TLS value) is a live context of this thread.
 #[inline(always)]
 fn live(c: *mut ThreadCtx) -> bool {
-    c as usize > EXITED
+    (c as usize).wrapping_sub(&DORMANT as *const Dormant as usize) >= core::mem::size_of::<Dormant>()
 }
 
 /// Heaps shared by threads that have no usable context (during
@@ -214,7 +244,7 @@ unsafe fn init_ctx(c: *mut ThreadCtx) {
             (*c).heaps[i].init_with_token(tier, c as usize);
             Cache::set_caps(ptr::addr_of_mut!((*c).cache), tier, CACHE_BUDGET.load(Ordering::Relaxed));
         }
-        (*c).tick = UPKEEP_TICKS;
+        tls::set_tick(UPKEEP_TICKS);
         (*c).last_upkeep_ms = hak_os::now_ms();
     }
 }
@@ -227,7 +257,7 @@ fn ctx_slow() -> *mut ThreadCtx {
     if live(c) {
         return c;
     }
-    if c as usize == EXITED {
+    if c == exited() {
         return ptr::null_mut();
     }
     init();
@@ -259,7 +289,7 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
         return;
     }
     // From now on this thread uses the global heaps.
-    tls::set_ctx(EXITED as *mut ThreadCtx);
+    tls::set_ctx(exited());
     // SAFETY: the context belonged to this thread, which no longer uses it,
     // and no page refers to it once its heaps abandoned their pages.
     unsafe {
@@ -334,7 +364,7 @@ fn no_report() {}
 
 /// [`alloc`], calling `on_null` before returning null (the C layer passes a
 /// function that sets `errno`). Every miss leaves through a tail call, so the
-/// fast path needs no stack frame: 22 instructions for a cache hit up to
+/// fast path needs no stack frame: 19 instructions for a cache hit up to
 /// 32 KiB.
 #[inline(always)]
 pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
@@ -371,30 +401,29 @@ const fn slot_table() -> [u8; (hak_pool::L2_MAX >> 4) + 1] {
 /// The fast path shared by every slab size: the calling thread's cache
 /// pops a block of cache slot `slot` (tier `slot / MAX_CLASSES`, class
 /// `slot % MAX_CLASSES`), else that tier's heap pops its current page.
-/// `None` on a miss (no context, or an empty current page). When the
-/// upkeep tick (shared with frees that find their bin full) runs out, it
-/// runs the upkeep instead and returns that allocation's final result.
+/// `None` on a miss (an empty current page, or a thread without a context:
+/// its [`Dormant`] record misses both). When the upkeep tick (shared with
+/// frees that find their bin full) runs out, it runs the upkeep instead
+/// and returns that allocation's final result.
 ///
 /// # Safety
 /// `slot` names a class of a slab tier (< 3) holding `size` bytes.
 #[inline(always)]
 unsafe fn try_heap(slot: usize, size: usize, on_null: fn()) -> Option<*mut u8> {
-    let c = tls::ctx();
-    if !live(c) {
-        return None;
-    }
-    // SAFETY: a live context belongs to this thread; per contract for class.
+    let t = tls::block();
+    let c = tls::ctx_at(t);
+    tls::on_tick!(t, {
+        return Some(upkeep_then_alloc(size, on_null));
+    });
+    // SAFETY: `c` is this thread's live context or a dormant record, which
+    // both reads leave unwritten on a miss; per contract for the slot.
     unsafe {
-        (*c).tick = (*c).tick.wrapping_sub(1);
-        if (*c).tick == 0 {
-            return Some(upkeep_then_alloc(c, size, on_null));
-        }
         let b = Cache::pop(ptr::addr_of_mut!((*c).cache), slot);
         if !b.is_null() {
             return Some(b);
         }
         let tier = slot / hak_slab::MAX_CLASSES;
-        let p = (*c).heaps.get_unchecked_mut(tier).try_alloc(slot - tier * hak_slab::MAX_CLASSES);
+        let p = (*c).heaps.get_unchecked(tier).try_alloc(slot - tier * hak_slab::MAX_CLASSES);
         if p.is_null() {
             None
         } else {
@@ -634,37 +663,36 @@ pub unsafe fn free(p: *mut u8) -> bool {
         unsafe {
             let seg = &*hak_slab::seg_of_entry(e);
             let c = tls::ctx();
-            if live(c) {
-                match Cache::push(ptr::addr_of_mut!((*c).cache), seg.slot_of(p as usize), p) {
-                    Push::Cached => return true,
-                    Push::DoubleFree => double_free(p),
-                    Push::Full => return free_past_full_bin(seg, p),
-                }
+            // A dormant record's bins are full: the push writes nothing.
+            match Cache::push_at(ptr::addr_of_mut!((*c).cache), seg.bin_of(p as usize), p) {
+                Push::Cached => return true,
+                Push::DoubleFree => double_free(p),
+                Push::Full => return free_past_full_bin(seg, p),
             }
-            free_to_page(c, seg, p);
         }
-        return true;
     }
     // SAFETY: forwarded contract.
     unsafe { free_other(e, p) }
 }
 
-/// [`free`] of a block whose bin is full: counts towards the upkeep (so a
-/// thread that only frees still drains its cache), then frees to the page.
-/// Out of line, and reading the context again, so that the fast path
-/// neither saves registers nor keeps the context's address.
+/// [`free`] of a block whose bin is full (or of a thread without a
+/// context): counts towards the upkeep (so a thread that only frees still
+/// drains its cache), then frees to the page. Out of line, and reading the
+/// context again, so that the fast path neither saves registers nor keeps
+/// the context's address.
 ///
 /// # Safety
-/// The calling thread has a live context and is in no other operation on
-/// it; `p` is a live block of `seg`.
+/// The calling thread is in no other operation on its context; `p` is a
+/// live block of `seg`.
 #[cold]
 #[inline(never)]
 unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
     let c = tls::ctx();
-    // SAFETY: per contract.
+    // SAFETY: per contract; only a live context is written.
     unsafe {
-        (*c).tick = (*c).tick.wrapping_sub(1);
-        if (*c).tick == 0 {
+        let n = tls::tick().wrapping_sub(1);
+        tls::set_tick(n);
+        if n == 0 && live(c) {
             upkeep(c);
         }
         free_to_page(c, seg, p);

@@ -11,8 +11,12 @@
 //! is exactly the situation of `LD_PRELOAD` or a link-time dependency (glibc
 //! also accepts a later `dlopen` while its static-TLS surplus lasts).
 //!
-//! Zero-initialised per thread by the C runtime: a new thread starts with a
-//! null context and takes the slow path once.
+//! Initialised per thread by the C runtime from the `.tdata` image: a new
+//! thread starts with the address of a dormant context record (see
+//! `Dormant` in the crate root), on which the fast paths miss without a
+//! check of their own, and takes the slow path once. (The image holds an
+//! address, so the dynamic linker relocates it once, before any thread
+//! copies it.)
 
 use crate::ThreadCtx;
 
@@ -20,26 +24,48 @@ use crate::ThreadCtx;
 compile_error!("hakmem's TLS slot is implemented for x86-64 only");
 
 core::arch::global_asm!(
-    ".section .tbss,\"awT\",@nobits",
-    ".p2align 3",
+    ".section .tdata,\"awT\",@progbits",
+    ".p2align 4",
     ".globl __hakmem_tls_ctx",
     ".hidden __hakmem_tls_ctx",
     ".type __hakmem_tls_ctx, @object",
-    ".size __hakmem_tls_ctx, 8",
+    ".size __hakmem_tls_ctx, 16",
     "__hakmem_tls_ctx:",
-    ".zero 8",
+    // +0: the context pointer.
+    ".quad {dormant}",
+    // +8: the upkeep tick (u32), then padding.
+    ".quad 0",
     ".text",
+    dormant = sym crate::DORMANT,
 );
 
-/// The calling thread's context, or null when it has none yet.
+/// The calling thread's TLS block: its offset from the thread pointer.
+/// [`ctx_at`] and [`tick_at`] take it, so that a path using both loads it
+/// once.
 #[inline(always)]
-pub fn ctx() -> *mut ThreadCtx {
-    let v: *mut ThreadCtx;
-    // SAFETY: reads this thread's own 8-byte TLS slot declared above.
+pub fn block() -> usize {
+    let t: usize;
+    // SAFETY: loads the block's offset from the GOT.
     unsafe {
         core::arch::asm!(
-            "mov {v}, qword ptr [rip + __hakmem_tls_ctx@GOTTPOFF]",
-            "mov {v}, qword ptr fs:[{v}]",
+            "mov {t}, qword ptr [rip + __hakmem_tls_ctx@GOTTPOFF]",
+            t = out(reg) t,
+            options(nostack, readonly, preserves_flags, pure),
+        );
+    }
+    t
+}
+
+/// The calling thread's context, or a dormant record when it has none;
+/// `block` is [`block`]'s value.
+#[inline(always)]
+pub fn ctx_at(block: usize) -> *mut ThreadCtx {
+    let v: *mut ThreadCtx;
+    // SAFETY: reads this thread's own TLS block.
+    unsafe {
+        core::arch::asm!(
+            "mov {v}, qword ptr fs:[{t}]",
+            t = in(reg) block,
             v = out(reg) v,
             options(nostack, readonly, preserves_flags, pure),
         );
@@ -47,15 +73,71 @@ pub fn ctx() -> *mut ThreadCtx {
     v
 }
 
+/// The calling thread's context, or a dormant record when it has none.
+#[inline(always)]
+pub fn ctx() -> *mut ThreadCtx {
+    ctx_at(block())
+}
+
 /// Sets the calling thread's context.
 pub fn set_ctx(p: *mut ThreadCtx) {
-    // SAFETY: writes this thread's own 8-byte TLS slot declared above.
+    // SAFETY: writes this thread's own TLS block.
     unsafe {
         core::arch::asm!(
-            "mov {t}, qword ptr [rip + __hakmem_tls_ctx@GOTTPOFF]",
             "mov qword ptr fs:[{t}], {p}",
-            t = out(reg) _,
+            t = in(reg) block(),
             p = in(reg) p,
+            options(nostack, preserves_flags),
+        );
+    }
+}
+
+/// Counts one operation down on the calling thread's upkeep tick (a
+/// per-thread `u32` next to the context pointer: a dormant record, shared
+/// by threads, is never written) and runs `$due` (a block that must not
+/// fall through) when the tick reaches zero; `$block` is [`block`]'s value.
+/// One decrement of memory and one branch, as for a field of the context,
+/// but legal before the thread has one.
+macro_rules! on_tick {
+    ($block:expr, $due:block) => {
+        // SAFETY: decrements this thread's own TLS word; the label runs
+        // only on the branch.
+        unsafe {
+            core::arch::asm!(
+                "sub dword ptr fs:[{t} + 8], 1",
+                "jz {due}",
+                t = in(reg) $block,
+                due = label $due,
+                options(nostack),
+            );
+        }
+    };
+}
+pub(crate) use on_tick;
+
+/// The calling thread's upkeep tick (see [`on_tick`]).
+pub fn tick() -> u32 {
+    let n: u32;
+    // SAFETY: reads this thread's own TLS word.
+    unsafe {
+        core::arch::asm!(
+            "mov {n:e}, dword ptr fs:[{t} + 8]",
+            t = in(reg) block(),
+            n = out(reg) n,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    n
+}
+
+/// Sets the calling thread's upkeep tick.
+pub fn set_tick(n: u32) {
+    // SAFETY: writes this thread's own TLS word.
+    unsafe {
+        core::arch::asm!(
+            "mov dword ptr fs:[{t} + 8], {n:e}",
+            t = in(reg) block(),
+            n = in(reg) n,
             options(nostack, preserves_flags),
         );
     }
