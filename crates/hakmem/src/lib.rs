@@ -690,9 +690,15 @@ unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
     let c = tls::ctx();
     // SAFETY: per contract; only a live context is written.
     unsafe {
+        if !live(c) {
+            // No context, so no page of its own: a remote free (a consumer
+            // thread takes this path for every free).
+            hak_slab::free_remote(seg.page_of(p as usize), p);
+            return true;
+        }
         let n = tls::tick().wrapping_sub(1);
         tls::set_tick(n);
-        if n == 0 && live(c) {
+        if n == 0 {
             upkeep(c);
         }
         free_to_page(c, seg, p);
