@@ -66,12 +66,18 @@ fn no_report() {}
 /// `p` must be null or a live block returned by this allocator (or glibc's).
 #[inline]
 pub unsafe fn free(p: *mut c_void) {
-    // SAFETY: caller's contract; `hakmem::free` returns false (and leaves `p`
-    // alone) when the block is not hakmem's.
-    if !unsafe { hakmem::free(p.cast()) } {
-        // SAFETY: `p` is non-null (free(null) returns true) and not hakmem's.
-        unsafe { foreign::free(p.cast(), b"free") }
-    }
+    // SAFETY: caller's contract; hakmem hands `p` to `free_foreign` only
+    // when it is non-null and not hakmem's.
+    unsafe { hakmem::free_or_forward(p.cast(), free_foreign) }
+}
+
+/// `free` of a non-null pointer that is not hakmem's.
+///
+/// # Safety
+/// `p` is non-null and not hakmem's.
+unsafe fn free_foreign(p: *mut u8) {
+    // SAFETY: per contract.
+    unsafe { foreign::free(p, b"free") }
 }
 
 /// `calloc`: `n * size` zeroed bytes. Null with `errno = ENOMEM` on

@@ -658,21 +658,52 @@ pub fn owns(p: *const u8) -> bool {
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) -> bool {
     let e = segmap::lookup(p as usize);
-    if e & segmap::TAG_SLAB != 0 {
-        // SAFETY: slab entries point to live segment records; p lies in it.
-        unsafe {
-            let seg = &*hak_slab::seg_of_entry(e);
-            let c = tls::ctx();
-            // A dormant record's bins are full: the push writes nothing.
-            match Cache::push_at(ptr::addr_of_mut!((*c).cache), seg.bin_of(p as usize), p) {
-                Push::Cached => return true,
-                Push::DoubleFree => double_free(p),
-                Push::Full => return free_past_full_bin(seg, p),
-            }
-        }
+    // SAFETY: forwarded contract.
+    if unsafe { free_slab(e, p) } {
+        return true;
     }
     // SAFETY: forwarded contract.
     unsafe { free_other(e, p) }
+}
+
+/// [`free`] for the C layer: a pointer that is not hakmem's goes to
+/// `foreign` (tail-called), so that the fast path does not return a result
+/// for its caller to test.
+///
+/// # Safety
+/// As [`free`]; `foreign` accepts any pointer that is not hakmem's.
+#[inline(always)]
+pub unsafe fn free_or_forward(p: *mut u8, foreign: unsafe fn(*mut u8)) {
+    let e = segmap::lookup(p as usize);
+    // SAFETY: forwarded contract.
+    if unsafe { free_slab(e, p) } {
+        return;
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free_other_or_forward(p, e, foreign) }
+}
+
+/// The slab part of [`free`]: frees `p` if its segment-map entry `e` is a
+/// slab segment's (true), else does nothing (false).
+///
+/// # Safety
+/// As [`free`], with `e` the entry of `p`.
+#[inline(always)]
+unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
+    if e & segmap::TAG_SLAB == 0 {
+        return false;
+    }
+    // SAFETY: slab entries point to live segment records; p lies in it.
+    unsafe {
+        let seg = &*hak_slab::seg_of_entry(e);
+        let c = tls::ctx();
+        // A dormant record's bins are full: the push writes nothing.
+        match Cache::push_at(ptr::addr_of_mut!((*c).cache), seg.bin_of(p as usize), p) {
+            Push::Cached => true,
+            Push::DoubleFree => double_free(p),
+            Push::Full => free_past_full_bin(seg, p),
+        }
+    }
 }
 
 /// [`free`] of a block whose bin is full (or of a thread without a
@@ -769,6 +800,17 @@ unsafe fn free_other(e: usize, p: *mut u8) -> bool {
         return true;
     }
     p.is_null()
+}
+
+/// [`free_other`], handing a pointer that is not hakmem's to `foreign`.
+#[cold]
+#[inline(never)]
+unsafe fn free_other_or_forward(p: *mut u8, e: usize, foreign: unsafe fn(*mut u8)) {
+    // SAFETY: forwarded contract.
+    if !unsafe { free_other(e, p) } {
+        // SAFETY: p is not hakmem's, per contract `foreign` takes it.
+        unsafe { foreign(p) }
+    }
 }
 
 /// The usable size of block `p`: 0 for null or memory that is not
