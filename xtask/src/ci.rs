@@ -20,6 +20,10 @@ pub const HAKMEM_SO_ENV: &str = "HAKMEM_SO";
 
 const STEPS: usize = 5;
 
+/// The thread cache's budget variable (0: no cache), set for a second run
+/// of the router's tests.
+const NO_CACHE_ENV: &str = "HAKMEM_THREAD_CACHE_KB";
+
 fn header(i: usize, what: &str) {
     println!();
     println!("==> [{i}/{STEPS}] {what}");
@@ -34,11 +38,20 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
 
     header(
         1,
-        &format!("workspace tests: cargo test --workspace --exclude {PRELOAD_TESTS_PKG}"),
+        &format!(
+            "workspace tests: cargo test --workspace --exclude {PRELOAD_TESTS_PKG}, then the router's \
+             again with {NO_CACHE_ENV}=0"
+        ),
     );
     let mut cmd = util::cargo();
     cmd.args(["test", "--workspace", "--exclude", PRELOAD_TESTS_PKG]);
     util::run(&mut cmd).map_err(|e| format!("step 1 (workspace tests) failed: {e}"))?;
+    // Without a thread cache every free past the fast path's push takes
+    // the paths below it (a full bin's upkeep tick among them): the router's
+    // tests again in that configuration.
+    let mut cmd = util::cargo();
+    cmd.args(["test", "-p", "hakmem"]).env(NO_CACHE_ENV, "0");
+    util::run(&mut cmd).map_err(|e| format!("step 1 (router tests with {NO_CACHE_ENV}=0) failed: {e}"))?;
 
     header(2, "build-preload: cargo build --release -p hakmem-cdylib");
     let so = preload::build_preload().map_err(|e| format!("step 2 (build-preload) failed: {e}"))?;

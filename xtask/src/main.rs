@@ -49,7 +49,8 @@ commands:
 
   test
         everything CI runs (.ci/run), stopping at the first failure:
-          1. cargo test --workspace --exclude hakmem-preload-tests
+          1. cargo test --workspace --exclude hakmem-preload-tests, then
+             HAKMEM_THREAD_CACHE_KB=0 cargo test -p hakmem
           2. build-preload
           3. cargo test --release -p hakmem-preload-tests   (env HAKMEM_SO=<abs .so>;
              skipped with a notice while tests/preload does not exist)

@@ -88,6 +88,8 @@ pub const MAX_TIERS: usize = 4;
 pub const SLOTS: usize = MAX_TIERS * MAX_CLASSES;
 /// The slot of a free page: its bin in every [`Cache`] has no room.
 pub const NO_SLOT: usize = SLOTS;
+// Bin offsets are published as `u32`s (`SegMeta::bins`).
+const _: () = assert!(bin_offset(NO_SLOT) <= u32::MAX as usize);
 
 /// A free block: its first word links to the next free block.
 #[repr(C)]
@@ -262,8 +264,8 @@ impl SegMeta {
     }
 }
 
-/// Publishes `slot` for the granules of page `pg` (of a tier with pages of
-/// `1 << page_shift` bytes).
+/// Publishes the [`bin_offset`] of `slot` for the granules of page `pg`
+/// (of a tier with pages of `1 << page_shift` bytes).
 ///
 /// # Safety
 /// `pg` is a page descriptor inside its segment record, owned by the caller.
@@ -1120,8 +1122,10 @@ impl Heap {
     /// returns null when it is empty (then call [`Heap::alloc_slow`]).
     ///
     /// # Safety
-    /// As [`Heap::alloc`]. Writes the current page, never the heap: an
-    /// uninitialised heap ([`Heap::uninit`]) writes nothing at all.
+    /// The heap is initialised or made by [`Heap::uninit`] (then it finds
+    /// nothing and writes nothing at all), used only by its owning thread,
+    /// and `class < tier.sizes().len()` (below [`MAX_CLASSES`] for an
+    /// uninitialised one). Writes the current page, never the heap.
     #[inline(always)]
     pub unsafe fn try_alloc(&self, class: usize) -> *mut u8 {
         // SAFETY: cur[class] is the empty page or a page we own.

@@ -4,7 +4,7 @@
 //! nothing. Blocks are plain 64-byte buffers (the cache only uses a block's
 //! first word).
 
-use hak_slab::{slot, Cache, Push, SlabTier, MAX_BIN, MAX_CACHED, MIN_BIN, NO_SLOT};
+use hak_slab::{slot, Cache, Heap, Push, SlabTier, MAX_BIN, MAX_CACHED, MAX_CLASSES, MIN_BIN, NO_SLOT};
 
 static SIZES: [u32; 4] = [16, 64, 256, 1024];
 static TIER: SlabTier = SlabTier::new("test", 1, 16, &SIZES);
@@ -191,5 +191,30 @@ fn unpinned_caches_and_free_pages_cache_nothing() {
         assert_eq!(Cache::push(c, slot(2, 0), ptr(&mut v, 0)), Push::Cached);
         assert!(Cache::pop(c, slot(1, 0)).is_null(), "slots of two tiers share a bin");
         assert_eq!(Cache::pop(c, slot(2, 0)), ptr(&mut v, 0));
+    }
+}
+
+/// A cache and a heap that are never written can stand in for a thread
+/// that has neither (the router's dormant records): kept in statics with no
+/// interior mutability, so in read-only memory, where a write would fault.
+struct Dormant(Cache, Heap);
+// SAFETY: never written (the test checks that no operation writes it).
+unsafe impl Sync for Dormant {}
+static DORMANT: Dormant = Dormant(Cache::new(), Heap::uninit());
+
+#[test]
+fn a_never_written_cache_and_heap_find_nothing_and_write_nothing() {
+    let mut v = blocks(1);
+    let c = &DORMANT.0 as *const Cache as *mut Cache;
+    // SAFETY: an unused buffer, never cached; the cache is valid.
+    unsafe {
+        for s in 0..=NO_SLOT {
+            assert!(Cache::pop(c, s).is_null(), "slot {s}");
+            assert_eq!(Cache::push(c, s, ptr(&mut v, 0)), Push::Full, "slot {s}");
+            assert_eq!(Cache::cached(c), 0);
+        }
+        for class in 0..MAX_CLASSES {
+            assert!(DORMANT.1.try_alloc(class).is_null(), "class {class}");
+        }
     }
 }

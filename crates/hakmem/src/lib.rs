@@ -149,9 +149,9 @@ static KEY: AtomicUsize = AtomicUsize::new(0);
 /// their caches is empty with no room and every heap's current page is
 /// the empty page, so the fast paths miss on them with no check of their
 /// own, and a slow path tells them from a live context by address. Static
-/// addresses, they are no page's owner (owners are `NO_OWNER` = 1,
-/// `ABANDONED` = 3 or a context's address), so a free never takes a page
-/// for theirs.
+/// addresses, they equal no owner value of a page (`NO_OWNER` = 1,
+/// `RECLAIMING` = 2, `ABANDONED` = 3 or a context's address), so a free
+/// never takes a page for theirs.
 #[repr(C)]
 struct Dormant([ThreadCtx; 2]);
 // SAFETY: never written (see above).
@@ -235,8 +235,11 @@ pub fn init() {
     }
 }
 
+/// Prepares `c` and winds the calling thread's upkeep tick.
+///
 /// # Safety
-/// `c` points to a zeroed `ThreadCtx` record.
+/// `c` points to a zeroed `ThreadCtx` record that is becoming the calling
+/// thread's context.
 unsafe fn init_ctx(c: *mut ThreadCtx) {
     // SAFETY: per contract.
     unsafe {
@@ -263,6 +266,12 @@ fn ctx_slow() -> *mut ThreadCtx {
     init();
     if STATE.load(Ordering::Acquire) != READY {
         return ptr::null_mut();
+    }
+    // The first `init` allocates (fork handlers, `atexit`), re-entering us:
+    // that allocation may have made this thread's context already.
+    let c = tls::ctx();
+    if live(c) {
+        return c;
     }
     let key = KEY.load(Ordering::Relaxed);
     if key == 0 {
@@ -299,6 +308,13 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
         }
         meta::free(c.cast(), core::mem::size_of::<ThreadCtx>());
     }
+}
+
+/// Whether the calling thread has a context of its own (tests: a thread
+/// gets one at its first allocation and never after its exit began).
+#[doc(hidden)]
+pub fn has_context() -> bool {
+    live(tls::ctx())
 }
 
 /// Returns the calling thread's cached free memory: drains its block cache
@@ -741,8 +757,8 @@ unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
 /// cache: the owner's fast path, else the slow paths.
 ///
 /// # Safety
-/// `p` is a live block of `seg`; `c` is the calling thread's TLS value (or
-/// its context being torn down).
+/// `p` is a live block of `seg`; `c` is the calling thread's live context
+/// (or its context being torn down, which is still live to [`live`]).
 #[inline(always)]
 unsafe fn free_to_page(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, p: *mut u8) {
     // SAFETY: per contract.
@@ -782,14 +798,9 @@ unsafe fn drain_cache(c: *mut ThreadCtx) {
 #[cold]
 #[inline(never)]
 unsafe fn free_slab_slow(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, pg: *mut hak_slab::Page, p: *mut u8) {
-    // SAFETY: p is a live block of pg; c is this thread's TLS value.
-    unsafe {
-        if !live(c) {
-            hak_slab::free_remote(pg, p);
-        } else {
-            (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free_slow(pg, p);
-        }
-    }
+    debug_assert!(live(c));
+    // SAFETY: p is a live block of pg; c is this thread's context.
+    unsafe { (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free_slow(pg, p) }
 }
 
 #[cold]

@@ -1,12 +1,13 @@
-//! The calling thread's context pointer, in one `%fs`-relative load.
+//! The calling thread's TLS block: its context pointer (one `%fs`-relative
+//! load) and its upkeep tick.
 //!
 //! Rust's `thread_local!` needs `std` and, in a shared library, compiles to
 //! the general-dynamic TLS model: a call to `__tls_get_addr` per access
 //! (4.25 ns per call per DESIGN.md §4, a quarter of a malloc+free budget). The initial-exec
 //! model (one load at a thread-pointer offset taken from the GOT) is what a C
 //! allocator would use, but `#[thread_local]`/`-Z tls-model` are nightly-only.
-//! So the slot is declared in assembly: an 8-byte `.tbss` symbol accessed with
-//! a `@GOTTPOFF` relocation. In an executable the linker relaxes it to a
+//! So the block is declared in assembly: a 16-byte `.tdata` symbol accessed
+//! with a `@GOTTPOFF` relocation. In an executable the linker relaxes it to a
 //! constant offset; in `libhakmem.so` it marks the library `STATIC_TLS`, which
 //! is exactly the situation of `LD_PRELOAD` or a link-time dependency (glibc
 //! also accepts a later `dlopen` while its static-TLS surplus lasts).
@@ -16,7 +17,12 @@
 //! `Dormant` in the crate root), on which the fast paths miss without a
 //! check of their own, and takes the slow path once. (The image holds an
 //! address, so the dynamic linker relocates it once, before any thread
-//! copies it.)
+//! copies it.) This relies on every thread's static TLS being copied from
+//! the image, as glibc's `pthread_create` does: a thread made by a raw
+//! `clone` with a TLS block of its own, never initialised from the image,
+//! would find a null pointer and fault at its first allocation (with the
+//! former null-means-none convention it would have worked), as it would
+//! in any C allocator's initial-exec TLS.
 
 use crate::ThreadCtx;
 
@@ -33,7 +39,9 @@ core::arch::global_asm!(
     "__hakmem_tls_ctx:",
     // +0: the context pointer.
     ".quad {dormant}",
-    // +8: the upkeep tick (u32), then padding.
+    // +8: the upkeep tick (u32), then padding. A new thread's first
+    // allocation winds it from 0 to u32::MAX, harmlessly: making the
+    // context sets it to `UPKEEP_TICKS`.
     ".quad 0",
     ".text",
     dormant = sym crate::DORMANT,
@@ -94,10 +102,12 @@ pub fn set_ctx(p: *mut ThreadCtx) {
 
 /// Counts one operation down on the calling thread's upkeep tick (a
 /// per-thread `u32` next to the context pointer: a dormant record, shared
-/// by threads, is never written) and runs `$due` (a block that must not
-/// fall through) when the tick reaches zero; `$block` is [`block`]'s value.
-/// One decrement of memory and one branch, as for a field of the context,
-/// but legal before the thread has one.
+/// by threads, is never written) and runs `$due` when the tick reaches
+/// zero; `$block` is [`block`]'s value. `$due` runs inside the macro's
+/// `unsafe` block, and should leave (`return`): falling through continues
+/// with the code after the macro, as if the tick had not run out. One
+/// decrement of memory and one branch, as for a field of the context, but
+/// legal before the thread has one.
 macro_rules! on_tick {
     ($block:expr, $due:block) => {
         // SAFETY: decrements this thread's own TLS word; the label runs

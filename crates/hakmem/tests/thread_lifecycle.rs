@@ -1,9 +1,10 @@
 //! A thread's memory before it has a context and after its context was torn
 //! down: another library's thread-exit destructor that runs after hakmem's
 //! still allocates, resizes and frees (through the global heaps), including
-//! blocks the thread allocated while its context lived; and a thread whose
-//! first operation is a free frees correctly. Its own test binary: the
-//! destructor order it relies on needs hakmem's key to be created first.
+//! blocks the thread allocated while its context lived, for longer than an
+//! upkeep interval, without making a new context; and a thread whose first
+//! operation is a free frees correctly and gets a context at its first
+//! allocation.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -29,10 +30,10 @@ fn intact(p: *const u8, n: usize, seed: usize) -> bool {
 /// plus one for each early block it freed; checked by the test.
 static LATE_OK: AtomicUsize = AtomicUsize::new(0);
 
-/// The destructor of a key created after hakmem's. Its first round re-arms
-/// it; the second round runs after hakmem's destructor has torn the
-/// thread's context down (glibc runs destructors in key order, round after
-/// round, while values are set).
+/// A thread-exit destructor. Its first round re-arms it; the second runs
+/// after hakmem's destructor has torn the thread's context down, whatever
+/// the order of the keys (glibc runs every key's destructor in a round,
+/// and repeats rounds while values are set; hakmem's does not re-arm).
 extern "C" fn late(arg: *mut libc::c_void) {
     let state = arg as *mut (libc::pthread_key_t, usize, Vec<usize>);
     // SAFETY: the thread's own leaked state, set below.
@@ -43,6 +44,23 @@ extern "C" fn late(arg: *mut libc::c_void) {
         unsafe { libc::pthread_setspecific(*key, state.cast()) };
         return;
     }
+    assert!(!hakmem::has_context(), "the context outlived hakmem's destructor");
+    // More operations than an upkeep interval: the upkeep tick runs out
+    // on the dormant record, which must not be written.
+    for i in 0..3000 {
+        let p = hakmem::alloc(16 + i % 64);
+        assert!(!p.is_null());
+        // SAFETY: a live block of at least 16 bytes.
+        unsafe {
+            p.write(i as u8);
+            assert!(hakmem::free(p));
+        }
+    }
+    let a = hakmem::alloc_aligned(100, 4096);
+    assert!(!a.is_null() && (a as usize).is_multiple_of(4096));
+    // SAFETY: a live block.
+    assert!(unsafe { hakmem::free(a) });
+    hakmem::thread_flush();
     for (i, &size) in SIZES.iter().enumerate() {
         let p = hakmem::alloc(size);
         assert!(!p.is_null());
@@ -61,6 +79,7 @@ extern "C" fn late(arg: *mut libc::c_void) {
         assert!(unsafe { hakmem::free(p as *mut u8) });
         LATE_OK.fetch_add(1, Ordering::Relaxed);
     }
+    assert!(!hakmem::has_context(), "an exiting thread made a new context (it would leak)");
 }
 
 #[test]
@@ -106,7 +125,11 @@ fn a_thread_whose_first_operation_is_a_free_frees() {
             // SAFETY: live hakmem blocks handed to this thread.
             assert!(unsafe { hakmem::free(p as *mut u8) });
         }
+        assert!(!hakmem::has_context(), "freeing made a context");
         // Then it allocates: its context is made now, and works.
+        // SAFETY: a fresh block.
+        unsafe { hakmem::free(hakmem::alloc(16)) };
+        assert!(hakmem::has_context());
         for (i, &size) in SIZES.iter().enumerate() {
             let p = hakmem::alloc(size);
             fill(p, size, i);
