@@ -44,32 +44,34 @@ static void spin(long ns) {
     while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < ns);
 }
 
+static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+__attribute__((constructor)) static void setup(void) {
+    real_create = dlsym(RTLD_NEXT, "pthread_create");
+    const char *e = getenv("PLACEMENT_SPIN_NS");
+    spin_ns = e ? atol(e) : 0;
+}
+
 static void *trampoline(void *x) {
     start_t s = *(start_t *)x;
+    threads++;
     if (sched_getcpu() == s.creator_cpu) same_cpu++;
     void *r = s.fn(s.arg);
     if (spin_ns > 0) spin(spin_ns);
-    threads++;
     return r;
 }
 
 int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
-    static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-    if (!real) {
-        real = dlsym(RTLD_NEXT, "pthread_create");
-        const char *e = getenv("PLACEMENT_SPIN_NS");
-        spin_ns = e ? atol(e) : 0;
-    }
     /* A ring of start records: enough for the waves of `threads` (a record
      * is copied by its thread before 256 more are created). */
     start_t *s = &starts[next_start++ % 256];
     s->fn = fn;
     s->arg = arg;
     s->creator_cpu = sched_getcpu();
-    return real(t, attr, trampoline, s);
+    return real_create(t, attr, trampoline, s);
 }
 
 __attribute__((destructor)) static void report(void) {
-    fprintf(stderr, "placement: %ld threads, %ld started on their creator's CPU, spin %ld ns\n",
+    fprintf(stderr, "placement: %ld threads started, %ld on their creator's CPU, spin %ld ns\n",
             (long)threads, (long)same_cpu, spin_ns);
 }

@@ -215,12 +215,13 @@ impl Cache {
         unsafe {
             let mut bin = this.byte_add(bin) as *mut Bin;
             // Materialise the bin's address in a register: folded into
-            // each access as `base + index`, the three accesses that follow
-            // cost more micro-operations (indexed stores and
-            // read-modify-writes are not fused on Intel cores), and
-            // `churn-fixed`, a free then a malloc of one class, ran about 5 %
-            // slower side by side. The empty `asm!` hides the address's
-            // origin from the compiler and costs no instruction.
+            // each access as `base + index`, the compare with memory, the
+            // store and the read-modify-write below cost more
+            // micro-operations (indexed forms are not fused on Intel cores),
+            // and `churn-fixed`, a free then a malloc of one class, ran about
+            // 5 % slower side by side. The empty `asm!` hides the address's
+            // origin from the compiler and emits no instruction; forming
+            // the address costs one `add`.
             #[cfg(target_arch = "x86_64")]
             core::arch::asm!("/* {0} */", inout(reg) bin, options(pure, nomem, nostack, preserves_flags));
             let b = p as *mut Block;

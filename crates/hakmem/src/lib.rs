@@ -667,7 +667,11 @@ pub fn owns(p: *const u8) -> bool {
 
 /// Frees `p`. Returns true when `p` was null or hakmem's (now freed), false
 /// when `p` is not hakmem's (it is left untouched). Aborts with a message on
-/// a detected double free or a pointer into the middle of a hakmem block.
+/// a detected double free (see the thread cache's limits in `hak_slab::Cache`)
+/// or a pointer into the middle of a big block. A pointer into the middle of
+/// a slab block is not detected: its segment and page are found by address,
+/// and the fast paths do not check that it starts a block (as jemalloc's and
+/// tcmalloc's thread caches do not).
 ///
 /// # Safety
 /// `p` is null, a live hakmem block, or not hakmem memory at all.
@@ -682,12 +686,13 @@ pub unsafe fn free(p: *mut u8) -> bool {
     unsafe { free_other(e, p) }
 }
 
-/// [`free`] for the C layer: a pointer that is not hakmem's goes to
-/// `foreign` (tail-called), so that the fast path does not return a result
-/// for its caller to test.
+/// [`free`] for the C layer: a non-null pointer that is not hakmem's goes
+/// to `foreign` (tail-called), so that the fast path does not return a
+/// result for its caller to test.
 ///
 /// # Safety
-/// As [`free`]; `foreign` accepts any pointer that is not hakmem's.
+/// As [`free`]; `foreign` accepts any non-null pointer that is not
+/// hakmem's.
 #[inline(always)]
 pub unsafe fn free_or_forward(p: *mut u8, foreign: unsafe fn(*mut u8)) {
     let e = segmap::lookup(p as usize);
