@@ -988,6 +988,13 @@ pub struct HakMem;
 
 // SAFETY: blocks are valid for their layout (size and alignment) until
 // freed; hakmem never hands out a block twice.
+/// `HakMem::dealloc` of a pointer hakmem does not own: a caller's bug
+/// (`GlobalAlloc` only deallocates what it allocated), reported.
+#[cold]
+unsafe fn not_allocated_here(p: *mut u8) {
+    hak_os::diag::fatal("dealloc(): pointer not allocated by hakmem", p as usize)
+}
+
 unsafe impl GlobalAlloc for HakMem {
     #[inline]
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
@@ -1000,8 +1007,8 @@ unsafe impl GlobalAlloc for HakMem {
 
     #[inline]
     unsafe fn dealloc(&self, p: *mut u8, _l: Layout) {
-        // SAFETY: p came from this allocator.
-        unsafe { free(p) };
+        // SAFETY: p came from this allocator (anything else is reported).
+        unsafe { free_or_forward(p, not_allocated_here) };
     }
 
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {

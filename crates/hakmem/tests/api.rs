@@ -303,3 +303,25 @@ fn pool_and_big_block_limits_meet() {
         roundtrip(size, 3);
     }
 }
+
+#[test]
+fn global_alloc_dealloc_of_a_foreign_pointer_is_reported() {
+    // `HakMem` only deallocates what it allocated: anything else is a
+    // caller's bug, reported (in a child process, as the report aborts).
+    use std::alloc::{GlobalAlloc, Layout};
+    if std::env::var_os("HAK_FOREIGN_DEALLOC_CHILD").is_some() {
+        let mut on_stack = [0u64; 4];
+        // SAFETY: deliberately wrong: a stack address.
+        unsafe { hakmem::HakMem.dealloc(on_stack.as_mut_ptr().cast(), Layout::new::<[u64; 4]>()) };
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "global_alloc_dealloc_of_a_foreign_pointer_is_reported", "--nocapture"])
+        .env("HAK_FOREIGN_DEALLOC_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a foreign pointer was deallocated without a report");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pointer not allocated by hakmem"), "stderr: {err}");
+}
