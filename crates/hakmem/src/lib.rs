@@ -740,21 +740,19 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
 #[inline(never)]
 unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
     let c = tls::ctx();
-    // SAFETY: per contract; only a live context is written.
-    unsafe {
-        if !live(c) {
-            // No context, so no page of its own: a remote free (a consumer
-            // thread takes this path for every free).
-            hak_slab::free_remote(seg.page_of(p as usize), p);
-            return true;
-        }
-        let n = tls::tick().wrapping_sub(1);
-        tls::set_tick(n);
-        if n == 0 {
-            upkeep(c);
-        }
-        free_to_page(c, seg, p);
+    if !live(c) {
+        // No context, so no page of its own: a remote free (a consumer
+        // thread takes this path for every free).
+        // SAFETY: p is a live block of seg.
+        unsafe { hak_slab::free_remote(seg.page_of(p as usize), p) };
+        return true;
     }
+    tls::on_tick!(tls::block(), {
+        // SAFETY: a live context of this thread, between two operations.
+        unsafe { upkeep(c) };
+    });
+    // SAFETY: per contract, with the thread's live context.
+    unsafe { free_to_page(c, seg, p) };
     true
 }
 
@@ -986,8 +984,6 @@ extern "C" fn postfork_child() {
 /// `#[global_allocator] static A: hakmem::HakMem = hakmem::HakMem;`
 pub struct HakMem;
 
-// SAFETY: blocks are valid for their layout (size and alignment) until
-// freed; hakmem never hands out a block twice.
 /// `HakMem::dealloc` of a pointer hakmem does not own: a caller's bug
 /// (`GlobalAlloc` only deallocates what it allocated), reported.
 #[cold]
@@ -995,6 +991,8 @@ unsafe fn not_allocated_here(p: *mut u8) {
     hak_os::diag::fatal("dealloc(): pointer not allocated by hakmem", p as usize)
 }
 
+// SAFETY: blocks are valid for their layout (size and alignment) until
+// freed; hakmem never hands out a block twice.
 unsafe impl GlobalAlloc for HakMem {
     #[inline]
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {

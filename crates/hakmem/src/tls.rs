@@ -48,7 +48,7 @@ core::arch::global_asm!(
 );
 
 /// The calling thread's TLS block: its offset from the thread pointer.
-/// [`ctx_at`] and [`tick_at`] take it, so that a path using both loads it
+/// [`ctx_at`] and [`on_tick`] take it, so that a path using both loads it
 /// once.
 #[inline(always)]
 pub fn block() -> usize {
@@ -103,9 +103,9 @@ pub fn set_ctx(p: *mut ThreadCtx) {
 /// Counts one operation down on the calling thread's upkeep tick (a
 /// per-thread `u32` next to the context pointer: a dormant record, shared
 /// by threads, is never written) and runs `$due` when the tick reaches
-/// zero; `$block` is [`block`]'s value. `$due` runs inside the macro's
-/// `unsafe` block, and should leave (`return`): falling through continues
-/// with the code after the macro, as if the tick had not run out. One
+/// zero; `$block` is [`block`]'s value. `$due` is not in an `unsafe`
+/// context; unless it leaves (`return`), execution then continues after
+/// the macro, as when the tick has not run out. One
 /// decrement of memory and one branch, as for a field of the context, but
 /// legal before the thread has one.
 macro_rules! on_tick {
@@ -124,21 +124,6 @@ macro_rules! on_tick {
     };
 }
 pub(crate) use on_tick;
-
-/// The calling thread's upkeep tick (see [`on_tick`]).
-pub fn tick() -> u32 {
-    let n: u32;
-    // SAFETY: reads this thread's own TLS word.
-    unsafe {
-        core::arch::asm!(
-            "mov {n:e}, dword ptr fs:[{t} + 8]",
-            t = in(reg) block(),
-            n = out(reg) n,
-            options(nostack, readonly, preserves_flags),
-        );
-    }
-    n
-}
 
 /// Sets the calling thread's upkeep tick.
 pub fn set_tick(n: u32) {
