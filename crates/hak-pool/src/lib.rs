@@ -11,6 +11,10 @@
 //!   whole pages to the tier as soon as their blocks are freed and the
 //!   memory serves any other class: per-class high-water marks do not add
 //!   up (with 4 MiB pages the `mid` benchmark's peak RSS was 1.86x glibc's).
+//!   A page that changes class keeps the memory the new class can use; the
+//!   640 KiB class, whose one block leaves 384 KiB of the page unreachable,
+//!   returns that tail, and takes the released page closest to its depth
+//!   (see `hak_slab::SlabTier`'s page reuse).
 //!
 //! Together with hak-tiny (<= 1 KiB) and hak-bigcache (>= 1 MiB) the tiers
 //! partition every size with no gap. Both are instances of the [`hak_slab`]

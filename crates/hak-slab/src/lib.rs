@@ -139,6 +139,12 @@ pub struct Page {
     start: usize,
     /// Class index in the tier.
     class: u32,
+    /// Bytes from `start` that may be resident, as of the page's last class
+    /// change: the deepest carve of the classes it served since it was last
+    /// purged, less what a trim returned (see [`page_depth`] and
+    /// [`SlabTier::trim_for_class`]). Written by the owner of an empty
+    /// page; read under the tier lock while the page is free.
+    depth: u32,
     /// Blocks freed by other threads (multi-producer, single-consumer stack),
     /// with their count in the top 16 bits (see [`REMOTE_COUNT_SHIFT`]).
     remote: AtomicPtr<Block>,
@@ -188,6 +194,7 @@ impl Page {
             freed_at_ms: 0,
             hint_next: ptr::null_mut(),
             hinted: false,
+            depth: 0,
             class_next: ptr::null_mut(),
             class_prev: ptr::null_mut(),
         }
@@ -310,8 +317,8 @@ pub struct TierStats {
     pub pages_adopted: stat::AtomicUsize,
     /// Blocks collected from remote-free lists.
     pub remote_collected: stat::AtomicUsize,
-    /// Pages that returned a previous class's carve on a class change
-    /// (`SlabTier::trim_for_class`).
+    /// Pages that returned memory on a class change, beyond what the new
+    /// class keeps (`SlabTier::trim_for_class`).
     pub pages_trimmed: stat::AtomicUsize,
 }
 
@@ -363,6 +370,35 @@ impl Shared {
             *head = pg;
             self.dirty_count += 1;
         }
+    }
+
+    /// The page, among the [`FIT_WINDOW`] most recently released ones, whose
+    /// [depth](page_depth) is closest to `keep` (the most recent of equals;
+    /// null when the dirty list is empty).
+    ///
+    /// # Safety
+    /// Under the tier lock.
+    unsafe fn closest_dirty(&self, keep: usize) -> *mut Page {
+        let mut best = ptr::null_mut();
+        let mut best_cost = usize::MAX;
+        let mut p = self.dirty;
+        let mut n = 0;
+        // SAFETY: per contract.
+        unsafe {
+            while !p.is_null() && n < FIT_WINDOW {
+                let cost = page_depth(p).abs_diff(keep);
+                if cost < best_cost {
+                    best = p;
+                    best_cost = cost;
+                    if cost == 0 {
+                        break;
+                    }
+                }
+                p = (*p).next;
+                n += 1;
+            }
+        }
+        best
     }
 
     /// Takes `pg` off the dirty list and its class's dirty list.
@@ -581,13 +617,16 @@ impl SlabTier {
     }
 
     /// Takes an empty page for class `class`, owned by `heap`: the most
-    /// recently released resident page of that class, else the most recently
-    /// released resident one, else a clean one or one of a new segment.
+    /// recently released resident page of that class, else a resident page
+    /// of another class (the most recently released one in tiers of small
+    /// pages; in L2.5's the one among the recent whose depth is closest to
+    /// what the class keeps, [`SlabTier::kept_depth`]), else a clean one or
+    /// one of a new segment.
     ///
-    /// A page keeps the memory its classes carved until it is purged, so
-    /// without a trim on a class change ([`SlabTier::trim_for_class`], which
-    /// L2.5 does not do) a page that served one class after another stays
-    /// as deep as the deepest of them. Under thread churn (every thread takes one page per class it
+    /// A page keeps the memory its classes carved until it is purged or
+    /// trimmed on a class change ([`SlabTier::trim_for_class`]), so a page
+    /// that served one class after another would stay as deep as the
+    /// deepest of them. Under thread churn (every thread takes one page per class it
     /// uses, and releases them at exit) the pages of a plain LIFO reuse
     /// cycled through every class, and each ended up as deep as the deepest
     /// class's carve; taking a page of the same class first keeps each
@@ -599,7 +638,22 @@ impl SlabTier {
         let mut pg = {
             let mut s = self.shared.lock();
             let own = s.dirty_of[class];
-            let pg = if own.is_null() { s.dirty } else { own };
+            let pg = if !own.is_null() {
+                own
+            } else if self.page_shift <= TRIM_MAX_PAGE_SHIFT {
+                // Every class change trims to the first carve: which page
+                // does not matter to memory, and the newest is the warmest.
+                s.dirty
+            } else {
+                // A class that fills whole pages takes a deep one, whose
+                // memory it will carve anyway; one that cannot reach the
+                // whole page takes a shallow one, so its trim is rare
+                // (taking the newest page instead, `mid`'s 640 KiB class
+                // trimmed more than ten times as often per operation, and
+                // other classes faulted each trimmed tail back in).
+                // SAFETY: we hold the tier lock.
+                unsafe { s.closest_dirty(self.kept_depth(self.sizes[class] as usize)) }
+            };
             // SAFETY: free pages are only linked/unlinked under the lock.
             unsafe {
                 if !pg.is_null() {
@@ -664,34 +718,55 @@ impl SlabTier {
         pg
     }
 
-    /// Returns to the OS what the previous class of the empty page `pg`
-    /// carved beyond the first carve of the class of `bs`-byte blocks that
-    /// takes it over, in a tier whose pages are at most
-    /// [`TRIM_MAX_PAGE_SHIFT`]: a page keeps every byte a class carved until
-    /// it is purged, so without this a page that changes class stays as deep
-    /// as the deepest class it ever served, even when the new one uses its
-    /// first 4 KiB only. Class changes are rare once pages of the same class
-    /// are reused first (see [`SlabTier::acquire_page`]); with both, the
-    /// `threads` workload's peak RSS at 4 threads fell by a third, and
-    /// `aligned`'s by a sixth, at no throughput cost (side by side, not in a
-    /// record). In L2.5's 1 MiB pages of a few big blocks each, the new
-    /// class soon carves again most of what this would return: `mid`, whose
-    /// big classes change pages all the time, ran several times slower.
+    /// Returns to the OS what the empty page `pg` holds beyond what the class
+    /// of `bs`-byte blocks that takes it over keeps ([`SlabTier::kept_depth`]),
+    /// and records its depth.
+    ///
+    /// A page keeps every byte its classes carved until it is purged, so
+    /// without this a page that changes class stays as deep as the deepest
+    /// class it ever served:
+    /// * in tiers of small pages (the tiny tier's 64 KiB, L2's 256 KiB)
+    ///   the new class keeps its first carve only. Class changes are rare
+    ///   once pages of the same class are reused first (see
+    ///   [`SlabTier::acquire_page`]); with both, the `threads` workload's
+    ///   peak RSS at 4 threads fell by a third, and `aligned`'s by a sixth,
+    ///   at no throughput cost (side by side, not in a record).
+    /// * in L2.5's 1 MiB pages of a few big blocks each the new class soon
+    ///   carves again most of what a first-carve trim would return (`mid`,
+    ///   whose big classes change pages all the time, ran several times
+    ///   slower), so a page keeps all it can use: the whole page, except
+    ///   for a class whose blocks leave more than a quarter of it
+    ///   unreachable (the 640 KiB class: 384 KiB), which returns that tail.
     ///
     /// # Safety
     /// The caller owns `pg`, an empty page none of whose blocks is live.
     unsafe fn trim_for_class(&self, pg: *mut Page, bs: usize) {
-        if self.page_shift > TRIM_MAX_PAGE_SHIFT {
-            return;
-        }
         // SAFETY: per contract; the range lies in the page.
         unsafe {
-            let ps = map::page_size();
-            let carved = ((*pg).capacity as usize * (*pg).block_size as usize).next_multiple_of(ps);
-            let first = first_carve(bs).next_multiple_of(ps);
-            if carved > first && map::decommit(((*pg).start + first) as *mut u8, carved - first) {
+            let mut depth = page_depth(pg);
+            let keep = self.kept_depth(bs);
+            if depth > keep && map::decommit(((*pg).start + keep) as *mut u8, depth - keep) {
                 self.stats.pages_trimmed.fetch_add(1, Ordering::Relaxed);
+                depth = keep;
             }
+            (*pg).depth = depth as u32;
+        }
+    }
+
+    /// The depth a page keeps when it changes to the class of `bs`-byte
+    /// blocks (see [`SlabTier::trim_for_class`]): the first carve in tiers
+    /// of pages up to [`TRIM_MAX_PAGE_SHIFT`]; in larger pages what the
+    /// class's blocks can reach when they leave more than a quarter of the
+    /// page unreachable, else the whole page.
+    fn kept_depth(&self, bs: usize) -> usize {
+        let page = 1usize << self.page_shift;
+        let cap = (page / bs) * bs;
+        if self.page_shift <= TRIM_MAX_PAGE_SHIFT {
+            first_carve(bs).next_multiple_of(map::page_size())
+        } else if page - cap > page / 4 {
+            cap.next_multiple_of(map::page_size())
+        } else {
+            page
         }
     }
 
@@ -817,6 +892,7 @@ impl SlabTier {
                 map::decommit((*t).start as *mut u8, 1 << self.page_shift);
                 (*t).free = ptr::null_mut();
                 (*t).capacity = 0;
+                (*t).depth = 0;
             }
         }
         self.stats.pages_decommitted.fetch_add(purge.len(), Ordering::Relaxed);
@@ -959,13 +1035,31 @@ const fn carve_blocks(bs: usize, left: usize) -> usize {
     }
 }
 
+/// The depth of the empty page `pg`: its bytes from the start that may be
+/// resident (its recorded depth, or its current class's carve if deeper).
+///
+/// # Safety
+/// `pg` is a free page and the caller holds the tier lock, or owns it.
+unsafe fn page_depth(pg: *mut Page) -> usize {
+    // SAFETY: per contract.
+    unsafe {
+        let carved = ((*pg).capacity as usize * (*pg).block_size as usize).next_multiple_of(map::page_size());
+        ((*pg).depth as usize).max(carved)
+    }
+}
+
+/// How many of the most recently released pages a class of a tier of large
+/// pages looks through for the one closest to the depth it keeps (see
+/// `SlabTier::acquire_page`).
+const FIT_WINDOW: usize = 16;
+
 /// Bytes of the first carve of a page of `bs`-byte blocks.
 const fn first_carve(bs: usize) -> usize {
     carve_blocks(bs, usize::MAX) * bs
 }
 
-/// Largest page (as a shift) whose previous class's carve is returned when
-/// it changes class (see `SlabTier::trim_for_class`): the tiny tier's
+/// Largest page (as a shift) that keeps only the new class's first carve
+/// when it changes class (see `SlabTier::trim_for_class`): the tiny tier's
 /// 64 KiB and L2's 256 KiB pages.
 pub const TRIM_MAX_PAGE_SHIFT: u32 = 18;
 

@@ -7,13 +7,19 @@
 //!   carved beyond the new class's first carve: a page that served a class
 //!   of big blocks and then one of small blocks does not keep the big
 //!   class's memory resident.
+//! * In a tier of 1 MiB pages (L2.5's) a page that changes class keeps
+//!   what the new class can use, and returns only the tail that a class of
+//!   blocks leaving more than a quarter of the page unreachable can never
+//!   use; and a class without released pages of its own takes the released
+//!   page whose depth is closest to what it keeps.
 //!
 //! * The tier's lists stay whole: each released page is handed out once,
 //!   also when one is taken from the middle of the dirty list.
 //!
 //! Each test uses its own tier (page tiers are process-wide), with 64 KiB
-//! pages like the tiny tier's, and assumes 4 KiB OS pages (the trim rounds
-//! to the OS page; it is skipped elsewhere).
+//! pages like the tiny tier's or 1 MiB pages like L2.5's, and assumes 4 KiB
+//! OS pages where it measures what is resident (the trim rounds to the OS
+//! page; those tests are skipped elsewhere).
 
 use hak_slab::{seg_of_entry, Heap, SlabTier};
 use std::ptr;
@@ -37,9 +43,15 @@ fn page_start(tier: &SlabTier, p: *mut u8) -> usize {
     p as usize & !(tier.page_size() - 1)
 }
 
-/// Allocates `n` blocks of `class`, writing every byte of each.
+/// Allocates `n` blocks of `class` of [`SIZES`], writing every byte of each.
 fn alloc_written(h: &mut Heap, class: usize, n: usize) -> Vec<*mut u8> {
-    let bs = SIZES[class] as usize;
+    alloc_written_of(h, &SIZES, class, n)
+}
+
+/// Allocates `n` blocks of `class` of a tier of classes `sizes`, writing
+/// every byte of each.
+fn alloc_written_of(h: &mut Heap, sizes: &[u32], class: usize, n: usize) -> Vec<*mut u8> {
+    let bs = sizes[class] as usize;
     (0..n)
         .map(|i| {
             // SAFETY: the heap is initialised and used by this thread only.
@@ -192,4 +204,90 @@ fn a_page_taken_from_the_middle_of_the_dirty_list_leaves_the_others_whole() {
     d.sort();
     d.dedup();
     assert_eq!(d.len(), 4, "a page was handed to two heaps: {got:x?}");
+}
+
+/// Classes of a tier of 1 MiB pages: 64 KiB blocks fill a page, 640 KiB and
+/// 704 KiB ones leave 384 and 320 KiB of it unreachable, 1 MiB ones fill it.
+static L25_LIKE: [u32; 4] = [64 << 10, 640 << 10, 704 << 10, 1 << 20];
+const K64: usize = 0;
+const K640: usize = 1;
+const K704: usize = 2;
+const M1: usize = 3;
+const KIB: usize = 1024;
+
+fn trims(tier: &SlabTier) -> usize {
+    tier.stats.pages_trimmed.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[test]
+fn a_large_page_keeps_what_its_new_class_can_use_and_returns_the_tail_it_cannot() {
+    static TIER: SlabTier = SlabTier::new("l25-tail", 2, 20, &L25_LIKE);
+    if os_page() != 4096 {
+        return; // the counts below are in 4 KiB pages
+    }
+    // A 1 MiB block written whole, then freed: its page is 1 MiB deep.
+    let a = heap(&TIER);
+    let m = alloc_written_of(a, &L25_LIKE, M1, 1);
+    let page = page_start(&TIER, m[0]);
+    assert_eq!(resident_pages(page, page + 1024 * KIB), 256);
+    free_and_release(a, &m);
+
+    // 64 KiB blocks fill a page: the class takes the page and keeps all of
+    // it (it will carve there), returning nothing.
+    let b = heap(&TIER);
+    let k = alloc_written_of(b, &L25_LIKE, K64, 1);
+    assert_eq!(page_start(&TIER, k[0]), page, "the 64 KiB class did not reuse the released page");
+    assert_eq!(resident_pages(page + 64 * KIB, page + 1024 * KIB), 240, "memory the class can carve was returned");
+    assert_eq!(trims(&TIER), 0);
+    free_and_release(b, &k);
+
+    // A 640 KiB block leaves 384 KiB of a page unreachable: the class takes
+    // the page and returns that tail, and its block holds what it stores.
+    let c = heap(&TIER);
+    let q = alloc_written_of(c, &L25_LIKE, K640, 1);
+    assert_eq!(page_start(&TIER, q[0]), page, "the 640 KiB class did not reuse the released page");
+    assert_eq!(resident_pages(page + 640 * KIB, page + 1024 * KIB), 0, "the unreachable tail stayed resident");
+    assert_eq!(resident_pages(page, page + 640 * KIB), 160);
+    assert_eq!(trims(&TIER), 1);
+    // SAFETY: a live 640 KiB block written by alloc_written_of.
+    unsafe { assert!(std::slice::from_raw_parts(q[0], 640 * KIB).iter().all(|&x| x == 1)) };
+    free_and_release(c, &q);
+
+    // Back to a class that fills the page: nothing more to return.
+    let d = heap(&TIER);
+    let m = alloc_written_of(d, &L25_LIKE, M1, 1);
+    assert_eq!(page_start(&TIER, m[0]), page);
+    assert_eq!(trims(&TIER), 1);
+}
+
+#[test]
+fn a_class_takes_the_released_page_closest_to_the_depth_it_keeps() {
+    static TIER: SlabTier = SlabTier::new("l25-fit", 3, 20, &L25_LIKE);
+    // Released in this order: DEEP (sixteen 64 KiB blocks: 1 MiB carved),
+    // then SHALLOW (one 704 KiB block), which heads the dirty list.
+    let a = heap(&TIER);
+    let k = alloc_written_of(a, &L25_LIKE, K64, 16);
+    let deep = page_start(&TIER, k[0]);
+    assert!(k.iter().all(|&p| page_start(&TIER, p) == deep));
+    let b = heap(&TIER);
+    let s = alloc_written_of(b, &L25_LIKE, K704, 1);
+    let shallow = page_start(&TIER, s[0]);
+    assert_ne!(deep, shallow);
+    free_and_release(a, &k);
+    free_and_release(b, &s);
+
+    // A 1 MiB block needs a whole page: it gets the deep one, already
+    // resident, not the newer shallow one, which it would fault in anew.
+    let c = heap(&TIER);
+    let m = alloc_written_of(c, &L25_LIKE, M1, 1);
+    assert_eq!(page_start(&TIER, m[0]), deep, "the 1 MiB class took the shallower page");
+    // A 640 KiB block gets the shallow one: its 704 KiB are closer to the
+    // 640 KiB it keeps than a clean page's nothing.
+    let d = heap(&TIER);
+    let q = alloc_written_of(d, &L25_LIKE, K640, 1);
+    assert_eq!(page_start(&TIER, q[0]), shallow, "the 640 KiB class did not take the shallow page");
+    assert_eq!(trims(&TIER), 1, "the 640 KiB class's page returned its 64 KiB beyond 640 KiB");
+    if os_page() == 4096 {
+        assert_eq!(resident_pages(shallow + 640 * KIB, shallow + 1024 * KIB), 0);
+    }
 }
