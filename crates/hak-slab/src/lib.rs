@@ -142,8 +142,10 @@ pub struct Page {
     /// Bytes from `start` that may be resident, as of the page's last class
     /// change: the deepest carve of the classes it served since it was last
     /// purged, less what a trim returned (see [`page_depth`] and
-    /// [`SlabTier::trim_for_class`]). Written by the owner of an empty
-    /// page; read under the tier lock while the page is free.
+    /// [`SlabTier::trim_for_class`]); 0 after a purge. Written by whoever
+    /// holds the empty page alone (the heap taking it over, or the purge
+    /// while it is off every list); read under the tier lock while the page
+    /// is on the dirty list.
     depth: u32,
     /// Blocks freed by other threads (multi-producer, single-consumer stack),
     /// with their count in the top 16 bits (see [`REMOTE_COUNT_SHIFT`]).
@@ -329,8 +331,8 @@ pub struct TierStats {
 /// `class_prev`): a heap takes a page of its own class first, whose carved
 /// blocks are still on its free list, so pages mostly keep their class
 /// instead of being carved by one class after another (a class with no
-/// page of its own takes the newest of any class; see
-/// [`SlabTier::acquire_page`]). `clean` pages are decommitted or
+/// page of its own takes the newest of any class in tiers of small pages,
+/// the one of closest depth in L2.5's; see [`SlabTier::acquire_page`]). `clean` pages are decommitted or
 /// untouched.
 /// And, per class, hints of abandoned pages with free space: pages that
 /// were abandoned by an exiting thread, linked through `hint_next`, each
@@ -645,12 +647,16 @@ impl SlabTier {
                 // does not matter to memory, and the newest is the warmest.
                 s.dirty
             } else {
-                // A class that fills whole pages takes a deep one, whose
-                // memory it will carve anyway; one that cannot reach the
-                // whole page takes a shallow one, so its trim is rare
-                // (taking the newest page instead, `mid`'s 640 KiB class
-                // trimmed more than ten times as often per operation, and
-                // other classes faulted each trimmed tail back in).
+                // A class that keeps the whole page takes a deep one: its
+                // blocks fill all of it or leave at most a quarter out of
+                // reach, which stays resident rather than being faulted in
+                // again when the page next serves a class that fills it.
+                // The class that returns its tail takes a shallow one, so
+                // its trim is rare: taking the newest page instead, `mid`'s
+                // 640 KiB class trimmed more than ten times as often per
+                // operation and other classes faulted each tail back in;
+                // aiming every class at the depth its blocks can reach
+                // faulted more still (side by side, not in a record).
                 // SAFETY: we hold the tier lock.
                 unsafe { s.closest_dirty(self.kept_depth(self.sizes[class] as usize)) }
             };
@@ -889,10 +895,10 @@ impl SlabTier {
             // reach them until we put them on the clean list below. Their
             // blocks (and free lists) are gone.
             unsafe {
-                map::decommit((*t).start as *mut u8, 1 << self.page_shift);
+                let gone = map::decommit((*t).start as *mut u8, 1 << self.page_shift);
                 (*t).free = ptr::null_mut();
                 (*t).capacity = 0;
-                (*t).depth = 0;
+                (*t).depth = if gone { 0 } else { 1 << self.page_shift };
             }
         }
         self.stats.pages_decommitted.fetch_add(purge.len(), Ordering::Relaxed);

@@ -263,8 +263,8 @@ fn a_large_page_keeps_what_its_new_class_can_use_and_returns_the_tail_it_cannot(
 #[test]
 fn a_class_takes_the_released_page_closest_to_the_depth_it_keeps() {
     static TIER: SlabTier = SlabTier::new("l25-fit", 3, 20, &L25_LIKE);
-    // Released in this order: DEEP (sixteen 64 KiB blocks: 1 MiB carved),
-    // then SHALLOW (one 704 KiB block), which heads the dirty list.
+    // DEEP: sixteen 64 KiB blocks, 1 MiB carved. SHALLOW: one 704 KiB
+    // block. SHALLOW is released last and heads the dirty list.
     let a = heap(&TIER);
     let k = alloc_written_of(a, &L25_LIKE, K64, 16);
     let deep = page_start(&TIER, k[0]);
@@ -281,13 +281,46 @@ fn a_class_takes_the_released_page_closest_to_the_depth_it_keeps() {
     let c = heap(&TIER);
     let m = alloc_written_of(c, &L25_LIKE, M1, 1);
     assert_eq!(page_start(&TIER, m[0]), deep, "the 1 MiB class took the shallower page");
-    // A 640 KiB block gets the shallow one: its 704 KiB are closer to the
-    // 640 KiB it keeps than a clean page's nothing.
+    // Released again, the deep page heads the dirty list. A 640 KiB block
+    // still gets the shallow one: its 704 KiB are closer to the 640 KiB
+    // the class keeps, so it returns 64 KiB instead of 384.
+    free_and_release(c, &m);
     let d = heap(&TIER);
     let q = alloc_written_of(d, &L25_LIKE, K640, 1);
-    assert_eq!(page_start(&TIER, q[0]), shallow, "the 640 KiB class did not take the shallow page");
+    assert_eq!(page_start(&TIER, q[0]), shallow, "the 640 KiB class took the deeper page");
     assert_eq!(trims(&TIER), 1, "the 640 KiB class's page returned its 64 KiB beyond 640 KiB");
     if os_page() == 4096 {
         assert_eq!(resident_pages(shallow + 640 * KIB, shallow + 1024 * KIB), 0);
+        assert_eq!(resident_pages(deep, deep + 1024 * KIB), 256, "the deep page lost memory");
     }
+}
+
+#[test]
+fn a_purged_page_starts_shallow_again() {
+    static TIER: SlabTier = SlabTier::new("l25-purge", 2, 20, &L25_LIKE);
+    // A 1 MiB block written whole; then the page serves 64 KiB blocks (a
+    // class change: the page records its 1 MiB depth) and is released.
+    let a = heap(&TIER);
+    let m = alloc_written_of(a, &L25_LIKE, M1, 1);
+    let page = page_start(&TIER, m[0]);
+    free_and_release(a, &m);
+    let b = heap(&TIER);
+    let k = alloc_written_of(b, &L25_LIKE, K64, 1);
+    assert_eq!(page_start(&TIER, k[0]), page);
+    free_and_release(b, &k);
+
+    // Purged (no page kept, no decay): its memory is gone.
+    TIER.set_keep_free_pages(0);
+    TIER.set_decay_ms(0);
+    TIER.purge_expired();
+    assert_eq!(TIER.stats.pages_decommitted.load(std::sync::atomic::Ordering::Relaxed), 1);
+    if os_page() == 4096 {
+        assert_eq!(resident_pages(page, page + 1024 * KIB), 0);
+    }
+    // The 640 KiB class takes it: nothing lies beyond its reach, so
+    // nothing is trimmed.
+    let c = heap(&TIER);
+    let q = alloc_written_of(c, &L25_LIKE, K640, 1);
+    assert_eq!(page_start(&TIER, q[0]), page);
+    assert_eq!(trims(&TIER), 0, "a purged page was trimmed as if still deep");
 }
