@@ -210,12 +210,21 @@ pub struct Workload {
     pub timeout: Duration,
     /// How `binary` was built (for the record), if we built it.
     pub build_cmd: Option<String>,
+    /// CPUs every run is pinned to (`taskset -c`), if any.
+    pub cpus: Option<String>,
 }
 
 impl Workload {
     /// The exact command of one run.
     pub fn command(&self, case: &Case, alloc: &Allocator) -> Command {
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = match &self.cpus {
+            Some(cpus) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpus).arg(&self.binary);
+                c
+            }
+            None => Command::new(&self.binary),
+        };
         cmd.args(&case.args);
         util::restore_user_env(&mut cmd);
         alloc.apply(&mut cmd);
@@ -508,6 +517,10 @@ pub struct Options {
     pub json: Option<PathBuf>,
     pub save: Option<String>,
     pub quick: bool,
+    /// `--cpus LIST`: every workload run pinned to these CPUs with
+    /// `taskset -c LIST` (same for every allocator); `None`: the kernel
+    /// places the threads.
+    pub cpus: Option<String>,
 }
 
 impl Options {
@@ -539,6 +552,7 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
         json: None,
         save: None,
         quick: false,
+        cpus: None,
     };
     let (mut runs, mut seconds) = (None, None);
     let mut i = 0;
@@ -626,6 +640,7 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
                 o.save = Some(v);
             }
             "--quick" => o.quick = true,
+            "--cpus" => o.cpus = Some(parse_cpu_list(&value()?)?),
             "--instructions" => o.instructions = true,
             "--criterion" => o.criterion = true,
             f if f.starts_with('-') => {
@@ -652,6 +667,22 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
     o.runs = runs.unwrap_or(if o.quick { 1 } else { 5 });
     o.seconds = seconds.unwrap_or(if o.quick { 0.25 } else { 2.0 });
     Ok(o)
+}
+
+/// Checks a `--cpus` list as `taskset -c` takes it (`0`, `0,1`, `0-1`).
+pub fn parse_cpu_list(v: &str) -> Result<String> {
+    let bad = || format!("--cpus: expected a CPU list like 0 or 0,1 or 0-1, got `{v}`");
+    if v.is_empty() {
+        return Err(bad());
+    }
+    for part in v.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b) = (a.parse::<u32>().map_err(|_| bad())?, b.parse::<u32>().map_err(|_| bad())?);
+        if a > b || a >= 1024 || b >= 1024 {
+            return Err(bad());
+        }
+    }
+    Ok(v.to_string())
 }
 
 /// Everything one invocation measured, for the reports.
@@ -693,11 +724,30 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
         quick: o.quick,
         seed: workloads::SEED,
     };
+    if let Some(cpus) = &o.cpus {
+        // taskset applies the list itself: one that names no usable CPU
+        // fails here, before any workload is built or run.
+        let ok = Command::new("taskset")
+            .args(["-c", cpus, "true"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|st| st.success());
+        match ok {
+            Ok(true) => {}
+            Ok(false) => return Err(format!("--cpus {cpus}: `taskset -c {cpus} true` failed (no such usable CPU?)")),
+            Err(_) => {
+                return Err("--cpus needs `taskset` (Debian: apt-get install -y util-linux)".into())
+            }
+        }
+    }
     let mut workloads_to_run = Vec::new();
     for name in &names {
         let spec = workloads::find(name).expect("validated");
         let binary = cbuild::build(spec.program)?;
-        workloads_to_run.push(spec.workload(binary, &params));
+        let mut w = spec.workload(binary, &params);
+        w.cpus = o.cpus.clone();
+        workloads_to_run.push(w);
     }
     let pairs = cbuild::build(&cbuild::PAIRS)?;
 
@@ -776,6 +826,9 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
         o.runs,
         format_seconds(o.seconds)
     );
+    if let Some(cpus) = &o.cpus {
+        println!("placement:     every run pinned with `taskset -c {cpus}`, the same for every allocator");
+    }
 
     let total: usize = workloads_to_run
         .iter()
@@ -1120,6 +1173,11 @@ mod tests {
         .unwrap();
         assert_eq!(o.allocs, ["hakmem", "jemalloc"]);
         assert_eq!(o.save.as_deref(), Some("first-race"));
+        assert_eq!(o.cpus, None);
+        let o = parse_options(&args("prodcons --cpus 0")).unwrap();
+        assert_eq!(o.cpus.as_deref(), Some("0"));
+        let o = parse_options(&args("--cpus=0-1,3")).unwrap();
+        assert_eq!(o.cpus.as_deref(), Some("0-1,3"));
         let o = parse_options(&args("--criterion -- pair/hakmem")).unwrap();
         assert!(o.criterion);
         assert_eq!(o.passthrough, ["pair/hakmem"]);
@@ -1132,6 +1190,10 @@ mod tests {
             "--save ../x",
             "--threads 0",
             "--seconds -1",
+            "--cpus x",
+            "--cpus 1-0",
+            "--cpus 0,,1",
+            "--cpus",
         ] {
             assert!(parse_options(&args(bad)).is_err(), "{bad}");
         }
@@ -1167,5 +1229,20 @@ mod tests {
             line.ends_with("/x/larson 2 8 1024 10000 1 12345 1"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn pinned_commands_run_the_workload_under_taskset() {
+        let mut w = larson("/x/larson".into(), 2.0, &[4]);
+        w.cpus = Some("0".into());
+        let hak = Allocator::preloaded("hakmem", "/x/libhakmem.so".into());
+        let line = util::display_cmd(&w.command(&w.cases[0], &hak));
+        assert!(line.contains("LD_PRELOAD=/x/libhakmem.so "), "{line}");
+        assert!(
+            line.ends_with("taskset -c 0 /x/larson 2 8 1024 10000 1 12345 4"),
+            "{line}"
+        );
+        let sys = util::display_cmd(&w.command(&w.cases[0], &Allocator::system()));
+        assert!(sys.starts_with("env -u LD_PRELOAD taskset -c 0 /x/larson"), "{sys}");
     }
 }

@@ -60,7 +60,7 @@ commands:
           5. cargo xtask loom   (every loom model, LOOM_MAX_PREEMPTIONS=3)
 
   bench [WORKLOAD...] [--threads 1,4] [--alloc LIST] [--runs N] [--seconds S]
-        [--json FILE] [--save NAME] [--quick] [--instructions]
+        [--cpus LIST] [--json FILE] [--save NAME] [--quick] [--instructions]
         build libhakmem.so (release) and the workload programs of benches/c/,
         then run each workload under every allocator, interleaved (system,
         hakmem, jemalloc, ... then again), N runs each (default 5), each run a
@@ -79,6 +79,8 @@ commands:
                        package libmimalloc-sys into target/bench-bin/
           --seconds    length of a timed run (default 2; --quick: 0.25)
           --quick      smoke-test sizes: 1 run, 0.25 s, 32 MiB retention burst
+          --cpus LIST  pin every run to these CPUs (taskset -c LIST, e.g. 0),
+                       the same for every allocator: placement held fixed
           --json FILE  write the JSON record
           --save NAME  write docs/bench/NAME.md, NAME.svg and NAME.json
           --instructions  instructions per malloc+free pair (valgrind

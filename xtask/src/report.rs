@@ -237,6 +237,7 @@ pub fn json(s: &Session) -> Json {
     config.push("seconds_per_timed_run", o.seconds);
     config.push("threads", o.threads.clone());
     config.push("quick", o.quick);
+    config.push("cpus", o.cpus.clone());
     config.push("hakmem_so", s.hakmem_so.display().to_string());
     config.push("hakmem_resolved", s.hakmem_resolved.as_str());
     config.push(
@@ -454,6 +455,13 @@ pub fn markdown(s: &Session, name: &str) -> String {
         md_cell(&s.hakmem_resolved)
     ));
     md.push_str(&format!("| runs per case | {} |\n", s.options.runs));
+    md.push_str(&format!(
+        "| placement | {} |\n",
+        match &s.options.cpus {
+            Some(c) => format!("every run pinned with `taskset -c {c}`, the same for every allocator"),
+            None => "the kernel's (no pinning)".into(),
+        }
+    ));
     md.push_str(&format!(
         "| seconds per timed run | {}{} |\n",
         crate::bench::format_seconds(s.options.seconds),

@@ -217,6 +217,7 @@ impl Spec {
             metric: self.metric,
             timeout: Duration::from_secs_f64(timeout_secs),
             build_cmd: cbuild::build_command(self.program),
+            cpus: None,
         }
     }
 }
