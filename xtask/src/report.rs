@@ -835,6 +835,7 @@ mod tests {
             "\"schema\": \"hakmem-bench/1\"",
             "\"workload\": \"larson\"",
             "\"runs\": [200, 210, 190]",
+            "\"cpus\": null",
             "\"ratio_to_system\": 2",
             "\"higher_is_better\": false",
             "\"peak_rss_kb\": 2048",
@@ -851,5 +852,6 @@ mod tests {
         assert!(md.contains("![median / system median](t.svg)"));
         assert!(md.contains("## retention"));
         assert!(md.contains("| runs per case | 5 |"));
+        assert!(md.contains("| placement | the kernel's (no pinning) |"), "{md}");
     }
 }
