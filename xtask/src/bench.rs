@@ -216,6 +216,13 @@ pub struct Workload {
 
 impl Workload {
     /// The exact command of one run.
+    ///
+    /// Pinned (`cpus`), the command is `taskset -c LIST PROGRAM ARGS`:
+    /// `taskset` sets the affinity and execs the program in the same
+    /// process, so the timeout, `wait4` and the program's `VmHWM` are the
+    /// workload's. The allocator is preloaded into `taskset` too, for the
+    /// moment before the exec (harmless; `HAKMEM_VERBOSE=1` prints its
+    /// configuration line twice).
     pub fn command(&self, case: &Case, alloc: &Allocator) -> Command {
         let mut cmd = match &self.cpus {
             Some(cpus) => {
@@ -671,18 +678,59 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
 
 /// Checks a `--cpus` list as `taskset -c` takes it (`0`, `0,1`, `0-1`).
 pub fn parse_cpu_list(v: &str) -> Result<String> {
+    cpu_numbers(v)?;
+    Ok(v.to_string())
+}
+
+/// The CPUs a `--cpus` list names, in order.
+pub fn cpu_numbers(v: &str) -> Result<Vec<usize>> {
     let bad = || format!("--cpus: expected a CPU list like 0 or 0,1 or 0-1, got `{v}`");
-    if v.is_empty() {
-        return Err(bad());
-    }
+    let mut cpus = Vec::new();
     for part in v.split(',') {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (a, b) = (a.parse::<u32>().map_err(|_| bad())?, b.parse::<u32>().map_err(|_| bad())?);
-        if a > b || a >= 1024 || b >= 1024 {
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+        if !digits(a) || !digits(b) {
             return Err(bad());
         }
+        let (a, b) = (a.parse::<usize>().map_err(|_| bad())?, b.parse::<usize>().map_err(|_| bad())?);
+        if a > b || b >= 1024 {
+            return Err(bad());
+        }
+        cpus.extend(a..=b);
     }
-    Ok(v.to_string())
+    Ok(cpus)
+}
+
+/// Refuses a `--cpus` list naming a CPU this process may not run on (a
+/// pinned run would silently use fewer CPUs than its record says), and
+/// checks that `taskset` is there.
+fn check_cpus(list: &str) -> Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity
+    // writes at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is this thread; `set` is a live cpu_set_t.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if r == 0 {
+        for cpu in cpu_numbers(list)? {
+            // SAFETY: `set` was filled by sched_getaffinity; cpu < 1024 = CPU_SETSIZE.
+            if !unsafe { libc::CPU_ISSET(cpu, &set) } {
+                return Err(format!(
+                    "--cpus {list}: CPU {cpu} is not one this process may run on (see `taskset -p $$`)"
+                ));
+            }
+        }
+    }
+    let out = Command::new("taskset")
+        .args(["-c", list, "true"])
+        .output()
+        .map_err(|_| "--cpus needs `taskset` (Debian: apt-get install -y util-linux)".to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "--cpus {list}: `taskset -c {list} true` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 /// Everything one invocation measured, for the reports.
@@ -704,6 +752,9 @@ pub struct Session {
 pub fn bench_cmd(args: &[String]) -> Result<()> {
     let o = parse_options(args)?;
     if o.criterion {
+        if o.cpus.is_some() {
+            return Err("--cpus applies to the workload programs, not to --criterion".into());
+        }
         return criterion(&o);
     }
     let start = Instant::now();
@@ -725,21 +776,8 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
         seed: workloads::SEED,
     };
     if let Some(cpus) = &o.cpus {
-        // taskset applies the list itself: one that names no usable CPU
-        // fails here, before any workload is built or run.
-        let ok = Command::new("taskset")
-            .args(["-c", cpus, "true"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .map(|st| st.success());
-        match ok {
-            Ok(true) => {}
-            Ok(false) => return Err(format!("--cpus {cpus}: `taskset -c {cpus} true` failed (no such usable CPU?)")),
-            Err(_) => {
-                return Err("--cpus needs `taskset` (Debian: apt-get install -y util-linux)".into())
-            }
-        }
+        // Before any workload is built or run.
+        check_cpus(cpus)?;
     }
     let mut workloads_to_run = Vec::new();
     for name in &names {
@@ -1194,6 +1232,8 @@ mod tests {
             "--cpus 1-0",
             "--cpus 0,,1",
             "--cpus",
+            "--cpus +1",
+            "--cpus 0-",
         ] {
             assert!(parse_options(&args(bad)).is_err(), "{bad}");
         }
@@ -1229,6 +1269,16 @@ mod tests {
             line.ends_with("/x/larson 2 8 1024 10000 1 12345 1"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn cpu_lists_expand_like_taskset() {
+        assert_eq!(cpu_numbers("0").unwrap(), [0]);
+        assert_eq!(cpu_numbers("0-2,5").unwrap(), [0, 1, 2, 5]);
+        assert!(cpu_numbers("1024").is_err());
+        // CPU 0 may be outside a restricted affinity mask; a CPU far beyond
+        // any machine's never is inside.
+        assert!(check_cpus("1023").is_err());
     }
 
     #[test]

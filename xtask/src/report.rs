@@ -853,5 +853,9 @@ mod tests {
         assert!(md.contains("## retention"));
         assert!(md.contains("| runs per case | 5 |"));
         assert!(md.contains("| placement | the kernel's (no pinning) |"), "{md}");
+        let mut pinned = session();
+        pinned.options.cpus = Some("0".into());
+        assert!(json(&pinned).pretty().contains("\"cpus\": \"0\""));
+        assert!(markdown(&pinned, "t").contains("| placement | every run pinned with `taskset -c 0`, the same for every allocator |"));
     }
 }
