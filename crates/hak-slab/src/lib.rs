@@ -765,12 +765,13 @@ impl SlabTier {
     /// class's blocks can reach when they leave more than a quarter of the
     /// page unreachable, else the whole page.
     fn kept_depth(&self, bs: usize) -> usize {
-        let page = 1usize << self.page_shift;
-        let cap = (page / bs) * bs;
         if self.page_shift <= TRIM_MAX_PAGE_SHIFT {
-            first_carve(bs).next_multiple_of(map::page_size())
-        } else if page - cap > page / 4 {
-            cap.next_multiple_of(map::page_size())
+            return first_carve(bs).next_multiple_of(map::page_size());
+        }
+        let page = 1usize << self.page_shift;
+        let reach = (page / bs) * bs;
+        if page - reach > page / 4 {
+            reach.next_multiple_of(map::page_size())
         } else {
             page
         }
