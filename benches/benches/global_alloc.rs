@@ -66,15 +66,9 @@ fn pairs(c: &mut Criterion) {
     for &size in SIZES {
         let l = layout(size);
         g.throughput(Throughput::Elements(1));
-        g.bench_with_input(BenchmarkId::new("hakmem", size), &l, |b, &l| {
-            b.iter(|| pair(&HAKMEM, l))
-        });
-        g.bench_with_input(BenchmarkId::new("system", size), &l, |b, &l| {
-            b.iter(|| pair(&System, l))
-        });
-        g.bench_with_input(BenchmarkId::new("mimalloc", size), &l, |b, &l| {
-            b.iter(|| pair(&MIMALLOC, l))
-        });
+        g.bench_with_input(BenchmarkId::new("hakmem", size), &l, |b, &l| b.iter(|| pair(&HAKMEM, l)));
+        g.bench_with_input(BenchmarkId::new("system", size), &l, |b, &l| b.iter(|| pair(&System, l)));
+        g.bench_with_input(BenchmarkId::new("mimalloc", size), &l, |b, &l| b.iter(|| pair(&MIMALLOC, l)));
     }
     g.finish();
 }
@@ -86,12 +80,8 @@ fn batches(c: &mut Criterion) {
         let n = BATCH.min(BATCH_BYTES_MAX / size).max(1);
         let mut ptrs = Vec::with_capacity(n);
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("hakmem", size), &l, |b, &l| {
-            b.iter(|| batch(&HAKMEM, l, &mut ptrs, n))
-        });
-        g.bench_with_input(BenchmarkId::new("system", size), &l, |b, &l| {
-            b.iter(|| batch(&System, l, &mut ptrs, n))
-        });
+        g.bench_with_input(BenchmarkId::new("hakmem", size), &l, |b, &l| b.iter(|| batch(&HAKMEM, l, &mut ptrs, n)));
+        g.bench_with_input(BenchmarkId::new("system", size), &l, |b, &l| b.iter(|| batch(&System, l, &mut ptrs, n)));
         g.bench_with_input(BenchmarkId::new("mimalloc", size), &l, |b, &l| {
             b.iter(|| batch(&MIMALLOC, l, &mut ptrs, n))
         });

@@ -35,19 +35,11 @@ pub struct Allocator {
 
 impl Allocator {
     pub fn system() -> Self {
-        Allocator {
-            name: "system".into(),
-            preload: None,
-            info: Vec::new(),
-        }
+        Allocator { name: "system".into(), preload: None, info: Vec::new() }
     }
 
     pub fn preloaded(name: &str, lib: PathBuf) -> Self {
-        Allocator {
-            name: name.into(),
-            preload: Some(lib),
-            info: Vec::new(),
-        }
+        Allocator { name: name.into(), preload: Some(lib), info: Vec::new() }
     }
 
     pub fn is_hakmem(&self) -> bool {
@@ -91,10 +83,9 @@ impl Allocator {
     }
 
     pub fn json(&self) -> Json {
-        let mut j = Json::obj().with("name", self.name.as_str()).with(
-            "preload",
-            self.preload.as_ref().map(|p| p.display().to_string()),
-        );
+        let mut j = Json::obj()
+            .with("name", self.name.as_str())
+            .with("preload", self.preload.as_ref().map(|p| p.display().to_string()));
         for (k, v) in &self.info {
             j.push(k, v.as_str());
         }
@@ -143,11 +134,7 @@ impl Metric {
 /// The N of the first line `<key> = N ...` (finite numbers only).
 pub fn parse_keyed(stdout: &str, key: &str) -> Option<f64> {
     stdout.lines().find_map(|line| {
-        let rest = line
-            .trim()
-            .strip_prefix(key)?
-            .trim_start()
-            .strip_prefix('=')?;
+        let rest = line.trim().strip_prefix(key)?.trim_start().strip_prefix('=')?;
         let number = rest.split_whitespace().next()?;
         number.parse::<f64>().ok().filter(|v| v.is_finite())
     })
@@ -155,10 +142,7 @@ pub fn parse_keyed(stdout: &str, key: &str) -> Option<f64> {
 
 /// What follows `allocator-check: ` in a workload's output.
 pub fn allocator_check(stdout: &str) -> Option<&str> {
-    stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("allocator-check:"))
-        .map(str::trim)
+    stdout.lines().find_map(|l| l.trim().strip_prefix("allocator-check:")).map(str::trim)
 }
 
 /// Whether a run really used `alloc`: the loader did not drop the preload
@@ -168,21 +152,13 @@ pub fn verify_allocator(out: &Captured, alloc: &Allocator) -> std::result::Resul
     if out.preload_ignored() {
         return Err(format!(
             "ran WITHOUT its LD_PRELOAD library (the loader could not load {})",
-            alloc
-                .preload
-                .as_ref()
-                .map_or("it".into(), |p| p.display().to_string())
+            alloc.preload.as_ref().map_or("it".into(), |p| p.display().to_string())
         ));
     }
     match allocator_check(&out.stdout) {
         None => Err("printed no `allocator-check:` line".into()),
-        Some(seen) if seen.split_whitespace().next() == Some(alloc.expected_check()) => {
-            Ok(seen.to_string())
-        }
-        Some(seen) => Err(format!(
-            "ran under `{seen}`, not {} (allocator-check line)",
-            alloc.name
-        )),
+        Some(seen) if seen.split_whitespace().next() == Some(alloc.expected_check()) => Ok(seen.to_string()),
+        Some(seen) => Err(format!("ran under `{seen}`, not {} (allocator-check line)", alloc.name)),
     }
 }
 
@@ -242,15 +218,8 @@ impl Workload {
 /// larson with the reference arguments of BENCHMARKS.md
 /// (`seconds 8 1024 10000 1 12345 threads`), one case per thread count.
 pub fn larson(binary: PathBuf, seconds: f64, threads: &[usize]) -> Workload {
-    let params = Params {
-        seconds,
-        threads: threads.to_vec(),
-        quick: false,
-        seed: workloads::SEED,
-    };
-    workloads::find("larson")
-        .expect("larson is in the catalogue")
-        .workload(binary, &params)
+    let params = Params { seconds, threads: threads.to_vec(), quick: false, seed: workloads::SEED };
+    workloads::find("larson").expect("larson is in the catalogue").workload(binary, &params)
 }
 
 /// 2.0 -> "2", 0.3 -> "0.3": command lines read as a person would type them.
@@ -272,16 +241,8 @@ pub fn summarize(values: &[f64]) -> Summary {
     let mut v = values.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    Summary {
-        min: v[0],
-        median,
-        max: v[n - 1],
-    }
+    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    Summary { min: v[0], median, max: v[n - 1] }
 }
 
 /// Everything measured for one (case, allocator).
@@ -319,10 +280,7 @@ pub struct WorkloadResults {
 impl WorkloadResults {
     /// Median of the first allocator (system) for a case.
     pub fn baseline(&self, case: usize) -> Option<f64> {
-        self.outcomes[case]
-            .first()
-            .and_then(|o| o.summary())
-            .map(|s| s.median)
+        self.outcomes[case].first().and_then(|o| o.summary()).map(|s| s.median)
     }
 
     /// The best allocator other than hakmem for a case: (index, median).
@@ -357,22 +315,14 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(total: usize) -> Self {
-        Progress {
-            total,
-            done: 0,
-            start: Instant::now(),
-        }
+        Progress { total, done: 0, start: Instant::now() }
     }
 
     /// Count one run and return the prefix of its progress line.
     pub fn step(&mut self) -> String {
         self.done += 1;
         let elapsed = self.start.elapsed().as_secs_f64();
-        let eta = if self.done > 0 {
-            elapsed / self.done as f64 * (self.total - self.done) as f64
-        } else {
-            0.0
-        };
+        let eta = if self.done > 0 { elapsed / self.done as f64 * (self.total - self.done) as f64 } else { 0.0 };
         let width = self.total.to_string().len();
         format!(
             "[{:>width$}/{} {:>3}% eta {}]",
@@ -397,11 +347,7 @@ pub fn format_duration(secs: f64) -> String {
 }
 
 /// Run one process and judge it: the metric value, or why the run failed.
-pub fn run_one(
-    w: &Workload,
-    case: &Case,
-    alloc: &Allocator,
-) -> Result<(std::result::Result<f64, String>, Captured)> {
+pub fn run_one(w: &Workload, case: &Case, alloc: &Allocator) -> Result<(std::result::Result<f64, String>, Captured)> {
     let mut cmd = w.command(case, alloc);
     let out = util::run_captured(&mut cmd, w.timeout)?;
     let verdict = judge(&out, alloc, &w.metric);
@@ -409,16 +355,9 @@ pub fn run_one(
 }
 
 /// The value of a finished run, or the reason it does not count.
-pub fn judge(
-    out: &Captured,
-    alloc: &Allocator,
-    metric: &Metric,
-) -> std::result::Result<f64, String> {
+pub fn judge(out: &Captured, alloc: &Allocator, metric: &Metric) -> std::result::Result<f64, String> {
     if out.timed_out {
-        return Err(format!(
-            "timed out after {:.1} s and was killed",
-            out.elapsed.as_secs_f64()
-        ));
+        return Err(format!("timed out after {:.1} s and was killed", out.elapsed.as_secs_f64()));
     }
     if !out.status.success() {
         let tail: Vec<&str> = out.stderr.lines().rev().take(3).collect();
@@ -430,9 +369,7 @@ pub fn judge(
         return Err(why);
     }
     verify_allocator(out, alloc)?;
-    metric
-        .parse(&out.stdout)
-        .ok_or_else(|| format!("exited 0 but printed no `{} = ...` line", metric.key))
+    metric.parse(&out.stdout).ok_or_else(|| format!("exited 0 but printed no `{} = ...` line", metric.key))
 }
 
 /// Run every case under every allocator, `runs` rounds, interleaved, one
@@ -534,10 +471,7 @@ impl Options {
     /// The workloads to run, in catalogue order.
     pub fn selected_workloads(&self) -> Vec<&'static str> {
         let all = self.workloads.is_empty() && !self.instructions;
-        workloads::names()
-            .into_iter()
-            .filter(|n| all || self.workloads.iter().any(|w| w == n))
-            .collect()
+        workloads::names().into_iter().filter(|n| all || self.workloads.iter().any(|w| w == n)).collect()
     }
 
     /// Whether instruction counts are measured: asked for, or everything.
@@ -577,30 +511,20 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
                 return Ok(v);
             }
             i += 1;
-            args.get(i)
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))
+            args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))
         };
         match flag.as_str() {
             "--runs" => {
                 let v = value()?;
                 runs = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|&n| n >= 1)
-                        .ok_or(format!("--runs: expected an integer >= 1, got `{v}`"))?,
+                    v.parse().ok().filter(|&n| n >= 1).ok_or(format!("--runs: expected an integer >= 1, got `{v}`"))?,
                 );
             }
             "--threads" => {
                 let v = value()?;
                 o.threads = v
                     .split(',')
-                    .map(|t| {
-                        t.trim()
-                            .parse::<usize>()
-                            .ok()
-                            .filter(|&n| (1..=1024).contains(&n))
-                    })
+                    .map(|t| t.trim().parse::<usize>().ok().filter(|&n| (1..=1024).contains(&n)))
                     .collect::<Option<Vec<_>>>()
                     .ok_or(format!("--threads: expected a list like 1,4, got `{v}`"))?;
             }
@@ -609,10 +533,7 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
                 let mut list = Vec::new();
                 for a in v.split(',').map(str::trim).filter(|a| !a.is_empty()) {
                     if !peers::ALL.contains(&a) {
-                        return Err(format!(
-                            "--alloc: unknown allocator `{a}`; known: {}",
-                            peers::ALL.join(",")
-                        ));
+                        return Err(format!("--alloc: unknown allocator `{a}`; known: {}", peers::ALL.join(",")));
                     }
                     list.push(a.to_string());
                 }
@@ -627,9 +548,7 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
                     v.parse::<f64>()
                         .ok()
                         .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
-                        .ok_or(format!(
-                            "--seconds: expected a number of seconds > 0, got `{v}`"
-                        ))?,
+                        .ok_or(format!("--seconds: expected a number of seconds > 0, got `{v}`"))?,
                 );
             }
             "--json" => o.json = Some(PathBuf::from(value()?)),
@@ -637,12 +556,9 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
                 let v = value()?;
                 let ok = !v.is_empty()
                     && !v.starts_with('.')
-                    && v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
                 if !ok {
-                    return Err(format!(
-                        "--save: expected a name like first-race ([A-Za-z0-9._-]), got `{v}`"
-                    ));
+                    return Err(format!("--save: expected a name like first-race ([A-Za-z0-9._-]), got `{v}`"));
                 }
                 o.save = Some(v);
             }
@@ -650,15 +566,12 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
             "--cpus" => o.cpus = Some(parse_cpu_list(&value()?)?),
             "--instructions" => o.instructions = true,
             "--criterion" => o.criterion = true,
-            f if f.starts_with('-') => {
-                return Err(format!("unknown option `{f}` (see `cargo xtask help`)"))
-            }
+            f if f.starts_with('-') => return Err(format!("unknown option `{f}` (see `cargo xtask help`)")),
             name => {
                 if name == "instructions" {
                     o.instructions = true;
                 } else if name == "all" {
-                    o.workloads
-                        .extend(workloads::names().iter().map(|s| s.to_string()));
+                    o.workloads.extend(workloads::names().iter().map(|s| s.to_string()));
                 } else if workloads::find(name).is_some() {
                     o.workloads.push(name.to_string());
                 } else {
@@ -769,12 +682,7 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
 
     // Programs first, so that a compile error stops us before any run.
     let names = o.selected_workloads();
-    let params = Params {
-        seconds: o.seconds,
-        threads: o.threads.clone(),
-        quick: o.quick,
-        seed: workloads::SEED,
-    };
+    let params = Params { seconds: o.seconds, threads: o.threads.clone(), quick: o.quick, seed: workloads::SEED };
     if let Some(cpus) = &o.cpus {
         // Before any workload is built or run.
         check_cpus(cpus)?;
@@ -799,11 +707,7 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
             ),
         ));
         if let Some(sum) = util::output_of("sha256sum", [&so]) {
-            let sum = sum
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            let sum = sum.split_whitespace().next().unwrap_or_default().to_string();
             h.info.push(("sha256", sum));
         }
     }
@@ -819,22 +723,12 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
             Err(e) if a.is_hakmem() || a.name == "system" => {
                 return Err(format!("{} does not work as expected: {e}", a.name))
             }
-            Err(e) => skipped.push(Skipped {
-                name: a.name.clone(),
-                reason: e,
-            }),
+            Err(e) => skipped.push(Skipped { name: a.name.clone(), reason: e }),
         }
     }
     let hakmem_resolved = hakmem_resolved_config(&pairs, &so);
 
-    println!(
-        "== hakmem bench: {} ==",
-        if names.is_empty() {
-            "instructions".to_string()
-        } else {
-            names.join(" ")
-        }
-    );
+    println!("== hakmem bench: {} ==", if names.is_empty() { "instructions".to_string() } else { names.join(" ") });
     println!("{:<14} {command_line}", "command");
     for (k, v) in machine.lines() {
         println!("{k:<14} {v}");
@@ -848,9 +742,7 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
         );
     }
     if let Ok(p) = std::env::var("LD_PRELOAD") {
-        println!(
-            "note           your LD_PRELOAD={p} is NOT used: each run sets exactly its allocator's"
-        );
+        println!("note           your LD_PRELOAD={p} is NOT used: each run sets exactly its allocator's");
     }
     println!("allocators:");
     for a in &allocs {
@@ -868,10 +760,7 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
         println!("placement:     every run pinned with `taskset -c {cpus}`, the same for every allocator");
     }
 
-    let total: usize = workloads_to_run
-        .iter()
-        .map(|w| w.cases.len() * allocs.len() * o.runs)
-        .sum();
+    let total: usize = workloads_to_run.iter().map(|w| w.cases.len() * allocs.len() * o.runs).sum();
     let mut progress = Progress::new(total);
     let mut results = Vec::new();
     for w in workloads_to_run {
@@ -889,11 +778,7 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
             }
         }
         let outcomes = run_interleaved(&w, &allocs, o.runs, &mut progress)?;
-        let r = WorkloadResults {
-            workload: w,
-            outcomes,
-            loadavg,
-        };
+        let r = WorkloadResults { workload: w, outcomes, loadavg };
         println!();
         println!(
             "{} {} ({}, {}; {} runs each):",
@@ -942,7 +827,10 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
 
     if !session.results.is_empty() {
         println!();
-        println!("== summary: median / system median ({} runs; ratios > 1 are better for throughput, < 1 for retention)", o.runs);
+        println!(
+            "== summary: median / system median ({} runs; ratios > 1 are better for throughput, < 1 for retention)",
+            o.runs
+        );
         println!();
         print!("{}", report::summary_table(&session));
         println!();
@@ -969,10 +857,7 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
         let files = [
             (dir.join(format!("{name}.json")), json.clone()),
             (dir.join(format!("{name}.svg")), report::svg_chart(&session)),
-            (
-                dir.join(format!("{name}.md")),
-                report::markdown(&session, name),
-            ),
+            (dir.join(format!("{name}.md")), report::markdown(&session, name)),
         ];
         for (path, text) in files {
             std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -986,8 +871,7 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
         for (ci, case) in r.workload.cases.iter().enumerate() {
             for (ai, a) in session.allocs.iter().enumerate() {
                 for f in &r.outcomes[ci][ai].failures {
-                    let line =
-                        format!("{} threads={} {}: {f}", r.workload.name, case.label, a.name);
+                    let line = format!("{} threads={} {}: {f}", r.workload.name, case.label, a.name);
                     if a.is_hakmem() || a.name == "system" {
                         ours.push(line);
                     } else {
@@ -1000,11 +884,7 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
     if ours.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "{} run(s) of hakmem or the system allocator failed:\n  {}",
-            ours.len(),
-            ours.join("\n  ")
-        ))
+        Err(format!("{} run(s) of hakmem or the system allocator failed:\n  {}", ours.len(), ours.join("\n  ")))
     }
 }
 
@@ -1050,18 +930,9 @@ pub fn hakmem_resolved_config(pairs: &std::path::Path, so: &std::path::Path) -> 
         Ok(out) => out
             .stderr
             .lines()
-            .find_map(|l| {
-                l.trim()
-                    .strip_prefix("hakmem: ")
-                    .filter(|r| r.starts_with("mode="))
-            })
+            .find_map(|l| l.trim().strip_prefix("hakmem: ").filter(|r| r.starts_with("mode=")))
             .map(str::to_string)
-            .unwrap_or_else(|| {
-                format!(
-                    "unknown (no `hakmem: mode=` line on stderr of `{}`)",
-                    util::display_cmd(&cmd)
-                )
-            }),
+            .unwrap_or_else(|| format!("unknown (no `hakmem: mode=` line on stderr of `{}`)", util::display_cmd(&cmd))),
         Err(e) => format!("unknown ({e})"),
     }
 }
@@ -1090,22 +961,14 @@ mod tests {
 
     #[test]
     fn parses_metric_lines() {
-        let out = "larson: seconds=2 ...\nThreads created = 3, operations = 9\nThroughput = 26379696 operations per second\n";
+        let out =
+            "larson: seconds=2 ...\nThreads created = 3, operations = 9\nThroughput = 26379696 operations per second\n";
         assert_eq!(parse_larson(out), Some(26379696.0));
-        assert_eq!(
-            parse_larson("Throughput =  1234 operations per second, relative time: 1s.\n"),
-            Some(1234.0)
-        );
-        assert_eq!(
-            parse_larson("Throughput = 12.5 operations per second.\n"),
-            Some(12.5)
-        );
+        assert_eq!(parse_larson("Throughput =  1234 operations per second, relative time: 1s.\n"), Some(1234.0));
+        assert_eq!(parse_larson("Throughput = 12.5 operations per second.\n"), Some(12.5));
         assert_eq!(parse_larson("no result\n"), None);
         assert_eq!(parse_larson("Throughput = nan ops\n"), None);
-        assert_eq!(
-            parse_keyed("x\nRetained = -0.25 percent of the burst\n", "Retained"),
-            Some(-0.25)
-        );
+        assert_eq!(parse_keyed("x\nRetained = -0.25 percent of the burst\n", "Retained"), Some(-0.25));
     }
 
     #[test]
@@ -1130,9 +993,7 @@ mod tests {
             "allocator-check: system glibc 2.36\n",
             "ERROR: ld.so: object '/x/libhakmem.so' from LD_PRELOAD cannot be preloaded: ignored.\n",
         );
-        assert!(verify_allocator(&lost, &hak)
-            .unwrap_err()
-            .contains("WITHOUT"));
+        assert!(verify_allocator(&lost, &hak).unwrap_err().contains("WITHOUT"));
         let m = workloads::find("larson").unwrap().metric;
         assert_eq!(judge(&fake(out, ""), &hak, &m), Ok(5.0));
         assert!(judge(&fake("allocator-check: hakmem 0.1.0\n", ""), &hak, &m).is_err());
@@ -1140,30 +1001,9 @@ mod tests {
 
     #[test]
     fn summary_median_min_max() {
-        assert_eq!(
-            summarize(&[3.0, 1.0, 2.0]),
-            Summary {
-                min: 1.0,
-                median: 2.0,
-                max: 3.0
-            }
-        );
-        assert_eq!(
-            summarize(&[4.0, 1.0, 2.0, 3.0]),
-            Summary {
-                min: 1.0,
-                median: 2.5,
-                max: 4.0
-            }
-        );
-        assert_eq!(
-            summarize(&[7.0]),
-            Summary {
-                min: 7.0,
-                median: 7.0,
-                max: 7.0
-            }
-        );
+        assert_eq!(summarize(&[3.0, 1.0, 2.0]), Summary { min: 1.0, median: 2.0, max: 3.0 });
+        assert_eq!(summarize(&[4.0, 1.0, 2.0, 3.0]), Summary { min: 1.0, median: 2.5, max: 4.0 });
+        assert_eq!(summarize(&[7.0]), Summary { min: 7.0, median: 7.0, max: 7.0 });
     }
 
     #[test]
@@ -1191,10 +1031,7 @@ mod tests {
         assert_eq!(o.allocs.len(), peers::ALL.len());
 
         let o = parse_options(&args("larson --runs 3 --threads=1,2,4 --seconds 0.5")).unwrap();
-        assert_eq!(
-            (o.runs, o.threads.clone(), o.seconds),
-            (3, vec![1, 2, 4], 0.5)
-        );
+        assert_eq!((o.runs, o.threads.clone(), o.seconds), (3, vec![1, 2, 4], 0.5));
         assert_eq!(o.selected_workloads(), ["larson"]);
         assert!(!o.run_instructions());
 
@@ -1205,10 +1042,7 @@ mod tests {
         assert!(o.run_instructions());
         assert_eq!((o.runs, o.seconds), (1, 0.25));
 
-        let o = parse_options(&args(
-            "--alloc hakmem,jemalloc --json /tmp/x.json --save first-race",
-        ))
-        .unwrap();
+        let o = parse_options(&args("--alloc hakmem,jemalloc --json /tmp/x.json --save first-race")).unwrap();
         assert_eq!(o.allocs, ["hakmem", "jemalloc"]);
         assert_eq!(o.save.as_deref(), Some("first-race"));
         assert_eq!(o.cpus, None);
@@ -1242,14 +1076,8 @@ mod tests {
     #[test]
     fn larson_reference_arguments() {
         let w = larson("/x/larson".into(), 2.0, &[1, 4]);
-        assert_eq!(
-            w.cases[0].args,
-            ["2", "8", "1024", "10000", "1", "12345", "1"]
-        );
-        assert_eq!(
-            w.cases[1].args,
-            ["2", "8", "1024", "10000", "1", "12345", "4"]
-        );
+        assert_eq!(w.cases[0].args, ["2", "8", "1024", "10000", "1", "12345", "1"]);
+        assert_eq!(w.cases[1].args, ["2", "8", "1024", "10000", "1", "12345", "4"]);
         let w = larson("/x/larson".into(), 0.3, &[4]);
         assert_eq!(w.cases[0].args[0], "0.3");
     }
@@ -1258,17 +1086,11 @@ mod tests {
     fn commands_set_exactly_one_allocator() {
         let w = larson("/x/larson".into(), 2.0, &[1]);
         let sys = util::display_cmd(&w.command(&w.cases[0], &Allocator::system()));
-        assert!(
-            sys.starts_with("env -u LD_PRELOAD /x/larson 2 8 1024"),
-            "{sys}"
-        );
+        assert!(sys.starts_with("env -u LD_PRELOAD /x/larson 2 8 1024"), "{sys}");
         let hak = Allocator::preloaded("hakmem", "/x/libhakmem.so".into());
         let line = util::display_cmd(&w.command(&w.cases[0], &hak));
         assert!(line.contains("LD_PRELOAD=/x/libhakmem.so "), "{line}");
-        assert!(
-            line.ends_with("/x/larson 2 8 1024 10000 1 12345 1"),
-            "{line}"
-        );
+        assert!(line.ends_with("/x/larson 2 8 1024 10000 1 12345 1"), "{line}");
     }
 
     #[test]
@@ -1288,10 +1110,7 @@ mod tests {
         let hak = Allocator::preloaded("hakmem", "/x/libhakmem.so".into());
         let line = util::display_cmd(&w.command(&w.cases[0], &hak));
         assert!(line.contains("LD_PRELOAD=/x/libhakmem.so "), "{line}");
-        assert!(
-            line.ends_with("taskset -c 0 /x/larson 2 8 1024 10000 1 12345 4"),
-            "{line}"
-        );
+        assert!(line.ends_with("taskset -c 0 /x/larson 2 8 1024 10000 1 12345 4"), "{line}");
         let sys = util::display_cmd(&w.command(&w.cases[0], &Allocator::system()));
         assert!(sys.starts_with("env -u LD_PRELOAD taskset -c 0 /x/larson"), "{sys}");
     }

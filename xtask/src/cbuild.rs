@@ -22,11 +22,8 @@ const BENCH_H: &[&str] = &["benches/c/bench.h"];
 macro_rules! workload_program {
     ($const:ident, $name:literal) => {
         #[doc = concat!("`benches/c/", $name, ".c`")]
-        pub const $const: CProgram = CProgram {
-            name: $name,
-            sources: &[concat!("benches/c/", $name, ".c")],
-            headers: BENCH_H,
-        };
+        pub const $const: CProgram =
+            CProgram { name: $name, sources: &[concat!("benches/c/", $name, ".c")], headers: BENCH_H };
     };
 }
 
@@ -49,10 +46,7 @@ pub const CFLAGS: &[&str] = &["-O2", "-pthread"];
 
 /// The C compiler: `$CC` or `cc`.
 pub fn compiler() -> String {
-    std::env::var("CC")
-        .ok()
-        .filter(|c| !c.trim().is_empty())
-        .unwrap_or_else(|| "cc".into())
+    std::env::var("CC").ok().filter(|c| !c.trim().is_empty()).unwrap_or_else(|| "cc".into())
 }
 
 /// Build `prog` if needed; returns the absolute path of the binary.
@@ -79,27 +73,17 @@ pub fn build(prog: &CProgram) -> Result<PathBuf> {
     }
     util::run(&mut cmd).map_err(|e| format!("building the `{}` workload: {e}", prog.name))?;
     std::fs::rename(&tmp, &bin).map_err(|e| format!("{}: {e}", bin.display()))?;
-    std::fs::write(&stamp, format!("{recorded}\n"))
-        .map_err(|e| format!("{}: {e}", stamp.display()))?;
+    std::fs::write(&stamp, format!("{recorded}\n")).map_err(|e| format!("{}: {e}", stamp.display()))?;
     Ok(bin)
 }
 
 /// The command line `prog` was (or would be) built with, for benchmark records.
 pub fn build_command(prog: &CProgram) -> Option<String> {
-    let stamp = util::target_dir()
-        .join("bench-bin")
-        .join(format!("{}.cmd", prog.name));
-    std::fs::read_to_string(stamp)
-        .ok()
-        .map(|s| s.trim().to_string())
+    let stamp = util::target_dir().join("bench-bin").join(format!("{}.cmd", prog.name));
+    std::fs::read_to_string(stamp).ok().map(|s| s.trim().to_string())
 }
 
-fn needs_rebuild(
-    prog: &CProgram,
-    bin: &std::path::Path,
-    stamp: &std::path::Path,
-    recorded: &str,
-) -> Result<bool> {
+fn needs_rebuild(prog: &CProgram, bin: &std::path::Path, stamp: &std::path::Path, recorded: &str) -> Result<bool> {
     let Ok(bin_time) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
         return Ok(true);
     };
@@ -109,9 +93,7 @@ fn needs_rebuild(
     }
     for s in prog.sources.iter().chain(prog.headers) {
         let path = util::root().join(s);
-        let t = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let t = std::fs::metadata(&path).and_then(|m| m.modified()).map_err(|e| format!("{}: {e}", path.display()))?;
         if t > bin_time {
             return Ok(true);
         }

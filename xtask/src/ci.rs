@@ -18,7 +18,7 @@ pub const PRELOAD_TESTS_PKG: &str = "hakmem-preload-tests";
 /// Environment variable carrying the absolute path of libhakmem.so to it.
 pub const HAKMEM_SO_ENV: &str = "HAKMEM_SO";
 
-const STEPS: usize = 5;
+const STEPS: usize = 6;
 
 /// The thread cache's budget variable (0: no cache), set for a second run
 /// of the router's tests.
@@ -36,8 +36,11 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
     let start = Instant::now();
     let mut skipped = Vec::new();
 
+    header(1, "gates: cargo fmt --check, cargo clippy -D warnings, cargo doc with warnings denied");
+    gates().map_err(|e| format!("step 1 (gates) failed: {e}"))?;
+
     header(
-        1,
+        2,
         &format!(
             "workspace tests: cargo test --workspace --exclude {PRELOAD_TESTS_PKG}, then the router's \
              again with {NO_CACHE_ENV}=0"
@@ -45,64 +48,72 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
     );
     let mut cmd = util::cargo();
     cmd.args(["test", "--workspace", "--exclude", PRELOAD_TESTS_PKG]);
-    util::run(&mut cmd).map_err(|e| format!("step 1 (workspace tests) failed: {e}"))?;
+    util::run(&mut cmd).map_err(|e| format!("step 2 (workspace tests) failed: {e}"))?;
     // Without a thread cache every free past the fast path's push takes
     // the paths below it (a full bin's upkeep tick among them): the router's
     // tests again in that configuration.
     let mut cmd = util::cargo();
     cmd.args(["test", "-p", "hakmem"]).env(NO_CACHE_ENV, "0");
-    util::run(&mut cmd).map_err(|e| format!("step 1 (router tests with {NO_CACHE_ENV}=0) failed: {e}"))?;
+    util::run(&mut cmd).map_err(|e| format!("step 2 (router tests with {NO_CACHE_ENV}=0) failed: {e}"))?;
 
-    header(2, "build-preload: cargo build --release -p hakmem-cdylib");
-    let so = preload::build_preload().map_err(|e| format!("step 2 (build-preload) failed: {e}"))?;
+    header(3, "build-preload: cargo build --release -p hakmem-cdylib");
+    let so = preload::build_preload().map_err(|e| format!("step 3 (build-preload) failed: {e}"))?;
     println!("libhakmem.so: {}", so.display());
 
-    header(3, &format!("preload tests: {HAKMEM_SO_ENV}=<libhakmem.so> cargo test --release -p {PRELOAD_TESTS_PKG}"));
+    header(4, &format!("preload tests: {HAKMEM_SO_ENV}=<libhakmem.so> cargo test --release -p {PRELOAD_TESTS_PKG}"));
     let suite = util::root().join("tests").join("preload");
     if suite.join("Cargo.toml").is_file() {
         if !workspace_has_package(PRELOAD_TESTS_PKG)? {
             return Err(format!(
-                "step 3 (preload tests) failed: {} exists but package `{PRELOAD_TESTS_PKG}` is not a \
+                "step 4 (preload tests) failed: {} exists but package `{PRELOAD_TESTS_PKG}` is not a \
                  workspace member: add \"tests/preload\" to [workspace] members in Cargo.toml",
                 suite.join("Cargo.toml").display()
             ));
         }
         let mut cmd = util::cargo();
-        cmd.args(["test", "--release", "-p", PRELOAD_TESTS_PKG])
-            .env(HAKMEM_SO_ENV, &so);
-        util::run(&mut cmd).map_err(|e| format!("step 3 (preload tests) failed: {e}"))?;
+        cmd.args(["test", "--release", "-p", PRELOAD_TESTS_PKG]).env(HAKMEM_SO_ENV, &so);
+        util::run(&mut cmd).map_err(|e| format!("step 4 (preload tests) failed: {e}"))?;
     } else {
         println!(
             "NOTICE: {} does not exist yet: skipping the LD_PRELOAD test suite ({PRELOAD_TESTS_PKG}).",
             suite.join("Cargo.toml").display()
         );
-        skipped.push("3 (tests/preload not written yet)");
+        skipped.push("4 (tests/preload not written yet)");
     }
 
     header(
-        4,
+        5,
         "workload smoke under LD_PRELOAD=libhakmem.so: larson 0.3 s at 1 and 4 threads, \
          every other workload of benches/c for 0.1 s",
     );
-    workload_smoke(so).map_err(|e| format!("step 4 (workload smoke) failed: {e}"))?;
+    workload_smoke(so).map_err(|e| format!("step 5 (workload smoke) failed: {e}"))?;
 
-    header(
-        5,
-        "loom models: cargo xtask loom (release, target/loom, LOOM_MAX_PREEMPTIONS=3)",
-    );
-    crate::loom::run(3, None).map_err(|e| format!("step 5 (loom models) failed: {e}"))?;
+    header(6, "loom models: cargo xtask loom (release, target/loom, LOOM_MAX_PREEMPTIONS=3)");
+    crate::loom::run(3, None).map_err(|e| format!("step 6 (loom models) failed: {e}"))?;
 
     println!();
     let secs = start.elapsed().as_secs_f64();
     if skipped.is_empty() {
         println!("==> xtask test: all {STEPS} steps passed in {secs:.0} s");
     } else {
-        println!(
-            "==> xtask test: passed in {secs:.0} s; skipped step {}",
-            skipped.join(", step ")
-        );
+        println!("==> xtask test: passed in {secs:.0} s; skipped step {}", skipped.join(", step "));
     }
     Ok(())
+}
+
+/// The source gates: formatting (`rustfmt.toml`), clippy with every
+/// warning denied (the workspace lints deny `clippy::undocumented_unsafe_blocks`)
+/// and the API docs with rustdoc's warnings denied (broken intra-doc links).
+fn gates() -> Result<()> {
+    let mut cmd = util::cargo();
+    cmd.args(["fmt", "--all", "--check"]);
+    util::run(&mut cmd).map_err(|e| format!("{e} (run `cargo fmt --all` and commit)"))?;
+    let mut cmd = util::cargo();
+    cmd.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    util::run(&mut cmd)?;
+    let mut cmd = util::cargo();
+    cmd.args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings");
+    util::run(&mut cmd)
 }
 
 /// Every workload of `benches/c/` under hakmem (larson for 0.3 s at 1 and 4
@@ -114,19 +125,11 @@ fn workload_smoke(so: PathBuf) -> Result<()> {
     let start = Instant::now();
     let mut runs = 0;
     let hakmem = bench::Allocator::preloaded("hakmem", so);
-    let params = workloads::Params {
-        seconds: 0.1,
-        threads: vec![1, 4],
-        quick: true,
-        seed: workloads::SEED,
-    };
+    let params = workloads::Params { seconds: 0.1, threads: vec![1, 4], quick: true, seed: workloads::SEED };
     for spec in workloads::CATALOGUE {
         let binary = cbuild::build(spec.program)?;
-        let mut workload = if spec.name == "larson" {
-            bench::larson(binary, 0.3, &[1, 4])
-        } else {
-            spec.workload(binary, &params)
-        };
+        let mut workload =
+            if spec.name == "larson" { bench::larson(binary, 0.3, &[1, 4]) } else { spec.workload(binary, &params) };
         workload.timeout = Duration::from_secs(60);
         for case in &workload.cases {
             let mut cmd = workload.command(case, &hakmem);
@@ -159,23 +162,10 @@ fn workload_smoke(so: PathBuf) -> Result<()> {
 /// Whether the workspace has a member package called `name`.
 fn workspace_has_package(name: &str) -> Result<bool> {
     let mut cmd = util::cargo();
-    cmd.args([
-        "metadata",
-        "--no-deps",
-        "--format-version",
-        "1",
-        "--offline",
-        "--quiet",
-    ]);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run `{}`: {e}", util::display_cmd(&cmd)))?;
+    cmd.args(["metadata", "--no-deps", "--format-version", "1", "--offline", "--quiet"]);
+    let out = cmd.output().map_err(|e| format!("cannot run `{}`: {e}", util::display_cmd(&cmd)))?;
     if !out.status.success() {
-        return Err(format!(
-            "`{}` failed:\n{}",
-            util::display_cmd(&cmd),
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(format!("`{}` failed:\n{}", util::display_cmd(&cmd), String::from_utf8_lossy(&out.stderr)));
     }
     // std only, no JSON parser: package names appear as `"name":"<name>"`.
     let json = String::from_utf8_lossy(&out.stdout);

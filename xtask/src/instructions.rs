@@ -65,9 +65,7 @@ pub struct Instructions {
 
 impl Instructions {
     pub fn get(&self, allocator: &str, size: usize, live: usize) -> Option<&Count> {
-        self.counts
-            .iter()
-            .find(|c| c.allocator == allocator && c.size == size && c.live == live)
+        self.counts.iter().find(|c| c.allocator == allocator && c.size == size && c.live == live)
     }
 }
 
@@ -91,22 +89,12 @@ fn command_to(pairs: &Path, alloc: &Allocator, size: usize, n: u64, live: usize,
 /// Total instructions of one callgrind run (`==pid== Collected : N`).
 pub fn parse_collected(stderr: &str) -> Option<u64> {
     stderr.lines().find_map(|l| {
-        let rest = l
-            .split_once("Collected")?
-            .1
-            .trim_start()
-            .strip_prefix(':')?;
+        let rest = l.split_once("Collected")?.1.trim_start().strip_prefix(':')?;
         rest.trim().parse().ok()
     })
 }
 
-fn count_one(
-    pairs: &Path,
-    alloc: &Allocator,
-    size: usize,
-    n: u64,
-    live: usize,
-) -> std::result::Result<u64, String> {
+fn count_one(pairs: &Path, alloc: &Allocator, size: usize, n: u64, live: usize) -> std::result::Result<u64, String> {
     let mut cmd = command(pairs, alloc, size, n, live);
     let line = util::display_cmd(&cmd);
     let out = util::run_captured(&mut cmd, Duration::from_secs(300))?;
@@ -114,8 +102,7 @@ fn count_one(
         return Err(out.failure(&line));
     }
     bench::verify_allocator(&out, alloc).map_err(|e| format!("`{line}` {e}"))?;
-    parse_collected(&out.stderr)
-        .ok_or_else(|| format!("`{line}`: no `Collected : N` line from callgrind"))
+    parse_collected(&out.stderr).ok_or_else(|| format!("`{line}`: no `Collected : N` line from callgrind"))
 }
 
 /// The exclusive cost of `main` in a `callgrind_annotate` listing (the line
@@ -186,15 +173,7 @@ pub fn measure(pairs: &Path, allocs: &[Allocator], quick: bool) -> Result<Instru
                         (None, None, Some(e))
                     }
                 };
-                counts.push(Count {
-                    allocator: a.name.clone(),
-                    size,
-                    live,
-                    totals,
-                    per_pair,
-                    error,
-                    command,
-                });
+                counts.push(Count { allocator: a.name.clone(), size, live, totals, per_pair, error, command });
             }
         }
     }
@@ -211,13 +190,7 @@ pub fn measure(pairs: &Path, allocs: &[Allocator], quick: bool) -> Result<Instru
         },
         None => None,
     };
-    Ok(Instructions {
-        n_small,
-        n_large,
-        valgrind,
-        counts,
-        loop_per_pair,
-    })
+    Ok(Instructions { n_small, n_large, valgrind, counts, loop_per_pair })
 }
 
 #[cfg(test)]
@@ -233,7 +206,8 @@ mod tests {
 
     #[test]
     fn main_cost_line() {
-        let listing = "--------\n1,400,028 (22.64%)  /x/lib.rs:free\n  900,120 (14.56%)  ???:main [/w/target/bench-bin/pairs]\n";
+        let listing =
+            "--------\n1,400,028 (22.64%)  /x/lib.rs:free\n  900,120 (14.56%)  ???:main [/w/target/bench-bin/pairs]\n";
         assert_eq!(parse_main_cost(listing), Some(900_120));
         assert_eq!(parse_main_cost("1 (1%) ???:mainly [x]\n"), None);
     }
@@ -243,11 +217,6 @@ mod tests {
         let a = Allocator::preloaded("hakmem", "/x/libhakmem.so".into());
         let line = util::display_cmd(&command(Path::new("/b/pairs"), &a, 64, 100, 1));
         assert!(line.contains("LD_PRELOAD=/x/libhakmem.so "), "{line}");
-        assert!(
-            line.ends_with(
-                "valgrind --tool=callgrind --callgrind-out-file=/dev/null /b/pairs 64 100 1"
-            ),
-            "{line}"
-        );
+        assert!(line.ends_with("valgrind --tool=callgrind --callgrind-out-file=/dev/null /b/pairs 64 100 1"), "{line}");
     }
 }

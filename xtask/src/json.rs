@@ -225,9 +225,7 @@ mod tests {
     #[test]
     fn string_fields() {
         let meta = r#"{"packages":[{"name":"mimalloc","version":"0.1.52","dependencies":[{"name":"libmimalloc-sys","req":"^0.1"}],"manifest_path":"/r/mimalloc-0.1.52/Cargo.toml"},{"name":"libmimalloc-sys","version":"0.1.49","manifest_path":"/r/a\"b\\c\/libmimalloc-sys-0.1.49/Cargo.toml"}]}"#;
-        let at = meta
-            .find(r#""name":"libmimalloc-sys","version":""#)
-            .unwrap();
+        let at = meta.find(r#""name":"libmimalloc-sys","version":""#).unwrap();
         assert_eq!(string_field_after(meta, at, "version").unwrap(), "0.1.49");
         assert_eq!(
             string_field_after(meta, at, "manifest_path").unwrap(),

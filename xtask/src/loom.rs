@@ -24,19 +24,15 @@ const PACKAGES: [&str; 5] = ["hak-os", "hak-slab", "hak-bigcache", "hak-tiny", "
 const DEFAULT_PREEMPTIONS: u32 = 3;
 
 pub fn loom_cmd(args: &[String]) -> Result<()> {
-    let mut preemptions = std::env::var("LOOM_MAX_PREEMPTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_PREEMPTIONS);
+    let mut preemptions =
+        std::env::var("LOOM_MAX_PREEMPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_PREEMPTIONS);
     let mut filter: Option<&str> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--preemptions" => {
                 let v = it.next().ok_or("--preemptions needs a number")?;
-                preemptions = v
-                    .parse()
-                    .map_err(|_| format!("--preemptions: `{v}` is not a number"))?;
+                preemptions = v.parse().map_err(|_| format!("--preemptions: `{v}` is not a number"))?;
             }
             s if s.starts_with('-') => return Err(format!("loom: unknown option `{s}`")),
             s if filter.is_none() => filter = Some(s),
@@ -50,8 +46,7 @@ pub fn loom_cmd(args: &[String]) -> Result<()> {
 pub fn run(preemptions: u32, filter: Option<&str>) -> Result<()> {
     let start = Instant::now();
     let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
-    if !rustflags.split_whitespace().any(|f| f == "--cfg=loom") && !rustflags.contains("--cfg loom")
-    {
+    if !rustflags.split_whitespace().any(|f| f == "--cfg=loom") && !rustflags.contains("--cfg loom") {
         if !rustflags.is_empty() {
             rustflags.push(' ');
         }
@@ -59,8 +54,7 @@ pub fn run(preemptions: u32, filter: Option<&str>) -> Result<()> {
     }
     let target = util::target_dir().join("loom");
     let mut cmd = util::cargo();
-    cmd.args(["test", "--release", "--lib", "--target-dir"])
-        .arg(&target);
+    cmd.args(["test", "--release", "--lib", "--target-dir"]).arg(&target);
     for p in PACKAGES {
         cmd.args(["-p", p]);
     }
@@ -68,8 +62,7 @@ pub fn run(preemptions: u32, filter: Option<&str>) -> Result<()> {
     if let Some(f) = filter {
         cmd.arg(f);
     }
-    cmd.env("RUSTFLAGS", &rustflags)
-        .env("LOOM_MAX_PREEMPTIONS", preemptions.to_string());
+    cmd.env("RUSTFLAGS", &rustflags).env("LOOM_MAX_PREEMPTIONS", preemptions.to_string());
     println!("loom: RUSTFLAGS=\"{rustflags}\" LOOM_MAX_PREEMPTIONS={preemptions}");
     util::run(&mut cmd).map_err(|e| {
         format!(

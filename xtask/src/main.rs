@@ -5,7 +5,7 @@
 //! Module map:
 //! - [`preload`]: `build-preload`, `preload` (the LD_PRELOAD library).
 //! - [`ci`]: `test`, the exact sequence CI runs.
-//! - [`bench`]: `bench [WORKLOAD...]`: allocators x workloads, interleaved runs.
+//! - [`bench`](mod@bench): `bench [WORKLOAD...]`: allocators x workloads, interleaved runs.
 //! - [`workloads`]: the workload catalogue (programs, cases, metrics).
 //! - [`peers`]: the allocators compared (Debian peers, mimalloc-latest build).
 //! - [`instructions`]: instructions per malloc+free pair under callgrind.
@@ -113,9 +113,7 @@ fn main() -> ExitCode {
         "test" => ci::test_cmd(rest),
         "bench" => bench::bench_cmd(rest),
         "loom" => loom::loom_cmd(rest),
-        other => Err(format!(
-            "unknown command `{other}` (see `cargo xtask help`)"
-        )),
+        other => Err(format!("unknown command `{other}` (see `cargo xtask help`)")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

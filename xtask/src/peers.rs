@@ -13,32 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every allocator name `--alloc` accepts, in the order runs are interleaved.
-pub const ALL: &[&str] = &[
-    "system",
-    "hakmem",
-    "jemalloc",
-    "tcmalloc",
-    "mimalloc",
-    "mimalloc-latest",
-];
+pub const ALL: &[&str] = &["system", "hakmem", "jemalloc", "tcmalloc", "mimalloc", "mimalloc-latest"];
 
 /// `(name, library, Debian package)` of the peers loaded from Debian packages.
 pub const DEBIAN: &[(&str, &str, &str)] = &[
-    (
-        "jemalloc",
-        "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
-        "libjemalloc2",
-    ),
-    (
-        "tcmalloc",
-        "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
-        "libtcmalloc-minimal4",
-    ),
-    (
-        "mimalloc",
-        "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2",
-        "libmimalloc2.0",
-    ),
+    ("jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "libjemalloc2"),
+    ("tcmalloc", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
+    ("mimalloc", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2", "libmimalloc2.0"),
 ];
 
 /// What installs every Debian peer.
@@ -64,8 +45,7 @@ pub fn resolve(names: &[String], hakmem_so: &Path) -> (Vec<Allocator>, Vec<Skipp
                 let mut a = Allocator::system();
                 let glibc = util::output_of("getconf", ["GNU_LIBC_VERSION"])
                     .unwrap_or_else(|| "glibc (version unknown)".into());
-                a.info
-                    .push(("library", format!("the C library's malloc ({glibc})")));
+                a.info.push(("library", format!("the C library's malloc ({glibc})")));
                 if let Some(v) = crate::sysinfo::dpkg_version("libc6") {
                     a.info.push(("package", "libc6".into()));
                     a.info.push(("package_version", v));
@@ -83,16 +63,12 @@ pub fn resolve(names: &[String], hakmem_so: &Path) -> (Vec<Allocator>, Vec<Skipp
                 }
                 Err(e) => skipped.push(Skipped {
                     name: name.into(),
-                    reason: format!(
-                        "cannot build it from the crates.io package libmimalloc-sys: {e}"
-                    ),
+                    reason: format!("cannot build it from the crates.io package libmimalloc-sys: {e}"),
                 }),
             },
             _ => {
-                let &(_, lib, package) = DEBIAN
-                    .iter()
-                    .find(|(n, _, _)| *n == name)
-                    .expect("every peer of ALL is handled");
+                let &(_, lib, package) =
+                    DEBIAN.iter().find(|(n, _, _)| *n == name).expect("every peer of ALL is handled");
                 if Path::new(lib).is_file() {
                     let mut a = Allocator::preloaded(name, lib.into());
                     let version = crate::sysinfo::dpkg_version(package);
@@ -133,9 +109,7 @@ pub struct MimallocSource {
 pub fn locate_mimalloc_source() -> Result<MimallocSource> {
     let mut cmd = util::cargo();
     cmd.args(["metadata", "--format-version", "1", "--quiet"]);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run `{}`: {e}", util::display_cmd(&cmd)))?;
+    let out = cmd.output().map_err(|e| format!("cannot run `{}`: {e}", util::display_cmd(&cmd)))?;
     if !out.status.success() {
         return Err(format!(
             "`{}` failed (no network to crates.io?):\n{}",
@@ -153,15 +127,11 @@ fn mimalloc_source_from_metadata(meta: &str) -> Result<MimallocSource> {
     let at = meta
         .find(r#""name":"libmimalloc-sys","version":""#)
         .ok_or("package libmimalloc-sys is not in `cargo metadata` (it comes with the `mimalloc` dev-dependency of benches/Cargo.toml)")?;
-    let crate_version = json::string_field_after(meta, at, "version")
-        .ok_or("no version for libmimalloc-sys in cargo metadata")?;
+    let crate_version =
+        json::string_field_after(meta, at, "version").ok_or("no version for libmimalloc-sys in cargo metadata")?;
     let manifest = json::string_field_after(meta, at, "manifest_path")
         .ok_or("no manifest_path for libmimalloc-sys in cargo metadata")?;
-    let root = Path::new(&manifest)
-        .parent()
-        .ok_or("bad manifest_path")?
-        .join("c_src")
-        .join("mimalloc");
+    let root = Path::new(&manifest).parent().ok_or("bad manifest_path")?.join("c_src").join("mimalloc");
     // libmimalloc-sys >= 0.1.44 vendors v2 and v3 (its default); older ones one tree.
     let dir = [root.join("v3"), root.clone()]
         .into_iter()
@@ -176,11 +146,7 @@ fn mimalloc_source_from_metadata(meta: &str) -> Result<MimallocSource> {
             rest.split_whitespace().next().map(str::to_string)
         })
         .unwrap_or_else(|| "unknown".into());
-    Ok(MimallocSource {
-        crate_version,
-        dir,
-        mi_version,
-    })
+    Ok(MimallocSource { crate_version, dir, mi_version })
 }
 
 /// "30302" -> "3.3.2", "209" -> "2.0.9".
@@ -226,18 +192,12 @@ pub fn build_mimalloc_latest() -> Result<(PathBuf, Vec<(&'static str, String)>)>
     let fresh = so.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == recorded);
     if !fresh {
         eprintln!("building mimalloc-latest: {recorded}");
-        let out = cmd
-            .output()
-            .map_err(|e| format!("cannot run `{cc}`: {e}"))?;
+        let out = cmd.output().map_err(|e| format!("cannot run `{cc}`: {e}"))?;
         if !out.status.success() {
-            return Err(format!(
-                "`{recorded}` failed:\n{}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            return Err(format!("`{recorded}` failed:\n{}", String::from_utf8_lossy(&out.stderr).trim()));
         }
         std::fs::rename(&tmp, &so).map_err(|e| format!("{}: {e}", so.display()))?;
-        std::fs::write(&stamp, format!("{recorded}\n"))
-            .map_err(|e| format!("{}: {e}", stamp.display()))?;
+        std::fs::write(&stamp, format!("{recorded}\n")).map_err(|e| format!("{}: {e}", stamp.display()))?;
     }
     let info = vec![
         (
@@ -268,8 +228,10 @@ mod tests {
 
     #[test]
     fn metadata_without_the_crate_is_an_error() {
-        let e = mimalloc_source_from_metadata(r#"{"packages":[{"name":"mimalloc","dependencies":[{"name":"libmimalloc-sys","source":"x"}]}]}"#)
-            .unwrap_err();
+        let e = mimalloc_source_from_metadata(
+            r#"{"packages":[{"name":"mimalloc","dependencies":[{"name":"libmimalloc-sys","source":"x"}]}]}"#,
+        )
+        .unwrap_err();
         assert!(e.contains("not in `cargo metadata`"), "{e}");
     }
 

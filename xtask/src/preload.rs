@@ -23,8 +23,7 @@ pub fn build_preload() -> Result<PathBuf> {
             so.display()
         ));
     }
-    so.canonicalize()
-        .map_err(|e| format!("{}: {e}", so.display()))
+    so.canonicalize().map_err(|e| format!("{}: {e}", so.display()))
 }
 
 /// `LD_PRELOAD` value putting `so` first and keeping an existing preload list.
@@ -63,11 +62,7 @@ pub fn preload_cmd(args: &[String]) -> Result<()> {
     // Replace this process: the exit status (or the fatal signal) is CMD's,
     // and terminal signals go straight to CMD (`cargo run` execs us too).
     let err = cmd.exec();
-    let code = if err.kind() == std::io::ErrorKind::NotFound {
-        127
-    } else {
-        126
-    };
+    let code = if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
     eprintln!("xtask: error: cannot execute `{program}`: {err}");
     std::process::exit(code);
 }
@@ -81,13 +76,7 @@ mod tests {
     fn preload_value_keeps_existing_after_ours() {
         let so = Path::new("/w/target/release/libhakmem.so");
         assert_eq!(ld_preload_value(so, None), "/w/target/release/libhakmem.so");
-        assert_eq!(
-            ld_preload_value(so, Some("")),
-            "/w/target/release/libhakmem.so"
-        );
-        assert_eq!(
-            ld_preload_value(so, Some("/x/libfoo.so")),
-            "/w/target/release/libhakmem.so:/x/libfoo.so"
-        );
+        assert_eq!(ld_preload_value(so, Some("")), "/w/target/release/libhakmem.so");
+        assert_eq!(ld_preload_value(so, Some("/x/libfoo.so")), "/w/target/release/libhakmem.so:/x/libfoo.so");
     }
 }

@@ -71,20 +71,14 @@ pub fn workload_table(r: &WorkloadResults, allocs: &[Allocator]) -> String {
                     o.peak_rss_kib().map_or("n/a".into(), fmt_mib),
                     runs
                 )),
-                None => t.push_str(&format!(
-                    "| {} | {} | FAILED | | | | | | {} |\n",
-                    case.label, a.name, runs
-                )),
+                None => t.push_str(&format!("| {} | {} | FAILED | | | | | | {} |\n", case.label, a.name, runs)),
             }
             for f in &o.failures {
                 notes.push(format!("{} threads={} {}: {f}", w.name, case.label, a.name));
             }
         }
         if let Some((bi, _)) = best {
-            best_notes.push(format!(
-                "best peer at threads={}: {}",
-                case.label, allocs[bi].name
-            ));
+            best_notes.push(format!("best peer at threads={}: {}", case.label, allocs[bi].name));
         }
     }
     t.push('\n');
@@ -131,9 +125,8 @@ pub fn summary_table(s: &Session) -> String {
                 t.push_str(&format!(" {cell} |"));
             }
             let best = r.best_peer(ci, &s.allocs);
-            let vs_best = hak
-                .and_then(|h| r.outcomes[ci][h].summary())
-                .and_then(|x| best.and_then(|(_, b)| ratio(x.median, b)));
+            let vs_best =
+                hak.and_then(|h| r.outcomes[ci][h].summary()).and_then(|x| best.and_then(|(_, b)| ratio(x.median, b)));
             t.push_str(&format!(
                 " {} | {} |\n",
                 fmt_ratio(vs_best),
@@ -160,18 +153,9 @@ pub fn rss_table(s: &Session) -> String {
     for r in &s.results {
         for (ci, case) in r.workload.cases.iter().enumerate() {
             let base = r.outcomes[ci][0].peak_rss_kib();
-            t.push_str(&format!(
-                "| {} | {} | {} |",
-                r.workload.name,
-                case.label,
-                base.map_or("n/a".into(), fmt_mib)
-            ));
-            let rss_ratio = |ai: usize| {
-                r.outcomes[ci][ai]
-                    .peak_rss_kib()
-                    .zip(base)
-                    .and_then(|(x, b)| ratio(x as f64, b as f64))
-            };
+            t.push_str(&format!("| {} | {} | {} |", r.workload.name, case.label, base.map_or("n/a".into(), fmt_mib)));
+            let rss_ratio =
+                |ai: usize| r.outcomes[ci][ai].peak_rss_kib().zip(base).and_then(|(x, b)| ratio(x as f64, b as f64));
             for (ai, _) in s.allocs.iter().enumerate().skip(1) {
                 t.push_str(&format!(" {} |", fmt_ratio(rss_ratio(ai))));
             }
@@ -212,15 +196,9 @@ pub fn instructions_table(i: &Instructions, allocs: &[Allocator]) -> String {
                         best_peer = Some(p);
                     }
                 }
-                t.push_str(&format!(
-                    " {} |",
-                    per.map_or("FAILED".into(), |p| format!("{p:.1}"))
-                ));
+                t.push_str(&format!(" {} |", per.map_or("FAILED".into(), |p| format!("{p:.1}"))));
             }
-            t.push_str(&format!(
-                " {} |\n",
-                fmt_ratio(hakmem.and_then(|h| best_peer.and_then(|b| ratio(h, b))))
-            ));
+            t.push_str(&format!(" {} |\n", fmt_ratio(hakmem.and_then(|h| best_peer.and_then(|b| ratio(h, b))))));
         }
     }
     t
@@ -240,20 +218,13 @@ pub fn json(s: &Session) -> Json {
     config.push("cpus", o.cpus.clone());
     config.push("hakmem_so", s.hakmem_so.display().to_string());
     config.push("hakmem_resolved", s.hakmem_resolved.as_str());
-    config.push(
-        "allocators",
-        Json::Arr(s.allocs.iter().map(Allocator::json).collect()),
-    );
+    config.push("allocators", Json::Arr(s.allocs.iter().map(Allocator::json).collect()));
     config.push(
         "skipped_allocators",
         Json::Arr(
             s.skipped
                 .iter()
-                .map(|k| {
-                    Json::obj()
-                        .with("name", k.name.as_str())
-                        .with("reason", k.reason.as_str())
-                })
+                .map(|k| Json::obj().with("name", k.name.as_str()).with("reason", k.reason.as_str()))
                 .collect(),
         ),
     );
@@ -297,14 +268,8 @@ pub fn json(s: &Session) -> Json {
                         .with("median", sum.map(|x| x.median))
                         .with("min", sum.map(|x| x.min))
                         .with("max", sum.map(|x| x.max))
-                        .with(
-                            "ratio_to_system",
-                            sum.and_then(|x| base.and_then(|b| ratio(x.median, b))),
-                        )
-                        .with(
-                            "ratio_to_best_peer",
-                            sum.and_then(|x| best.and_then(|(_, b)| ratio(x.median, b))),
-                        )
+                        .with("ratio_to_system", sum.and_then(|x| base.and_then(|b| ratio(x.median, b))))
+                        .with("ratio_to_best_peer", sum.and_then(|x| best.and_then(|(_, b)| ratio(x.median, b))))
                         .with("best_peer", best.map(|(bi, _)| s.allocs[bi].name.clone()))
                         .with("peak_rss_kb", o.peak_rss_kib())
                         .with("peak_rss_kb_runs", o.rss_kib.clone())
@@ -425,10 +390,7 @@ pub fn markdown(s: &Session, name: &str) -> String {
         }
         for c in &i.counts {
             if let Some(e) = &c.error {
-                md.push_str(&format!(
-                    "- {} size {} live {}: {e}\n",
-                    c.allocator, c.size, c.live
-                ));
+                md.push_str(&format!("- {} size {} live {}: {e}\n", c.allocator, c.size, c.live));
             }
         }
         md.push_str(&format!(
@@ -446,14 +408,8 @@ pub fn markdown(s: &Session, name: &str) -> String {
     for (k, v) in s.machine.lines() {
         md.push_str(&format!("| {k} | {} |\n", md_cell(&v)));
     }
-    md.push_str(&format!(
-        "| load average at end | {} |\n",
-        md_cell(&s.loadavg_end)
-    ));
-    md.push_str(&format!(
-        "| hakmem resolved config | `{}` |\n",
-        md_cell(&s.hakmem_resolved)
-    ));
+    md.push_str(&format!("| load average at end | {} |\n", md_cell(&s.loadavg_end)));
+    md.push_str(&format!("| hakmem resolved config | `{}` |\n", md_cell(&s.hakmem_resolved)));
     md.push_str(&format!("| runs per case | {} |\n", s.options.runs));
     md.push_str(&format!(
         "| placement | {} |\n",
@@ -468,18 +424,10 @@ pub fn markdown(s: &Session, name: &str) -> String {
         if s.options.quick { " (--quick)" } else { "" }
     ));
     for a in &s.allocs {
-        md.push_str(&format!(
-            "| allocator {} | {} |\n",
-            a.name,
-            md_cell(&a.describe())
-        ));
+        md.push_str(&format!("| allocator {} | {} |\n", a.name, md_cell(&a.describe())));
     }
     for k in &s.skipped {
-        md.push_str(&format!(
-            "| allocator {} | SKIPPED: {} |\n",
-            k.name,
-            md_cell(&k.reason)
-        ));
+        md.push_str(&format!("| allocator {} | SKIPPED: {} |\n", k.name, md_cell(&k.reason)));
     }
     md.push_str(&format!(
         "\nThe machine has {} cores and is shared: the load average above shows how busy it \
@@ -534,10 +482,7 @@ fn color(name: &str) -> &'static str {
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// Grouped bar chart: one group per (workload, threads), one bar per
@@ -566,15 +511,7 @@ pub fn svg_chart(s: &Session) -> String {
                 .collect();
             groups.push(Group {
                 label: r.workload.name.to_string(),
-                sub: format!(
-                    "t={}{}",
-                    case.threads,
-                    if r.workload.metric.higher_is_better {
-                        ""
-                    } else {
-                        " ↓"
-                    }
-                ),
+                sub: format!("t={}{}", case.threads, if r.workload.metric.higher_is_better { "" } else { " ↓" }),
                 lower: !r.workload.metric.higher_is_better,
                 bars,
             });
@@ -606,9 +543,7 @@ pub fn svg_chart(s: &Session) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
          viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"sans-serif\" font-size=\"10\">\n"
     ));
-    out.push_str(&format!(
-        "<rect width=\"{width:.0}\" height=\"{height:.0}\" fill=\"white\"/>\n"
-    ));
+    out.push_str(&format!("<rect width=\"{width:.0}\" height=\"{height:.0}\" fill=\"white\"/>\n"));
     out.push_str(&format!(
         "<text x=\"8\" y=\"18\" font-size=\"13\" font-weight=\"bold\">{}</text>\n",
         xml("Median ÷ system median, log scale (throughput: up is better; ↓ retention: down is better)")
@@ -618,10 +553,7 @@ pub fn svg_chart(s: &Session) -> String {
         xml(&format!(
             "{} · commit {} · {} runs · {}",
             s.command_line,
-            s.machine
-                .git_sha
-                .as_deref()
-                .map_or("unknown", |c| &c[..c.len().min(12)]),
+            s.machine.git_sha.as_deref().map_or("unknown", |c| &c[..c.len().min(12)]),
             s.options.runs,
             s.machine.date_utc
         ))
@@ -629,20 +561,12 @@ pub fn svg_chart(s: &Session) -> String {
     for e in exp_lo..=exp_hi {
         let v = 2f64.powi(e);
         let yy = y(v);
-        let label = if e >= 0 {
-            format!("{}×", 1u32 << e)
-        } else {
-            format!("1/{}", 1u32 << -e)
-        };
+        let label = if e >= 0 { format!("{}×", 1u32 << e) } else { format!("1/{}", 1u32 << -e) };
         out.push_str(&format!(
             "<line x1=\"{left}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\" stroke=\"{}\"{}/>\n",
             width - 8.0,
             if e == 0 { "#333" } else { "#e4e4e4" },
-            if e == 0 {
-                " stroke-dasharray=\"4 3\""
-            } else {
-                ""
-            }
+            if e == 0 { " stroke-dasharray=\"4 3\"" } else { "" }
         ));
         out.push_str(&format!(
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>\n",
@@ -716,11 +640,7 @@ pub fn svg_chart(s: &Session) -> String {
             ly - 9.0,
             color(&a.name)
         ));
-        out.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"{ly:.1}\">{}</text>\n",
-            lx + 14.0,
-            xml(&a.name)
-        ));
+        out.push_str(&format!("<text x=\"{:.1}\" y=\"{ly:.1}\">{}</text>\n", lx + 14.0, xml(&a.name)));
         lx += 30.0 + a.name.len() as f64 * 6.5;
     }
     out.push_str(&format!(
@@ -755,9 +675,7 @@ mod tests {
             Allocator::preloaded("jemalloc", "/x/libjemalloc.so.2".into()),
         ];
         let mut failed = outcome(&[]);
-        failed
-            .failures
-            .push("run 1: was killed by signal 11 (SIGSEGV)".into());
+        failed.failures.push("run 1: was killed by signal 11 (SIGSEGV)".into());
         let r = WorkloadResults {
             workload: larson("/x/larson".into(), 2.0, &[1]),
             loadavg: "1.00 1.00 1.00 1/100 1".into(),
@@ -770,12 +688,7 @@ mod tests {
         let ret = WorkloadResults {
             workload: workloads::find("retention").unwrap().workload(
                 "/x/retention".into(),
-                &workloads::Params {
-                    seconds: 2.0,
-                    threads: vec![1],
-                    quick: false,
-                    seed: 1,
-                },
+                &workloads::Params { seconds: 2.0, threads: vec![1], quick: false, seed: 1 },
             ),
             loadavg: "1.00 1.00 1.00 1/100 1".into(),
             outcomes: vec![
@@ -802,29 +715,22 @@ mod tests {
     fn tables_have_ratios_to_system_and_best_peer() {
         let s = session();
         let t = workload_table(&s.results[0], &s.allocs);
-        assert!(
-            t.contains("| 1 | system | 100.0 | 90.0 | 110.0 | 1.00 | 0.67 | 2.0 MiB | 3 |"),
-            "{t}"
-        );
-        assert!(
-            t.contains("| 1 | hakmem | 200.0 | 190.0 | 210.0 | 2.00 | 1.33 | 2.0 MiB | 3 |"),
-            "{t}"
-        );
+        assert!(t.contains("| 1 | system | 100.0 | 90.0 | 110.0 | 1.00 | 0.67 | 2.0 MiB | 3 |"), "{t}");
+        assert!(t.contains("| 1 | hakmem | 200.0 | 190.0 | 210.0 | 2.00 | 1.33 | 2.0 MiB | 3 |"), "{t}");
         assert!(t.contains("best peer at threads=1: jemalloc"), "{t}");
         let t = workload_table(&s.results[1], &s.allocs);
         assert!(t.contains("| 2 (cross-thread) | hakmem | FAILED |"), "{t}");
         assert!(t.contains("SIGSEGV"), "{t}");
         // Lower is better: the best peer of retention is jemalloc (50 < 100).
-        assert!(
-            t.contains("| 1 (same-thread) | hakmem | 40.0 | 40.0 | 40.0 | 0.40 | 0.80 |"),
-            "{t}"
-        );
+        assert!(t.contains("| 1 (same-thread) | hakmem | 40.0 | 40.0 | 40.0 | 0.40 | 0.80 |"), "{t}");
         let t = summary_table(&s);
+        assert!(t.contains("| larson | 1 | ops/s | 100.0 | 2.00 | 1.50 | 1.33 | jemalloc |"), "{t}");
         assert!(
-            t.contains("| larson | 1 | ops/s | 100.0 | 2.00 | 1.50 | 1.33 | jemalloc |"),
+            t.contains(
+                "| retention | 2 (cross-thread) | % (lower is better) | 100.0 | FAILED | 0.50 | n/a | jemalloc |"
+            ),
             "{t}"
         );
-        assert!(t.contains("| retention | 2 (cross-thread) | % (lower is better) | 100.0 | FAILED | 0.50 | n/a | jemalloc |"), "{t}");
     }
 
     #[test]
@@ -856,6 +762,7 @@ mod tests {
         let mut pinned = session();
         pinned.options.cpus = Some("0".into());
         assert!(json(&pinned).pretty().contains("\"cpus\": \"0\""));
-        assert!(markdown(&pinned, "t").contains("| placement | every run pinned with `taskset -c 0`, the same for every allocator |"));
+        assert!(markdown(&pinned, "t")
+            .contains("| placement | every run pinned with `taskset -c 0`, the same for every allocator |"));
     }
 }

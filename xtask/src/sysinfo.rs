@@ -32,9 +32,8 @@ pub const PROFILE: &str = "release (cargo build --release -p hakmem-cdylib; [pro
 
 pub fn machine() -> Machine {
     let git_sha = util::output_of("git", ["rev-parse", "HEAD"]);
-    let status = git_sha
-        .as_ref()
-        .and_then(|_| util::output_of("git", ["--no-optional-locks", "status", "--porcelain"]));
+    let status =
+        git_sha.as_ref().and_then(|_| util::output_of("git", ["--no-optional-locks", "status", "--porcelain"]));
     let cc = crate::cbuild::compiler();
     let cc_version = util::output_of(&cc, ["--version"])
         .and_then(|v| v.lines().next().map(str::to_string))
@@ -56,9 +55,7 @@ pub fn machine() -> Machine {
             })
             .unwrap_or_else(|| "unknown".into()),
         cores_online: info.lines().filter(|l| l.starts_with("processor")).count(),
-        cores_usable: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        cores_usable: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         kernel: read_trim("/proc/sys/kernel/osrelease"),
         date_utc: util::output_of("date", ["-u", "+%Y-%m-%dT%H:%M:%SZ"]).unwrap_or_default(),
         loadavg: loadavg(),
@@ -72,10 +69,7 @@ impl Machine {
         match (&self.git_sha, self.git_dirty) {
             (None, _) => "unknown (not a git checkout?)".into(),
             (Some(sha), Some(false)) => format!("{sha} (clean)"),
-            (Some(sha), Some(true)) => format!(
-                "{sha} (dirty: {} changed or untracked files)",
-                self.git_changed_files
-            ),
+            (Some(sha), Some(true)) => format!("{sha} (dirty: {} changed or untracked files)", self.git_changed_files),
             (Some(sha), None) => format!("{sha} (dirty flag unknown)"),
         }
     }
@@ -84,10 +78,7 @@ impl Machine {
         if self.cores_usable == self.cores_online {
             format!("{}", self.cores_online)
         } else {
-            format!(
-                "{} online, {} usable by this process",
-                self.cores_online, self.cores_usable
-            )
+            format!("{} online, {} usable by this process", self.cores_online, self.cores_usable)
         }
     }
 
@@ -95,11 +86,7 @@ impl Machine {
         if self.hakmem_env.is_empty() {
             "(none: defaults, HAKMEM_MODE unset)".into()
         } else {
-            let v: Vec<String> = self
-                .hakmem_env
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
+            let v: Vec<String> = self.hakmem_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
             v.join(" ")
         }
     }
@@ -110,10 +97,7 @@ impl Machine {
             ("git commit", self.git_commit()),
             ("rustc", self.rustc.clone()),
             ("cargo profile", PROFILE.into()),
-            (
-                "RUSTFLAGS",
-                self.rustflags.clone().unwrap_or_else(|| "(unset)".into()),
-            ),
+            ("RUSTFLAGS", self.rustflags.clone().unwrap_or_else(|| "(unset)".into())),
             ("C compiler", format!("{}: {}", self.cc, self.cc_version)),
             ("CPU", self.cpu_model.clone()),
             ("cores", self.cores()),
@@ -162,15 +146,11 @@ pub fn dpkg_version(package: &str) -> Option<String> {
 
 /// Every `HAKMEM_*` variable in effect, sorted by name.
 pub fn hakmem_env() -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("HAKMEM_"))
-        .collect();
+    let mut vars: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("HAKMEM_")).collect();
     vars.sort();
     vars
 }
 
 fn read_trim(path: &str) -> String {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }

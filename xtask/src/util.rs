@@ -11,10 +11,7 @@ pub type Result<T> = std::result::Result<T, String>;
 /// The workspace root (parent of `xtask/`).
 pub fn root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .expect("xtask lives in the workspace root")
-        .to_path_buf()
+    manifest.parent().expect("xtask lives in the workspace root").to_path_buf()
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` if set, else `<root>/target`.
@@ -57,9 +54,7 @@ pub fn user_ld_library_path() -> Option<String> {
             !entry.is_empty()
                 && !p.starts_with(&target)
                 && !p.starts_with(root().join("target"))
-                && !rustup_home
-                    .as_ref()
-                    .is_some_and(|r| p.starts_with(r.join("toolchains")))
+                && !rustup_home.as_ref().is_some_and(|r| p.starts_with(r.join("toolchains")))
                 && !entry.contains("/lib/rustlib/")
         })
         .collect();
@@ -80,10 +75,7 @@ pub fn restore_user_env(cmd: &mut Command) {
 
 /// Quote one word for a POSIX shell, only when needed.
 pub fn shell_quote(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    let safe = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
     if safe {
         word.to_string()
     } else {
@@ -138,17 +130,11 @@ pub fn display_cmd(cmd: &Command) -> String {
 /// Run `cmd` with inherited stdio; error unless it exits 0.
 pub fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("$ {}", display_cmd(cmd));
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run `{}`: {e}", display_cmd(cmd)))?;
+    let status = cmd.status().map_err(|e| format!("cannot run `{}`: {e}", display_cmd(cmd)))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "`{}` failed: {}",
-            display_cmd(cmd),
-            describe_status(status)
-        ))
+        Err(format!("`{}` failed: {}", display_cmd(cmd), describe_status(status)))
     }
 }
 
@@ -211,10 +197,7 @@ impl Captured {
         let why = if self.preload_ignored() {
             "ran WITHOUT its LD_PRELOAD library (the loader could not load it)".to_string()
         } else if self.timed_out {
-            format!(
-                "timed out after {:.1} s and was killed",
-                self.elapsed.as_secs_f64()
-            )
+            format!("timed out after {:.1} s and was killed", self.elapsed.as_secs_f64())
         } else {
             describe_status(self.status)
         };
@@ -367,21 +350,14 @@ mod tests {
     fn captured_run_reports_peak_rss() {
         // A shell that holds a 64 MiB string has a peak RSS above 64 MiB.
         let mut cmd = Command::new("sh");
-        cmd.args([
-            "-c",
-            "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}",
-        ]);
+        cmd.args(["-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}"]);
         let out = run_captured(&mut cmd, Duration::from_secs(60)).unwrap();
         assert!(out.ok(), "{}", out.failure("sh"));
         assert_eq!(out.stdout.trim(), "67108864");
         assert!(out.max_rss_kib > 64 * 1024, "{}", out.max_rss_kib);
         let mut cmd = Command::new("true");
         let out = run_captured(&mut cmd, Duration::from_secs(30)).unwrap();
-        assert!(
-            out.max_rss_kib > 0 && out.max_rss_kib < 64 * 1024,
-            "{}",
-            out.max_rss_kib
-        );
+        assert!(out.max_rss_kib > 0 && out.max_rss_kib < 64 * 1024, "{}", out.max_rss_kib);
     }
 
     #[test]
@@ -404,15 +380,8 @@ mod tests {
         cmd.args(["-c", "echo out; echo err >&2; exit 3"]);
         let out = run_captured(&mut cmd, Duration::from_secs(30)).unwrap();
         assert!(!out.ok() && !out.timed_out);
-        assert_eq!(
-            (out.stdout.as_str(), out.stderr.as_str()),
-            ("out\n", "err\n")
-        );
-        assert!(
-            out.failure("x").contains("exited with status 3"),
-            "{}",
-            out.failure("x")
-        );
+        assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("out\n", "err\n"));
+        assert!(out.failure("x").contains("exited with status 3"), "{}", out.failure("x"));
 
         let mut cmd = Command::new("true");
         cmd.env("LD_PRELOAD", "/nonexistent/libnothing.so");
@@ -424,10 +393,7 @@ mod tests {
     fn display_shows_env_and_args() {
         let mut cmd = Command::new("/bin/prog");
         cmd.arg("1").arg("x y").env("LD_PRELOAD", "/l/libhakmem.so");
-        assert_eq!(
-            display_cmd(&cmd),
-            "LD_PRELOAD=/l/libhakmem.so /bin/prog 1 'x y'"
-        );
+        assert_eq!(display_cmd(&cmd), "LD_PRELOAD=/l/libhakmem.so /bin/prog 1 'x y'");
         let mut cmd = Command::new("prog");
         cmd.env_remove("LD_PRELOAD").env("LD_LIBRARY_PATH", "/x");
         assert_eq!(display_cmd(&cmd), "env -u LD_PRELOAD prog");

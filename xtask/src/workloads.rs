@@ -163,11 +163,7 @@ impl Spec {
             Kind::Threaded => {
                 let mut seen = Vec::new();
                 for &t in &p.threads {
-                    let t = if self.name == "prodcons" {
-                        (t - t % 2).max(2)
-                    } else {
-                        t
-                    };
+                    let t = if self.name == "prodcons" { (t - t % 2).max(2) } else { t };
                     if seen.contains(&t) {
                         continue;
                     }
@@ -179,18 +175,10 @@ impl Spec {
                             .collect(),
                         _ => vec![secs.clone(), t.to_string(), seed.clone()],
                     };
-                    cases.push(Case {
-                        label: t.to_string(),
-                        threads: t,
-                        args,
-                    });
+                    cases.push(Case { label: t.to_string(), threads: t, args });
                 }
             }
-            Kind::Single => cases.push(Case {
-                label: "1".into(),
-                threads: 1,
-                args: vec![secs.clone(), seed.clone()],
-            }),
+            Kind::Single => cases.push(Case { label: "1".into(), threads: 1, args: vec![secs.clone(), seed.clone()] }),
             Kind::Retention => {
                 let (burst, light) = if p.quick { ("32", 0.2) } else { ("256", 1.0) };
                 timeout_secs = light + 120.0;
@@ -198,12 +186,7 @@ impl Spec {
                     cases.push(Case {
                         label: label.into(),
                         threads: variant,
-                        args: vec![
-                            variant.to_string(),
-                            burst.into(),
-                            format_seconds(light),
-                            seed.clone(),
-                        ],
+                        args: vec![variant.to_string(), burst.into(), format_seconds(light), seed.clone()],
                     });
                 }
             }
@@ -227,12 +210,7 @@ mod tests {
     use super::*;
 
     fn params() -> Params {
-        Params {
-            seconds: 2.0,
-            threads: vec![1, 4],
-            quick: false,
-            seed: SEED,
-        }
+        Params { seconds: 2.0, threads: vec![1, 4], quick: false, seed: SEED }
     }
 
     #[test]
@@ -248,17 +226,9 @@ mod tests {
 
     #[test]
     fn larson_keeps_its_reference_arguments() {
-        let w = find("larson")
-            .unwrap()
-            .workload("/x/larson".into(), &params());
-        assert_eq!(
-            w.cases[0].args,
-            ["2", "8", "1024", "10000", "1", "12345", "1"]
-        );
-        assert_eq!(
-            w.cases[1].args,
-            ["2", "8", "1024", "10000", "1", "12345", "4"]
-        );
+        let w = find("larson").unwrap().workload("/x/larson".into(), &params());
+        assert_eq!(w.cases[0].args, ["2", "8", "1024", "10000", "1", "12345", "1"]);
+        assert_eq!(w.cases[1].args, ["2", "8", "1024", "10000", "1", "12345", "4"]);
     }
 
     #[test]
@@ -275,13 +245,8 @@ mod tests {
     fn single_threaded_and_retention_cases() {
         let w = find("mid").unwrap().workload("/x/mid".into(), &params());
         assert_eq!(w.cases.len(), 1);
-        assert_eq!(
-            (w.cases[0].threads, &w.cases[0].args[..]),
-            (1, &["2".to_string(), "12345".into()][..])
-        );
-        let w = find("retention")
-            .unwrap()
-            .workload("/x/r".into(), &params());
+        assert_eq!((w.cases[0].threads, &w.cases[0].args[..]), (1, &["2".to_string(), "12345".into()][..]));
+        let w = find("retention").unwrap().workload("/x/r".into(), &params());
         assert_eq!(w.cases[0].args, ["1", "256", "1", "12345"]);
         assert_eq!(w.cases[1].args, ["2", "256", "1", "12345"]);
         assert!(!w.metric.higher_is_better);

@@ -57,15 +57,7 @@
 #![no_std]
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::indexing_slicing,
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic
-    )
-)]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 #[cfg(test)]
 extern crate std;
@@ -90,13 +82,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in order of increasing machinery.
-    pub const ALL: [Mode; 5] = [
-        Mode::Minimal,
-        Mode::Fast,
-        Mode::Balanced,
-        Mode::Learning,
-        Mode::Research,
-    ];
+    pub const ALL: [Mode; 5] = [Mode::Minimal, Mode::Fast, Mode::Balanced, Mode::Learning, Mode::Research];
 
     /// The lower-case name used by `HAKMEM_MODE`.
     pub const fn name(self) -> &'static str {
@@ -111,9 +97,7 @@ impl Mode {
 
     /// Parses a mode name, ignoring ASCII case.
     pub fn parse(value: &[u8]) -> Option<Mode> {
-        Mode::ALL
-            .into_iter()
-            .find(|m| m.name().as_bytes().eq_ignore_ascii_case(value))
+        Mode::ALL.into_iter().find(|m| m.name().as_bytes().eq_ignore_ascii_case(value))
     }
 
     /// The features this mode enables before per-feature overrides.
@@ -244,11 +228,7 @@ impl Config {
 
     /// `mode` with its default features and the default tunables.
     pub const fn for_mode(mode: Mode) -> Config {
-        Config {
-            mode,
-            features: mode.default_features(),
-            tunables: Tunables::DEFAULT,
-        }
+        Config { mode, features: mode.default_features(), tunables: Tunables::DEFAULT }
     }
 
     /// The mode.
@@ -330,11 +310,7 @@ impl Rejected<'_> {
         out.str(self.var);
         out.str("=");
         for &b in self.value.iter().take(VALUE_ECHO_MAX) {
-            out.byte(if b == b' ' || b.is_ascii_graphic() {
-                b
-            } else {
-                b'?'
-            });
+            out.byte(if b == b' ' || b.is_ascii_graphic() { b } else { b'?' });
         }
         if self.value.len() > VALUE_ECHO_MAX {
             out.str("...");
@@ -352,11 +328,7 @@ const INT_EXPECTED: &str = "a non-negative integer";
 
 /// Parses a boolean switch: `1 on true yes` / `0 off false no`, ignoring ASCII case.
 pub fn parse_bool(value: &[u8]) -> Option<bool> {
-    let is = |words: [&str; 4]| {
-        words
-            .iter()
-            .any(|w| w.as_bytes().eq_ignore_ascii_case(value))
-    };
+    let is = |words: [&str; 4]| words.iter().any(|w| w.as_bytes().eq_ignore_ascii_case(value));
     if is(["1", "on", "true", "yes"]) {
         Some(true)
     } else if is(["0", "off", "false", "no"]) {
@@ -395,11 +367,7 @@ fn read<'v, T>(
     let value = lookup(var.as_bytes()).filter(|v| !v.is_empty())?;
     let parsed = parse(value);
     if parsed.is_none() {
-        report(&Rejected {
-            var,
-            value,
-            expected,
-        });
+        report(&Rejected { var, value, expected });
     }
     parsed
 }
@@ -411,10 +379,7 @@ pub fn parse_from<'v>(lookup: impl Fn(&[u8]) -> Option<&'v [u8]>) -> Config {
 }
 
 /// Like [`parse_from`], calling `report` once for every malformed value.
-pub fn parse_with<'v>(
-    lookup: impl Fn(&[u8]) -> Option<&'v [u8]>,
-    mut report: impl FnMut(&Rejected<'v>),
-) -> Config {
+pub fn parse_with<'v>(lookup: impl Fn(&[u8]) -> Option<&'v [u8]>, mut report: impl FnMut(&Rejected<'v>)) -> Config {
     let (l, r) = (&lookup, &mut report);
     let mode = read(l, r, "HAKMEM_MODE", Mode::parse, MODE_EXPECTED).unwrap_or(Mode::Minimal);
     let mut features = mode.default_features();
@@ -427,20 +392,13 @@ pub fn parse_with<'v>(
     let tunables = Tunables {
         bigcache_entries: read(l, r, "HAKMEM_BIGCACHE_ENTRIES", parse_usize, INT_EXPECTED)
             .unwrap_or(d.bigcache_entries),
-        bigcache_max_mb: read(l, r, "HAKMEM_BIGCACHE_MAX_MB", parse_usize, INT_EXPECTED)
-            .unwrap_or(d.bigcache_max_mb),
+        bigcache_max_mb: read(l, r, "HAKMEM_BIGCACHE_MAX_MB", parse_usize, INT_EXPECTED).unwrap_or(d.bigcache_max_mb),
         decay_ms: read(l, r, "HAKMEM_DECAY_MS", parse_u64, INT_EXPECTED).unwrap_or(d.decay_ms),
-        free_pages_keep: read(l, r, "HAKMEM_FREE_PAGES_KEEP", parse_usize, INT_EXPECTED)
-            .unwrap_or(d.free_pages_keep),
-        thread_cache_kb: read(l, r, "HAKMEM_THREAD_CACHE_KB", parse_usize, INT_EXPECTED)
-            .unwrap_or(d.thread_cache_kb),
+        free_pages_keep: read(l, r, "HAKMEM_FREE_PAGES_KEEP", parse_usize, INT_EXPECTED).unwrap_or(d.free_pages_keep),
+        thread_cache_kb: read(l, r, "HAKMEM_THREAD_CACHE_KB", parse_usize, INT_EXPECTED).unwrap_or(d.thread_cache_kb),
         verbose: read(l, r, "HAKMEM_VERBOSE", parse_bool, BOOL_EXPECTED).unwrap_or(d.verbose),
     };
-    Config {
-        mode,
-        features,
-        tunables,
-    }
+    Config { mode, features, tunables }
 }
 
 // ---------------------------------------------------------------------------
@@ -484,10 +442,7 @@ pub fn get() -> &'static Config {
 
 #[cold]
 fn get_slow() -> &'static Config {
-    if STATE
-        .compare_exchange(UNINIT, BUSY, Ordering::Acquire, Ordering::Acquire)
-        .is_ok()
-    {
+    if STATE.compare_exchange(UNINIT, BUSY, Ordering::Acquire, Ordering::Acquire).is_ok() {
         let config = parse_with(getenv, |rejected| {
             let mut buf = [0u8; LINE_MAX];
             let n = rejected.render(&mut buf);
@@ -598,11 +553,7 @@ impl<'a> Out<'a> {
                 break;
             }
         }
-        digits
-            .get(i..)
-            .unwrap_or(&[])
-            .iter()
-            .for_each(|&b| self.byte(b));
+        digits.get(i..).unwrap_or(&[]).iter().for_each(|&b| self.byte(b));
     }
 
     fn features(&mut self, f: Features) {
@@ -625,12 +576,7 @@ mod tests {
     use std::vec::Vec;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&[u8]) -> Option<&'a [u8]> + 'a {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| n.as_bytes() == k)
-                .map(|(_, v)| v.as_bytes())
-        }
+        move |k| pairs.iter().find(|(n, _)| n.as_bytes() == k).map(|(_, v)| v.as_bytes())
     }
 
     /// Parses `pairs`, returning the config and the rendered rejection messages.
@@ -659,13 +605,7 @@ mod tests {
         assert_eq!(c.features(), MINIMAL);
         let t = c.tunables();
         assert_eq!(
-            (
-                t.bigcache_entries,
-                t.bigcache_max_mb,
-                t.decay_ms,
-                t.free_pages_keep,
-                t.thread_cache_kb
-            ),
+            (t.bigcache_entries, t.bigcache_max_mb, t.decay_ms, t.free_pages_keep, t.thread_cache_kb),
             (32, 256, 500, 16, 256)
         );
         assert!(!t.verbose);
@@ -678,16 +618,8 @@ mod tests {
             ("minimal", Mode::Minimal, MINIMAL),
             ("FAST", Mode::Fast, MINIMAL),
             ("Balanced", Mode::Balanced, MINIMAL | Features::THP),
-            (
-                "lEaRnInG",
-                Mode::Learning,
-                MINIMAL | Features::THP | Features::ELO,
-            ),
-            (
-                "research",
-                Mode::Research,
-                MINIMAL | Features::THP | Features::ELO | Features::SITE_RULES,
-            ),
+            ("lEaRnInG", Mode::Learning, MINIMAL | Features::THP | Features::ELO),
+            ("research", Mode::Research, MINIMAL | Features::THP | Features::ELO | Features::SITE_RULES),
         ];
         for (value, mode, features) in cases {
             let (c, msgs) = parse(&[("HAKMEM_MODE", value)]);
@@ -708,11 +640,7 @@ mod tests {
             for off in ["0", "OFF", "false", "no"] {
                 let (c, msgs) = parse(&[("HAKMEM_MODE", "research"), (var, off)]);
                 assert!(msgs.is_empty());
-                assert_eq!(
-                    c.features,
-                    Mode::Research.default_features() - flag,
-                    "{var}={off}"
-                );
+                assert_eq!(c.features, Mode::Research.default_features() - flag, "{var}={off}");
             }
         }
     }
@@ -741,13 +669,7 @@ mod tests {
         assert!(msgs.is_empty());
         let t = c.tunables;
         assert_eq!(
-            (
-                t.bigcache_entries,
-                t.bigcache_max_mb,
-                t.decay_ms,
-                t.free_pages_keep,
-                t.thread_cache_kb
-            ),
+            (t.bigcache_entries, t.bigcache_max_mb, t.decay_ms, t.free_pages_keep, t.thread_cache_kb),
             (0, 1024, u64::MAX, 7, 0)
         );
         assert!(t.verbose);
@@ -775,16 +697,7 @@ mod tests {
 
     #[test]
     fn integer_garbage_and_overflow_rejected() {
-        for bad in [
-            "18446744073709551616",
-            "99999999999999999999999",
-            "-1",
-            "+5",
-            " 5",
-            "5 ",
-            "0x10",
-            "1e3",
-        ] {
+        for bad in ["18446744073709551616", "99999999999999999999999", "-1", "+5", " 5", "5 ", "0x10", "1e3"] {
             let (c, msgs) = parse(&[("HAKMEM_DECAY_MS", bad), ("HAKMEM_BIGCACHE_ENTRIES", bad)]);
             assert_eq!(c.tunables, Tunables::DEFAULT, "{bad}");
             assert_eq!(msgs.len(), 2, "{bad}");
@@ -795,11 +708,7 @@ mod tests {
 
     #[test]
     fn empty_value_counts_as_unset() {
-        let (c, msgs) = parse(&[
-            ("HAKMEM_MODE", ""),
-            ("HAKMEM_BIGCACHE", ""),
-            ("HAKMEM_DECAY_MS", ""),
-        ]);
+        let (c, msgs) = parse(&[("HAKMEM_MODE", ""), ("HAKMEM_BIGCACHE", ""), ("HAKMEM_DECAY_MS", "")]);
         assert!(msgs.is_empty());
         assert_eq!(c, Config::DEFAULT);
     }
@@ -808,22 +717,11 @@ mod tests {
     fn rejected_value_sanitised_and_cut() {
         let long = [b'a'; 100];
         let mut buf = [0u8; LINE_MAX];
-        let r = Rejected {
-            var: "HAKMEM_POOL",
-            value: &long,
-            expected: "x",
-        };
+        let r = Rejected { var: "HAKMEM_POOL", value: &long, expected: "x" };
         let n = r.render(&mut buf);
         let s = core::str::from_utf8(&buf[..n]).unwrap();
-        assert!(
-            s.ends_with(&std::format!("={}... (expected x)", "a".repeat(64))),
-            "{s}"
-        );
-        let r = Rejected {
-            var: "HAKMEM_POOL",
-            value: b"a\nb\xff",
-            expected: "x",
-        };
+        assert!(s.ends_with(&std::format!("={}... (expected x)", "a".repeat(64))), "{s}");
+        let r = Rejected { var: "HAKMEM_POOL", value: b"a\nb\xff", expected: "x" };
         let n = r.render(&mut buf);
         assert_eq!(&buf[..n], b"hakmem: ignoring HAKMEM_POOL=a?b? (expected x)");
     }
@@ -847,11 +745,7 @@ mod tests {
             thread_cache_kb: big,
             verbose: true,
         };
-        let c = Config {
-            mode: Mode::Research,
-            features: Features::all(),
-            tunables: t,
-        };
+        let c = Config { mode: Mode::Research, features: Features::all(), tunables: t };
         let n = c.render(&mut buf);
         assert!(n < LINE_MAX && buf[..n].ends_with(b"thread_cache_kb=18446744073709551615"));
         // Small buffers cut the text without panicking.
@@ -877,18 +771,13 @@ mod tests {
             let mut out = Out::new(&mut buf);
             out.num(n);
             let len = out.len;
-            assert_eq!(
-                core::str::from_utf8(&buf[..len]).unwrap(),
-                std::format!("{n}")
-            );
+            assert_eq!(core::str::from_utf8(&buf[..len]).unwrap(), std::format!("{n}"));
         }
     }
 
     #[test]
     fn get_is_stable_and_concurrent() {
-        let threads: Vec<_> = (0..8)
-            .map(|_| std::thread::spawn(|| get() as *const Config as usize))
-            .collect();
+        let threads: Vec<_> = (0..8).map(|_| std::thread::spawn(|| get() as *const Config as usize)).collect();
         let first = get() as *const Config as usize;
         for t in threads {
             assert_eq!(t.join().unwrap(), first);

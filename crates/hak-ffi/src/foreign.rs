@@ -159,11 +159,7 @@ fn parse_start_brk(stat: &[u8]) -> usize {
         return 0;
     };
     // The token after ')' is field 3; field 47 is the 45th token.
-    let Some(tok) = stat[close + 1..]
-        .split(|&c| c == b' ' || c == b'\n')
-        .filter(|t| !t.is_empty())
-        .nth(47 - 3)
-    else {
+    let Some(tok) = stat[close + 1..].split(|&c| c == b' ' || c == b'\n').filter(|t| !t.is_empty()).nth(47 - 3) else {
         return 0;
     };
     let mut v: usize = 0;

@@ -40,11 +40,7 @@ impl<T> SpinLock<T> {
 
     #[inline]
     fn acquire(&self) {
-        if self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             self.lock_contended();
         }
     }
@@ -54,10 +50,7 @@ impl<T> SpinLock<T> {
         let mut spins = 0u32;
         loop {
             if !self.locked.load(Ordering::Relaxed)
-                && self
-                    .locked
-                    .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
+                && self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
             {
                 return;
             }

@@ -44,11 +44,7 @@ pub fn loom_model<F: Fn() + Sync + Send + 'static>(name: &str, f: F) {
         r.fetch_add(1, O::Relaxed);
         f()
     });
-    std::println!(
-        "loom model {name}: {} executions in {:.2} s",
-        runs.load(O::Relaxed),
-        start.elapsed().as_secs_f64()
-    );
+    std::println!("loom model {name}: {} executions in {:.2} s", runs.load(O::Relaxed), start.elapsed().as_secs_f64());
 }
 
 /// Declares a function that is `const fn` in normal builds and a plain `fn`

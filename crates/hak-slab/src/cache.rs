@@ -151,11 +151,8 @@ impl Cache {
             }
             for (c, &size) in tier.sizes().iter().enumerate() {
                 let size = size as usize;
-                let n = if budget == 0 || size > MAX_CACHED {
-                    0
-                } else {
-                    (budget / size).clamp(MIN_BIN, MAX_BIN) as u32
-                };
+                let n =
+                    if budget == 0 || size > MAX_CACHED { 0 } else { (budget / size).clamp(MIN_BIN, MAX_BIN) as u32 };
                 let bin = Self::bin(this, slot(tier.index() as usize, c));
                 (*bin).cap = n;
                 (*bin).room = n;

@@ -284,7 +284,8 @@ unsafe fn set_slot(pg: *mut Page, page_shift: u32, slot: usize) {
     unsafe {
         let off = (*pg).start & hak_os::SEGMENT_MASK;
         let i = off >> page_shift;
-        let rec = (pg as usize - i * core::mem::size_of::<Page>() - core::mem::offset_of!(SegMeta, pages)) as *const SegMeta;
+        let rec =
+            (pg as usize - i * core::mem::size_of::<Page>() - core::mem::offset_of!(SegMeta, pages)) as *const SegMeta;
         let g0 = off >> GRANULE_SHIFT;
         for g in g0..g0 + (1 << (page_shift as usize - GRANULE_SHIFT)) {
             (*rec).bins[g].store(cache::bin_offset(slot) as u32, stat::Ordering::Relaxed);
@@ -1458,10 +1459,7 @@ impl Heap {
             }
             if owner == ABANDONED
                 && self.adopts
-                && (*pg)
-                    .owner
-                    .compare_exchange(ABANDONED, self.token(), Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
+                && (*pg).owner.compare_exchange(ABANDONED, self.token(), Ordering::AcqRel, Ordering::Relaxed).is_ok()
             {
                 self.adopt(pg);
                 self.link(pg);
@@ -1715,10 +1713,7 @@ unsafe fn abandon(pg: *mut Page) -> bool {
     // SAFETY: per contract.
     unsafe {
         (*pg).owner.store(ABANDONED, Ordering::Release);
-        (*pg)
-            .remote
-            .compare_exchange(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        (*pg).remote.compare_exchange(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 }
 
@@ -1751,7 +1746,9 @@ unsafe fn reclaim(pg: *mut Page) {
                 tier.release_page(pg);
                 return;
             }
-            if abandon(pg) || (*pg).owner.compare_exchange(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            if abandon(pg)
+                || (*pg).owner.compare_exchange(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err()
+            {
                 return;
             }
         }

@@ -42,8 +42,8 @@ extern crate std;
 
 use std::boxed::Box;
 use std::collections::{HashMap, HashSet};
-use std::vec::Vec;
 use std::format;
+use std::vec::Vec;
 
 use loom::thread;
 
@@ -175,7 +175,10 @@ unsafe fn check(w: &World, held: &[usize]) {
                 while !pg.is_null() {
                     assert_eq!((*pg).class_prev, prev, "class dirty list: broken prev link");
                     assert_eq!((*pg).class as usize, c, "page on another class's dirty list");
-                    assert!(dirty.remove(&(pg as usize)), "page {pg:?} on a class dirty list but not on the dirty list (or twice)");
+                    assert!(
+                        dirty.remove(&(pg as usize)),
+                        "page {pg:?} on a class dirty list but not on the dirty list (or twice)"
+                    );
                     by_class += 1;
                     prev = pg;
                     pg = (*pg).class_next;
@@ -201,7 +204,10 @@ unsafe fn check(w: &World, held: &[usize]) {
                 let rec = *rec as *mut SegMeta;
                 for i in 0..hak_os::SEGMENT_SIZE >> (*rec).page_shift {
                     let pg = ptr::addr_of_mut!((*rec).pages).cast::<Page>().add(i);
-                    assert!(!(*pg).hinted || hinted.contains(&(pg as usize)), "page {i} marked hinted but on no hint list");
+                    assert!(
+                        !(*pg).hinted || hinted.contains(&(pg as usize)),
+                        "page {i} marked hinted but on no hint list"
+                    );
                 }
             }
         }
@@ -239,7 +245,10 @@ unsafe fn check(w: &World, held: &[usize]) {
                 let remote = list(remote_ptr(word));
                 assert_eq!(remote.len(), remote_count(word) as usize, "page {i}: remote count disagrees with the list");
                 let held_here = held_by_page.get(&(pg as usize)).cloned().unwrap_or_default();
-                let what = format!("page {i} (owner {owner:#x}, used {:#x}, remote {remote:x?}, held {held_here:x?})", (*pg).used());
+                let what = format!(
+                    "page {i} (owner {owner:#x}, used {:#x}, remote {remote:x?}, held {held_here:x?})",
+                    (*pg).used()
+                );
                 match place.get(&(pg as usize)).copied() {
                     Some(p @ (Place::Dirty | Place::Clean)) => {
                         assert_eq!(owner, NO_OWNER, "{what}: free page with an owner");
@@ -264,7 +273,11 @@ unsafe fn check(w: &World, held: &[usize]) {
                 // The current page carries one phantom count (Heap::make_cur).
                 let phantom = matches!(place.get(&(pg as usize)), Some(Place::Cur(_))) as usize;
                 let used = (*pg).used() as usize;
-                assert_eq!(used, remote.len() + held_here.len() + phantom, "{what}: used does not count held + remote blocks (+1 when current)");
+                assert_eq!(
+                    used,
+                    remote.len() + held_here.len() + phantom,
+                    "{what}: used does not count held + remote blocks (+1 when current)"
+                );
                 assert_eq!(all.len(), (*pg).capacity as usize, "{what}: a carved block is lost");
             }
         }
@@ -539,7 +552,6 @@ fn tier_release_purge_vs_acquire() {
         }
     });
 }
-
 
 /// 32 KiB blocks in 512 KiB pages (8 pages a segment; the L2 tier itself has 256 KiB pages now).
 static SIZES_L2: [u32; 1] = [32768];

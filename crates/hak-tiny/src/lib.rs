@@ -21,9 +21,8 @@ pub use hak_slab::{Heap as TinyHeap, SlabTier};
 pub const MAX_SIZE: usize = 1024;
 
 /// Block size of every class, ascending.
-pub static SIZES: [u32; 20] = [
-    16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
-];
+pub static SIZES: [u32; 20] =
+    [16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024];
 
 hak_os::loom_const_fn! {
     /// A new tiny tier (router index 0, 64 KiB pages, the classes of

@@ -68,11 +68,7 @@ impl ThreadCtx {
     /// A context that caches nothing and whose heaps have no pages (see
     /// [`Dormant`]).
     const fn dormant() -> ThreadCtx {
-        ThreadCtx {
-            cache: Cache::new(),
-            heaps: [Heap::uninit(), Heap::uninit(), Heap::uninit()],
-            last_upkeep_ms: 0,
-        }
+        ThreadCtx { cache: Cache::new(), heaps: [Heap::uninit(), Heap::uninit(), Heap::uninit()], last_upkeep_ms: 0 }
     }
 }
 

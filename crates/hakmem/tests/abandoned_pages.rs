@@ -16,9 +16,7 @@ fn abandoned_pages_freed_without_a_context_return_to_the_tier() {
     let before = hak_tiny::TINY.pages_in_use();
     // A thread allocates blocks over several pages and exits: its pages are
     // abandoned with every block still out.
-    let blocks: Vec<usize> = thread::spawn(|| (0..5000).map(|_| hakmem::alloc(64) as usize).collect())
-        .join()
-        .unwrap();
+    let blocks: Vec<usize> = thread::spawn(|| (0..5000).map(|_| hakmem::alloc(64) as usize).collect()).join().unwrap();
     assert!(hak_tiny::TINY.pages_in_use() > before, "the blocks took pages");
     // A thread that never allocated through hakmem (no context) frees them all.
     thread::spawn(move || {

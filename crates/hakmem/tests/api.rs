@@ -5,12 +5,14 @@ use std::sync::mpsc;
 
 fn fill(p: *mut u8, n: usize, seed: u8) {
     for i in 0..n {
+        // SAFETY: the block is live and larger than every index used.
         unsafe { *p.add(i) = seed.wrapping_add(i as u8) };
     }
 }
 
 fn check(p: *const u8, n: usize, seed: u8) {
     for i in 0..n {
+        // SAFETY: the block is live and larger than every index used.
         assert_eq!(unsafe { *p.add(i) }, seed.wrapping_add(i as u8), "byte {i} of {n}");
     }
 }
@@ -22,7 +24,9 @@ fn roundtrip(size: usize, seed: u8) {
     assert!(!p.is_null(), "alloc({size})");
     fill(p, size, seed);
     check(p, size, seed);
+    // SAFETY: p is a live block returned by hakmem::alloc.
     assert!(unsafe { hakmem::usable_size(p) } >= size);
+    // SAFETY: the block is live, came from hakmem and is freed once.
     unsafe { hakmem::free(p) };
 }
 
@@ -34,12 +38,14 @@ fn every_small_size_is_usable_and_aligned() {
         assert!(!p.is_null());
         assert_eq!(p as usize % 16, 0, "size {size}");
         assert!(hakmem::owns(p));
+        // SAFETY: p is a live block returned by hakmem::alloc.
         assert!(unsafe { hakmem::usable_size(p) } >= size);
         fill(p, size.min(4096), size as u8);
         blocks.push((p, size));
     }
     for &(p, size) in &blocks {
         check(p, size.min(4096), size as u8);
+        // SAFETY: the block is live, came from hakmem and is freed once.
         assert!(unsafe { hakmem::free(p) });
     }
 }
@@ -56,6 +62,7 @@ fn zero_size_blocks_are_unique() {
     let a = hakmem::alloc(0);
     let b = hakmem::alloc(0);
     assert!(!a.is_null() && !b.is_null() && a != b);
+    // SAFETY: a and b are live hakmem blocks, each freed once.
     unsafe {
         hakmem::free(a);
         hakmem::free(b);
@@ -72,6 +79,7 @@ fn aligned_allocation_for_every_power_of_two() {
             assert_eq!(p as usize % align, 0, "size {size} align {align}");
             fill(p, size, 9);
             check(p, size, 9);
+            // SAFETY: the block is live, came from hakmem and is freed once.
             unsafe { hakmem::free(p) };
         }
     }
@@ -97,7 +105,10 @@ fn aligned_fast_path_classes_are_multiples() {
         let mut rounded = align;
         while rounded <= hak_pool::L25_MAX {
             let b = block_size(rounded);
-            assert!(b >= rounded && b.is_multiple_of(align), "align {align}: rounded size {rounded} gets block size {b}");
+            assert!(
+                b >= rounded && b.is_multiple_of(align),
+                "align {align}: rounded size {rounded} gets block size {b}"
+            );
             rounded += align;
         }
         align *= 2;
@@ -146,12 +157,14 @@ fn realloc_preserves_contents_across_tiers() {
     fill(p, 1, 5);
     let mut size = 1;
     for next in [10, 100, 1000, 1100, 20_000, 40_000, 500_000, 1 << 20, 3 << 20, 20 << 20, 5 << 20, 700_000, 2000, 17] {
+        // SAFETY: p is a live hakmem block; the old pointer is not used after a successful call.
         p = unsafe { hakmem::realloc(p, next) };
         assert!(!p.is_null());
         check(p, size.min(next), 5);
         fill(p, next, 5);
         size = next;
     }
+    // SAFETY: the block is live, came from hakmem and is freed once.
     unsafe { hakmem::free(p) };
 }
 
@@ -165,25 +178,30 @@ fn realloc_growth_past_the_mapping_threshold_stops_copying() {
     let mut size = 16;
     let mut p = hakmem::alloc(size);
     for i in 0..size {
+        // SAFETY: the block is live and larger than every index used.
         unsafe { *p.add(i) = pattern(i) };
     }
     let mut moves_above = 0;
     while size < 3 << 20 {
         let next = size + size / 2 + 16;
+        // SAFETY: p is a live hakmem block; the old pointer is not used after a successful call.
         let q = unsafe { hakmem::realloc(p, next) };
         assert!(!q.is_null(), "realloc to {next} failed");
+        // SAFETY: q is a live block of at least `size` bytes, all written.
         let s = unsafe { std::slice::from_raw_parts(q, size) };
         assert!(s.iter().enumerate().all(|(i, &b)| b == pattern(i)), "realloc to {next} lost contents");
         if q != p && size >= hakmem::REALLOC_MAP_MIN {
             moves_above += 1;
         }
         for i in size..next {
+            // SAFETY: the block is live and larger than every index used.
             unsafe { *q.add(i) = pattern(i) };
         }
         p = q;
         size = next;
     }
     assert!(moves_above <= 1, "a block past the threshold moved {moves_above} times");
+    // SAFETY: the block is live, came from hakmem and is freed once.
     unsafe { hakmem::free(p) };
 }
 
@@ -195,21 +213,27 @@ fn a_mapped_block_swinging_around_the_threshold_is_not_copied() {
     let min = hakmem::REALLOC_MAP_MIN;
     let p = hakmem::alloc(min / 2);
     fill(p, min / 2, 9);
+    // SAFETY: p is a live hakmem block; the old pointer is not used after a successful call.
     let p = unsafe { hakmem::realloc(p, min + 4096) };
     assert!(!p.is_null());
     check(p, min / 2, 9);
+    // SAFETY: __errno_location returns this thread's errno slot.
     unsafe { *libc::__errno_location() = 4242 };
     for size in [min - 4096, min / 2 + 16, min + 8192, min * 3 / 4, 2 * min] {
+        // SAFETY: p is a live hakmem block; the old pointer is not used after a successful call.
         let q = unsafe { hakmem::realloc(p, size) };
         assert_eq!(q, p, "realloc to {size} moved the mapped block");
         check(q, min / 2, 9);
     }
+    // SAFETY: __errno_location returns this thread's errno slot.
     assert_eq!(unsafe { *libc::__errno_location() }, 4242, "a successful realloc changed errno");
     // Below half the threshold it goes back to a size class.
+    // SAFETY: p is a live hakmem block; the old pointer is not used after a successful call.
     let q = unsafe { hakmem::realloc(p, min / 4) };
     assert!(!q.is_null());
     check(q, min / 4, 9);
     assert_ne!(q, p, "a block shrunk below half the threshold kept its mapping");
+    // SAFETY: the block is live, came from hakmem and is freed once.
     unsafe { hakmem::free(q) };
 }
 
@@ -218,10 +242,14 @@ fn zeroed_after_dirty_reuse() {
     for size in [24, 700, 3000, 50_000, 2 << 20] {
         for _ in 0..20 {
             let p = hakmem::alloc(size);
+            // SAFETY: p is a live block of at least `size` bytes.
             unsafe { std::ptr::write_bytes(p, 0xAB, size) };
+            // SAFETY: the block is live, came from hakmem and is freed once.
             unsafe { hakmem::free(p) };
             let q = hakmem::alloc_zeroed(size);
+            // SAFETY: the block is live and larger than every index used.
             assert!((0..size).all(|i| unsafe { *q.add(i) } == 0), "size {size}");
+            // SAFETY: the block is live, came from hakmem and is freed once.
             unsafe { hakmem::free(q) };
         }
     }
@@ -231,14 +259,18 @@ fn zeroed_after_dirty_reuse() {
 fn foreign_pointers_are_not_touched() {
     let x = 5u64;
     assert!(!hakmem::owns(&x as *const u64 as *const u8));
+    // SAFETY: a stack address is not hakmem's: the API must refuse it without touching it.
     assert!(!unsafe { hakmem::free(&x as *const u64 as *mut u8) });
+    // SAFETY: free(null) is a no-op by contract.
     assert!(unsafe { hakmem::free(std::ptr::null_mut()) });
+    // SAFETY: a stack address is not hakmem's: the API must refuse it without touching it.
     assert_eq!(unsafe { hakmem::usable_size(&x as *const u64 as *const u8) }, 0);
 }
 
 #[test]
 fn cross_thread_frees_are_reused() {
     struct P(*mut u8, usize);
+    // SAFETY: the pointers are live hakmem blocks handed to exactly one other thread.
     unsafe impl Send for P {}
     let (tx, rx) = mpsc::channel::<Vec<P>>();
     let consumer = std::thread::spawn(move || {
@@ -246,6 +278,7 @@ fn cross_thread_frees_are_reused() {
         for batch in rx {
             for P(p, size) in batch {
                 check(p, size.min(64), size as u8);
+                // SAFETY: the block is live, came from hakmem and is freed once.
                 unsafe { hakmem::free(p) };
                 n += 1;
             }
@@ -274,6 +307,7 @@ fn cross_thread_frees_are_reused() {
         v.push(hakmem::alloc(100));
     }
     for p in v {
+        // SAFETY: the block is live, came from hakmem and is freed once.
         unsafe { hakmem::free(p) };
     }
     assert!(hak_tiny::TINY.pages_in_use() <= before + 20);
@@ -285,6 +319,7 @@ fn threads_that_exit_return_their_pages() {
         std::thread::spawn(|| {
             let v: Vec<_> = (0..1000).map(|i| hakmem::alloc(16 + i % 1000)).collect();
             for p in v {
+                // SAFETY: the block is live, came from hakmem and is freed once.
                 unsafe { hakmem::free(p) };
             }
         })

@@ -40,12 +40,7 @@ fn growing_blocks_get_no_mapping_past_the_cap() {
         let kept = unsafe { std::slice::from_raw_parts(q, 1000) };
         assert!(kept.iter().all(|&b| b == 0x5A), "realloc lost contents");
         let mapped = hak_bigcache::live() == before + 1;
-        assert_eq!(
-            mapped,
-            expect_mapping,
-            "live big blocks went from {before} to {}",
-            hak_bigcache::live()
-        );
+        assert_eq!(mapped, expect_mapping, "live big blocks went from {before} to {}", hak_bigcache::live());
         // SAFETY: q is live and ours.
         unsafe { hakmem::free(q) };
     };

@@ -74,7 +74,10 @@ extern "C" fn late(arg: *mut libc::c_void) {
         LATE_OK.fetch_add(1, Ordering::Relaxed);
     }
     for (i, &p) in early.iter().enumerate() {
-        assert!(intact(p as *const u8, SIZES[i], 100 + i), "a block lost its contents when its thread's context was torn down");
+        assert!(
+            intact(p as *const u8, SIZES[i], 100 + i),
+            "a block lost its contents when its thread's context was torn down"
+        );
         // SAFETY: a live hakmem block of this thread.
         assert!(unsafe { hakmem::free(p as *mut u8) });
         LATE_OK.fetch_add(1, Ordering::Relaxed);

@@ -276,18 +276,10 @@ pub fn run(mut cmd: Command, preload: Preload, timeout: Duration) -> Run {
 }
 
 /// Like [`run`], feeding `input` on stdin.
-pub fn run_with_input(
-    cmd: &mut Command,
-    preload: Preload,
-    timeout: Duration,
-    input: Option<Vec<u8>>,
-) -> Run {
+pub fn run_with_input(cmd: &mut Command, preload: Preload, timeout: Duration, input: Option<Vec<u8>>) -> Run {
     set_preload(cmd, preload);
-    let what = format!(
-        "{:?}{}",
-        cmd,
-        if preload == Preload::Yes { " [LD_PRELOAD=libhakmem]" } else { " [no preload]" }
-    );
+    let what =
+        format!("{:?}{}", cmd, if preload == Preload::Yes { " [LD_PRELOAD=libhakmem]" } else { " [no preload]" });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
     cmd.process_group(0);
@@ -368,13 +360,8 @@ pub fn run_with_input(
         }
     }
     let [o, e] = got;
-    let run = Run {
-        what,
-        status,
-        stdout: o.unwrap_or_default(),
-        stderr: e.unwrap_or_default(),
-        elapsed: start.elapsed(),
-    };
+    let run =
+        Run { what, status, stdout: o.unwrap_or_default(), stderr: e.unwrap_or_default(), elapsed: start.elapsed() };
     if preload == Preload::Yes {
         assert!(
             !run.stderr_str().contains(NOT_PRELOADED),

@@ -87,7 +87,8 @@ fn malformed_values_are_reported_once_and_ignored() {
     let r = run_api_with(&[("HAKMEM_MODE", "turbo"), ("HAKMEM_DECAY_MS", "12x")], &["realloc"]);
     let err = r.stderr_str();
     assert_eq!(
-        err.matches("hakmem: ignoring HAKMEM_MODE=turbo (expected one of minimal, fast, balanced, learning, research)").count(),
+        err.matches("hakmem: ignoring HAKMEM_MODE=turbo (expected one of minimal, fast, balanced, learning, research)")
+            .count(),
         1,
         "stderr: {err}"
     );

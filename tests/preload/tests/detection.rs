@@ -33,22 +33,9 @@ fn run_preloaded(name: &str, env: &[(&str, &str)]) -> Run {
 }
 
 fn assert_aborts_with(r: &Run, message: &str) {
-    assert!(
-        !r.stdout_str().contains("survived"),
-        "free() returned instead of aborting: {}",
-        r.report()
-    );
-    assert_eq!(
-        r.signal(),
-        Some(libc::SIGABRT),
-        "expected the process to abort (SIGABRT): {}",
-        r.report()
-    );
-    assert!(
-        r.stderr_str().contains(message),
-        "expected {message:?} on stderr: {}",
-        r.report()
-    );
+    assert!(!r.stdout_str().contains("survived"), "free() returned instead of aborting: {}", r.report());
+    assert_eq!(r.signal(), Some(libc::SIGABRT), "expected the process to abort (SIGABRT): {}", r.report());
+    assert!(r.stderr_str().contains(message), "expected {message:?} on stderr: {}", r.report());
 }
 
 /// `free()` of a pointer into a stack array aborts with
@@ -132,9 +119,5 @@ fn stats_printed_at_exit() {
 fn no_stats_without_request() {
     let r = run_preloaded("stats", &[]);
     r.assert_success();
-    assert!(
-        !r.stderr_str().contains("hakmem:"),
-        "hakmem printed to stderr without being asked: {}",
-        r.report()
-    );
+    assert!(!r.stderr_str().contains("hakmem:"), "hakmem printed to stderr without being asked: {}", r.report());
 }

@@ -3,9 +3,7 @@
 //! same stdout and exit with the same status. A missing tool fails the test
 //! with the Debian package to install; nothing is skipped.
 
-use hakmem_preload_tests::{
-    compare_with_and_without_preload, deterministic_env, require_tool, write_file,
-};
+use hakmem_preload_tests::{compare_with_and_without_preload, deterministic_env, require_tool, write_file};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

@@ -473,11 +473,15 @@ fn worker(id: usize, tx: SyncSender<Msg>, rx: Receiver<Msg>, deadline: Instant, 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let secs: f64 = match args.get(1) {
-        Some(s) => s.parse().unwrap_or_else(|_| fail(format!("bad SECONDS {s:?}; usage: hakmem-stress [SECONDS] [THREADS]"))),
+        Some(s) => {
+            s.parse().unwrap_or_else(|_| fail(format!("bad SECONDS {s:?}; usage: hakmem-stress [SECONDS] [THREADS]")))
+        }
         None => 3.0,
     };
     let threads: usize = match args.get(2) {
-        Some(s) => s.parse().unwrap_or_else(|_| fail(format!("bad THREADS {s:?}; usage: hakmem-stress [SECONDS] [THREADS]"))),
+        Some(s) => {
+            s.parse().unwrap_or_else(|_| fail(format!("bad THREADS {s:?}; usage: hakmem-stress [SECONDS] [THREADS]")))
+        }
         None => 4,
     };
     if threads < 2 {
