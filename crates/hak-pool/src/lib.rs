@@ -3,8 +3,7 @@
 //! * **L2**: requests in (1 KiB, 32 KiB], twenty classes (four per power of
 //!   two: 1280, 1536, 1792, 2048, 2560, …, 32768) in 256 KiB pages (8 blocks of
 //!   the largest class; with 512 KiB pages the `churn-mixed` benchmark's
-//!   peak RSS was 1.28x glibc's, with 256 KiB 1.22x at the same speed;
-//!   A/B, not in a record).
+//!   peak RSS was 1.28x glibc's, with 256 KiB 1.22x at the same speed).
 //! * **L2.5**: requests in (32 KiB, 1 MiB], twenty classes (40 KiB … 1 MiB)
 //!   in 1 MiB pages (four per segment). A page holds 25 blocks of the
 //!   smallest class and one of the largest, so the large classes return
@@ -16,6 +15,9 @@
 //!   returns that tail, and takes the released page closest to its depth
 //!   (see `hak_slab::SlabTier`'s page reuse).
 //!
+//! Both continue hak-tiny's classes on the slab grid
+//! ([`hak_slab::classes`]): L2 takes its grid classes 20..40, L2.5 40..60.
+//!
 //! Together with hak-tiny (<= 1 KiB) and hak-bigcache (>= 1 MiB) the tiers
 //! partition every size with no gap. Both are instances of the [`hak_slab`]
 //! engine: per-thread heaps, no lock per operation, lock-free remote frees.
@@ -24,6 +26,7 @@
 #![no_std]
 #![warn(missing_docs)]
 
+use hak_slab::classes;
 pub use hak_slab::{Heap as PoolHeap, SlabTier};
 
 /// Largest request served by L2.
@@ -31,10 +34,19 @@ pub const L2_MAX: usize = 32 * 1024;
 /// Largest request served by L2.5 (larger ones are big blocks).
 pub const L25_MAX: usize = 1024 * 1024;
 
+/// L2's first grid class ([`hak_slab::classes`]): the one after hak-tiny's
+/// last.
+const L2_FIRST: usize = classes::index(1024 + 1);
+/// L2.5's first grid class.
+const L25_FIRST: usize = classes::index(L2_MAX + 1);
+const L2_CLASSES: usize = L25_FIRST - L2_FIRST;
+const L25_CLASSES: usize = classes::index(L25_MAX) + 1 - L25_FIRST;
+const _: () = assert!(L25_MAX == classes::MAX_SIZE);
+
 /// Block sizes of the L2 classes.
-pub static L2_SIZES: [u32; 20] = quarter_classes(10);
+pub static L2_SIZES: [u32; L2_CLASSES] = classes::sizes(L2_FIRST);
 /// Block sizes of the L2.5 classes.
-pub static L25_SIZES: [u32; 20] = quarter_classes(15);
+pub static L25_SIZES: [u32; L25_CLASSES] = classes::sizes(L25_FIRST);
 
 hak_os::loom_const_fn! {
     /// A new L2 tier (router index 1, 256 KiB pages, the classes of
@@ -61,46 +73,15 @@ pub static L2: SlabTier = new_l2_tier();
 #[cfg(not(loom))]
 pub static L25: SlabTier = new_l25_tier();
 
-/// Four classes per power of two above `2^k`: 5/4, 6/4, 7/4, 8/4 of each.
-const fn quarter_classes(k: u32) -> [u32; 20] {
-    let mut t = [0u32; 20];
-    let mut i = 0;
-    while i < 20 {
-        let p = k + (i as u32) / 4;
-        t[i] = (5 + (i as u32 % 4)) << (p - 2);
-        i += 1;
-    }
-    t
-}
-
-#[cfg(test)]
-fn quarter_class(size: usize, k0: usize) -> usize {
-    let s = size - 1;
-    let k = (usize::BITS - 1 - s.leading_zeros()) as usize;
-    (k - k0) * 4 + ((s >> (k - 2)) & 3)
-}
-
 /// Class boundaries of L2 are multiples of 256 and those of L2.5 multiples
 /// of 8 KiB, so `(size - 1) >> GRAIN` indexes a 128-entry table.
 const L2_GRAIN: u32 = 8;
 const L25_GRAIN: u32 = 13;
+const _: () = assert!(L2_MAX >> L2_GRAIN == 128 && L25_MAX >> L25_GRAIN == 128);
 
-const fn class_table(k0: usize, grain: u32) -> [u8; 128] {
-    let mut t = [0u8; 128];
-    let mut i = 0;
-    while i < 128 {
-        // The largest size mapping to entry i.
-        let size: usize = (i + 1) << grain;
-        let s = size - 1;
-        let k = (usize::BITS - 1 - s.leading_zeros()) as usize;
-        t[i] = if k < k0 { 0 } else { ((k - k0) * 4 + ((s >> (k - 2)) & 3)) as u8 };
-        i += 1;
-    }
-    t
-}
-
-static L2_CLASS: [u8; 128] = class_table(10, L2_GRAIN);
-static L25_CLASS: [u8; 128] = class_table(15, L25_GRAIN);
+/// Entry `(size - 1) >> GRAIN` is for the sizes up to `(entry + 1) << GRAIN`.
+static L2_CLASS: [u8; 128] = classes::table(L2_FIRST, L2_GRAIN, 1);
+static L25_CLASS: [u8; 128] = classes::table(L25_FIRST, L25_GRAIN, 1);
 
 /// The L2 class for `size` in (1024, [`L2_MAX`]] (one table load).
 #[inline(always)]
@@ -114,15 +95,17 @@ pub fn l25_class_of(size: usize) -> usize {
     L25_CLASS[((size - 1) >> L25_GRAIN) & 127] as usize
 }
 
-/// The smallest class of `sizes` starting at `from` whose block size is a
-/// multiple of `align`.
-pub fn aligned_class(sizes: &[u32], from: usize, align: usize) -> Option<usize> {
-    (from..sizes.len()).find(|&c| (sizes[c] as usize).is_multiple_of(align))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The class of `size` by the quarter-class formula, for the tier whose
+    /// classes start above `2^k0`.
+    fn quarter_class(size: usize, k0: usize) -> usize {
+        let s = size - 1;
+        let k = (usize::BITS - 1 - s.leading_zeros()) as usize;
+        (k - k0) * 4 + ((s >> (k - 2)) & 3)
+    }
 
     #[test]
     fn tables_agree_with_the_formula() {

@@ -79,6 +79,7 @@ pub const MAX_PAGES: usize = hak_os::SEGMENT_SIZE >> 16;
 mod loom_models;
 
 mod cache;
+pub mod classes;
 pub use cache::{bin_offset, slot, Cache, Push, MAX_BIN, MAX_CACHED, MIN_BIN};
 
 /// Tiers one process (one [`Cache`]) serves at most: router indices are

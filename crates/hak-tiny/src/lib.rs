@@ -3,6 +3,8 @@
 //! Twenty size classes: 16-byte steps up to 128 bytes, then four classes per
 //! power of two (160, 192, 224, 256, 320, …, 1024), so no request wastes more
 //! than 25 % (the old allocator's eight power-of-two classes wasted up to 50 %).
+//! They are the first twenty classes of the slab grid
+//! ([`hak_slab::classes`]), which the pool tiers continue.
 //! Blocks come from 64 KiB pages of the [`hak_slab`] engine; every block is
 //! 16-byte aligned and blocks whose size is a multiple of a larger power of
 //! two are aligned to it (pages are 64 KiB aligned).
@@ -15,14 +17,18 @@
 #![no_std]
 #![warn(missing_docs)]
 
+use hak_slab::classes;
 pub use hak_slab::{Heap as TinyHeap, SlabTier};
 
 /// Largest request served by this tier.
 pub const MAX_SIZE: usize = 1024;
 
+/// This tier's classes: grid classes ([`hak_slab::classes`]) 0 up to the
+/// one of [`MAX_SIZE`].
+const CLASSES: usize = classes::index(MAX_SIZE) + 1;
+
 /// Block size of every class, ascending.
-pub static SIZES: [u32; 20] =
-    [16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024];
+pub static SIZES: [u32; CLASSES] = classes::sizes(0);
 
 hak_os::loom_const_fn! {
     /// A new tiny tier (router index 0, 64 KiB pages, the classes of
@@ -38,29 +44,9 @@ hak_os::loom_const_fn! {
 #[cfg(not(loom))]
 pub static TINY: SlabTier = new_tier();
 
-const fn compute_class(size: usize) -> u8 {
-    if size <= 128 {
-        return if size == 0 { 0 } else { (size.div_ceil(16) - 1) as u8 };
-    }
-    let s = size - 1;
-    let k = (usize::BITS - 1 - s.leading_zeros()) as usize;
-    let idx = (s >> (k - 2)) & 3;
-    (8 + (k - 7) * 4 + idx) as u8
-}
-
-const fn build_table() -> [u8; MAX_SIZE + 1] {
-    let mut t = [0u8; MAX_SIZE + 1];
-    let mut i = 0;
-    while i < t.len() {
-        t[i] = compute_class(i);
-        i += 1;
-    }
-    t
-}
-
 /// Class of every size 0..=1024, indexed by the size itself (one load on
 /// the fast path).
-static CLASS_OF: [u8; MAX_SIZE + 1] = build_table();
+static CLASS_OF: [u8; MAX_SIZE + 1] = classes::table(0, 0, 0);
 
 /// The class serving `size` bytes (`size <= MAX_SIZE`; larger sizes return
 /// the last class, so check first).
@@ -71,15 +57,6 @@ pub fn class_of(size: usize) -> usize {
     } else {
         SIZES.len() - 1
     }
-}
-
-/// The smallest class that holds `size` bytes and whose blocks are aligned to
-/// `align` (a power of two), if any.
-pub fn class_for_aligned(size: usize, align: usize) -> Option<usize> {
-    if size > MAX_SIZE {
-        return None;
-    }
-    (class_of(size)..SIZES.len()).find(|&c| (SIZES[c] as usize).is_multiple_of(align))
 }
 
 #[cfg(test)]
@@ -98,6 +75,15 @@ mod tests {
             // 16-byte steps up to 128, then at most a quarter of the block.
             assert!(bs - size <= 16 || (bs - size) * 4 <= bs, "size {size} wastes too much in {bs}");
         }
+    }
+
+    /// The smallest class holding `size` bytes whose blocks are aligned to
+    /// `align`, if any.
+    fn class_for_aligned(size: usize, align: usize) -> Option<usize> {
+        if size > MAX_SIZE {
+            return None;
+        }
+        (class_of(size)..SIZES.len()).find(|&c| (SIZES[c] as usize).is_multiple_of(align))
     }
 
     #[test]
