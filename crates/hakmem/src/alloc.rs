@@ -1,0 +1,256 @@
+//! Allocation: routing a size to its tier and class, the fast path (the
+//! thread's block cache, then its heap's current page), the slow paths,
+//! zeroed and big allocations.
+
+use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use hak_slab::{Cache, Heap};
+
+use crate::ctx::{ctx_slow, upkeep_then_alloc, GLOBAL};
+use crate::init::init;
+use crate::{tls, MIN_ALIGN, TIERS};
+
+// Routing limits (exclusive upper bounds). A tier switched off by the
+// configuration gets the limit of the tier below it, so its sizes fall
+// through to the next tier up.
+pub(crate) static TINY_LIMIT: AtomicUsize = AtomicUsize::new(hak_tiny::MAX_SIZE + 1);
+pub(crate) static L2_LIMIT: AtomicUsize = AtomicUsize::new(hak_pool::L2_MAX + 1);
+pub(crate) static L25_LIMIT: AtomicUsize = AtomicUsize::new(hak_pool::L25_MAX + 1);
+
+#[inline(always)]
+pub(crate) fn route(size: usize) -> (usize, usize) {
+    if size < TINY_LIMIT.load(Ordering::Relaxed) {
+        (0, hak_tiny::class_of(size))
+    } else if size < L2_LIMIT.load(Ordering::Relaxed) {
+        (1, hak_pool::l2_class_of(size.max(hak_tiny::MAX_SIZE + 1)))
+    } else if size < L25_LIMIT.load(Ordering::Relaxed) {
+        (2, hak_pool::l25_class_of(size.max(hak_pool::L2_MAX + 1)))
+    } else {
+        (3, 0)
+    }
+}
+
+/// Allocates from slab tier `tier`, class `class`, through the thread's
+/// context or the global heaps.
+#[cold]
+#[inline(never)]
+pub(crate) fn alloc_slow(tier: usize, class: usize) -> *mut u8 {
+    let c = ctx_slow();
+    if !c.is_null() {
+        // SAFETY: a live context of this thread; class is valid for the tier.
+        unsafe {
+            return (*c).heaps[tier].alloc(class);
+        }
+    }
+    let mut g = GLOBAL.lock();
+    let token = &g.0 as *const [Heap; 3] as usize;
+    let h = &mut g.0[tier];
+    if !h.is_init() {
+        h.init_with_token(TIERS[tier], token);
+    }
+    // SAFETY: the global heap is used under its lock only.
+    unsafe { h.alloc(class) }
+}
+
+/// Allocates `size` bytes, 16-byte aligned; null when out of memory or when
+/// `size` exceeds `isize::MAX`. `alloc(0)` returns a unique block.
+#[inline(always)]
+pub fn alloc(size: usize) -> *mut u8 {
+    alloc_or_report(size, no_report)
+}
+
+pub(crate) fn no_report() {}
+
+/// [`alloc`], calling `on_null` before returning null (the C layer passes a
+/// function that sets `errno`). Every miss leaves through a tail call, so the
+/// fast path needs no stack frame: 19 instructions for a cache hit up to
+/// 32 KiB.
+#[inline(always)]
+pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
+    // Tiny and L2 sizes first, against a constant: if either tier is
+    // switched off its heaps never get pages nor its bins blocks, the fast
+    // path misses and the slow path routes by configuration.
+    if size <= hak_pool::L2_MAX {
+        // SAFETY: SLOT_OF holds the slot of the tiny or L2 class of the
+        // sizes of its 16-byte step.
+        if let Some(p) = unsafe { try_heap(SLOT_OF[(size + 15) >> 4] as usize, size, on_null) } {
+            return p;
+        }
+        return alloc_routed_slow(size, on_null);
+    }
+    alloc_mid_report(size, on_null)
+}
+
+/// The cache slot of the tiny or L2 class of every size up to
+/// [`hak_pool::L2_MAX`], by 16-byte step: `SLOT_OF[(size + 15) >> 4]`
+/// (every class boundary is a multiple of 16). Built from [`slab_index`]
+/// at compile time; one load instead of a branch between the tiers.
+static SLOT_OF: [u8; (hak_pool::L2_MAX >> 4) + 1] = slot_table();
+
+const fn slot_table() -> [u8; (hak_pool::L2_MAX >> 4) + 1] {
+    let mut t = [0u8; (hak_pool::L2_MAX >> 4) + 1];
+    let mut i = 1;
+    while i < t.len() {
+        t[i] = slab_slot(i << 4) as u8;
+        i += 1;
+    }
+    t
+}
+
+/// The fast path shared by every slab size: the calling thread's cache
+/// pops a block of cache slot `slot` (tier `slot / MAX_CLASSES`, class
+/// `slot % MAX_CLASSES`), else that tier's heap pops its current page.
+/// `None` on a miss (an empty current page, or a thread without a context:
+/// its [`Dormant`] record misses both). When the upkeep tick (shared with
+/// frees that find their bin full) runs out, it runs the upkeep instead
+/// and returns that allocation's final result.
+///
+/// # Safety
+/// `slot` names a class of a slab tier (< 3) holding `size` bytes.
+#[inline(always)]
+pub(crate) unsafe fn try_heap(slot: usize, size: usize, on_null: fn()) -> Option<*mut u8> {
+    let t = tls::block();
+    let c = tls::ctx_at(t);
+    tls::on_tick!(t, {
+        return Some(upkeep_then_alloc(size, on_null));
+    });
+    // SAFETY: `c` is this thread's live context or a dormant record, which
+    // both reads leave unwritten on a miss; per contract for the slot.
+    unsafe {
+        let b = Cache::pop(ptr::addr_of_mut!((*c).cache), slot);
+        if !b.is_null() {
+            return Some(b);
+        }
+        let tier = slot / hak_slab::MAX_CLASSES;
+        let p = (*c).heaps.get_unchecked(tier).try_alloc(slot - tier * hak_slab::MAX_CLASSES);
+        if p.is_null() {
+            None
+        } else {
+            Some(p)
+        }
+    }
+}
+
+/// Sizes above L2's: L2.5 by its class table, against a constant bound (as
+/// for smaller sizes, a tier switched off never gets pages or cached
+/// blocks, so its sizes miss and the slow path routes them by
+/// configuration); bigger ones are big blocks.
+#[inline(never)]
+fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
+    if size <= hak_pool::L25_MAX {
+        // SAFETY: an L2.5 class (tier 2) of a size in (L2_MAX, L25_MAX].
+        if let Some(p) = unsafe { try_heap(hak_slab::slot(2, hak_pool::l25_class_of(size)), size, on_null) } {
+            return p;
+        }
+    }
+    alloc_routed_slow(size, on_null)
+}
+
+/// A miss of the fast paths (tail-called: the hit paths have no frame):
+/// routes `size` by configuration and tries [`try_heap`] for the routed
+/// class, else takes its tier's slow path, or makes it a big block. (With a
+/// tier switched off, the fast paths look in the bins of the tier the
+/// default grid names, which stay empty; the bin looked at here is the one
+/// the blocks of the serving tier are freed into.)
+#[cold]
+#[inline(never)]
+pub(crate) fn alloc_routed_slow(size: usize, on_null: fn()) -> *mut u8 {
+    let (tier, class) = route(size);
+    if tier < 3 {
+        // SAFETY: route gives a class of its tier.
+        if let Some(p) = unsafe { try_heap(hak_slab::slot(tier, class), size, on_null) } {
+            return p;
+        }
+    }
+    let p = if tier < 3 { alloc_slow(tier, class) } else { alloc_big(size, MIN_ALIGN, false) };
+    if p.is_null() {
+        on_null();
+    }
+    p
+}
+
+#[cold]
+pub(crate) fn alloc_big(size: usize, align: usize, zero: bool) -> *mut u8 {
+    if size > isize::MAX as usize {
+        return ptr::null_mut();
+    }
+    init();
+    hak_bigcache::alloc(size, align, zero)
+}
+
+/// Like [`alloc`], with the first `size` bytes zeroed.
+pub fn alloc_zeroed(size: usize) -> *mut u8 {
+    let (tier, _) = route(size);
+    if tier == 3 {
+        return alloc_big(size, MIN_ALIGN, true);
+    }
+    let p = alloc(size);
+    if !p.is_null() {
+        // SAFETY: the block holds at least `size` bytes.
+        unsafe { ptr::write_bytes(p, 0, size) };
+    }
+    p
+}
+
+/// Classes of the tiny, L2 and L2.5 tiers: every one has 20.
+const SLAB_CLASSES: [usize; 3] = [hak_tiny::SIZES.len(), hak_pool::L2_SIZES.len(), hak_pool::L25_SIZES.len()];
+const _: () = assert!(SLAB_CLASSES[0] == 20 && SLAB_CLASSES[1] == 20 && SLAB_CLASSES[2] == 20);
+
+/// The classes of the three slab tiers as one index, for `size` in 1..=1
+/// MiB: the tiny class, else 20 + the L2 class, else 40 + the L2.5 class.
+/// The grids are 16-byte steps to 128 B, then four classes per power of
+/// two up to 1 MiB, so the index comes from the size's logarithm with no
+/// branch between tiers: the aligned path, whose rounded sizes straddle
+/// the tiers at random, mispredicted the branch of tiny sizes on most
+/// calls (cachegrind's branch simulation, not in a record).
+#[inline(always)]
+const fn slab_index(size: usize) -> usize {
+    // 16-byte steps below 128 B: t is the class there.
+    let t = (size - 1) >> 4;
+    // Above: floor(log2(t)) and the quarter (wrapping arithmetic, as the
+    // value is discarded for t < 8).
+    let k = (usize::BITS - 1 - (t | 1).leading_zeros()) as usize;
+    let quarter = t.wrapping_shr(k.wrapping_sub(2) as u32) & 3;
+    let above = (4 * k + quarter).wrapping_sub(4);
+    // A conditional move (`select_unpredictable` is not const).
+    let small = (t < 8) as usize;
+    small * t + (1 - small) * above
+}
+
+/// The cache slot (tier × `MAX_CLASSES` + class) of the class that serves
+/// `size` (1..=1 MiB) when every slab tier is on: [`slab_index`] holds the
+/// tiny classes first, then L2's, then L2.5's.
+#[inline(always)]
+pub(crate) const fn slab_slot(size: usize) -> usize {
+    let k = slab_index(size);
+    let tier = (k >= SLAB_CLASSES[0]) as usize + (k >= SLAB_CLASSES[0] + SLAB_CLASSES[1]) as usize;
+    hak_slab::slot(tier, k - tier * SLAB_CLASSES[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `slab_slot` names, for every size up to 1 MiB, the tightest class
+    /// of the tier that serves it with every slab tier on, and `SLOT_OF`
+    /// agrees with it up to 32 KiB.
+    #[test]
+    fn the_slab_slot_is_the_tightest_class_of_the_serving_tier() {
+        let grids: [&[u32]; 3] = [&hak_tiny::SIZES, &hak_pool::L2_SIZES, &hak_pool::L25_SIZES];
+        let limits = [hak_tiny::MAX_SIZE, hak_pool::L2_MAX, hak_pool::L25_MAX];
+        for size in 1..=hak_pool::L25_MAX {
+            let slot = slab_slot(size);
+            let tier = limits.iter().position(|&l| size <= l).unwrap();
+            assert_eq!(slot / hak_slab::MAX_CLASSES, tier, "size {size}: slot {slot} not in tier {tier}");
+            let c = slot % hak_slab::MAX_CLASSES;
+            let sizes = grids[tier];
+            assert!(c < sizes.len() && sizes[c] as usize >= size, "size {size}: class {c} of tier {tier} too small");
+            assert!(c == 0 || (sizes[c - 1] as usize) < size, "size {size}: class {c} of tier {tier} not the tightest");
+            if size <= hak_pool::L2_MAX {
+                assert_eq!(SLOT_OF[(size + 15) >> 4] as usize, slot, "SLOT_OF for size {size}");
+            }
+        }
+        assert_eq!(SLOT_OF[0], 0, "malloc(0) is a block of the smallest class");
+    }
+}

@@ -1,0 +1,243 @@
+//! Thread contexts: the per-thread record (block cache and one heap per slab
+//! tier), the dormant records of threads without one, its creation
+//! ([`ctx_slow`]), the periodic upkeep, thread exit and [`thread_flush`]; the
+//! global heaps of threads that have no usable context.
+
+use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use hak_os::lock::SpinLock;
+use hak_os::{meta, segmap};
+use hak_slab::{Cache, Heap};
+
+use crate::alloc::alloc_or_report;
+use crate::free::free_to_page;
+use crate::init::{init, KEY, READY, STATE};
+use crate::{tls, TIERS};
+
+/// One thread's allocator state: a heap per slab tier.
+#[repr(C)]
+pub struct ThreadCtx {
+    /// Blocks this thread freed, per class of every tier, handed out again
+    /// before any page is touched (drained by [`upkeep`], thread
+    /// exit and [`thread_flush`]). First, so the free path's bin address is
+    /// the context plus the slot's offset (one instruction fewer).
+    pub(crate) cache: Cache,
+    pub(crate) heaps: [Heap; 3],
+    /// When upkeep last ran (CLOCK_MONOTONIC_COARSE, ms).
+    last_upkeep_ms: u64,
+}
+
+impl ThreadCtx {
+    /// A context that caches nothing and whose heaps have no pages (see
+    /// [`Dormant`]).
+    const fn dormant() -> ThreadCtx {
+        ThreadCtx { cache: Cache::new(), heaps: [Heap::uninit(), Heap::uninit(), Heap::uninit()], last_upkeep_ms: 0 }
+    }
+}
+
+/// Allocations (and frees that find their bin full) between two upkeep
+/// checks of a thread.
+const UPKEEP_TICKS: u32 = 1024;
+/// Minimum interval between two upkeep passes of a thread.
+const UPKEEP_MS: u64 = 50;
+
+/// Every [`UPKEEP_TICKS`] allocations or frees that find their bin full,
+/// at most every [`UPKEEP_MS`]: the thread drains its block cache into the
+/// pages, takes back pages other threads freed into, returns empty pages
+/// and purges expired ones ([`Heap::maintain`]), and purges the big-block
+/// mappings cached longer than the decay interval
+/// ([`hak_bigcache::decay`]). This is what returns a
+/// burst freed by another thread while the owner only does light work (its
+/// allocations never reach a slow path), and the cache of a thread that
+/// only frees (a consumer, whose cached blocks nobody would reuse). Costs
+/// two instructions on the allocation fast path.
+///
+/// # Safety
+/// `c` is this thread's live context, and the thread is in no other
+/// operation on it.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn upkeep(c: *mut ThreadCtx) {
+    // SAFETY: per contract.
+    unsafe {
+        tls::set_tick(UPKEEP_TICKS);
+        let now = hak_os::now_ms();
+        if now.wrapping_sub((*c).last_upkeep_ms) >= UPKEEP_MS {
+            (*c).last_upkeep_ms = now;
+            drain_cache(c);
+            for h in (*c).heaps.iter_mut() {
+                h.maintain();
+            }
+            hak_bigcache::decay();
+        }
+    }
+}
+
+/// [`upkeep`] (for a live context; a thread without one only winds its
+/// tick up again), then the allocation that was due. Reads the context
+/// again, so that the fast path keeps `size` where it came in.
+#[cold]
+#[inline(never)]
+pub(crate) fn upkeep_then_alloc(size: usize, on_null: fn()) -> *mut u8 {
+    let c = tls::ctx();
+    if live(c) {
+        // SAFETY: a live context belongs to this thread, which is between
+        // two operations.
+        unsafe { upkeep(c) };
+    } else {
+        tls::set_tick(UPKEEP_TICKS);
+    }
+    alloc_or_report(size, on_null)
+}
+
+/// What a thread's TLS slot holds while the thread has no context: `[0]`
+/// before its first allocation (the slot's initial value) and `[1]` once
+/// its context was torn down (it is exiting). Never written: every bin of
+/// their caches is empty with no room and every heap's current page is
+/// the empty page, so the fast paths miss on them with no check of their
+/// own, and a slow path tells them from a live context by address. Static
+/// addresses, they equal no owner value of a page (`NO_OWNER` = 1,
+/// `RECLAIMING` = 2, `ABANDONED` = 3 or a context's address), so a free
+/// never takes a page for theirs.
+#[repr(C)]
+pub(crate) struct Dormant([ThreadCtx; 2]);
+// SAFETY: never written (see above).
+unsafe impl Sync for Dormant {}
+pub(crate) static DORMANT: Dormant = Dormant([ThreadCtx::dormant(), ThreadCtx::dormant()]);
+
+/// The TLS value of a thread whose context was torn down.
+fn exited() -> *mut ThreadCtx {
+    &DORMANT.0[1] as *const ThreadCtx as *mut ThreadCtx
+}
+
+/// Whether `c` (a TLS value) is a live context of this thread.
+#[inline(always)]
+pub(crate) fn live(c: *mut ThreadCtx) -> bool {
+    (c as usize).wrapping_sub(&DORMANT as *const Dormant as usize) >= core::mem::size_of::<Dormant>()
+}
+
+/// Heaps shared by threads that have no usable context (during
+/// initialisation and after their context was torn down at exit).
+pub(crate) struct GlobalHeaps(pub(crate) [Heap; 3]);
+// SAFETY: only used under its lock; the pages it owns are ordinary pages.
+unsafe impl Send for GlobalHeaps {}
+pub(crate) static GLOBAL: SpinLock<GlobalHeaps> =
+    SpinLock::new(GlobalHeaps([Heap::uninit(), Heap::uninit(), Heap::uninit()]));
+
+/// Prepares `c` and winds the calling thread's upkeep tick.
+///
+/// # Safety
+/// `c` points to a zeroed `ThreadCtx` record that is becoming the calling
+/// thread's context.
+unsafe fn init_ctx(c: *mut ThreadCtx) {
+    // SAFETY: per contract.
+    unsafe {
+        for (i, tier) in TIERS.iter().enumerate() {
+            (*c).heaps[i].init_with_token(tier, c as usize);
+            Cache::set_caps(ptr::addr_of_mut!((*c).cache), tier, CACHE_BUDGET.load(Ordering::Relaxed));
+        }
+        tls::set_tick(UPKEEP_TICKS);
+        (*c).last_upkeep_ms = hak_os::now_ms();
+    }
+}
+
+/// The calling thread's live context, creating it if needed; null when the
+/// thread must use the global heaps.
+#[cold]
+pub(crate) fn ctx_slow() -> *mut ThreadCtx {
+    let c = tls::ctx();
+    if live(c) {
+        return c;
+    }
+    if c == exited() {
+        return ptr::null_mut();
+    }
+    init();
+    if STATE.load(Ordering::Acquire) != READY {
+        return ptr::null_mut();
+    }
+    // The first `init` allocates (fork handlers, `atexit`), re-entering us:
+    // that allocation may have made this thread's context already.
+    let c = tls::ctx();
+    if live(c) {
+        return c;
+    }
+    let key = KEY.load(Ordering::Relaxed);
+    if key == 0 {
+        return ptr::null_mut();
+    }
+    let c = meta::alloc(core::mem::size_of::<ThreadCtx>()) as *mut ThreadCtx;
+    if c.is_null() {
+        return c;
+    }
+    // SAFETY: fresh zeroed record.
+    unsafe { init_ctx(c) };
+    tls::set_ctx(c);
+    // SAFETY: the key was created by init; keys < 32 need no allocation.
+    unsafe { libc::pthread_setspecific((key - 1) as libc::pthread_key_t, c as *const libc::c_void) };
+    c
+}
+
+/// pthread key destructor: drains the exiting thread's block cache, returns
+/// its empty pages and abandons the others; whoever frees their blocks
+/// adopts them.
+pub(crate) extern "C" fn thread_exit(arg: *mut libc::c_void) {
+    let c = arg as *mut ThreadCtx;
+    if c.is_null() {
+        return;
+    }
+    // From now on this thread uses the global heaps.
+    tls::set_ctx(exited());
+    // SAFETY: the context belonged to this thread, which no longer uses it,
+    // and no page refers to it once its heaps abandoned their pages.
+    unsafe {
+        drain_cache(c);
+        for h in (*c).heaps.iter_mut() {
+            h.abandon_all();
+        }
+        meta::free(c.cast(), core::mem::size_of::<ThreadCtx>());
+    }
+}
+
+/// Whether the calling thread has a context of its own (tests: a thread
+/// gets one at its first allocation and never after its exit began).
+#[doc(hidden)]
+pub fn has_context() -> bool {
+    live(tls::ctx())
+}
+
+/// Returns the calling thread's cached free memory: drains its block cache
+/// into the pages, collects remote frees, releases empty pages and trims
+/// the big-block cache.
+pub fn thread_flush() {
+    let c = tls::ctx();
+    // SAFETY: a live context belongs to this thread.
+    unsafe {
+        if live(c) {
+            drain_cache(c);
+            for h in (*c).heaps.iter_mut() {
+                h.collect();
+            }
+        }
+    }
+    hak_bigcache::trim();
+}
+
+/// Bytes' worth of blocks each class of a thread's [`Cache`] holds, within
+/// the cache's bounds (`HAKMEM_THREAD_CACHE_KB`; 0: no caching).
+pub(crate) static CACHE_BUDGET: AtomicUsize = AtomicUsize::new(0);
+
+/// Returns every block of `c`'s cache to its page (the free path below the
+/// cache).
+///
+/// # Safety
+/// `c` is the calling thread's live context.
+unsafe fn drain_cache(c: *mut ThreadCtx) {
+    // SAFETY: cached blocks are live slab blocks, freed here for good.
+    unsafe {
+        Cache::drain(ptr::addr_of_mut!((*c).cache), |p| {
+            free_to_page(c, &*hak_slab::seg_of_entry(segmap::lookup(p as usize)), p)
+        });
+    }
+}

@@ -1,0 +1,183 @@
+//! Freeing: the segment-map lookup, the thread's block cache, the page
+//! below it (the owner's fast path, else the slow paths), big blocks,
+//! pointers that are not hakmem's, double-free reports and the usable size.
+
+use core::ptr;
+
+use hak_os::segmap;
+use hak_slab::{Cache, Push};
+
+use crate::ctx::{live, upkeep, ThreadCtx};
+use crate::tls;
+
+/// Whether `p` lies in memory hakmem manages (one segment-map lookup; `p`'s
+/// memory is never read).
+#[inline]
+pub fn owns(p: *const u8) -> bool {
+    segmap::lookup(p as usize) != 0
+}
+
+/// Frees `p`. Returns true when `p` was null or hakmem's (now freed), false
+/// when `p` is not hakmem's (it is left untouched). Aborts with a message on
+/// a detected double free (see the thread cache's limits in `hak_slab::Cache`)
+/// or a pointer into the middle of a big block. A pointer into the middle of
+/// a slab block is not detected: its segment and page are found by address,
+/// and the fast paths do not check that it starts a block (as jemalloc's and
+/// tcmalloc's thread caches do not).
+///
+/// # Safety
+/// `p` is null, a live hakmem block, or not hakmem memory at all.
+#[inline(always)]
+pub unsafe fn free(p: *mut u8) -> bool {
+    let e = segmap::lookup(p as usize);
+    // SAFETY: forwarded contract.
+    if unsafe { free_slab(e, p) } {
+        return true;
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free_other(e, p) }
+}
+
+/// [`free`] for the C layer: a non-null pointer that is not hakmem's goes
+/// to `foreign` (tail-called), so that the fast path does not return a
+/// result for its caller to test.
+///
+/// # Safety
+/// As [`free`]; `foreign` accepts any non-null pointer that is not
+/// hakmem's.
+#[inline(always)]
+pub unsafe fn free_or_forward(p: *mut u8, foreign: unsafe fn(*mut u8)) {
+    let e = segmap::lookup(p as usize);
+    // SAFETY: forwarded contract.
+    if unsafe { free_slab(e, p) } {
+        return;
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free_other_or_forward(p, e, foreign) }
+}
+
+/// The slab part of [`free`]: frees `p` if its segment-map entry `e` is a
+/// slab segment's (true), else does nothing (false).
+///
+/// # Safety
+/// As [`free`], with `e` the entry of `p`.
+#[inline(always)]
+unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
+    if e & segmap::TAG_SLAB == 0 {
+        return false;
+    }
+    // SAFETY: slab entries point to live segment records; p lies in it.
+    unsafe {
+        let seg = &*hak_slab::seg_of_entry(e);
+        let c = tls::ctx();
+        // A dormant record's bins are full: the push writes nothing.
+        match Cache::push_at(ptr::addr_of_mut!((*c).cache), seg.bin_of(p as usize), p) {
+            Push::Cached => true,
+            Push::DoubleFree => double_free(p),
+            Push::Full => free_past_full_bin(seg, p),
+        }
+    }
+}
+
+/// [`free`] of a block whose bin is full (or of a thread without a
+/// context): counts towards the upkeep (so a thread that only frees still
+/// drains its cache), then frees to the page. Out of line, and reading the
+/// context again, so that the fast path neither saves registers nor keeps
+/// the context's address.
+///
+/// # Safety
+/// The calling thread is in no other operation on its context; `p` is a
+/// live block of `seg`.
+#[cold]
+#[inline(never)]
+unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
+    let c = tls::ctx();
+    if !live(c) {
+        // No context, so no page of its own: a remote free (a consumer
+        // thread takes this path for every free).
+        // SAFETY: p is a live block of seg.
+        unsafe { hak_slab::free_remote(seg.page_of(p as usize), p) };
+        return true;
+    }
+    tls::on_tick!(tls::block(), {
+        // SAFETY: a live context of this thread, between two operations.
+        unsafe { upkeep(c) };
+    });
+    // SAFETY: per contract, with the thread's live context.
+    unsafe { free_to_page(c, seg, p) };
+    true
+}
+
+/// Frees slab block `p` of segment `seg` to its page, below the thread
+/// cache: the owner's fast path, else the slow paths.
+///
+/// # Safety
+/// `p` is a live block of `seg`; `c` is the calling thread's live context
+/// (or its context being torn down, which is still live to [`live`]).
+#[inline(always)]
+pub(crate) unsafe fn free_to_page(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, p: *mut u8) {
+    // SAFETY: per contract.
+    unsafe {
+        let pg = seg.page_of(p as usize);
+        // All heaps of a context share its address as owner token.
+        if !hak_slab::free_fast(pg, p, c as usize) {
+            free_slab_slow(c, seg, pg, p);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn double_free(p: *mut u8) -> ! {
+    hak_os::diag::fatal("free(): double free detected", p as usize)
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn free_slab_slow(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, pg: *mut hak_slab::Page, p: *mut u8) {
+    debug_assert!(live(c));
+    // SAFETY: p is a live block of pg; c is this thread's context.
+    unsafe { (*c).heaps.get_unchecked_mut(seg.tier_index as usize).free_slow(pg, p) }
+}
+
+#[cold]
+unsafe fn free_other(e: usize, p: *mut u8) -> bool {
+    if e & segmap::TAG_BIG != 0 {
+        // SAFETY: entry tagged big for p.
+        unsafe { hak_bigcache::free(e, p) };
+        return true;
+    }
+    p.is_null()
+}
+
+/// [`free_other`], handing a pointer that is not hakmem's to `foreign`.
+#[cold]
+#[inline(never)]
+unsafe fn free_other_or_forward(p: *mut u8, e: usize, foreign: unsafe fn(*mut u8)) {
+    // SAFETY: forwarded contract.
+    if !unsafe { free_other(e, p) } {
+        // SAFETY: p is not hakmem's, per contract `foreign` takes it.
+        unsafe { foreign(p) }
+    }
+}
+
+/// The usable size of block `p`: 0 for null or memory that is not
+/// hakmem's; otherwise the exact number of bytes the block offers.
+///
+/// # Safety
+/// `p` is null, a live hakmem block, or not hakmem memory.
+pub unsafe fn usable_size(p: *const u8) -> usize {
+    let e = segmap::lookup(p as usize);
+    if e & segmap::TAG_SLAB != 0 {
+        // SAFETY: slab entry for p.
+        unsafe {
+            let seg = &*hak_slab::seg_of_entry(e);
+            (*seg.page_of(p as usize)).block_size()
+        }
+    } else if e & segmap::TAG_BIG != 0 {
+        // SAFETY: big entry for p.
+        unsafe { hak_bigcache::usable_size(e, p) }
+    } else {
+        0
+    }
+}

@@ -1,0 +1,115 @@
+//! One-time initialisation: the state machine that runs it once, the
+//! configuration applied to the routing limits and the tiers, the
+//! thread-exit key and the fork handlers.
+
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use hak_config::Features;
+use hak_os::{map, meta, segmap};
+
+use crate::aligned::ALIGNED_BY_CLASS;
+use crate::alloc::{L25_LIMIT, L2_LIMIT, TINY_LIMIT};
+use crate::ctx::{thread_exit, CACHE_BUDGET, GLOBAL};
+use crate::{stats, TIERS};
+
+const UNINIT: u8 = 0;
+const BUSY: u8 = 1;
+pub(crate) const READY: u8 = 2;
+pub(crate) static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+pub(crate) static KEY: AtomicUsize = AtomicUsize::new(0);
+
+/// Initialises hakmem: reads the configuration, creates the segment map,
+/// the thread-exit key and the fork handlers. Idempotent and cheap after the
+/// first call; called lazily by the first allocation of every thread.
+pub fn init() {
+    if STATE.load(Ordering::Acquire) == READY {
+        return;
+    }
+    if STATE.compare_exchange(UNINIT, BUSY, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return;
+    }
+    let cfg = hak_config::get();
+    let f = cfg.features();
+    let t = cfg.tunables();
+    let tiny = if f.contains(Features::TINY_POOL) { hak_tiny::MAX_SIZE + 1 } else { 0 };
+    let l2 = if f.contains(Features::POOL) { hak_pool::L2_MAX + 1 } else { tiny };
+    let l25 = if f.contains(Features::L25_POOL) { hak_pool::L25_MAX + 1 } else { l2 };
+    TINY_LIMIT.store(tiny, Ordering::Relaxed);
+    L2_LIMIT.store(l2, Ordering::Relaxed);
+    L25_LIMIT.store(l25, Ordering::Relaxed);
+    ALIGNED_BY_CLASS.store(tiny > 0 && l2 > tiny && l25 > l2, Ordering::Relaxed);
+    // HAKMEM_FREE_PAGES_KEEP counts 64 KiB tiny pages; larger-page tiers
+    // keep the same number of bytes (at least one page).
+    for tier in TIERS {
+        tier.set_keep_free_pages((t.free_pages_keep * (64 << 10) / tier.page_size()).max(1));
+    }
+    CACHE_BUDGET.store(t.thread_cache_kb.saturating_mul(1 << 10), Ordering::Relaxed);
+    let decay = if f.contains(Features::BATCH_MADVISE) { t.decay_ms } else { 0 };
+    for tier in TIERS {
+        tier.set_decay_ms(decay);
+    }
+    // Freed big blocks kept resident make way whenever a slab tier grows
+    // (see `hak_bigcache::BigCache::cut_for_growth`).
+    map::set_growth_hook(hak_bigcache::cut_for_growth);
+    hak_bigcache::configure(
+        f.contains(Features::BIGCACHE),
+        t.bigcache_entries,
+        cfg.bigcache_max_bytes(),
+        decay,
+        f.contains(Features::THP),
+    );
+    segmap::init();
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: key is a valid out-parameter; the destructor is `extern "C"`.
+    if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0 {
+        KEY.store(key as usize + 1, Ordering::Relaxed);
+    }
+    STATE.store(READY, Ordering::Release);
+    // These may allocate (re-entering us, which now works).
+    // SAFETY: the handlers are `extern "C"` functions without preconditions.
+    unsafe {
+        libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child));
+        if f.contains(Features::STATS) {
+            hak_slab::set_stats(true);
+            stats::keep_stderr();
+            libc::atexit(stats::at_exit);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- fork
+
+extern "C" fn prefork() {
+    if STATE.load(Ordering::Acquire) != READY {
+        return;
+    }
+    GLOBAL.raw_lock();
+    for t in TIERS {
+        t.prefork();
+    }
+    hak_bigcache::prefork();
+    meta::prefork();
+}
+
+fn postfork() {
+    if STATE.load(Ordering::Acquire) != READY {
+        return;
+    }
+    meta::postfork();
+    hak_bigcache::postfork();
+    for t in TIERS {
+        t.postfork();
+    }
+    // SAFETY: taken by prefork in this thread.
+    unsafe {
+        GLOBAL.force_unlock();
+    }
+}
+
+extern "C" fn postfork_parent() {
+    postfork();
+}
+
+extern "C" fn postfork_child() {
+    postfork();
+}
