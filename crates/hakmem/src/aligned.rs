@@ -10,7 +10,7 @@ use crate::alloc::{
     L2_LIMIT, TINY_LIMIT,
 };
 use crate::init::init;
-use crate::{MIN_ALIGN, TIERS};
+use crate::{Tier, MIN_ALIGN};
 
 /// Allocates `size` bytes aligned to `align` (any power of two); null when
 /// out of memory or `align` is not a power of two.
@@ -83,8 +83,8 @@ fn alloc_aligned_search(size: usize, align: usize) -> *mut u8 {
     init();
     let rounded = (size.max(1) + align - 1) & !(align - 1);
     let (tier, class) = route(rounded);
-    if tier < 3 {
-        let (t, c) = if TIERS[tier].class_size(class) & (align - 1) == 0 {
+    if tier != Tier::Big {
+        let (t, c) = if tier.slab().class_size(class) & (align - 1) == 0 {
             (tier, class)
         } else {
             match aligned_class_search(size, align) {
@@ -100,28 +100,28 @@ fn alloc_aligned_search(size: usize, align: usize) -> *mut u8 {
 /// The smallest enabled slab class holding `size` bytes whose block size is a
 /// multiple of `align`, if any.
 #[cold]
-fn aligned_class_search(size: usize, align: usize) -> Option<(usize, usize)> {
+fn aligned_class_search(size: usize, align: usize) -> Option<(Tier, usize)> {
     let (tier, class) = route(size);
-    if tier == 3 {
+    if tier == Tier::Big {
         return None;
     }
     let tiny_on = TINY_LIMIT.load(Ordering::Relaxed) > 0;
     let l2_on = L2_LIMIT.load(Ordering::Relaxed) > TINY_LIMIT.load(Ordering::Relaxed);
     let l25_on = L25_LIMIT.load(Ordering::Relaxed) > L2_LIMIT.load(Ordering::Relaxed);
-    let from = |t: usize| if t == tier { class } else { 0 };
-    let search = |t: usize| {
-        let sizes = TIERS[t].sizes();
+    let from = |t: Tier| if t == tier { class } else { 0 };
+    let search = |t: Tier| {
+        let sizes = t.slab().sizes();
         (from(t)..sizes.len()).find(|&c| sizes[c] as usize & (align - 1) == 0).map(|c| (t, c))
     };
     let mut found = None;
-    if tier == 0 && tiny_on {
-        found = search(0);
+    if tier == Tier::Tiny && tiny_on {
+        found = search(Tier::Tiny);
     }
-    if found.is_none() && tier <= 1 && l2_on {
-        found = search(1);
+    if found.is_none() && tier <= Tier::L2 && l2_on {
+        found = search(Tier::L2);
     }
     if found.is_none() && l25_on {
-        found = search(2);
+        found = search(Tier::L25);
     }
     found
 }

@@ -5,11 +5,11 @@
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use hak_slab::{Cache, Heap};
+use hak_slab::{classes, Cache, Heap};
 
 use crate::ctx::{ctx_slow, upkeep_then_alloc, GLOBAL};
 use crate::init::init;
-use crate::{tls, MIN_ALIGN, TIERS};
+use crate::{tls, Tier, MIN_ALIGN, SLAB_TIERS};
 
 // Routing limits (exclusive upper bounds). A tier switched off by the
 // configuration gets the limit of the tier below it, so its sizes fall
@@ -18,36 +18,38 @@ pub(crate) static TINY_LIMIT: AtomicUsize = AtomicUsize::new(hak_tiny::MAX_SIZE 
 pub(crate) static L2_LIMIT: AtomicUsize = AtomicUsize::new(hak_pool::L2_MAX + 1);
 pub(crate) static L25_LIMIT: AtomicUsize = AtomicUsize::new(hak_pool::L25_MAX + 1);
 
+/// The tier serving `size` under the configuration, and its class there
+/// (0 for [`Tier::Big`]): the tiers' own class tables.
 #[inline(always)]
-pub(crate) fn route(size: usize) -> (usize, usize) {
+pub(crate) fn route(size: usize) -> (Tier, usize) {
     if size < TINY_LIMIT.load(Ordering::Relaxed) {
-        (0, hak_tiny::class_of(size))
+        (Tier::Tiny, hak_tiny::class_of(size))
     } else if size < L2_LIMIT.load(Ordering::Relaxed) {
-        (1, hak_pool::l2_class_of(size.max(hak_tiny::MAX_SIZE + 1)))
+        (Tier::L2, hak_pool::l2_class_of(size.max(hak_tiny::MAX_SIZE + 1)))
     } else if size < L25_LIMIT.load(Ordering::Relaxed) {
-        (2, hak_pool::l25_class_of(size.max(hak_pool::L2_MAX + 1)))
+        (Tier::L25, hak_pool::l25_class_of(size.max(hak_pool::L2_MAX + 1)))
     } else {
-        (3, 0)
+        (Tier::Big, 0)
     }
 }
 
-/// Allocates from slab tier `tier`, class `class`, through the thread's
-/// context or the global heaps.
+/// Allocates from slab tier `tier` (not [`Tier::Big`]), class `class`,
+/// through the thread's context or the global heaps.
 #[cold]
 #[inline(never)]
-pub(crate) fn alloc_slow(tier: usize, class: usize) -> *mut u8 {
+pub(crate) fn alloc_slow(tier: Tier, class: usize) -> *mut u8 {
     let c = ctx_slow();
     if !c.is_null() {
         // SAFETY: a live context of this thread; class is valid for the tier.
         unsafe {
-            return (*c).heaps[tier].alloc(class);
+            return (*c).heaps[tier as usize].alloc(class);
         }
     }
     let mut g = GLOBAL.lock();
-    let token = &g.0 as *const [Heap; 3] as usize;
-    let h = &mut g.0[tier];
+    let token = &g.0 as *const [Heap; SLAB_TIERS] as usize;
+    let h = &mut g.0[tier as usize];
     if !h.is_init() {
-        h.init_with_token(TIERS[tier], token);
+        h.init_with_token(tier.slab(), token);
     }
     // SAFETY: the global heap is used under its lock only.
     unsafe { h.alloc(class) }
@@ -84,7 +86,7 @@ pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
 
 /// The cache slot of the tiny or L2 class of every size up to
 /// [`hak_pool::L2_MAX`], by 16-byte step: `SLOT_OF[(size + 15) >> 4]`
-/// (every class boundary is a multiple of 16). Built from [`slab_index`]
+/// (every class boundary is a multiple of 16). Built from [`slab_slot`]
 /// at compile time; one load instead of a branch between the tiers.
 static SLOT_OF: [u8; (hak_pool::L2_MAX >> 4) + 1] = slot_table();
 
@@ -102,12 +104,12 @@ const fn slot_table() -> [u8; (hak_pool::L2_MAX >> 4) + 1] {
 /// pops a block of cache slot `slot` (tier `slot / MAX_CLASSES`, class
 /// `slot % MAX_CLASSES`), else that tier's heap pops its current page.
 /// `None` on a miss (an empty current page, or a thread without a context:
-/// its [`Dormant`] record misses both). When the upkeep tick (shared with
+/// its dormant record misses both). When the upkeep tick (shared with
 /// frees that find their bin full) runs out, it runs the upkeep instead
 /// and returns that allocation's final result.
 ///
 /// # Safety
-/// `slot` names a class of a slab tier (< 3) holding `size` bytes.
+/// `slot` names a class of a slab tier holding `size` bytes.
 #[inline(always)]
 pub(crate) unsafe fn try_heap(slot: usize, size: usize, on_null: fn()) -> Option<*mut u8> {
     let t = tls::block();
@@ -122,6 +124,7 @@ pub(crate) unsafe fn try_heap(slot: usize, size: usize, on_null: fn()) -> Option
         if !b.is_null() {
             return Some(b);
         }
+        // The tier's index (a `Tier` as usize) and the class within it.
         let tier = slot / hak_slab::MAX_CLASSES;
         let p = (*c).heaps.get_unchecked(tier).try_alloc(slot - tier * hak_slab::MAX_CLASSES);
         if p.is_null() {
@@ -139,8 +142,8 @@ pub(crate) unsafe fn try_heap(slot: usize, size: usize, on_null: fn()) -> Option
 #[inline(never)]
 fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
     if size <= hak_pool::L25_MAX {
-        // SAFETY: an L2.5 class (tier 2) of a size in (L2_MAX, L25_MAX].
-        if let Some(p) = unsafe { try_heap(hak_slab::slot(2, hak_pool::l25_class_of(size)), size, on_null) } {
+        // SAFETY: an L2.5 class of a size in (L2_MAX, L25_MAX].
+        if let Some(p) = unsafe { try_heap(Tier::L25.slot(hak_pool::l25_class_of(size)), size, on_null) } {
             return p;
         }
     }
@@ -157,13 +160,13 @@ fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
 #[inline(never)]
 pub(crate) fn alloc_routed_slow(size: usize, on_null: fn()) -> *mut u8 {
     let (tier, class) = route(size);
-    if tier < 3 {
+    if tier != Tier::Big {
         // SAFETY: route gives a class of its tier.
-        if let Some(p) = unsafe { try_heap(hak_slab::slot(tier, class), size, on_null) } {
+        if let Some(p) = unsafe { try_heap(tier.slot(class), size, on_null) } {
             return p;
         }
     }
-    let p = if tier < 3 { alloc_slow(tier, class) } else { alloc_big(size, MIN_ALIGN, false) };
+    let p = if tier != Tier::Big { alloc_slow(tier, class) } else { alloc_big(size, MIN_ALIGN, false) };
     if p.is_null() {
         on_null();
     }
@@ -182,7 +185,7 @@ pub(crate) fn alloc_big(size: usize, align: usize, zero: bool) -> *mut u8 {
 /// Like [`alloc`], with the first `size` bytes zeroed.
 pub fn alloc_zeroed(size: usize) -> *mut u8 {
     let (tier, _) = route(size);
-    if tier == 3 {
+    if tier == Tier::Big {
         return alloc_big(size, MIN_ALIGN, true);
     }
     let p = alloc(size);
@@ -193,39 +196,27 @@ pub fn alloc_zeroed(size: usize) -> *mut u8 {
     p
 }
 
-/// Classes of the tiny, L2 and L2.5 tiers: every one has 20.
-const SLAB_CLASSES: [usize; 3] = [hak_tiny::SIZES.len(), hak_pool::L2_SIZES.len(), hak_pool::L25_SIZES.len()];
-const _: () = assert!(SLAB_CLASSES[0] == 20 && SLAB_CLASSES[1] == 20 && SLAB_CLASSES[2] == 20);
-
-/// The classes of the three slab tiers as one index, for `size` in 1..=1
-/// MiB: the tiny class, else 20 + the L2 class, else 40 + the L2.5 class.
-/// The grids are 16-byte steps to 128 B, then four classes per power of
-/// two up to 1 MiB, so the index comes from the size's logarithm with no
-/// branch between tiers: the aligned path, whose rounded sizes straddle
-/// the tiers at random, mispredicted the branch of tiny sizes on most
-/// calls (cachegrind's branch simulation, not in a record).
-#[inline(always)]
-const fn slab_index(size: usize) -> usize {
-    // 16-byte steps below 128 B: t is the class there.
-    let t = (size - 1) >> 4;
-    // Above: floor(log2(t)) and the quarter (wrapping arithmetic, as the
-    // value is discarded for t < 8).
-    let k = (usize::BITS - 1 - (t | 1).leading_zeros()) as usize;
-    let quarter = t.wrapping_shr(k.wrapping_sub(2) as u32) & 3;
-    let above = (4 * k + quarter).wrapping_sub(4);
-    // A conditional move (`select_unpredictable` is not const).
-    let small = (t < 8) as usize;
-    small * t + (1 - small) * above
-}
+/// Classes of each slab tier: the slab grid ([`hak_slab::classes`]) in
+/// three runs of the same length, the tiny classes first, then L2's, then
+/// L2.5's, so grid class `k` is class `k - tier × TIER_CLASSES` of tier
+/// `k / TIER_CLASSES`.
+const TIER_CLASSES: usize = hak_tiny::SIZES.len();
+const _: () = assert!(
+    hak_pool::L2_SIZES.len() == TIER_CLASSES
+        && hak_pool::L25_SIZES.len() == TIER_CLASSES
+        && SLAB_TIERS * TIER_CLASSES == classes::COUNT
+        && hak_pool::L25_MAX == classes::MAX_SIZE
+);
 
 /// The cache slot (tier × `MAX_CLASSES` + class) of the class that serves
-/// `size` (1..=1 MiB) when every slab tier is on: [`slab_index`] holds the
-/// tiny classes first, then L2's, then L2.5's.
+/// `size` (1..=1 MiB) when every slab tier is on, from its grid class
+/// ([`classes::index`]) with no branch between tiers.
 #[inline(always)]
 pub(crate) const fn slab_slot(size: usize) -> usize {
-    let k = slab_index(size);
-    let tier = (k >= SLAB_CLASSES[0]) as usize + (k >= SLAB_CLASSES[0] + SLAB_CLASSES[1]) as usize;
-    hak_slab::slot(tier, k - tier * SLAB_CLASSES[0])
+    let k = classes::index(size);
+    // The tier's index (a `Tier` as usize), by comparisons.
+    let tier = (k >= TIER_CLASSES) as usize + (k >= 2 * TIER_CLASSES) as usize;
+    hak_slab::slot(tier, k - tier * TIER_CLASSES)
 }
 
 #[cfg(test)]
@@ -252,5 +243,29 @@ mod tests {
             }
         }
         assert_eq!(SLOT_OF[0], 0, "malloc(0) is a block of the smallest class");
+    }
+
+    /// The tiers' class tables (`class_of`, `l2_class_of`, `l25_class_of`,
+    /// through `route`), their class sizes and the router's index (the
+    /// grid's, `SLOT_OF`) agree for every size up to 1 MiB.
+    #[test]
+    fn the_tiers_tables_and_the_routers_index_agree() {
+        // No configuration applied in unit tests: every slab tier is on.
+        for size in 0..=hak_pool::L25_MAX {
+            let (tier, class) = route(size);
+            assert!(tier != Tier::Big, "size {size}");
+            assert_eq!(tier.slab().class_size(class), classes::size(classes::index(size.max(1))), "size {size}");
+            assert_eq!(tier.slot(class), slab_slot(size.max(1)), "size {size}");
+            if size <= hak_pool::L2_MAX {
+                assert_eq!(SLOT_OF[(size + 15) >> 4] as usize, tier.slot(class), "SLOT_OF for size {size}");
+            }
+        }
+        assert_eq!(route(hak_pool::L25_MAX + 1).0, Tier::Big);
+        for t in Tier::SLAB {
+            assert_eq!(t.slab().index(), t as u32, "{t:?}");
+            for c in 0..t.slab().sizes().len() {
+                assert_eq!(t.slab().class_size(c), classes::size(t as usize * TIER_CLASSES + c), "{t:?} class {c}");
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ use hak_slab::{Cache, Heap};
 use crate::alloc::alloc_or_report;
 use crate::free::free_to_page;
 use crate::init::{init, KEY, READY, STATE};
-use crate::{tls, TIERS};
+use crate::{tls, Tier, SLAB_TIERS};
 
 /// One thread's allocator state: a heap per slab tier.
 #[repr(C)]
@@ -23,7 +23,8 @@ pub struct ThreadCtx {
     /// exit and [`thread_flush`]). First, so the free path's bin address is
     /// the context plus the slot's offset (one instruction fewer).
     pub(crate) cache: Cache,
-    pub(crate) heaps: [Heap; 3],
+    /// One heap per slab tier, by [`Tier`].
+    pub(crate) heaps: [Heap; SLAB_TIERS],
     /// When upkeep last ran (CLOCK_MONOTONIC_COARSE, ms).
     last_upkeep_ms: u64,
 }
@@ -32,7 +33,7 @@ impl ThreadCtx {
     /// A context that caches nothing and whose heaps have no pages (see
     /// [`Dormant`]).
     const fn dormant() -> ThreadCtx {
-        ThreadCtx { cache: Cache::new(), heaps: [Heap::uninit(), Heap::uninit(), Heap::uninit()], last_upkeep_ms: 0 }
+        ThreadCtx { cache: Cache::new(), heaps: [const { Heap::uninit() }; SLAB_TIERS], last_upkeep_ms: 0 }
     }
 }
 
@@ -119,11 +120,10 @@ pub(crate) fn live(c: *mut ThreadCtx) -> bool {
 
 /// Heaps shared by threads that have no usable context (during
 /// initialisation and after their context was torn down at exit).
-pub(crate) struct GlobalHeaps(pub(crate) [Heap; 3]);
+pub(crate) struct GlobalHeaps(pub(crate) [Heap; SLAB_TIERS]);
 // SAFETY: only used under its lock; the pages it owns are ordinary pages.
 unsafe impl Send for GlobalHeaps {}
-pub(crate) static GLOBAL: SpinLock<GlobalHeaps> =
-    SpinLock::new(GlobalHeaps([Heap::uninit(), Heap::uninit(), Heap::uninit()]));
+pub(crate) static GLOBAL: SpinLock<GlobalHeaps> = SpinLock::new(GlobalHeaps([const { Heap::uninit() }; SLAB_TIERS]));
 
 /// Prepares `c` and winds the calling thread's upkeep tick.
 ///
@@ -133,9 +133,9 @@ pub(crate) static GLOBAL: SpinLock<GlobalHeaps> =
 unsafe fn init_ctx(c: *mut ThreadCtx) {
     // SAFETY: per contract.
     unsafe {
-        for (i, tier) in TIERS.iter().enumerate() {
-            (*c).heaps[i].init_with_token(tier, c as usize);
-            Cache::set_caps(ptr::addr_of_mut!((*c).cache), tier, CACHE_BUDGET.load(Ordering::Relaxed));
+        for t in Tier::SLAB {
+            (*c).heaps[t as usize].init_with_token(t.slab(), c as usize);
+            Cache::set_caps(ptr::addr_of_mut!((*c).cache), t.slab(), CACHE_BUDGET.load(Ordering::Relaxed));
         }
         tls::set_tick(UPKEEP_TICKS);
         (*c).last_upkeep_ms = hak_os::now_ms();

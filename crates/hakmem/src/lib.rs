@@ -63,5 +63,42 @@ pub(crate) use self::ctx::DORMANT;
 /// Alignment of every block hakmem returns.
 pub const MIN_ALIGN: usize = 16;
 
-/// The slab tiers, by router index (matches `SegMeta::tier_index`).
-static TIERS: [&SlabTier; 3] = [&TINY, &L2, &L25];
+/// The router's tiers, in size order. A slab tier's value is its router
+/// index (`SlabTier::index`, `SegMeta::tier_index`), its place in
+/// [`TIERS`] and in a context's heaps, and the first factor of its cache
+/// slots ([`hak_slab::slot`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+#[repr(usize)]
+pub(crate) enum Tier {
+    /// 0 ..= 1 KiB: `hak-tiny`.
+    Tiny = 0,
+    /// 1 KiB ..= 32 KiB: `hak-pool`'s L2.
+    L2 = 1,
+    /// 32 KiB ..= 1 MiB: `hak-pool`'s L2.5.
+    L25 = 2,
+    /// Above 1 MiB: big blocks (`hak-bigcache`).
+    Big = 3,
+}
+
+/// Number of slab tiers (every tier but [`Tier::Big`]).
+pub(crate) const SLAB_TIERS: usize = Tier::Big as usize;
+
+impl Tier {
+    /// The slab tiers, in order.
+    pub(crate) const SLAB: [Tier; SLAB_TIERS] = [Tier::Tiny, Tier::L2, Tier::L25];
+
+    /// The slab tier's engine instance (not for [`Tier::Big`]).
+    #[inline(always)]
+    pub(crate) fn slab(self) -> &'static SlabTier {
+        TIERS[self as usize]
+    }
+
+    /// The cache slot of class `class` of this slab tier.
+    #[inline(always)]
+    pub(crate) const fn slot(self, class: usize) -> usize {
+        hak_slab::slot(self as usize, class)
+    }
+}
+
+/// The slab tiers' engine instances, by [`Tier`].
+static TIERS: [&SlabTier; SLAB_TIERS] = [&TINY, &L2, &L25];

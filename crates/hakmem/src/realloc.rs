@@ -7,7 +7,7 @@ use hak_os::{map, segmap};
 
 use crate::alloc::{alloc, alloc_big, route};
 use crate::free::free;
-use crate::MIN_ALIGN;
+use crate::{Tier, MIN_ALIGN};
 
 /// A block that `realloc` grows to at least this many bytes moves into a
 /// mapping of its own (the big tier), whatever its size class: from then on
@@ -64,7 +64,7 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
         }
         bs
     } else if e & segmap::TAG_BIG != 0 {
-        if new_size >= REALLOC_MAP_MIN / 2 || route(new_size).0 == 3 {
+        if new_size >= REALLOC_MAP_MIN / 2 || route(new_size).0 == Tier::Big {
             // SAFETY: big entry for a live block we own.
             let r = attempt(|| unsafe { hak_bigcache::realloc(e, p, new_size) });
             if !r.is_null() {
