@@ -12,10 +12,13 @@ use crate::alloc::{L25_LIMIT, L2_LIMIT, TINY_LIMIT};
 use crate::ctx::{thread_exit, CACHE_BUDGET, GLOBAL};
 use crate::{stats, TIERS};
 
+// The states of initialisation: not begun, running (in one thread; the
+// others go on without it, through the global heaps), done.
 const UNINIT: u8 = 0;
 const BUSY: u8 = 1;
 pub(crate) const READY: u8 = 2;
 pub(crate) static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+/// The thread-exit key plus one (0: none could be created).
 pub(crate) static KEY: AtomicUsize = AtomicUsize::new(0);
 
 /// Initialises hakmem: reads the configuration, creates the segment map,
