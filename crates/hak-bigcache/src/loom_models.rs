@@ -11,7 +11,11 @@ use std::vec::Vec;
 
 use loom::thread;
 
-use super::*;
+use hak_os::segmap;
+use hak_os::sync::Ordering;
+
+use crate::record::{CACHED, LIVE};
+use crate::{BigBlock, BigCache, TAG_BIG};
 
 const MIB: usize = 1 << 20;
 
@@ -30,6 +34,7 @@ fn free(c: &BigCache, p: usize) -> bool {
 }
 
 fn check(c: &BigCache, held: &[usize]) {
+    c.check();
     let g = c.cache.lock();
     let entries = &g.entries[..g.n];
     let (mut bytes, mut dirty) = (0, 0);

@@ -2,7 +2,8 @@
 //! cached mappings read as zeros everywhere, reused and shrunk mappings
 //! give their unused pages back, the resident budget purges old cached
 //! mappings, and contents survive `realloc`. Each test builds its own
-//! [`BigCache`] (the segment map is the process-wide one).
+//! [`BigCache`] (the segment map is the process-wide one); the helpers run
+//! its validity walker ([`BigCache::check`]) after every operation.
 
 use hak_bigcache::BigCache;
 use hak_os::segmap;
@@ -13,18 +14,21 @@ const PAGE: usize = 4096;
 fn alloc(c: &BigCache, size: usize, zero: bool) -> *mut u8 {
     let p = c.alloc(size, 16, zero);
     assert!(!p.is_null(), "alloc({size}) failed");
+    c.check();
     p
 }
 
 fn free(c: &BigCache, p: *mut u8) {
     // SAFETY: `p` is a live block of `c`, found through the segment map.
-    unsafe { c.free(segmap::lookup(p as usize), p) }
+    unsafe { c.free(segmap::lookup(p as usize), p) };
+    c.check();
 }
 
 fn realloc(c: &BigCache, p: *mut u8, n: usize) -> *mut u8 {
     // SAFETY: `p` is a live block of `c` that the test owns.
     let q = unsafe { c.realloc(segmap::lookup(p as usize), p, n) };
     assert!(!q.is_null(), "realloc({n}) failed");
+    c.check();
     q
 }
 
@@ -398,6 +402,7 @@ fn decay_purges_mappings_cached_longer_than_the_interval() {
     assert!(resident_pages(p as usize, e) > 700, "purged before the decay interval");
     std::thread::sleep(std::time::Duration::from_millis(150));
     c.decay();
+    c.check();
     assert_eq!(resident_pages(p as usize, e), 0, "not purged after the decay interval");
     assert_eq!(c.cached().0, 1, "decay unmapped the mapping instead of purging it");
 }

@@ -48,6 +48,7 @@ fn the_huge_page_advice_follows_the_block_size() {
     assert!(advised(p), "a 3 MiB block's fresh mapping has no huge-page advice");
     // SAFETY: p is a live block of c.
     unsafe { c.free(segmap::lookup(p as usize), p) };
+    c.check();
     let q = c.alloc(300 << 10, 16, false);
     assert_eq!(q, p, "the cached mapping was not reused");
     assert!(!advised(q), "a 300 KiB block kept the huge-page advice");
@@ -57,4 +58,5 @@ fn the_huge_page_advice_follows_the_block_size() {
     assert!(advised(r), "a block grown to 2.5 MiB has no huge-page advice");
     // SAFETY: r is a live block of c.
     unsafe { c.free(segmap::lookup(r as usize), r) };
+    c.check();
 }

@@ -1,0 +1,145 @@
+//! `realloc` of a big block ([`BigCache::realloc`]): in place when the
+//! mapping's segments already fit the new size (unmapping the segments a
+//! shrink no longer needs, trimming the dirty tail), else grown with
+//! `mremap`: in place when the following address space is free, else moved
+//! to a new segment-aligned range (`move_mapping`: page tables move, bytes
+//! are not copied).
+
+use core::ptr;
+
+use hak_os::sync::Ordering;
+use hak_os::{map, segmap, SEGMENT_SIZE};
+
+use crate::check::check_record;
+use crate::dirty::trim_dirty;
+use crate::record::{live_record, round_segments, usable, LIVE};
+use crate::{BigCache, TAG_BIG};
+
+impl BigCache {
+    /// Resizes big block `p` to `new_size` bytes (>= 1), keeping its contents.
+    /// Returns the (possibly moved) block, or null with `p` intact.
+    ///
+    /// # Safety
+    /// `entry` is the segment-map entry of `p`, tagged [`TAG_BIG`], and `p`
+    /// is live and owned by the caller.
+    pub unsafe fn realloc(&self, entry: usize, p: *mut u8, new_size: usize) -> *mut u8 {
+        let rec = live_record(entry, p, "realloc(): invalid pointer");
+        let Some(need_tail) = new_size.checked_add(p as usize) else { return ptr::null_mut() };
+        // SAFETY: live record owned by the caller; segment-map updates bracket the
+        // mapping changes.
+        unsafe {
+            let base = (*rec).base;
+            let old = (*rec).map_size;
+            let old_size = (*rec).size;
+            let Some(need) = round_segments(need_tail - base) else { return ptr::null_mut() };
+            if need > isize::MAX as usize {
+                return ptr::null_mut();
+            }
+            // Every successful path below leaves the block `new_size` bytes
+            // usable (rounded to pages) and its dirty extent covering them
+            // (a shrink trims it, see `trim_dirty`); the mapping is resized
+            // only when the number of segments changes.
+            let off = (*rec).user - base;
+            (*rec).size = usable(off, new_size.max(1));
+            let end = off + (*rec).size;
+            if need <= old {
+                if need < old {
+                    // A growing block may sit in a larger reused mapping too:
+                    // it loses the segments it does not need.
+                    self.stats.remaps.fetch_add(1, Ordering::Relaxed);
+                    segmap::clear_range(base + need, old - need);
+                    map::unmap((base + need) as *mut u8, old - need);
+                    (*rec).map_size = need;
+                    (*rec).dirty = (*rec).dirty.min(need);
+                    self.stats.mapped_bytes.fetch_sub(old - need, Ordering::Relaxed);
+                }
+                // Only a shrink trims: a block growing into a dirty tail
+                // (a reused mapping the program had filled, kept by the
+                // reuse probe) would fault every page of it in again.
+                if (*rec).size < old_size {
+                    trim_dirty(rec, end, false);
+                }
+                (*rec).dirty = (*rec).dirty.max(end);
+                self.fit_huge(rec);
+                check_record(rec, LIVE);
+                return p;
+            }
+            self.stats.remaps.fetch_add(1, Ordering::Relaxed);
+            // The mapping grows: first cut what the cache keeps resident
+            // (see `cut_for_growth`).
+            self.cut_for_growth();
+            if map::remap_in_place(base as *mut u8, old, need) {
+                if !segmap::set_range(base + old, need - old, rec as usize | TAG_BIG) {
+                    // Cannot describe the new tail: undo.
+                    map::remap_in_place(base as *mut u8, need, old);
+                    (*rec).size = old_size;
+                    return ptr::null_mut();
+                }
+                (*rec).map_size = need;
+                (*rec).dirty = (*rec).dirty.max(end);
+                self.stats.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
+                self.fit_huge(rec);
+                check_record(rec, LIVE);
+                return p;
+            }
+            // Move. Segment-map entries must only ever describe address
+            // ranges we hold: register the destination while it is our
+            // reservation, and clear the source before the kernel frees it
+            // (another thread may map and register that range at once).
+            let dest = map::map_aligned(need, SEGMENT_SIZE);
+            if dest.is_null() {
+                (*rec).size = old_size;
+                return ptr::null_mut();
+            }
+            if !segmap::set_range(dest as usize, need, rec as usize | TAG_BIG) {
+                map::unmap(dest, need);
+                (*rec).size = old_size;
+                return ptr::null_mut();
+            }
+            segmap::clear_range(base, old);
+            // The caller falls back to allocate-copy-free, which may
+            // succeed: a failed move leaves errno as it was.
+            let moved = map::quiet(|| move_mapping(base as *mut u8, old, dest, need));
+            if !moved {
+                // The source is untouched and still ours: describe it again.
+                segmap::clear_range(dest as usize, need);
+                map::unmap(dest, need);
+                segmap::set_range(base, old, rec as usize | TAG_BIG);
+                (*rec).size = old_size;
+                return ptr::null_mut();
+            }
+            (*rec).base = dest as usize;
+            (*rec).user = dest as usize + off;
+            (*rec).map_size = need;
+            (*rec).dirty = (*rec).dirty.max(end);
+            self.stats.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
+            // The moved mapping kept its advice.
+            self.fit_huge(rec);
+            check_record(rec, LIVE);
+            (*rec).user as *mut u8
+        }
+    }
+}
+
+/// Moves the mapping `[from, from + old)` to `to`, `new` bytes long
+/// (`mremap` with `MREMAP_MAYMOVE | MREMAP_FIXED`: the pages and their
+/// contents move with the page tables; whatever `to` held is unmapped).
+/// False, with the source untouched, when the kernel refuses. The only
+/// `mremap` that moves of this crate: the place to swap in the platform
+/// layer's.
+///
+/// # Safety
+/// `[from, from + old)` is a mapping of ours that no one else uses, and
+/// `[to, to + new)` a reservation of ours that nothing else holds.
+unsafe fn move_mapping(from: *mut u8, old: usize, to: *mut u8, new: usize) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        libc::mremap(
+            from.cast::<libc::c_void>(),
+            old,
+            new,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            to.cast::<libc::c_void>(),
+        ) != libc::MAP_FAILED
+    }
+}
