@@ -32,6 +32,11 @@ extern "C" {
 #endif
 
 /* ---- standard API, hak_-prefixed ---------------------------------------- */
+/* Each hak_X below is also exported as plain X (hak_malloc and malloc); the
+ * extensions further down are hak_* only. Both name sets come from one list
+ * in crates/hak-ffi/src/exports.rs, and tests/preload (tests/header.rs)
+ * checks that this header declares exactly what libhakmem.so exports: keep
+ * the two "----" headings, the test reads them. */
 
 /* malloc: size bytes, 16-byte aligned. hak_malloc(0) returns a unique
  * non-NULL pointer. NULL + errno=ENOMEM on failure. */

@@ -1,16 +1,17 @@
 //! The C allocation API with glibc 2.36 semantics, as `#[inline]` Rust-ABI
 //! functions.
 //!
-//! These are the bodies of the exported `hak_*` functions (see the crate root)
-//! and of the unprefixed `malloc`, `free`, … symbols of `hakmem-cdylib`.
-//! Exported (`#[no_mangle]`) functions cannot be `#[inline]`, so the facade
-//! calls these directly: each exported symbol is a single function with no
-//! extra call, with or without LTO. Names and signatures mirror the C ones.
+//! These are the bodies of every exported C function: the `hak_*` symbols of
+//! [`crate::hak`] and the unprefixed `malloc`, `free`, … of `hakmem-cdylib`
+//! are both generated from the one list in `exports.rs`, and each calls the
+//! function of the same name here. Exported functions cannot be `#[inline]`,
+//! so each exported symbol is a single function with no extra call, with or
+//! without LTO. Names and signatures mirror the C ones (without `hak_`).
 
-use libc::{c_int, c_void};
+use core::ffi::{c_char, c_int, c_void};
 
 use crate::foreign;
-use crate::sys::{page_size, set_errno};
+use crate::sys::{page_size, set_errno, EINVAL, ENOMEM};
 
 /// Largest alignment argument `memalign`/`aligned_alloc` accept
 /// (`SIZE_MAX / 2 + 1`, the largest power of two); larger ones fail with
@@ -25,7 +26,7 @@ const MAX_ALIGN_ARG: usize = usize::MAX / 2 + 1;
 #[inline(always)]
 fn aligned_raw(align: usize, size: usize, on_null: fn()) -> Result<*mut u8, c_int> {
     if align > MAX_ALIGN_ARG {
-        return Err(libc::EINVAL);
+        return Err(EINVAL);
     }
     // Cannot overflow: align <= 2^63. An alignment of 0 is 1 (a power of
     // two, as `alloc_aligned_or_report` requires).
@@ -53,7 +54,7 @@ pub fn malloc(size: usize) -> *mut c_void {
 }
 
 fn set_enomem() {
-    set_errno(libc::ENOMEM);
+    set_errno(ENOMEM);
 }
 
 fn no_report() {}
@@ -89,7 +90,7 @@ pub fn calloc(n: usize, size: usize) -> *mut c_void {
         None => core::ptr::null_mut(),
     };
     if p.is_null() {
-        set_errno(libc::ENOMEM);
+        set_errno(ENOMEM);
     }
     p.cast()
 }
@@ -122,7 +123,7 @@ pub unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: `p` is a live hakmem block (caller's contract + owns).
     let q = unsafe { hakmem::realloc(p, size) };
     if q.is_null() {
-        set_errno(libc::ENOMEM);
+        set_errno(ENOMEM);
     }
     q.cast()
 }
@@ -139,7 +140,7 @@ pub unsafe fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void
         // SAFETY: forwarded contract.
         Some(total) => unsafe { realloc(p, total) },
         None => {
-            set_errno(libc::ENOMEM);
+            set_errno(ENOMEM);
             core::ptr::null_mut()
         }
     }
@@ -155,7 +156,7 @@ pub unsafe fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void
 #[inline]
 pub unsafe fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int {
     if !align.is_multiple_of(core::mem::size_of::<*mut c_void>()) || !align.is_power_of_two() {
-        return libc::EINVAL;
+        return EINVAL;
     }
     match aligned_raw(align, size, no_report) {
         Ok(p) if !p.is_null() => {
@@ -163,7 +164,7 @@ pub unsafe fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize
             unsafe { *memptr = p.cast() };
             0
         }
-        Ok(_) => libc::ENOMEM,
+        Ok(_) => ENOMEM,
         Err(e) => e,
     }
 }
@@ -200,7 +201,7 @@ pub fn pvalloc(size: usize) -> *mut c_void {
     match size.checked_add(ps - 1) {
         Some(r) => aligned_errno(ps, (r & !(ps - 1)).max(ps)),
         None => {
-            set_errno(libc::ENOMEM);
+            set_errno(ENOMEM);
             core::ptr::null_mut()
         }
     }
@@ -224,4 +225,73 @@ pub unsafe fn malloc_usable_size(p: *mut c_void) -> usize {
     // non-zero usable size; if not, this answers 0 as well since hakmem
     // memory never lies in the break heap).
     unsafe { foreign::usable_size(p) }
+}
+
+/// `cfree`: obsolete synonym of [`free`].
+///
+/// # Safety
+/// As [`free`].
+#[inline]
+pub unsafe fn cfree(p: *mut c_void) {
+    // SAFETY: forwarded contract.
+    unsafe { free(p) }
+}
+
+/// `free_sized` (C23): [`free`]; the size hint is ignored.
+///
+/// # Safety
+/// As [`free`].
+#[inline]
+pub unsafe fn free_sized(p: *mut c_void, _size: usize) {
+    // SAFETY: forwarded contract.
+    unsafe { free(p) }
+}
+
+/// `free_aligned_sized` (C23): [`free`]; the alignment and size hints are
+/// ignored.
+///
+/// # Safety
+/// As [`free`].
+#[inline]
+pub unsafe fn free_aligned_sized(p: *mut c_void, _align: usize, _size: usize) {
+    // SAFETY: forwarded contract.
+    unsafe { free(p) }
+}
+
+/// `hak_init`: initialise hakmem explicitly (idempotent): [`crate::init`].
+/// Not required: the shared library's constructor calls it, and every entry
+/// point works before it.
+#[inline]
+pub fn init() {
+    crate::init();
+}
+
+/// `hak_print_stats`: print per-tier statistics to stderr.
+#[inline]
+pub fn print_stats() {
+    hakmem::print_stats();
+}
+
+/// `hak_thread_flush`: return the calling thread's cached blocks to the
+/// shared pools.
+#[inline]
+pub fn thread_flush() {
+    hakmem::thread_flush();
+}
+
+/// `hak_owns`: 1 if `p` lies in memory managed by hakmem, else 0. Never
+/// dereferences `p`.
+#[inline]
+pub fn owns(p: *const c_void) -> c_int {
+    c_int::from(!p.is_null() && hakmem::owns(p.cast()))
+}
+
+/// Version string returned by [`version`] (NUL-terminated).
+static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+
+/// `hak_version`: hakmem's version as a static NUL-terminated string, e.g.
+/// `"0.1.0"`.
+#[inline]
+pub fn version() -> *const c_char {
+    VERSION.as_ptr().cast()
 }

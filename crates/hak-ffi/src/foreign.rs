@@ -56,10 +56,11 @@
 //! (allocate, copy `min(usable, n)`, forward-free), so later frees of it take
 //! the fast path.
 
+use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use libc::c_void;
 
-use crate::sys::{errno, invalid_pointer, set_errno};
+use crate::report::invalid_pointer;
+use crate::sys::{dlsym_next, errno, program_break, read_proc_self_stat, set_errno, thread_id, ENOMEM};
 
 /// Program break seen by [`record_brk`] (0 = not recorded).
 static BRK_AT_INIT: AtomicUsize = AtomicUsize::new(0);
@@ -72,7 +73,7 @@ static BRK_LO: AtomicUsize = AtomicUsize::new(0);
 /// glibc has cached the break, which it does during its own start-up.
 pub(crate) fn record_brk() {
     if BRK_AT_INIT.load(Ordering::Relaxed) == 0 {
-        let _ = BRK_AT_INIT.compare_exchange(0, current_brk(), Ordering::Relaxed, Ordering::Relaxed);
+        let _ = BRK_AT_INIT.compare_exchange(0, program_break(), Ordering::Relaxed, Ordering::Relaxed);
     }
 }
 
@@ -108,46 +109,12 @@ fn compute_brk_lo() -> usize {
     }
 }
 
-/// Current program break, 0 if unknown.
-#[inline]
-fn current_brk() -> usize {
-    // SAFETY: `sbrk(0)` only reports the current break: it does not move it,
-    // does not allocate and has no preconditions.
-    let b = unsafe { libc::sbrk(0) } as usize;
-    if b == usize::MAX {
-        0
-    } else {
-        b
-    }
-}
-
 /// The kernel's `start_brk` for this process (field 47 of `/proc/self/stat`),
 /// or 0 when it cannot be read. Uses only `open`/`read`/`close` and a stack
 /// buffer.
 fn read_start_brk() -> usize {
-    // SAFETY: the path is a valid NUL-terminated string; `open` does not
-    // allocate.
-    let fd = unsafe { libc::open(c"/proc/self/stat".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return 0;
-    }
     let mut buf = [0u8; 1024];
-    let mut len = 0usize;
-    while len < buf.len() {
-        let room = &mut buf[len..];
-        // SAFETY: `room` is a writable buffer of `room.len()` bytes and `fd`
-        // is an open descriptor owned by this function.
-        let r = unsafe { libc::read(fd, room.as_mut_ptr().cast(), room.len()) };
-        if r > 0 {
-            len += r as usize;
-        } else if r < 0 && errno() == libc::EINTR {
-            continue;
-        } else {
-            break;
-        }
-    }
-    // SAFETY: `fd` was opened above and is closed exactly once.
-    unsafe { libc::close(fd) };
+    let len = read_proc_self_stat(&mut buf);
     parse_start_brk(&buf[..len])
 }
 
@@ -180,7 +147,7 @@ fn parse_start_brk(stat: &[u8]) -> usize {
 pub(crate) fn glibc_owns(p: *const u8) -> bool {
     let lo = brk_lo();
     let a = p as usize;
-    a >= lo && a < current_brk()
+    a >= lo && a < program_break()
 }
 
 /// Whether `dlsym` results are published in the slots below.
@@ -218,21 +185,15 @@ fn lookup(slot: &AtomicUsize) -> Lookup {
 #[cold]
 #[inline(never)]
 fn resolve() -> bool {
-    // SAFETY: `pthread_self` has no preconditions; it reads the thread pointer.
-    let me = unsafe { libc::pthread_self() } as usize;
+    let me = thread_id();
     if RESOLVER.load(Ordering::Acquire) == me {
         return false;
     }
     let claimed = RESOLVER.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire).is_ok();
-    // SAFETY: RTLD_NEXT is a valid pseudo-handle and the names are
-    // NUL-terminated. `dlsym` may call malloc/calloc, which re-enter hakmem's
-    // allocation path; that path does not depend on this resolution.
-    let (f, u) = unsafe {
-        (
-            libc::dlsym(libc::RTLD_NEXT, c"free".as_ptr()) as usize,
-            libc::dlsym(libc::RTLD_NEXT, c"malloc_usable_size".as_ptr()) as usize,
-        )
-    };
+    // `dlsym` may call malloc/calloc, which re-enter hakmem's allocation
+    // path; that path does not depend on this resolution.
+    let f = dlsym_next(c"free");
+    let u = dlsym_next(c"malloc_usable_size");
     NEXT_FREE.store(f, Ordering::Relaxed);
     NEXT_USABLE.store(u, Ordering::Relaxed);
     RESOLVED.store(true, Ordering::Release);
@@ -334,21 +295,21 @@ pub(crate) unsafe fn realloc(p: *mut u8, n: usize) -> *mut u8 {
         return core::ptr::null_mut();
     }
     if n > isize::MAX as usize {
-        set_errno(libc::ENOMEM);
+        set_errno(ENOMEM);
         return core::ptr::null_mut();
     }
     let saved = errno();
     let (free_fn, usable_fn) = match (lookup(&NEXT_FREE), lookup(&NEXT_USABLE)) {
         (Lookup::Found(f), Lookup::Found(u)) => (f, u),
         (Lookup::Busy, _) | (_, Lookup::Busy) => {
-            set_errno(libc::ENOMEM);
+            set_errno(ENOMEM);
             return core::ptr::null_mut();
         }
         _ => invalid_pointer(b"realloc", p),
     };
     let q = hakmem::alloc(n);
     if q.is_null() {
-        set_errno(libc::ENOMEM);
+        set_errno(ENOMEM);
         return q;
     }
     // SAFETY: `usable_fn` is glibc's malloc_usable_size and `p` is live.
@@ -385,7 +346,7 @@ mod tests {
         record_brk();
         let lo = brk_lo();
         assert!(lo <= s);
-        assert!(lo != 0 && lo <= current_brk());
+        assert!(lo != 0 && lo <= program_break());
     }
 
     #[test]

@@ -16,9 +16,14 @@ so="$root/target/release/libhakmem.so"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-std="aligned_alloc calloc cfree free free_aligned_sized free_sized malloc malloc_usable_size memalign posix_memalign pvalloc realloc reallocarray valloc"
-ext="init print_stats thread_flush owns version"
-expected=$( { for s in $std; do echo "$s"; echo "hak_$s"; done; for s in $ext; do echo "hak_$s"; done; } | sort)
+# Expected exports, read from hakmem.h as tests/preload/tests/header.rs does:
+# each hak_X under "---- standard API" is exported as hak_X and X, each one
+# under "---- extensions" as hak_X.
+expected=$(awk '/---- standard API/ { s = 1 } /---- extensions/ { s = 2 }
+    s && /^[^ \/*#].*hak_[a-z_]+\(/ {
+        match($0, /hak_[a-z_]+\(/); n = substr($0, RSTART, RLENGTH - 1); print n
+        if (s == 1) print substr(n, 5)
+    }' "$root/crates/hak-ffi/include/hakmem.h" | sort)
 actual=$(nm -D --defined-only "$so" | awk '{print $3}' | sort)
 if [ "$expected" != "$actual" ]; then
     echo "FAIL: exported symbols differ (< expected, > actual):"
