@@ -8,8 +8,9 @@
 //! variable `HAKMEM_SO` holding the absolute path of the freshly built
 //! `libhakmem.so`; the tests LD_PRELOAD it into the programs they spawn.
 
+use crate::model::{self, Allocator};
 use crate::util::{self, Result};
-use crate::{bench, cbuild, preload, workloads};
+use crate::{cbuild, preload, workloads};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -124,12 +125,15 @@ fn gates() -> Result<()> {
 fn workload_smoke(so: PathBuf) -> Result<()> {
     let start = Instant::now();
     let mut runs = 0;
-    let hakmem = bench::Allocator::preloaded("hakmem", so);
+    let hakmem = Allocator::preloaded("hakmem", so);
     let params = workloads::Params { seconds: 0.1, threads: vec![1, 4], quick: true, seed: workloads::SEED };
     for spec in workloads::CATALOGUE {
         let binary = cbuild::build(spec.program)?;
-        let mut workload =
-            if spec.name == "larson" { bench::larson(binary, 0.3, &[1, 4]) } else { spec.workload(binary, &params) };
+        let mut workload = if spec.name == "larson" {
+            workloads::larson(binary, 0.3, &[1, 4])
+        } else {
+            spec.workload(binary, &params)
+        };
         workload.timeout = Duration::from_secs(60);
         for case in &workload.cases {
             let mut cmd = workload.command(case, &hakmem);
@@ -139,13 +143,13 @@ fn workload_smoke(so: PathBuf) -> Result<()> {
             if !out.ok() {
                 return Err(out.failure(&line));
             }
-            let value = bench::judge(&out, &hakmem, &workload.metric)
+            let value = model::judge(&out, &hakmem, &workload.metric)
                 .map_err(|e| format!("`{line}`: {e}; stdout:\n{}", out.stdout))?;
             println!(
                 "{} {} = {} {}",
                 spec.name,
                 workload.metric.name,
-                crate::report::fmt_value(value, &workload.metric),
+                model::fmt_value(value, &workload.metric),
                 workload.metric.unit
             );
             runs += 1;

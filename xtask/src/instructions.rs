@@ -15,7 +15,7 @@
 //! memcheck, does not replace malloc, so the preloaded allocator is measured.
 //! The `allocator-check:` line of every run is verified as for timed runs.
 
-use crate::bench::{self, Allocator};
+use crate::model::{self, Allocator};
 use crate::util::{self, Result};
 use std::path::Path;
 use std::process::Command;
@@ -101,7 +101,7 @@ fn count_one(pairs: &Path, alloc: &Allocator, size: usize, n: u64, live: usize) 
     if out.timed_out || !out.status.success() {
         return Err(out.failure(&line));
     }
-    bench::verify_allocator(&out, alloc).map_err(|e| format!("`{line}` {e}"))?;
+    model::verify_allocator(&out, alloc).map_err(|e| format!("`{line}` {e}"))?;
     parse_collected(&out.stderr).ok_or_else(|| format!("`{line}`: no `Collected : N` line from callgrind"))
 }
 
@@ -153,7 +153,7 @@ pub fn measure(pairs: &Path, allocs: &[Allocator], quick: bool) -> Result<Instru
     );
     let mut counts = Vec::new();
     let total = allocs.len() * SIZES.len() * LIVE.len();
-    let mut progress = bench::Progress::new(total);
+    let mut progress = model::Progress::new(total);
     for &live in LIVE {
         for &size in SIZES {
             for a in allocs {

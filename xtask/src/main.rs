@@ -2,18 +2,24 @@
 //! `.cargo/config.toml`). Plain Rust, std only, in the rust-analyzer style:
 //! no shell scripts for anything a developer or CI runs.
 //!
-//! Module map:
-//! - [`preload`]: `build-preload`, `preload` (the LD_PRELOAD library).
-//! - [`ci`]: `test`, the exact sequence CI runs.
-//! - [`bench`](mod@bench): `bench [WORKLOAD...]`: allocators x workloads, interleaved runs.
-//! - [`workloads`]: the workload catalogue (programs, cases, metrics).
-//! - [`peers`]: the allocators compared (Debian peers, mimalloc-latest build).
-//! - [`instructions`]: instructions per malloc+free pair under callgrind.
-//! - [`report`]: tables, JSON record, Markdown report, SVG chart.
-//! - [`cbuild`]: builds the C workload programs of `benches/c/` on demand.
-//! - [`sysinfo`]: what a benchmark record must carry (commit, rustc, CPU…).
-//! - [`json`]: a minimal JSON writer and reader for the above.
-//! - [`util`]: paths, command display, running with a timeout and peak RSS.
+//! Module map, by layer (a module imports only modules of lower layers, so
+//! the module graph has no cycle; [`LAYERS`] lists them and a test checks
+//! every `crate::` path of the non-test code against it):
+//! 0. [`util`]: paths, command display, running with a timeout and peak RSS;
+//!    [`json`]: a minimal JSON writer and reader.
+//! 1. [`model`]: the shared types of `bench` and its reports (allocator,
+//!    workload, case, metric, outcomes, judging a run, number formats);
+//!    [`cbuild`]: builds the C workload programs of `benches/c/` on demand;
+//!    [`preload`]: `build-preload`, `preload` (the LD_PRELOAD library);
+//!    [`loom`]: `loom`, the loom models.
+//! 2. [`sysinfo`]: what a benchmark record must carry (commit, rustc, CPU…);
+//!    [`workloads`]: the workload catalogue (programs, cases, metrics).
+//! 3. [`peers`]: the allocators compared (Debian peers, mimalloc-latest build);
+//!    [`instructions`]: instructions per malloc+free pair under callgrind.
+//! 4. [`options`]: `bench`'s command line.
+//! 5. [`report`]: the session record; tables, JSON, Markdown, SVG chart.
+//! 6. [`bench`](mod@bench): `bench [WORKLOAD...]`: allocators x workloads,
+//!    interleaved runs; [`ci`]: `test`, the exact sequence CI runs.
 
 mod bench;
 mod cbuild;
@@ -21,6 +27,8 @@ mod ci;
 mod instructions;
 mod json;
 mod loom;
+mod model;
+mod options;
 mod peers;
 mod preload;
 mod report;
@@ -29,6 +37,19 @@ mod util;
 mod workloads;
 
 use std::process::ExitCode;
+
+/// The modules by layer, lowest first: each imports only modules of earlier
+/// layers (checked by the test `modules_import_only_lower_layers`).
+#[cfg_attr(not(test), allow(dead_code))]
+const LAYERS: &[&[&str]] = &[
+    &["util", "json"],
+    &["model", "cbuild", "preload", "loom"],
+    &["sysinfo", "workloads"],
+    &["peers", "instructions"],
+    &["options"],
+    &["report"],
+    &["bench", "ci"],
+];
 
 const HELP: &str = "\
 hakmem project automation
@@ -59,8 +80,9 @@ commands:
              really preloaded, a metric line
           5. cargo xtask loom   (every loom model, LOOM_MAX_PREEMPTIONS=3)
 
-  bench [WORKLOAD...] [--threads 1,4] [--alloc LIST] [--runs N] [--seconds S]
-        [--cpus LIST] [--json FILE] [--save NAME] [--quick] [--instructions]
+  bench [WORKLOAD...] [--threads 1,4] [--alloc LIST] [--extra NAME=PATH]...
+        [--runs N] [--seconds S] [--cpus LIST] [--json FILE] [--save NAME]
+        [--quick] [--instructions]
         build libhakmem.so (release) and the workload programs of benches/c/,
         then run each workload under every allocator, interleaved (system,
         hakmem, jemalloc, ... then again), N runs each (default 5), each run a
@@ -77,6 +99,19 @@ commands:
                        libtcmalloc-minimal4 libmimalloc2.0 (missing ones are
                        skipped); mimalloc-latest is built from the crates.io
                        package libmimalloc-sys into target/bench-bin/
+          --extra NAME=PATH  one more allocator, the preload library PATH
+                       (repeatable), e.g. another build of hakmem:
+                         --extra hakmem-base=../base/target/release/libhakmem.so
+                       NAME is new ([A-Za-z0-9._-], not one of --alloc's).
+                       PATH is copied to target/bench-bin/extra-NAME.so
+                       first; the record holds PATH, size, mtime and sha256.
+                       Runs interleaved after the peers and is verified like
+                       them: its probe's allocator-check (e.g. `hakmem` for a
+                       hakmem build) must not be `system` and every run must
+                       name the same allocator. A hakmem build gets the
+                       HAKMEM_* variables in effect, as hakmem does. Tables
+                       show it like a peer but it is never the best peer;
+                       the summary adds a column hakmem ÷ NAME
           --seconds    length of a timed run (default 2; --quick: 0.25)
           --quick      smoke-test sizes: 1 run, 0.25 s, 32 MiB retention burst
           --cpus LIST  pin every run to these CPUs (taskset -c LIST, e.g. 0),
@@ -121,5 +156,71 @@ fn main() -> ExitCode {
             eprintln!("xtask: error: {msg}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LAYERS;
+
+    /// The modules a source file names as `crate::m` (also inside
+    /// `crate::{a, b::C}`), outside its test module.
+    fn imports(src: &str) -> Vec<String> {
+        let code = src.split("#[cfg(test)]").next().unwrap_or(src);
+        let word = |t: &str| t.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
+        let mut found = Vec::new();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                // The group's top-level items: the word after `{` and after each `,` at depth 0.
+                let mut depth = 0;
+                let mut item_start = true;
+                for (j, c) in group.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => item_start = true,
+                        c if item_start && !c.is_whitespace() => {
+                            item_start = false;
+                            found.push(word(&group[j..]));
+                        }
+                        _ => {}
+                    }
+                }
+            } else {
+                found.push(word(rest));
+            }
+        }
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn modules_import_only_lower_layers() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let layer_of = |m: &str| LAYERS.iter().position(|l| l.contains(&m));
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let module = path.file_stem().unwrap().to_str().unwrap().to_string();
+            if module == "main" {
+                continue;
+            }
+            files += 1;
+            let layer = layer_of(&module).unwrap_or_else(|| panic!("{module} is in no layer of LAYERS"));
+            for m in imports(&std::fs::read_to_string(&path).unwrap()) {
+                let below = layer_of(&m).is_some_and(|l| l < layer);
+                assert!(below, "{module} (layer {layer}) imports {m} (layer {:?})", layer_of(&m));
+            }
+        }
+        assert_eq!(files, LAYERS.iter().map(|l| l.len()).sum::<usize>());
+    }
+
+    #[test]
+    fn imports_are_found_in_groups_and_paths() {
+        let src = "use crate::model::{A, B};\nuse crate::{json, util::{self, R}};\nfn f() { crate::sysinfo::x(); }\n#[cfg(test)]\nuse crate::bench;";
+        assert_eq!(imports(src), ["json", "model", "sysinfo", "util"]);
     }
 }

@@ -6,8 +6,8 @@
 //! A peer that is not installed (or cannot be built) is skipped with the
 //! reason and the command that fixes it; it is never replaced by something else.
 
-use crate::bench::Allocator;
 use crate::json;
+use crate::model::Allocator;
 use crate::util::{self, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;

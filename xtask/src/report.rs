@@ -2,26 +2,29 @@
 //! docs/bench/NAME.md), the JSON record, and a hand-written SVG chart of the
 //! medians normalized to the system allocator.
 
-use crate::bench::{group_thousands, ratio, Allocator, Metric, Session, WorkloadResults};
 use crate::instructions::{self, Instructions};
 use crate::json::Json;
+use crate::model::{fmt_mib, fmt_value};
+use crate::model::{format_duration, format_seconds, ratio, Allocator, WorkloadResults};
+use crate::options::Options;
+use crate::peers::Skipped;
+use crate::sysinfo;
+use std::path::PathBuf;
 
-/// A metric value for tables: thousands separators for big numbers.
-pub fn fmt_value(v: f64, m: &Metric) -> String {
-    if m.short_unit == "%" {
-        format!("{v:.1}")
-    } else if v.abs() >= 1000.0 {
-        group_thousands(v)
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-/// KiB -> "12.3 MiB".
-pub fn fmt_mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
+/// Everything one invocation measured, for the reports.
+pub struct Session {
+    pub command_line: String,
+    pub options: Options,
+    pub machine: sysinfo::Machine,
+    pub loadavg_end: String,
+    pub hakmem_so: PathBuf,
+    /// `hakmem: mode=...` printed under HAKMEM_VERBOSE=1.
+    pub hakmem_resolved: String,
+    pub allocs: Vec<Allocator>,
+    pub skipped: Vec<Skipped>,
+    pub results: Vec<WorkloadResults>,
+    pub instructions: Option<instructions::Instructions>,
+    pub wall_seconds: f64,
 }
 
 fn fmt_ratio(r: Option<f64>) -> String {
@@ -39,7 +42,7 @@ fn fmt_runs(ok: usize, failed: usize) -> String {
 
 /// Per-workload table: median/min/max per (case, allocator), the ratio of the
 /// median to system's and to the best peer's (the best allocator other than
-/// hakmem), peak RSS (max over runs) and the run count.
+/// hakmem and the extras), peak RSS (max over runs) and the run count.
 pub fn workload_table(r: &WorkloadResults, allocs: &[Allocator]) -> String {
     let w = &r.workload;
     let m = &w.metric;
@@ -82,24 +85,41 @@ pub fn workload_table(r: &WorkloadResults, allocs: &[Allocator]) -> String {
         }
     }
     t.push('\n');
+    best_notes.extend(extras_note(allocs));
     for n in best_notes.into_iter().chain(notes) {
         t.push_str(&format!("- {n}\n"));
     }
     t
 }
 
+/// `extra allocators (--extra; ...): a, b`, if any.
+fn extras_note(allocs: &[Allocator]) -> Option<String> {
+    let extras: Vec<&str> = allocs.iter().filter(|a| a.extra).map(|a| a.name.as_str()).collect();
+    (!extras.is_empty())
+        .then(|| format!("extra allocators (--extra; not peers: never the best peer): {}", extras.join(", ")))
+}
+
 /// One row per (workload, case): system's median, every other allocator's
-/// median / system's, and hakmem / best peer.
+/// median / system's, hakmem / best peer, and hakmem / each extra.
 pub fn summary_table(s: &Session) -> String {
     let mut t = String::from("| workload | threads | unit | system |");
     for a in s.allocs.iter().skip(1) {
         t.push_str(&format!(" {} |", a.name));
     }
-    t.push_str(" hakmem ÷ best peer | best peer |\n|:---|---:|:---|---:|");
+    t.push_str(" hakmem ÷ best peer | best peer |");
+    let extras: Vec<usize> = (0..s.allocs.len()).filter(|&ai| s.allocs[ai].extra).collect();
+    for &ei in &extras {
+        t.push_str(&format!(" hakmem ÷ {} |", s.allocs[ei].name));
+    }
+    t.push_str("\n|:---|---:|:---|---:|");
     for _ in s.allocs.iter().skip(1) {
         t.push_str("---:|");
     }
-    t.push_str("---:|:---|\n");
+    t.push_str("---:|:---|");
+    for _ in &extras {
+        t.push_str("---:|");
+    }
+    t.push('\n');
     let hak = s.allocs.iter().position(Allocator::is_hakmem);
     for r in &s.results {
         let m = &r.workload.metric;
@@ -125,13 +145,18 @@ pub fn summary_table(s: &Session) -> String {
                 t.push_str(&format!(" {cell} |"));
             }
             let best = r.best_peer(ci, &s.allocs);
-            let vs_best =
-                hak.and_then(|h| r.outcomes[ci][h].summary()).and_then(|x| best.and_then(|(_, b)| ratio(x.median, b)));
+            let hak_median = hak.and_then(|h| r.outcomes[ci][h].summary()).map(|x| x.median);
+            let vs_best = hak_median.and_then(|h| best.and_then(|(_, b)| ratio(h, b)));
             t.push_str(&format!(
-                " {} | {} |\n",
+                " {} | {} |",
                 fmt_ratio(vs_best),
                 best.map_or("n/a".into(), |(bi, _)| s.allocs[bi].name.clone())
             ));
+            for &ei in &extras {
+                let e = r.outcomes[ci][ei].summary().map(|x| x.median);
+                t.push_str(&format!(" {} |", fmt_ratio(hak_median.zip(e).and_then(|(h, e)| ratio(h, e)))));
+            }
+            t.push('\n');
         }
     }
     t
@@ -192,7 +217,7 @@ pub fn instructions_table(i: &Instructions, allocs: &[Allocator]) -> String {
                 if let Some(p) = per {
                     if a.is_hakmem() {
                         hakmem = Some(p);
-                    } else if best_peer.is_none_or(|b| p < b) {
+                    } else if a.is_peer() && best_peer.is_none_or(|b| p < b) {
                         best_peer = Some(p);
                     }
                 }
@@ -351,6 +376,12 @@ pub fn markdown(s: &Session, name: &str) -> String {
              *hakmem ÷ best peer* compares hakmem with the best of the other allocators \
              (system included).\n\n",
         );
+        if let Some(note) = extras_note(&s.allocs) {
+            md.push_str(&format!(
+                "The {note}; each *hakmem ÷ NAME* column divides hakmem's median by that extra's. \
+                 Their libraries are under *Record*.\n\n"
+            ));
+        }
         md.push_str(&summary_table(s));
         md.push_str(&format!("\n![median / system median]({name}.svg)\n\n"));
         md.push_str("### Peak RSS\n\n");
@@ -420,7 +451,7 @@ pub fn markdown(s: &Session, name: &str) -> String {
     ));
     md.push_str(&format!(
         "| seconds per timed run | {}{} |\n",
-        crate::bench::format_seconds(s.options.seconds),
+        format_seconds(s.options.seconds),
         if s.options.quick { " (--quick)" } else { "" }
     ));
     for a in &s.allocs {
@@ -461,7 +492,7 @@ pub fn markdown(s: &Session, name: &str) -> String {
 }
 
 fn format_wall(secs: f64) -> String {
-    format!("wall time {}", crate::bench::format_duration(secs))
+    format!("wall time {}", format_duration(secs))
 }
 
 fn md_cell(s: &str) -> String {
@@ -477,7 +508,11 @@ fn color(name: &str) -> &'static str {
         "tcmalloc" => "#2ca02c",
         "mimalloc" => "#ff7f0e",
         "mimalloc-latest" => "#9467bd",
-        _ => "#17becf",
+        // Extras: a colour by name, the same in every record.
+        other => {
+            const EXTRA: [&str; 4] = ["#17becf", "#8c564b", "#e377c2", "#bcbd22"];
+            EXTRA[other.bytes().map(usize::from).sum::<usize>() % EXTRA.len()]
+        }
     }
 }
 
@@ -655,8 +690,8 @@ pub fn svg_chart(s: &Session) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::{larson, Outcome, Session, WorkloadResults};
-    use crate::workloads;
+    use crate::model::Outcome;
+    use crate::workloads::{self, larson};
 
     fn outcome(values: &[f64]) -> Outcome {
         Outcome {
@@ -698,7 +733,7 @@ mod tests {
         };
         Session {
             command_line: "cargo xtask bench".into(),
-            options: crate::bench::parse_options(&[]).unwrap(),
+            options: crate::options::parse_options(&[]).unwrap(),
             machine: crate::sysinfo::machine(),
             loadavg_end: "0.1 0.1 0.1 1/1 1".into(),
             hakmem_so: "/x/libhakmem.so".into(),
@@ -764,5 +799,38 @@ mod tests {
         assert!(json(&pinned).pretty().contains("\"cpus\": \"0\""));
         assert!(markdown(&pinned, "t")
             .contains("| placement | every run pinned with `taskset -c 0`, the same for every allocator |"));
+    }
+
+    #[test]
+    fn extras_are_columns_but_never_the_best_peer() {
+        let mut s = session();
+        let mut base = Allocator::extra("hakmem-base", "/x/bench-bin/extra-hakmem-base.so".into());
+        base.reports_as = Some("hakmem".into());
+        base.info.push(("path", "/x/base/libhakmem.so".into()));
+        s.allocs.push(base);
+        // Faster than jemalloc (150) and hakmem (200): still not the best peer.
+        s.results[0].outcomes[0].push(outcome(&[250.0, 250.0, 250.0]));
+        s.results[1].outcomes[0].push(outcome(&[20.0]));
+        s.results[1].outcomes[1].push(outcome(&[80.0]));
+        let t = workload_table(&s.results[0], &s.allocs);
+        assert!(t.contains("| 1 | hakmem | 200.0 | 190.0 | 210.0 | 2.00 | 1.33 |"), "{t}");
+        assert!(t.contains("| 1 | hakmem-base | 250.0 | 250.0 | 250.0 | 2.50 | 1.67 |"), "{t}");
+        assert!(t.contains("best peer at threads=1: jemalloc"), "{t}");
+        assert!(t.contains("- extra allocators (--extra; not peers: never the best peer): hakmem-base"), "{t}");
+        let t = summary_table(&s);
+        assert!(t.contains("| hakmem ÷ best peer | best peer | hakmem ÷ hakmem-base |"), "{t}");
+        assert!(t.contains("| larson | 1 | ops/s | 100.0 | 2.00 | 1.50 | 2.50 | 1.33 | jemalloc | 0.80 |"), "{t}");
+        // Lower is better (retention): hakmem 40 against hakmem-base 20.
+        assert!(t.contains("| retention | 1 (same-thread) | % (lower is better) | 100.0 | 0.40 | 0.50 | 0.20 | 0.80 | jemalloc | 2.00 |"), "{t}");
+        assert!(t.contains("| retention | 2 (cross-thread) | % (lower is better) | 100.0 | FAILED | 0.50 | 0.80 | n/a | jemalloc | n/a |"), "{t}");
+        let j = json(&s).pretty();
+        assert!(j.contains("\"extra\": true") && j.contains("\"path\": \"/x/base/libhakmem.so\""), "{j}");
+        assert!(!j.contains("\"best_peer\": \"hakmem-base\""), "{j}");
+        let md = markdown(&s, "t");
+        assert!(md.contains("The extra allocators (--extra; not peers: never the best peer): hakmem-base;"), "{md}");
+        assert!(md.contains("| allocator hakmem-base | LD_PRELOAD=/x/bench-bin/extra-hakmem-base.so; extra (--extra), not a peer; path: /x/base/libhakmem.so |"), "{md}");
+        assert_eq!(svg_chart(&s).matches("<rect").count(), 11 + 4 + 2 + 1);
+        // No extras: the summary has no extra columns (records as before).
+        assert!(!summary_table(&session()).contains("hakmem ÷ hakmem-base"));
     }
 }

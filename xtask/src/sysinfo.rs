@@ -59,7 +59,7 @@ pub fn machine() -> Machine {
         kernel: read_trim("/proc/sys/kernel/osrelease"),
         date_utc: util::output_of("date", ["-u", "+%Y-%m-%dT%H:%M:%SZ"]).unwrap_or_default(),
         loadavg: loadavg(),
-        hakmem_env: hakmem_env(),
+        hakmem_env: util::hakmem_env(),
     }
 }
 
@@ -142,13 +142,6 @@ pub fn dpkg_version(package: &str) -> Option<String> {
     let out = util::output_of("dpkg-query", ["-W", "-f=${Version}\\n", package])?;
     let v = out.lines().next()?.trim().to_string();
     (!v.is_empty()).then_some(v)
-}
-
-/// Every `HAKMEM_*` variable in effect, sorted by name.
-pub fn hakmem_env() -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("HAKMEM_")).collect();
-    vars.sort();
-    vars
 }
 
 fn read_trim(path: &str) -> String {

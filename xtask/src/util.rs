@@ -8,6 +8,13 @@ use std::time::{Duration, Instant};
 
 pub type Result<T> = std::result::Result<T, String>;
 
+/// Every `HAKMEM_*` variable in effect, sorted by name.
+pub fn hakmem_env() -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("HAKMEM_")).collect();
+    vars.sort();
+    vars
+}
+
 /// The workspace root (parent of `xtask/`).
 pub fn root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -2,8 +2,8 @@
 //! `benches/c/`, its arguments per case and the metric it prints.
 //! BENCHMARKS.md ("Workloads") says what each one models.
 
-use crate::bench::{format_seconds, Case, Metric, Workload};
 use crate::cbuild::{self, CProgram};
+use crate::model::{format_seconds, Case, Metric, Workload};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -137,6 +137,13 @@ pub fn find(name: &str) -> Option<&'static Spec> {
     CATALOGUE.iter().find(|s| s.name == name)
 }
 
+/// larson with the reference arguments of BENCHMARKS.md
+/// (`seconds 8 1024 10000 1 12345 threads`), one case per thread count.
+pub fn larson(binary: PathBuf, seconds: f64, threads: &[usize]) -> Workload {
+    let params = Params { seconds, threads: threads.to_vec(), quick: false, seed: SEED };
+    find("larson").expect("larson is in the catalogue").workload(binary, &params)
+}
+
 /// What the cases of a run depend on.
 #[derive(Clone, Debug)]
 pub struct Params {
@@ -208,6 +215,8 @@ impl Spec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Allocator;
+    use crate::util;
 
     fn params() -> Params {
         Params { seconds: 2.0, threads: vec![1, 4], quick: false, seed: SEED }
@@ -254,5 +263,37 @@ mod tests {
         p.quick = true;
         let w = find("retention").unwrap().workload("/x/r".into(), &p);
         assert_eq!(w.cases[1].args, ["2", "32", "0.2", "12345"]);
+    }
+
+    #[test]
+    fn larson_reference_arguments() {
+        let w = larson("/x/larson".into(), 2.0, &[1, 4]);
+        assert_eq!(w.cases[0].args, ["2", "8", "1024", "10000", "1", "12345", "1"]);
+        assert_eq!(w.cases[1].args, ["2", "8", "1024", "10000", "1", "12345", "4"]);
+        let w = larson("/x/larson".into(), 0.3, &[4]);
+        assert_eq!(w.cases[0].args[0], "0.3");
+    }
+
+    #[test]
+    fn commands_set_exactly_one_allocator() {
+        let w = larson("/x/larson".into(), 2.0, &[1]);
+        let sys = util::display_cmd(&w.command(&w.cases[0], &Allocator::system()));
+        assert!(sys.starts_with("env -u LD_PRELOAD /x/larson 2 8 1024"), "{sys}");
+        let hak = Allocator::preloaded("hakmem", "/x/libhakmem.so".into());
+        let line = util::display_cmd(&w.command(&w.cases[0], &hak));
+        assert!(line.contains("LD_PRELOAD=/x/libhakmem.so "), "{line}");
+        assert!(line.ends_with("/x/larson 2 8 1024 10000 1 12345 1"), "{line}");
+    }
+
+    #[test]
+    fn pinned_commands_run_the_workload_under_taskset() {
+        let mut w = larson("/x/larson".into(), 2.0, &[4]);
+        w.cpus = Some("0".into());
+        let hak = Allocator::preloaded("hakmem", "/x/libhakmem.so".into());
+        let line = util::display_cmd(&w.command(&w.cases[0], &hak));
+        assert!(line.contains("LD_PRELOAD=/x/libhakmem.so "), "{line}");
+        assert!(line.ends_with("taskset -c 0 /x/larson 2 8 1024 10000 1 12345 4"), "{line}");
+        let sys = util::display_cmd(&w.command(&w.cases[0], &Allocator::system()));
+        assert!(sys.starts_with("env -u LD_PRELOAD taskset -c 0 /x/larson"), "{sys}");
     }
 }
