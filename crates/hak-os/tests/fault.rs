@@ -112,7 +112,7 @@ fn nth_mapping_fails_and_map_aligned_recovers() {
     assert_eq!(mapped_bytes(&mut buf), before, "a failed map_aligned leaked address space");
     // And with no failure it still works.
     let p = map::map_aligned(size, align);
-    assert!(!p.is_null() && p as usize % align == 0);
+    assert!(!p.is_null() && (p as usize).is_multiple_of(align));
     assert_eq!(mapped_bytes(&mut buf), before + size, "the measure sees a mapping");
     // SAFETY: ours.
     unsafe { map::unmap(p, size) };

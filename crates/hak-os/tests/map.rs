@@ -43,8 +43,7 @@ fn residency_of_fresh_and_touched_pages() {
     // An unmapped range (and a misaligned start) is reported as failure.
     assert!(!map::residency(p, 8 * ps, &mut v));
     let q = map::map(ps);
-    // SAFETY: one byte in.
-    assert!(!map::residency(unsafe { q.add(1) }, 16, &mut v));
+    assert!(!map::residency(q.wrapping_add(1), 16, &mut v));
     // SAFETY: ours.
     unsafe { map::unmap(q, ps) };
 }
@@ -89,9 +88,10 @@ fn failed_move_changes_nothing_and_keeps_errno() {
     // SAFETY: sets this thread's errno.
     unsafe { *libc::__errno_location() = 1234 };
     // A misaligned destination makes mremap fail with EINVAL.
+    let dest = src.wrapping_add((1 << 30) + 1);
     // SAFETY: the source is ours; the kernel refuses the destination.
-    let dest = unsafe { src.add(1 << 30).add(1) };
-    assert!(!unsafe { map::move_mapping(src, 2 * ps, 2 * ps, dest) });
+    let moved = unsafe { map::move_mapping(src, 2 * ps, 2 * ps, dest) };
+    assert!(!moved);
     // SAFETY: reads this thread's errno.
     assert_eq!(unsafe { *libc::__errno_location() }, 1234);
     // SAFETY: still ours.
@@ -110,7 +110,7 @@ fn map_aligned_and_remap_in_place() {
     assert!(unsafe { map::remap_in_place(p, 1 << 22, ps) });
     let mut v = [0u8; 1];
     assert!(map::residency(p, ps, &mut v));
-    assert!(!map::residency(unsafe { p.add(ps) }, ps, &mut v));
+    assert!(!map::residency(p.wrapping_add(ps), ps, &mut v));
     // SAFETY: ours (one page now).
     unsafe { map::unmap(p, ps) };
 }
