@@ -1,4 +1,5 @@
-//! Fault injection (feature `fault-injection`, off by default): makes
+//! Fault injection (only with the feature `fault-injection`, off by
+//! default; shown in the documentation whatever the features): makes
 //! chosen mapping attempts of the calling thread fail, so that the
 //! out-of-memory paths of every tier can be driven from tests without
 //! `RLIMIT_AS` tricks.

@@ -5,7 +5,7 @@
 //! answers "is this pointer ours and who owns it" ([`segmap`]), a metadata
 //! arena for records that must never come from the allocator itself
 //! ([`meta`]), a yielding spin lock ([`lock`]), the one stderr writer
-//! ([`diag`]), environment variables ([`env`]), thread-exit keys, fork and
+//! ([`diag`]), environment variables ([`env`](mod@env)), thread-exit keys, fork and
 //! exit handlers ([`thread`]), process services such as `abort`, `dlsym`
 //! and small file reads ([`process`]), the initial-exec TLS block
 //! (`tls`, x86-64) and the synchronisation facade that lets loom check all
@@ -20,7 +20,7 @@
 
 pub mod diag;
 pub mod env;
-#[cfg(feature = "fault-injection")]
+#[cfg(any(feature = "fault-injection", doc))]
 pub mod fault;
 pub mod lock;
 pub mod map;
