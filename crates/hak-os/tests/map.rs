@@ -40,8 +40,9 @@ fn residency_of_fresh_and_touched_pages() {
     assert!(v.iter().all(|&b| b & 1 == 0));
     // SAFETY: ours, unused.
     unsafe { map::unmap(p, 8 * ps) };
-    // An unmapped range (and a misaligned start) is reported as failure.
-    assert!(!map::residency(p, 8 * ps, &mut v));
+    // An unmapped range (the first pages of the address space, below
+    // `vm.mmap_min_addr`) and a misaligned start are reported as failure.
+    assert!(!map::residency(ps as *const u8, 8 * ps, &mut v));
     let q = map::map(ps);
     assert!(!map::residency(q.wrapping_add(1), 16, &mut v));
     // SAFETY: ours.
@@ -71,9 +72,8 @@ fn move_mapping_keeps_contents_at_the_destination() {
     let moved = unsafe { core::slice::from_raw_parts(dest, new) };
     assert!(moved[..old].iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
     assert!(moved[old..].iter().all(|&b| b == 0), "the grown tail reads as zeros");
-    // The source is gone.
-    let mut v = [0u8; 3];
-    assert!(!map::residency(src, old, &mut v));
+    // (The source is gone, but another test may map that range at once:
+    // not checked here.)
     // SAFETY: ours.
     unsafe { map::unmap(dest, new) };
 }
