@@ -49,22 +49,42 @@ fn read_file_of_proc_self_stat() {
     assert_eq!(process::read_file(c"/hak-os/no/such/file", &mut buf), None);
 }
 
+// A jump to the C library's `abort` through the `sym` operand the cdylib's
+// `rust_eh_personality` uses.
+core::arch::global_asm!(
+    ".pushsection .text.hak_os_test_abort_jump,\"ax\",@progbits",
+    ".globl hak_os_test_abort_jump",
+    ".hidden hak_os_test_abort_jump",
+    "hak_os_test_abort_jump:",
+    "jmp {abort}",
+    ".popsection",
+    abort = sym hak_os::process::c_abort,
+);
+extern "C" {
+    fn hak_os_test_abort_jump() -> !;
+}
+
 /// Child half of `abort_raises_sigabrt`.
 #[test]
 fn abort_child() {
-    if std::env::var_os("HAK_OS_ABORT_CHILD").is_some() {
-        process::abort();
+    match std::env::var("HAK_OS_ABORT_CHILD").as_deref() {
+        Ok("rust") => process::abort(),
+        // SAFETY: jumps to abort, which has no preconditions.
+        Ok("asm") => unsafe { hak_os_test_abort_jump() },
+        _ => {}
     }
 }
 
 #[test]
 fn abort_raises_sigabrt() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "abort_child", "--test-threads=1"])
-        .env("HAK_OS_ABORT_CHILD", "1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{out:?}");
+    for how in ["rust", "asm"] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "abort_child", "--test-threads=1"])
+            .env("HAK_OS_ABORT_CHILD", how)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{how}: {out:?}");
+    }
 }
 
 /// Child half of `fatal_reports_and_aborts`.
