@@ -1,20 +1,36 @@
-//! Allocation-free diagnostics: small writers over `libc::write(2, …)`.
+//! Allocation-free diagnostics: the one writer to stderr (and to any file
+//! descriptor), a fixed-capacity [`Line`] to compose a message in, and
+//! [`fatal`].
+//!
+//! [`write_fd`] is hakmem's only `write(2)`; it replaces the writers of
+//! hak-config (`write_line`: `libc::write(2, ..)`) and hak-ffi
+//! (`sys::write_stderr`: `libc::write(2, ..)` with an `EINTR` retry).
 
-/// Writes `bytes` to stderr, ignoring errors (there is nowhere to report them).
+/// Writes all of `bytes` to stderr (see [`write_fd`]).
+///
+/// Replaces hak-ffi's `sys::write_stderr` and hak-config's `write_line`
+/// (which writes the message and then `b"\n"`: two calls of this).
 pub fn write_bytes(bytes: &[u8]) {
     write_fd(2, bytes);
 }
 
-/// Writes `bytes` to file descriptor `fd`, ignoring errors.
+/// Writes all of `bytes` to file descriptor `fd`: continues after a partial
+/// write and retries a write interrupted by a signal (`EINTR`) before it
+/// wrote anything; stops at any other error (there is nowhere to report
+/// it) or when the descriptor takes nothing more. `errno` is left as the
+/// last `write` set it.
 pub fn write_fd(fd: i32, bytes: &[u8]) {
     let mut rest = bytes;
     while !rest.is_empty() {
         // SAFETY: the pointer/length pair describes a live slice.
         let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
-        if n <= 0 {
+        if n > 0 {
+            rest = rest.get(n as usize..).unwrap_or(&[]);
+        } else if n < 0 && crate::errno() == libc::EINTR {
+            continue;
+        } else {
             return;
         }
-        rest = rest.get(n as usize..).unwrap_or(&[]);
     }
 }
 
@@ -110,6 +126,5 @@ fn fatal_abort(what: &str, ptr: usize) -> ! {
     let mut l = Line::new();
     l.s("hakmem: ").s(what).s(" ").x(ptr as u64).s("\n");
     l.emit();
-    // SAFETY: abort is always safe to call.
-    unsafe { libc::abort() }
+    crate::process::abort()
 }

@@ -1,22 +1,36 @@
 //! hak-os — the platform layer of hakmem.
 //!
-//! Everything hakmem asks of the operating system goes through this crate:
-//! mappings ([`map`]), the segment map that answers "is this pointer ours and
-//! who owns it" ([`segmap`]), a metadata arena for records that must never
-//! come from the allocator itself ([`meta`]), a yielding spin lock
-//! ([`lock`]), allocation-free diagnostics on stderr ([`diag`]) and the
-//! synchronisation facade that lets loom check all of the above ([`sync`]).
+//! Everything hakmem asks of the operating system goes through this crate
+//! (as mimalloc's `prim` layer): mappings ([`map`]), the segment map that
+//! answers "is this pointer ours and who owns it" ([`segmap`]), a metadata
+//! arena for records that must never come from the allocator itself
+//! ([`meta`]), a yielding spin lock ([`lock`]), the one stderr writer
+//! ([`diag`]), environment variables ([`env`](mod@env)), thread-exit keys, fork and
+//! exit handlers ([`thread`]), process services such as `abort`, `dlsym`
+//! and small file reads ([`process`]), the initial-exec TLS block
+//! (`tls`, x86-64) and the synchronisation facade that lets loom check all
+//! of the above ([`sync`]). With the `fault-injection` feature, [`fault`]
+//! makes chosen mappings fail.
 //!
-//! Nothing here allocates through Rust's allocator or panics.
+//! Nothing here allocates through Rust's allocator or panics. Outside this
+//! crate only hak-ffi calls `libc` (for `errno`, which its C entry points
+//! set as glibc's do).
 #![cfg_attr(not(loom), no_std)]
 #![warn(missing_docs)]
 
 pub mod diag;
+pub mod env;
+#[cfg(any(feature = "fault-injection", doc))]
+pub mod fault;
 pub mod lock;
 pub mod map;
 pub mod meta;
+pub mod process;
 pub mod segmap;
 pub mod sync;
+pub mod thread;
+#[cfg(target_arch = "x86_64")]
+pub mod tls;
 
 #[cfg(all(test, loom))]
 mod loom_models;
@@ -28,6 +42,22 @@ pub fn now_ms() -> u64 {
     // SAFETY: ts is a valid out-parameter.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// The calling thread's `errno` (for this crate's retry loops and
+/// [`map::quiet`]; hak-ffi keeps its own accessors for the C ABI).
+#[inline]
+pub(crate) fn errno() -> i32 {
+    // SAFETY: __errno_location always returns this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's `errno`.
+#[cfg(feature = "fault-injection")]
+#[inline]
+pub(crate) fn set_errno(e: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = e }
 }
 
 /// log2 of the segment size: all hakmem memory lives in 4 MiB aligned segments.

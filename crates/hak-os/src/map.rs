@@ -1,28 +1,68 @@
-//! Virtual memory: reservation, aligned mappings, decommit, remapping.
+//! Virtual memory: reservation, aligned mappings, decommit, remapping,
+//! residency, and the page size.
 //!
 //! All mappings are private, anonymous and read-write. "Decommit" is
 //! `madvise(MADV_DONTNEED)`: the range stays mapped and reads back as zeros,
 //! but its physical pages return to the OS.
+//!
+//! Replaces, at merge time: hak-ffi's `sys::page_size` (a second cache of
+//! `sysconf(_SC_PAGESIZE)`) by [`page_size`]; hak-bigcache's two
+//! `libc::mincore` calls (`clear_chunk`, `dense`) by [`residency`]; its
+//! `libc::mremap(.., MREMAP_MAYMOVE | MREMAP_FIXED, dest)` inside
+//! `map::quiet` (`BigCache::realloc`) by [`move_mapping`].
+//!
+//! With the `fault-injection` feature, [`map`] (and so [`map_aligned`]),
+//! [`remap_in_place`] when it grows and [`move_mapping`] can be made to
+//! fail on chosen calls (see [`fault`](crate::fault)); without it they
+//! hold no trace of it.
 
 use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
-/// The OS page size (4 KiB on x86-64 Linux; read once).
+/// The cached page size (0 until first read).
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// The OS page size (4 KiB on x86-64 Linux): `sysconf(_SC_PAGESIZE)`, read
+/// once; 4096 if that fails or is not a power of two. hakmem's only page
+/// size cache.
+#[inline]
 pub fn page_size() -> usize {
-    use core::sync::atomic::{AtomicUsize, Ordering};
-    static PS: AtomicUsize = AtomicUsize::new(0);
-    let v = PS.load(Ordering::Relaxed);
+    let v = PAGE_SIZE.load(Ordering::Relaxed);
     if v != 0 {
         return v;
     }
-    // SAFETY: sysconf has no preconditions.
+    page_size_slow()
+}
+
+#[cold]
+fn page_size_slow() -> usize {
+    // SAFETY: sysconf has no preconditions; for _SC_PAGESIZE glibc returns
+    // a value the loader cached, without allocating.
     let r = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    let v = if r > 0 { r as usize } else { 4096 };
-    PS.store(v, Ordering::Relaxed);
+    let v = if r > 0 && (r as usize).is_power_of_two() { r as usize } else { 4096 };
+    PAGE_SIZE.store(v, Ordering::Relaxed);
     v
+}
+
+/// True when fault injection makes the calling thread's current mapping
+/// attempt fail (see [`fault`](crate::fault)); it then sets `errno` to
+/// `ENOMEM`, as the kernel would.
+#[cfg(feature = "fault-injection")]
+#[inline]
+fn injected_failure() -> bool {
+    if crate::fault::should_fail() {
+        crate::set_errno(libc::ENOMEM);
+        return true;
+    }
+    false
 }
 
 /// Maps `size` bytes (a page multiple) of zeroed memory anywhere; null on failure.
 pub fn map(size: usize) -> *mut u8 {
+    #[cfg(feature = "fault-injection")]
+    if injected_failure() {
+        return ptr::null_mut();
+    }
     // SAFETY: an anonymous private mapping at a kernel-chosen address has no
     // preconditions; failure is reported as MAP_FAILED.
     let p = unsafe {
@@ -162,8 +202,70 @@ pub unsafe fn advise_huge(p: *mut u8, size: usize, on: bool) {
 /// # Safety
 /// `[p, p+old)` must be one whole mapping made by this module.
 pub unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    // Only growth needs memory; an injected failure, like a real one,
+    // leaves errno alone.
+    #[cfg(feature = "fault-injection")]
+    if new > old && crate::fault::should_fail() {
+        return false;
+    }
     // A failure here is an expected outcome, not an error: keep errno as it
     // was so a successful realloc never reports ENOMEM.
     // SAFETY: without MREMAP_MAYMOVE the mapping either stays or fails.
     quiet(|| unsafe { libc::mremap(p.cast(), old, new, 0) } != libc::MAP_FAILED)
+}
+
+/// Moves the mapping `[src, src+old)` to `dest`, resized to `new` bytes
+/// (`mremap(MREMAP_MAYMOVE | MREMAP_FIXED)`): the pages keep their contents
+/// (and their advice) and appear at `[dest, dest+new)`, growing with zeros
+/// past `old`; whatever was mapped at `[dest, dest+new)` is unmapped first,
+/// atomically, and `[src, src+old)` is no longer mapped. Returns true on
+/// success. On failure nothing changed (the source is still mapped with
+/// its contents, the destination as it was) and `errno` is left as it was
+/// (the caller has a fallback, as in [`quiet`]).
+///
+/// The big-block tier reserves `dest` with [`map_aligned`] first (so the
+/// move keeps segment alignment and the destination range is its own while
+/// it registers it), then moves onto it. Replaces hak-bigcache's
+/// `map::quiet(|| libc::mremap(base, old, need, MREMAP_MAYMOVE |
+/// MREMAP_FIXED, dest) != MAP_FAILED)` in `BigCache::realloc`.
+///
+/// # Safety
+/// `[src, src+old)` must be one whole mapping made by this module that no
+/// one uses during the move, and `[dest, dest+new)` a range no one else
+/// uses (normally a reservation of the caller's), not overlapping the
+/// source.
+pub unsafe fn move_mapping(src: *mut u8, old: usize, new: usize, dest: *mut u8) -> bool {
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::should_fail() {
+        return false;
+    }
+    // SAFETY: per the caller's contract; with MREMAP_FIXED the kernel
+    // replaces only [dest, dest+new), which the caller owns.
+    quiet(|| unsafe {
+        libc::mremap(src.cast(), old, new, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, dest.cast::<libc::c_void>())
+            != libc::MAP_FAILED
+    })
+}
+
+/// Fills `out` with the residency of the pages of `[p, p+len)`
+/// (`mincore`): byte `i` has bit 0 set when page `i` of the range is in
+/// memory. `p` must be page-aligned; `len` is rounded up to whole pages.
+/// Returns false, and leaves `out` unspecified, when `mincore` fails (a
+/// page of the range is not mapped, `p` is not aligned) or `out` has fewer
+/// bytes than the range has pages. `errno` is left as `mincore` set it.
+///
+/// Looks only at page tables: touches no page of the range and faults none
+/// in. Replaces hak-bigcache's `libc::mincore` calls (`clear_chunk`, which
+/// counts a failure as "all resident", and `dense`, which counts it as
+/// "not dense").
+pub fn residency(p: *const u8, len: usize, out: &mut [u8]) -> bool {
+    let ps = page_size();
+    let pages = (len >> ps.trailing_zeros()) + usize::from(len & (ps - 1) != 0);
+    if pages > out.len() {
+        return false;
+    }
+    // SAFETY: `out` holds a byte for each of the range's pages; mincore
+    // writes only those and reads nothing but page tables (an unmapped
+    // range is reported as ENOMEM, not touched).
+    unsafe { libc::mincore(p as *mut libc::c_void, len, out.as_mut_ptr()) == 0 }
 }

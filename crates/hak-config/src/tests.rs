@@ -1,0 +1,213 @@
+//! Unit tests of parsing, rendering and the process-wide configuration.
+
+use super::*;
+use crate::out::Out;
+use std::string::String;
+use std::vec::Vec;
+
+fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&[u8]) -> Option<&'a [u8]> + 'a {
+    move |k| pairs.iter().find(|(n, _)| n.as_bytes() == k).map(|(_, v)| v.as_bytes())
+}
+
+/// Parses `pairs`, returning the config and the rendered rejection messages.
+fn parse(pairs: &[(&str, &str)]) -> (Config, Vec<String>) {
+    let mut msgs = Vec::new();
+    let config = parse_with(env(pairs), |r| {
+        let mut buf = [0u8; LINE_MAX];
+        let n = r.render(&mut buf);
+        msgs.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+    });
+    (config, msgs)
+}
+
+const MINIMAL: Features = Features::TINY_POOL
+    .union(Features::POOL)
+    .union(Features::L25_POOL)
+    .union(Features::BIGCACHE)
+    .union(Features::BATCH_MADVISE);
+
+#[test]
+fn defaults() {
+    let (c, msgs) = parse(&[]);
+    assert!(msgs.is_empty());
+    assert_eq!(c, Config::DEFAULT);
+    assert_eq!(c.mode(), Mode::Minimal);
+    assert_eq!(c.features(), MINIMAL);
+    let t = c.tunables();
+    assert_eq!(
+        (t.bigcache_entries, t.bigcache_max_mb, t.decay_ms, t.free_pages_keep, t.thread_cache_kb),
+        (32, 256, 500, 16, 256)
+    );
+    assert!(!t.verbose);
+    assert_eq!(c.bigcache_max_bytes(), 256 << 20);
+}
+
+#[test]
+fn modes_case_insensitive_with_default_features() {
+    let cases = [
+        ("minimal", Mode::Minimal, MINIMAL),
+        ("FAST", Mode::Fast, MINIMAL),
+        ("Balanced", Mode::Balanced, MINIMAL | Features::THP),
+        ("lEaRnInG", Mode::Learning, MINIMAL | Features::THP | Features::ELO),
+        ("research", Mode::Research, MINIMAL | Features::THP | Features::ELO | Features::SITE_RULES),
+    ];
+    for (value, mode, features) in cases {
+        let (c, msgs) = parse(&[("HAKMEM_MODE", value)]);
+        assert!(msgs.is_empty());
+        assert_eq!((c.mode, c.features), (mode, features), "{value}");
+        assert_eq!(mode_name(mode), value.to_ascii_lowercase());
+    }
+}
+
+#[test]
+fn each_override_on_and_off() {
+    for (flag, var) in FEATURE_VARS {
+        for on in ["1", "on", "TRUE", "Yes"] {
+            let (c, msgs) = parse(&[("HAKMEM_MODE", "minimal"), (var, on)]);
+            assert!(msgs.is_empty());
+            assert_eq!(c.features, MINIMAL | flag, "{var}={on}");
+        }
+        for off in ["0", "OFF", "false", "no"] {
+            let (c, msgs) = parse(&[("HAKMEM_MODE", "research"), (var, off)]);
+            assert!(msgs.is_empty());
+            assert_eq!(c.features, Mode::Research.default_features() - flag, "{var}={off}");
+        }
+    }
+}
+
+#[test]
+fn feature_table_matches_flag_names() {
+    let mut all = Features::empty();
+    for (flag, var) in FEATURE_VARS {
+        let name = flag.iter_names().next().unwrap().0;
+        assert_eq!(var.strip_prefix("HAKMEM_"), Some(name));
+        all |= flag;
+    }
+    assert_eq!(all, Features::all());
+}
+
+#[test]
+fn tunables_parsed() {
+    let (c, msgs) = parse(&[
+        ("HAKMEM_BIGCACHE_ENTRIES", "0"),
+        ("HAKMEM_BIGCACHE_MAX_MB", "1024"),
+        ("HAKMEM_DECAY_MS", "18446744073709551615"),
+        ("HAKMEM_FREE_PAGES_KEEP", "007"),
+        ("HAKMEM_THREAD_CACHE_KB", "0"),
+        ("HAKMEM_VERBOSE", "on"),
+    ]);
+    assert!(msgs.is_empty());
+    let t = c.tunables;
+    assert_eq!(
+        (t.bigcache_entries, t.bigcache_max_mb, t.decay_ms, t.free_pages_keep, t.thread_cache_kb),
+        (0, 1024, u64::MAX, 7, 0)
+    );
+    assert!(t.verbose);
+}
+
+#[test]
+fn malformed_values_fall_back_and_are_reported() {
+    let (c, msgs) =
+        parse(&[("HAKMEM_MODE", "foo"), ("HAKMEM_THP", "maybe"), ("HAKMEM_DECAY_MS", "12x"), ("HAKMEM_VERBOSE", "2")]);
+    assert_eq!(c, Config::DEFAULT);
+    assert_eq!(
+        msgs,
+        [
+            "hakmem: ignoring HAKMEM_MODE=foo (expected one of minimal, fast, balanced, learning, research)",
+            "hakmem: ignoring HAKMEM_THP=maybe (expected one of 1, 0, on, off, true, false, yes, no)",
+            "hakmem: ignoring HAKMEM_DECAY_MS=12x (expected a non-negative integer)",
+            "hakmem: ignoring HAKMEM_VERBOSE=2 (expected one of 1, 0, on, off, true, false, yes, no)",
+        ]
+    );
+}
+
+#[test]
+fn integer_garbage_and_overflow_rejected() {
+    for bad in ["18446744073709551616", "99999999999999999999999", "-1", "+5", " 5", "5 ", "0x10", "1e3"] {
+        let (c, msgs) = parse(&[("HAKMEM_DECAY_MS", bad), ("HAKMEM_BIGCACHE_ENTRIES", bad)]);
+        assert_eq!(c.tunables, Tunables::DEFAULT, "{bad}");
+        assert_eq!(msgs.len(), 2, "{bad}");
+    }
+    assert_eq!(parse_u64(b""), None);
+    assert_eq!(parse_u64(b"42"), Some(42));
+}
+
+#[test]
+fn empty_value_counts_as_unset() {
+    let (c, msgs) = parse(&[("HAKMEM_MODE", ""), ("HAKMEM_BIGCACHE", ""), ("HAKMEM_DECAY_MS", "")]);
+    assert!(msgs.is_empty());
+    assert_eq!(c, Config::DEFAULT);
+}
+
+#[test]
+fn rejected_value_sanitised_and_cut() {
+    let long = [b'a'; 100];
+    let mut buf = [0u8; LINE_MAX];
+    let r = Rejected { var: "HAKMEM_POOL", value: &long, expected: "x" };
+    let n = r.render(&mut buf);
+    let s = core::str::from_utf8(&buf[..n]).unwrap();
+    assert!(s.ends_with(&std::format!("={}... (expected x)", "a".repeat(64))), "{s}");
+    let r = Rejected { var: "HAKMEM_POOL", value: b"a\nb\xff", expected: "x" };
+    let n = r.render(&mut buf);
+    assert_eq!(&buf[..n], b"hakmem: ignoring HAKMEM_POOL=a?b? (expected x)");
+}
+
+#[test]
+fn config_line() {
+    let mut buf = [0u8; LINE_MAX];
+    let n = Config::DEFAULT.render(&mut buf);
+    assert_eq!(
+        core::str::from_utf8(&buf[..n]).unwrap(),
+        "mode=minimal features=TINY_POOL|POOL|L25_POOL|BIGCACHE|BATCH_MADVISE \
+         bigcache_entries=32 bigcache_max_mb=256 decay_ms=500 free_pages_keep=16 thread_cache_kb=256"
+    );
+    // The longest possible line fits in LINE_MAX.
+    let big = usize::MAX;
+    let t = Tunables {
+        bigcache_entries: big,
+        bigcache_max_mb: big,
+        decay_ms: u64::MAX,
+        free_pages_keep: big,
+        thread_cache_kb: big,
+        verbose: true,
+    };
+    let c = Config { mode: Mode::Research, features: Features::all(), tunables: t };
+    let n = c.render(&mut buf);
+    assert!(n < LINE_MAX && buf[..n].ends_with(b"thread_cache_kb=18446744073709551615"));
+    // Small buffers cut the text without panicking.
+    for len in 0..8 {
+        let mut small = [0u8; 8];
+        assert_eq!(c.render(&mut small[..len]), len);
+    }
+}
+
+#[test]
+fn feature_names() {
+    let mut buf = [0u8; 64];
+    let n = Features::empty().names(&mut buf);
+    assert_eq!(&buf[..n], b"none");
+    let n = (Features::ELO | Features::STATS).names(&mut buf);
+    assert_eq!(&buf[..n], b"ELO|STATS");
+}
+
+#[test]
+fn numbers_render() {
+    for n in [0u64, 7, 10, 1000, u64::MAX] {
+        let mut buf = [0u8; 20];
+        let mut out = Out::new(&mut buf);
+        out.num(n);
+        let len = out.len;
+        assert_eq!(core::str::from_utf8(&buf[..len]).unwrap(), std::format!("{n}"));
+    }
+}
+
+#[test]
+fn get_is_stable_and_concurrent() {
+    let threads: Vec<_> = (0..8).map(|_| std::thread::spawn(|| get() as *const Config as usize)).collect();
+    let first = get() as *const Config as usize;
+    for t in threads {
+        assert_eq!(t.join().unwrap(), first);
+    }
+    let mut buf = [0u8; LINE_MAX];
+    assert!(write_config(&mut buf) > 0);
+}
