@@ -2,7 +2,7 @@
 //! drives on reuse: trimming a sparse dirty tail (`trim_dirty`, probing
 //! with `dense` whether it is in use), and clearing only the dirty, resident,
 //! non-zero pages of a zeroed request (`zero_dirty_prefix`, chunk by chunk
-//! in `clear_chunk`). The residency probe (`mincore`) is `residency`.
+//! in `clear_chunk`). The residency probe is `hak_os::map::residency`.
 
 use core::ptr;
 
@@ -131,9 +131,8 @@ unsafe fn clear_chunk(from: usize, to: usize) {
     let b = (to + ps - 1) & !(ps - 1);
     let pages = (b - a) / ps;
     let mut v = [0u8; ZERO_CHUNK_PAGES];
-    // SAFETY: `v` holds a byte for each of the `pages` <= ZERO_CHUNK_PAGES
-    // pages of `[a, b)`, page-aligned pages of our mapping.
-    let ok = unsafe { residency(a, b - a, &mut v) };
+    // `v` holds a byte for each of the `pages` <= ZERO_CHUNK_PAGES pages.
+    let ok = map::residency(a as *const u8, b - a, &mut v);
     let resident = if ok { v[..pages].iter().filter(|&&x| x & 1 != 0).count() } else { pages };
     // The whole pages inside the range (the ends may be partial pages).
     let (ia, ib) = ((from + ps - 1) & !(ps - 1), to & !(ps - 1));
@@ -176,22 +175,6 @@ unsafe fn clear_nonzero_pages(from: usize, to: usize) {
 /// resident (a heuristic: false when `mincore` fails).
 fn dense(p: usize) -> bool {
     let mut v = [0u8; PROBE_PAGES];
-    // SAFETY: `v` holds one byte per probed page; the caller's pages are
-    // mapped and `p` is page aligned.
-    let ok = unsafe { residency(p, PROBE_PAGES * map::page_size(), &mut v) };
+    let ok = map::residency(p as *const u8, PROBE_PAGES * map::page_size(), &mut v);
     ok && v.iter().filter(|&&b| b & 1 != 0).count() * 2 > PROBE_PAGES
-}
-
-/// Fills `v` with one byte per page of `[p, p + len)`, bit 0 set when the
-/// page is resident (`mincore`). False when the call fails (then `v` says
-/// nothing). The only residency probe of this crate: the place to swap in
-/// the platform layer's.
-///
-/// # Safety
-/// `p` is page aligned and `v` holds at least a byte for each page of the
-/// range (`mincore` writes that many); it only reads page tables.
-unsafe fn residency(p: usize, len: usize, v: &mut [u8]) -> bool {
-    debug_assert!(v.len() >= len.div_ceil(map::page_size()), "mincore vector too short");
-    // SAFETY: per the contract, `v` has room for the range's pages.
-    unsafe { libc::mincore(p as *mut libc::c_void, len, v.as_mut_ptr()) == 0 }
 }

@@ -52,7 +52,7 @@ mod cache;
 // The debug-build validity walker: `BigCache::check`, `check_record`.
 mod check;
 // The dirty extent on reuse: `trim_dirty`, `zero_dirty_prefix`,
-// `clear_chunk`, the `mincore` probe (`residency`).
+// `clear_chunk`, `dense` (residency probes through `hak_os::map::residency`).
 mod dirty;
 // Huge-page advice: `BigCache::fit_huge`.
 mod huge;
@@ -62,7 +62,7 @@ mod purge;
 // The mapping record `BigBlock`, its states (LIVE, CACHED), block layout,
 // segment-map registration (`map_fresh`, `destroy`), `usable_size`.
 mod record;
-// `realloc`: in place, grown by `mremap`, or moved (`move_mapping`).
+// `realloc`: in place, grown by `mremap`, or moved (`hak_os::map::move_mapping`).
 mod remap;
 
 #[cfg(all(test, loom))]

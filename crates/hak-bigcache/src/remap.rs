@@ -2,7 +2,7 @@
 //! mapping's segments already fit the new size (unmapping the segments a
 //! shrink no longer needs, trimming the dirty tail), else grown with
 //! `mremap`: in place when the following address space is free, else moved
-//! to a new segment-aligned range (`move_mapping`: page tables move, bytes
+//! to a new segment-aligned range (`hak_os::map::move_mapping`: page tables move, bytes
 //! are not copied).
 
 use core::ptr;
@@ -99,7 +99,7 @@ impl BigCache {
             segmap::clear_range(base, old);
             // The caller falls back to allocate-copy-free, which may
             // succeed: a failed move leaves errno as it was.
-            let moved = map::quiet(|| move_mapping(base as *mut u8, old, dest, need));
+            let moved = map::move_mapping(base as *mut u8, old, need, dest);
             if !moved {
                 // The source is untouched and still ours: describe it again.
                 segmap::clear_range(dest as usize, need);
@@ -118,28 +118,5 @@ impl BigCache {
             check_record(rec, LIVE);
             (*rec).user as *mut u8
         }
-    }
-}
-
-/// Moves the mapping `[from, from + old)` to `to`, `new` bytes long
-/// (`mremap` with `MREMAP_MAYMOVE | MREMAP_FIXED`: the pages and their
-/// contents move with the page tables; whatever `to` held is unmapped).
-/// False, with the source untouched, when the kernel refuses. The only
-/// `mremap` that moves of this crate: the place to swap in the platform
-/// layer's.
-///
-/// # Safety
-/// `[from, from + old)` is a mapping of ours that no one else uses, and
-/// `[to, to + new)` a reservation of ours that nothing else holds.
-unsafe fn move_mapping(from: *mut u8, old: usize, to: *mut u8, new: usize) -> bool {
-    // SAFETY: per the contract.
-    unsafe {
-        libc::mremap(
-            from.cast::<libc::c_void>(),
-            old,
-            new,
-            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-            to.cast::<libc::c_void>(),
-        ) != libc::MAP_FAILED
     }
 }

@@ -50,7 +50,7 @@ core::arch::global_asm!(
     "jmp {abort}",
     ".size rust_eh_personality, . - rust_eh_personality",
     ".popsection",
-    abort = sym abort,
+    abort = sym hak_os::process::c_abort,
 );
 #[cfg(all(not(test), target_arch = "aarch64"))]
 core::arch::global_asm!(
@@ -62,7 +62,7 @@ core::arch::global_asm!(
     "b {abort}",
     ".size rust_eh_personality, . - rust_eh_personality",
     ".popsection",
-    abort = sym abort,
+    abort = sym hak_os::process::c_abort,
 );
 
 /// Panics cannot unwind (panic = abort) and must not allocate or print:
@@ -70,13 +70,5 @@ core::arch::global_asm!(
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    abort()
-}
-
-/// Terminate the process abnormally (`abort(3)`): the facade's only call into
-/// the C library, used by the panic handler and `rust_eh_personality`.
-#[cfg(not(test))]
-extern "C" fn abort() -> ! {
-    // SAFETY: `abort` has no preconditions and never returns.
-    unsafe { libc::abort() }
+    hak_os::process::abort()
 }

@@ -7,7 +7,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use hak_os::lock::SpinLock;
-use hak_os::{meta, segmap};
+use hak_os::{meta, segmap, thread};
 use hak_slab::{Cache, Heap};
 
 use crate::alloc::alloc_or_report;
@@ -174,15 +174,15 @@ pub(crate) fn ctx_slow() -> *mut ThreadCtx {
     // SAFETY: fresh zeroed record.
     unsafe { init_ctx(c) };
     tls::set_ctx(c);
-    // SAFETY: the key was created by init; keys < 32 need no allocation.
-    unsafe { libc::pthread_setspecific((key - 1) as libc::pthread_key_t, c as *const libc::c_void) };
+    // The key was created by init; keys < 32 need no allocation.
+    thread::set_value(thread::Key::from_index(key - 1), c.cast());
     c
 }
 
 /// pthread key destructor: drains the exiting thread's block cache, returns
 /// its empty pages and abandons the others; whoever frees their blocks
 /// adopts them.
-pub(crate) extern "C" fn thread_exit(arg: *mut libc::c_void) {
+pub(crate) extern "C" fn thread_exit(arg: *mut core::ffi::c_void) {
     let c = arg as *mut ThreadCtx;
     if c.is_null() {
         return;

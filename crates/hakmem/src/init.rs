@@ -5,7 +5,7 @@
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use hak_config::Features;
-use hak_os::{map, meta, segmap};
+use hak_os::{map, meta, segmap, thread};
 
 use crate::aligned::ALIGNED_BY_CLASS;
 use crate::alloc::{L25_LIMIT, L2_LIMIT, TINY_LIMIT};
@@ -62,21 +62,16 @@ pub fn init() {
         f.contains(Features::THP),
     );
     segmap::init();
-    let mut key: libc::pthread_key_t = 0;
-    // SAFETY: key is a valid out-parameter; the destructor is `extern "C"`.
-    if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0 {
-        KEY.store(key as usize + 1, Ordering::Relaxed);
+    if let Some(key) = thread::key_create(thread_exit) {
+        KEY.store(key.index() + 1, Ordering::Relaxed);
     }
     STATE.store(READY, Ordering::Release);
     // These may allocate (re-entering us, which now works).
-    // SAFETY: the handlers are `extern "C"` functions without preconditions.
-    unsafe {
-        libc::pthread_atfork(Some(prefork), Some(postfork_parent), Some(postfork_child));
-        if f.contains(Features::STATS) {
-            hak_slab::set_stats(true);
-            stats::keep_stderr();
-            libc::atexit(stats::at_exit);
-        }
+    thread::atfork(prefork, postfork_parent, postfork_child);
+    if f.contains(Features::STATS) {
+        hak_slab::set_stats(true);
+        stats::keep_stderr();
+        thread::atexit(stats::at_exit);
     }
 }
 

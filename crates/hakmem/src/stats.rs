@@ -14,9 +14,7 @@ static STATS_FD: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::
 /// Duplicates stderr for the exit-time report (called by `init` when
 /// `HAKMEM_STATS` is on).
 pub(crate) fn keep_stderr() {
-    // SAFETY: fcntl on fd 2 has no memory-safety preconditions.
-    let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10) };
-    if fd >= 0 {
+    if let Some(fd) = hak_os::process::dup_cloexec(2, 10) {
         STATS_FD.store(fd, Ordering::Relaxed);
     }
 }
