@@ -47,7 +47,12 @@ use std::vec::Vec;
 
 use loom::thread;
 
+use core::ptr;
+
+use hak_os::sync::Ordering;
+
 use super::*;
+use crate::page::{empty_page, remote_count, remote_ptr};
 
 /// Four 16 KiB blocks per 64 KiB page, carved one at a time: pages are
 /// exhausted (and detached by the next allocation) after four allocations.
