@@ -8,7 +8,9 @@ use core::ptr;
 use hak_os::sync::Ordering;
 use hak_os::{diag, segmap};
 
-use crate::page::{empty_page, remote_count, remote_ptr, remote_word, Block, Page, ABANDONED, NO_OWNER, RECLAIMING};
+use crate::page::{
+    empty_page, remote_count, remote_ptr, remote_word, Block, Page, PagePtr, ABANDONED, NO_OWNER, RECLAIMING,
+};
 use crate::stats::count_event;
 use crate::{seg_of_entry, Heap, MAX_CLASSES};
 
@@ -33,7 +35,7 @@ impl Heap {
     ///
     /// # Safety
     /// As above; called by the owning thread.
-    pub(crate) unsafe fn detach(&mut self, pg: *mut Page) {
+    pub(crate) unsafe fn detach(&mut self, pg: PagePtr) {
         // SAFETY: we own the page until `abandon` stores ABANDONED, and again
         // if our CAS wins (the page's fields then are as we left them, or
         // as the last owner released them with its store of ABANDONED).
@@ -42,7 +44,7 @@ impl Heap {
                 count_event(&(*self.tier).stats.pages_abandoned, 1);
                 return;
             }
-            if (*pg).owner.compare_exchange(ABANDONED, self.token, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if pg.cas_owner(ABANDONED, self.token, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
                 self.link(pg);
             }
         }
@@ -55,7 +57,7 @@ impl Heap {
     ///
     /// # Safety
     /// We own `pg`, which is on no list.
-    pub(crate) unsafe fn adopt(&mut self, pg: *mut Page) {
+    pub(crate) unsafe fn adopt(&mut self, pg: PagePtr) {
         // SAFETY: per contract.
         unsafe {
             let tier = &*self.tier;
@@ -81,12 +83,12 @@ impl Heap {
             let tier = &*self.tier;
             // Recorded after the pages are abandoned: a hint is only taken
             // by a CAS from ABANDONED.
-            let mut hints = [(ptr::null_mut::<Page>(), 0usize); HINT_BATCH];
+            let mut hints = [(PagePtr::NULL, 0usize); HINT_BATCH];
             let mut nh = 0;
             for c in 0..MAX_CLASSES {
                 let cur = self.cur[c];
                 if cur != empty_page() {
-                    (*cur).set_used((*cur).used() - 1); // the current-page reference
+                    cur.set_used(cur.used() - 1); // the current-page reference
                     self.cur[c] = empty_page();
                     self.link(cur);
                 }
@@ -98,11 +100,11 @@ impl Heap {
                     self.unlink(pg);
                     let n = collect_remote(pg);
                     count_event(&tier.stats.remote_collected, n as usize);
-                    if (*pg).used() == 0 {
+                    if pg.used() == 0 {
                         tier.release_page(pg);
                         continue;
                     }
-                    let has_room = !(*pg).free.is_null() || (*pg).capacity < (*pg).reserved;
+                    let has_room = !pg.free().is_null() || pg.capacity() < pg.reserved();
                     count_event(&tier.stats.pages_abandoned, 1);
                     if !abandon(pg) {
                         reclaim(pg);
@@ -134,19 +136,20 @@ impl Heap {
 /// it has none).
 #[inline(always)]
 pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
+    let pg = PagePtr::from_raw(pg);
     // SAFETY: the owner check comes first: a thread that does not own the
     // page reads nothing else of it; then owner-only fields.
     unsafe {
-        if (*pg).owner.load(Ordering::Relaxed) != token {
+        if pg.owner(Ordering::Relaxed) != token {
             return false;
         }
-        let u = (*pg).used();
-        let head = (*pg).free;
+        let u = pg.used();
+        let head = pg.free();
         if u >= 2 && head != p as *mut Block {
             let b = p as *mut Block;
             (*b).next = head;
-            (*pg).free = b;
-            (*pg).set_used(u - 1);
+            pg.set_free(b);
+            pg.set_used(u - 1);
             return true;
         }
         false
@@ -175,6 +178,7 @@ pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
 /// `p` is a live block of `pg`.
 #[inline]
 pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
+    let pg = PagePtr::from_raw(pg);
     // SAFETY: the remote list is a Treiber stack of blocks we own until the
     // CAS publishes them; page descriptors stay readable forever.
     unsafe {
@@ -185,10 +189,10 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
         // page here means this block was freed already. Report it before
         // the push would overwrite the link of a block on the free list the
         // released page keeps for its next owner.
-        if (*pg).owner.load(Ordering::Relaxed) == NO_OWNER {
+        if pg.owner(Ordering::Relaxed) == NO_OWNER {
             diag::fatal("free(): double free detected", p as usize);
         }
-        let mut head = (*pg).remote.load(Ordering::Relaxed);
+        let mut head = pg.remote(Ordering::Relaxed);
         let count = loop {
             let n = remote_count(head);
             if remote_ptr(head) == b || n == u16::MAX as u32 {
@@ -198,7 +202,7 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
             // Release: publishes the block's link to the collector. Acquire:
             // if the push reads from an abandoner's CAS null → null
             // (`abandon`), we see the owner and `used` it left.
-            match (*pg).remote.compare_exchange_weak(head, remote_word(b, n + 1), Ordering::AcqRel, Ordering::Relaxed) {
+            match pg.cas_remote_weak(head, remote_word(b, n + 1), Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => break n + 1,
                 Err(h) => head = h,
             }
@@ -206,7 +210,7 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
         // Any other owner value: an owner or adopter collects on its
         // refills, a reclaimer re-checks after giving the page up, and a
         // free page (NO_OWNER) had our block collected before release.
-        if (*pg).owner.load(Ordering::Relaxed) == ABANDONED && count == (*pg).used() {
+        if pg.owner(Ordering::Relaxed) == ABANDONED && count == pg.used() {
             reclaim(pg);
         }
     }
@@ -223,11 +227,11 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
 ///
 /// # Safety
 /// As above; after a true return the caller no longer owns the page.
-pub(crate) unsafe fn abandon(pg: *mut Page) -> bool {
+pub(crate) unsafe fn abandon(pg: PagePtr) -> bool {
     // SAFETY: per contract.
     unsafe {
-        (*pg).owner.store(ABANDONED, Ordering::Release);
-        (*pg).remote.compare_exchange(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire).is_ok()
+        pg.set_owner(ABANDONED, Ordering::Release);
+        pg.cas_remote(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 }
 
@@ -243,26 +247,24 @@ pub(crate) unsafe fn abandon(pg: *mut Page) -> bool {
 /// `pg` is a page descriptor of a live segment.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn reclaim(pg: *mut Page) {
+pub(crate) unsafe fn reclaim(pg: PagePtr) {
     // SAFETY: each successful CAS makes us the page's only owner until our
     // store of ABANDONED; the previous owner's writes were released by its
     // own store of ABANDONED.
     unsafe {
-        if (*pg).owner.compare_exchange(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        if pg.cas_owner(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err() {
             return;
         }
-        let seg = seg_of_entry(segmap::lookup((*pg).start));
+        let seg = seg_of_entry(segmap::lookup(pg.start()));
         let tier = &*(*seg).tier;
         loop {
             let n = collect_remote(pg);
             count_event(&tier.stats.remote_collected, n as usize);
-            if (*pg).used() == 0 {
+            if pg.used() == 0 {
                 tier.release_page(pg);
                 return;
             }
-            if abandon(pg)
-                || (*pg).owner.compare_exchange(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err()
-            {
+            if abandon(pg) || pg.cas_owner(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err() {
                 return;
             }
         }
@@ -274,33 +276,33 @@ pub(crate) unsafe fn reclaim(pg: *mut Page) {
 ///
 /// # Safety
 /// The caller owns `pg`.
-pub(crate) unsafe fn collect_remote(pg: *mut Page) -> u32 {
+pub(crate) unsafe fn collect_remote(pg: PagePtr) -> u32 {
     // SAFETY: owner-only fields; the swap synchronises with the pushers' CAS.
     unsafe {
-        if (*pg).remote.load(Ordering::Relaxed).is_null() {
+        if pg.remote(Ordering::Relaxed).is_null() {
             return 0;
         }
-        let w = (*pg).remote.swap(ptr::null_mut(), Ordering::Acquire);
+        let w = pg.swap_remote(ptr::null_mut(), Ordering::Acquire);
         let r = remote_ptr(w);
         let n = remote_count(w);
         // More blocks than are out means a double free.
-        if n == 0 || n > (*pg).used() {
-            diag::fatal("free(): double free detected in page", (*pg).start);
+        if n == 0 || n > pg.used() {
+            diag::fatal("free(): double free detected in page", pg.start());
         }
-        if (*pg).free.is_null() {
+        if pg.free().is_null() {
             // The usual case (refill): the chain becomes the free list as it
             // is; its count came with the swap, so no block is touched here
             // (the blocks were last written by the freeing threads' cores).
-            (*pg).free = r;
+            pg.set_free(r);
         } else {
             let mut tail = r;
             for _ in 1..n {
                 tail = (*tail).next;
             }
-            (*tail).next = (*pg).free;
-            (*pg).free = r;
+            (*tail).next = pg.free();
+            pg.set_free(r);
         }
-        (*pg).set_used((*pg).used() - n);
+        pg.set_used(pg.used() - n);
         n
     }
 }

@@ -7,7 +7,7 @@ use hak_os::diag;
 use hak_os::sync::Ordering;
 
 use crate::abandon::collect_remote;
-use crate::page::{empty_page, extend, prefetch, refill, Block, Page, ABANDONED};
+use crate::page::{empty_page, extend, prefetch, refill, Block, Page, PagePtr, ABANDONED};
 use crate::{free_fast, free_remote, SlabTier, MAX_CLASSES};
 
 /// A thread's heap for one tier. Must live at a stable address for as long as
@@ -19,10 +19,10 @@ use crate::{free_fast, free_remote, SlabTier, MAX_CLASSES};
 /// knowing which heap serves the page.
 #[repr(C)]
 pub struct Heap {
-    pub(crate) cur: [*mut Page; MAX_CLASSES],
+    pub(crate) cur: [PagePtr; MAX_CLASSES],
     pub(crate) token: usize,
     pub(crate) tier: *const SlabTier,
-    pub(crate) partial: [*mut Page; MAX_CLASSES],
+    pub(crate) partial: [PagePtr; MAX_CLASSES],
     /// Slow-path entries (statistics).
     pub(crate) slow_allocs: usize,
     /// Adopt abandoned pages on free.
@@ -39,7 +39,7 @@ impl Heap {
             cur: [empty_page(); MAX_CLASSES],
             token: 0,
             tier: ptr::null(),
-            partial: [ptr::null_mut(); MAX_CLASSES],
+            partial: [PagePtr::NULL; MAX_CLASSES],
             slow_allocs: 0,
             adopts: true,
         }
@@ -60,7 +60,7 @@ impl Heap {
     pub fn init_with_token(&mut self, tier: &'static SlabTier, token: usize) {
         self.token = token;
         self.cur = [empty_page(); MAX_CLASSES];
-        self.partial = [ptr::null_mut(); MAX_CLASSES];
+        self.partial = [PagePtr::NULL; MAX_CLASSES];
         self.tier = tier;
         self.slow_allocs = 0;
         self.adopts = true;
@@ -112,11 +112,11 @@ impl Heap {
         // SAFETY: cur[class] is the empty page or a page we own.
         unsafe {
             let pg = *self.cur.get_unchecked(class);
-            let b = (*pg).free;
+            let b = pg.free();
             if !b.is_null() {
                 let next = (*b).next;
-                (*pg).free = next;
-                (*pg).set_used((*pg).used() + 1);
+                pg.set_free(next);
+                pg.set_used(pg.used() + 1);
                 // The next allocation will read `next`'s link: start loading
                 // its line now (free lists of long-lived heaps are cold;
                 // prefetching null is harmless).
@@ -153,7 +153,7 @@ impl Heap {
                 }
                 // An exhausted page holds at least one block, so dropping
                 // its current-page reference cannot empty it.
-                (*pg).set_used((*pg).used() - 1);
+                pg.set_used(pg.used() - 1);
                 self.cur[class] = empty_page();
                 self.detach(pg);
             }
@@ -175,8 +175,8 @@ impl Heap {
                     break;
                 }
                 self.adopt(pg);
-                if (*pg).class as usize != class {
-                    if (*pg).used() == 0 {
+                if pg.class() as usize != class {
+                    if pg.used() == 0 {
                         tier.release_page(pg);
                     } else {
                         self.link(pg);
@@ -192,7 +192,7 @@ impl Heap {
             if pg.is_null() {
                 return ptr::null_mut();
             }
-            if (*pg).free.is_null() {
+            if pg.free().is_null() {
                 extend(pg);
             }
             self.make_cur(class, pg);
@@ -206,53 +206,53 @@ impl Heap {
     /// current page's last block instead of taking the slow path to check
     /// whether the page became empty: a current page is never released.
     #[inline]
-    pub(crate) unsafe fn make_cur(&mut self, class: usize, pg: *mut Page) {
+    pub(crate) unsafe fn make_cur(&mut self, class: usize, pg: PagePtr) {
         // SAFETY: we own the page.
-        unsafe { (*pg).set_used((*pg).used() + 1) };
+        unsafe { pg.set_used(pg.used() + 1) };
         self.cur[class] = pg;
     }
 
     /// # Safety
     /// `pg` is owned by us and has a non-empty free list.
     #[inline(always)]
-    pub(crate) unsafe fn pop(pg: *mut Page) -> *mut u8 {
+    pub(crate) unsafe fn pop(pg: PagePtr) -> *mut u8 {
         // SAFETY: per contract.
         unsafe {
-            let b = (*pg).free;
-            (*pg).free = (*b).next;
-            (*pg).set_used((*pg).used() + 1);
+            let b = pg.free();
+            pg.set_free((*b).next);
+            pg.set_used(pg.used() + 1);
             b.cast()
         }
     }
 
     /// Links `pg` at the head of its class's partial list.
-    pub(crate) unsafe fn link(&mut self, pg: *mut Page) {
+    pub(crate) unsafe fn link(&mut self, pg: PagePtr) {
         // SAFETY: owner-only list manipulation.
         unsafe {
-            let head = &mut self.partial[(*pg).class as usize];
-            (*pg).prev = ptr::null_mut();
-            (*pg).next = *head;
+            let head = &mut self.partial[pg.class() as usize];
+            pg.set_prev(PagePtr::NULL);
+            pg.set_next(*head);
             if !(*head).is_null() {
-                (**head).prev = pg;
+                (*head).set_prev(pg);
             }
             *head = pg;
         }
     }
 
     /// Unlinks `pg` from its class's partial list.
-    pub(crate) unsafe fn unlink(&mut self, pg: *mut Page) {
+    pub(crate) unsafe fn unlink(&mut self, pg: PagePtr) {
         // SAFETY: owner-only list manipulation.
         unsafe {
-            if (*pg).prev.is_null() {
-                self.partial[(*pg).class as usize] = (*pg).next;
+            if pg.prev().is_null() {
+                self.partial[pg.class() as usize] = pg.next();
             } else {
-                (*(*pg).prev).next = (*pg).next;
+                pg.prev().set_next(pg.next());
             }
-            if !(*pg).next.is_null() {
-                (*(*pg).next).prev = (*pg).prev;
+            if !pg.next().is_null() {
+                pg.next().set_prev(pg.prev());
             }
-            (*pg).next = ptr::null_mut();
-            (*pg).prev = ptr::null_mut();
+            pg.set_next(PagePtr::NULL);
+            pg.set_prev(PagePtr::NULL);
         }
     }
 
@@ -281,23 +281,24 @@ impl Heap {
     /// As [`Heap::free`].
     #[inline(never)]
     pub unsafe fn free_slow(&mut self, pg: *mut Page, p: *mut u8) {
+        let pg = PagePtr::from_raw(pg);
         // SAFETY: see the cases below.
         unsafe {
-            let owner = (*pg).owner.load(Ordering::Relaxed);
+            let owner = pg.owner(Ordering::Relaxed);
             if owner == self.token() {
                 self.free_local_slow(pg, p);
                 return;
             }
             if owner == ABANDONED
                 && self.adopts
-                && (*pg).owner.compare_exchange(ABANDONED, self.token(), Ordering::AcqRel, Ordering::Relaxed).is_ok()
+                && pg.cas_owner(ABANDONED, self.token(), Ordering::AcqRel, Ordering::Relaxed).is_ok()
             {
                 self.adopt(pg);
                 self.link(pg);
                 self.free_local_slow(pg, p);
                 return;
             }
-            free_remote(pg, p);
+            free_remote(pg.as_ptr(), p);
         }
     }
 
@@ -309,18 +310,18 @@ impl Heap {
     }
 
     #[inline(never)]
-    pub(crate) unsafe fn free_local_slow(&mut self, pg: *mut Page, p: *mut u8) {
+    pub(crate) unsafe fn free_local_slow(&mut self, pg: PagePtr, p: *mut u8) {
         // SAFETY: we own the page.
         unsafe {
-            let u = (*pg).used();
-            let is_cur = self.cur[(*pg).class as usize] == pg;
-            if u == is_cur as u32 || (*pg).free == p as *mut Block || !(*pg).is_block_start(p as usize) {
+            let u = pg.used();
+            let is_cur = self.cur[pg.class() as usize] == pg;
+            if u == is_cur as u32 || pg.free() == p as *mut Block || !pg.is_block_start(p as usize) {
                 diag::fatal("free(): double free or invalid pointer", p as usize);
             }
             let b = p as *mut Block;
-            (*b).next = (*pg).free;
-            (*pg).free = b;
-            (*pg).set_used(u - 1);
+            (*b).next = pg.free();
+            pg.set_free(b);
+            pg.set_used(u - 1);
             if u == 1 && !is_cur {
                 // Empty and not current (so on the partial list): give it back.
                 self.unlink(pg);
@@ -368,9 +369,9 @@ impl Heap {
                 }
                 let mut pg = self.partial[c];
                 while !pg.is_null() {
-                    let next = (*pg).next;
+                    let next = pg.next();
                     collect_remote(pg);
-                    if (*pg).used() == 0 {
+                    if pg.used() == 0 {
                         self.unlink(pg);
                         tier.release_page(pg);
                     }

@@ -7,7 +7,7 @@ use core::ptr;
 use hak_os::map;
 use hak_os::sync::Ordering;
 
-use crate::page::{page_depth, Page};
+use crate::page::{page_depth, PagePtr};
 use crate::{SlabTier, MAX_CLASSES};
 
 /// Empty pages of a tier. `dirty` pages may hold committed memory: a
@@ -24,12 +24,12 @@ use crate::{SlabTier, MAX_CLASSES};
 /// were abandoned by an exiting thread, linked through `hint_next`, each
 /// checked by a CAS when taken (it may have been adopted or released since).
 pub(crate) struct Shared {
-    pub(crate) dirty: *mut Page,
-    pub(crate) dirty_tail: *mut Page,
+    pub(crate) dirty: PagePtr,
+    pub(crate) dirty_tail: PagePtr,
     pub(crate) dirty_count: usize,
-    pub(crate) dirty_of: [*mut Page; MAX_CLASSES],
-    pub(crate) clean: *mut Page,
-    pub(crate) hints: [*mut Page; MAX_CLASSES],
+    pub(crate) dirty_of: [PagePtr; MAX_CLASSES],
+    pub(crate) clean: PagePtr,
+    pub(crate) hints: [PagePtr; MAX_CLASSES],
 }
 
 impl Shared {
@@ -38,22 +38,22 @@ impl Shared {
     ///
     /// # Safety
     /// Under the tier lock; `pg` is a free page on no list.
-    pub(crate) unsafe fn push_dirty(&mut self, pg: *mut Page) {
+    pub(crate) unsafe fn push_dirty(&mut self, pg: PagePtr) {
         // SAFETY: per contract, list fields of free pages are ours.
         unsafe {
-            (*pg).prev = ptr::null_mut();
-            (*pg).next = self.dirty;
+            pg.set_prev(PagePtr::NULL);
+            pg.set_next(self.dirty);
             if self.dirty.is_null() {
                 self.dirty_tail = pg;
             } else {
-                (*self.dirty).prev = pg;
+                self.dirty.set_prev(pg);
             }
             self.dirty = pg;
-            let head = &mut self.dirty_of[(*pg).class as usize];
-            (*pg).class_prev = ptr::null_mut();
-            (*pg).class_next = *head;
+            let head = &mut self.dirty_of[pg.class() as usize];
+            pg.set_class_prev(PagePtr::NULL);
+            pg.set_class_next(*head);
             if !(*head).is_null() {
-                (**head).class_prev = pg;
+                (*head).set_class_prev(pg);
             }
             *head = pg;
             self.dirty_count += 1;
@@ -66,8 +66,8 @@ impl Shared {
     ///
     /// # Safety
     /// Under the tier lock.
-    pub(crate) unsafe fn closest_dirty(&self, keep: usize) -> *mut Page {
-        let mut best = ptr::null_mut();
+    pub(crate) unsafe fn closest_dirty(&self, keep: usize) -> PagePtr {
+        let mut best = PagePtr::NULL;
         let mut best_cost = usize::MAX;
         let mut p = self.dirty;
         let mut n = 0;
@@ -82,7 +82,7 @@ impl Shared {
                         break;
                     }
                 }
-                p = (*p).next;
+                p = p.next();
                 n += 1;
             }
         }
@@ -93,31 +93,31 @@ impl Shared {
     ///
     /// # Safety
     /// Under the tier lock; `pg` is on the dirty list.
-    pub(crate) unsafe fn unlink_dirty(&mut self, pg: *mut Page) {
+    pub(crate) unsafe fn unlink_dirty(&mut self, pg: PagePtr) {
         // SAFETY: per contract.
         unsafe {
-            if (*pg).prev.is_null() {
-                self.dirty = (*pg).next;
+            if pg.prev().is_null() {
+                self.dirty = pg.next();
             } else {
-                (*(*pg).prev).next = (*pg).next;
+                pg.prev().set_next(pg.next());
             }
-            if (*pg).next.is_null() {
-                self.dirty_tail = (*pg).prev;
+            if pg.next().is_null() {
+                self.dirty_tail = pg.prev();
             } else {
-                (*(*pg).next).prev = (*pg).prev;
+                pg.next().set_prev(pg.prev());
             }
-            if (*pg).class_prev.is_null() {
-                self.dirty_of[(*pg).class as usize] = (*pg).class_next;
+            if pg.class_prev().is_null() {
+                self.dirty_of[pg.class() as usize] = pg.class_next();
             } else {
-                (*(*pg).class_prev).class_next = (*pg).class_next;
+                pg.class_prev().set_class_next(pg.class_next());
             }
-            if !(*pg).class_next.is_null() {
-                (*(*pg).class_next).class_prev = (*pg).class_prev;
+            if !pg.class_next().is_null() {
+                pg.class_next().set_class_prev(pg.class_prev());
             }
-            (*pg).next = ptr::null_mut();
-            (*pg).prev = ptr::null_mut();
-            (*pg).class_next = ptr::null_mut();
-            (*pg).class_prev = ptr::null_mut();
+            pg.set_next(PagePtr::NULL);
+            pg.set_prev(PagePtr::NULL);
+            pg.set_class_next(PagePtr::NULL);
+            pg.set_class_prev(PagePtr::NULL);
             self.dirty_count -= 1;
         }
     }
@@ -151,7 +151,7 @@ impl SlabTier {
         s: &mut Shared,
         now: u64,
         decay: u64,
-        out: &mut [*mut Page; PURGE_BATCH],
+        out: &mut [PagePtr; PURGE_BATCH],
     ) -> usize {
         let keep = self.keep_free_pages.load(Ordering::Relaxed);
         let cap = keep.max((16 << 20) >> self.page_shift).max(self.pages_in_use());
@@ -160,7 +160,7 @@ impl SlabTier {
         unsafe {
             while np < PURGE_BATCH && s.dirty_count > keep {
                 let t = s.dirty_tail;
-                let expired = now.saturating_sub((*t).freed_at_ms) >= decay;
+                let expired = now.saturating_sub(t.freed_at_ms()) >= decay;
                 if !expired && s.dirty_count <= cap {
                     break;
                 }
@@ -174,7 +174,7 @@ impl SlabTier {
 
     /// Returns the memory of pages taken by [`SlabTier::take_purgeable`] to
     /// the OS (outside the lock) and puts them on the clean list.
-    pub(crate) fn finish_purge(&self, purge: &[*mut Page]) {
+    pub(crate) fn finish_purge(&self, purge: &[PagePtr]) {
         if purge.is_empty() {
             return;
         }
@@ -183,17 +183,17 @@ impl SlabTier {
             // reach them until we put them on the clean list below. Their
             // blocks (and free lists) are gone.
             unsafe {
-                let gone = map::decommit((*t).start as *mut u8, 1 << self.page_shift);
-                (*t).free = ptr::null_mut();
-                (*t).capacity = 0;
-                (*t).depth = if gone { 0 } else { 1 << self.page_shift };
+                let gone = map::decommit(t.start() as *mut u8, 1 << self.page_shift);
+                t.set_free(ptr::null_mut());
+                t.set_capacity(0);
+                t.set_depth(if gone { 0 } else { 1 << self.page_shift });
             }
         }
         self.stats.pages_decommitted.fetch_add(purge.len(), Ordering::Relaxed);
         let mut s = self.shared.lock();
         for &t in purge {
             // SAFETY: linking under the tier lock.
-            unsafe { (*t).next = s.clean };
+            unsafe { t.set_next(s.clean) };
             s.clean = t;
         }
     }
@@ -205,7 +205,7 @@ impl SlabTier {
         let decay = self.decay_ms.load(Ordering::Relaxed);
         let now = hak_os::now_ms();
         loop {
-            let mut purge = [ptr::null_mut::<Page>(); PURGE_BATCH];
+            let mut purge = [PagePtr::NULL; PURGE_BATCH];
             let np = {
                 let mut s = self.shared.lock();
                 // SAFETY: we hold the tier lock.

@@ -6,7 +6,7 @@ use core::ptr;
 use core::sync::atomic as stat;
 
 use hak_os::map;
-use hak_os::sync::{AtomicPtr, AtomicUsize};
+use hak_os::sync::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::abandon::collect_remote;
 
@@ -38,26 +38,26 @@ pub(crate) const RECLAIMING: usize = 2;
 #[repr(C, align(64))]
 pub struct Page {
     /// Owner-only: blocks ready to hand out.
-    pub(crate) free: *mut Block,
+    free: *mut Block,
     /// Blocks handed out and not yet returned. Written by the owner only;
     /// also read by a remote freer of an abandoned page ([`free_remote`]),
     /// so it is a relaxed atomic (plain loads and stores on x86-64): that
     /// read is not a data race, and its ordering comes from the remote
-    /// list's RMWs. Use [`Page::used`] and [`Page::set_used`].
-    pub(crate) used: stat::AtomicU32,
+    /// list's RMWs. Use [`PagePtr::used`] and [`PagePtr::set_used`].
+    used: stat::AtomicU32,
     /// Blocks carved so far (owner-only).
-    pub(crate) capacity: u32,
+    capacity: u32,
     /// Token of the owning heap, [`NO_OWNER`] when free, [`ABANDONED`]
     /// when abandoned, `RECLAIMING` while a freer reclaims it.
-    pub(crate) owner: AtomicUsize,
+    owner: AtomicUsize,
     /// Blocks the page can hold.
-    pub(crate) reserved: u32,
+    reserved: u32,
     /// Size of each block in bytes.
-    pub(crate) block_size: u32,
+    block_size: u32,
     /// First byte of the page.
-    pub(crate) start: usize,
+    start: usize,
     /// Class index in the tier.
-    pub(crate) class: u32,
+    class: u32,
     /// Bytes from `start` that may be resident, as of the page's last class
     /// change: the deepest carve of the classes it served since it was last
     /// purged, less what a trim returned (see [`page_depth`] and
@@ -65,41 +65,29 @@ pub struct Page {
     /// holds the empty page alone (the heap taking it over, or the purge
     /// while it is off every list); read under the tier lock while the page
     /// is on the dirty list.
-    pub(crate) depth: u32,
+    depth: u32,
     /// Blocks freed by other threads (multi-producer, single-consumer stack),
     /// with their count in the top 16 bits (see [`REMOTE_COUNT_SHIFT`]).
-    pub(crate) remote: AtomicPtr<Block>,
+    remote: AtomicPtr<Block>,
     /// List links (heap lists: owner-only; tier lists: under the tier lock).
-    pub(crate) next: *mut Page,
+    next: PagePtr,
     // ---- second cache line (from `prev` on): bookkeeping of the slow paths
-    pub(crate) prev: *mut Page,
+    prev: PagePtr,
     /// When the page was last released (ms, for decay).
-    pub(crate) freed_at_ms: u64,
+    freed_at_ms: u64,
     /// Link of the tier's abandoned-page hint list (under the tier lock).
-    pub(crate) hint_next: *mut Page,
+    hint_next: PagePtr,
     /// On a hint list of the tier (under the tier lock; the page may have
     /// been adopted or released since it was put there).
-    pub(crate) hinted: bool,
+    hinted: bool,
     /// Links of the tier's per-class dirty list (under the tier lock).
-    pub(crate) class_next: *mut Page,
-    pub(crate) class_prev: *mut Page,
+    class_next: PagePtr,
+    class_prev: PagePtr,
 }
 
 impl Page {
-    /// Blocks handed out and not yet returned (relaxed).
-    #[inline(always)]
-    pub(crate) fn used(&self) -> u32 {
-        self.used.load(stat::Ordering::Relaxed)
-    }
-
-    /// Sets the count of blocks out (owner only; relaxed).
-    #[inline(always)]
-    pub(crate) fn set_used(&self, n: u32) {
-        self.used.store(n, stat::Ordering::Relaxed);
-    }
-
     hak_os::loom_const_fn! {
-    pub(crate) fn empty() -> Page {
+    fn empty() -> Page {
         Page {
             free: ptr::null_mut(),
             used: stat::AtomicU32::new(0),
@@ -110,14 +98,14 @@ impl Page {
             start: 0,
             class: 0,
             remote: AtomicPtr::new(ptr::null_mut()),
-            next: ptr::null_mut(),
-            prev: ptr::null_mut(),
+            next: PagePtr::NULL,
+            prev: PagePtr::NULL,
             freed_at_ms: 0,
-            hint_next: ptr::null_mut(),
+            hint_next: PagePtr::NULL,
             hinted: false,
             depth: 0,
-            class_next: ptr::null_mut(),
-            class_prev: ptr::null_mut(),
+            class_next: PagePtr::NULL,
+            class_prev: PagePtr::NULL,
         }
     }
     }
@@ -135,6 +123,226 @@ impl Page {
             && p >= self.start
             && (p - self.start).is_multiple_of(self.block_size as usize)
             && (p - self.start) / (self.block_size as usize) < self.capacity as usize
+    }
+}
+
+/// A pointer to a page descriptor: the only way the engine reaches a page's
+/// fields, so every dereference of a raw page pointer is in this impl.
+/// Zero cost: one pointer, passed and returned in a register, and every
+/// accessor inlines to the plain load or store it names.
+///
+/// Every accessor is `unsafe` with one contract: `self` points to a live
+/// page descriptor (not null), and the caller may touch the field under the
+/// page protocol (see [`Page`]'s fields): the owner-only fields (`free`,
+/// `capacity`, `reserved`, `block_size`, `start`, `class`, `depth`) and
+/// the heap-list links by the page's owner (a heap whose token is in
+/// `owner`, a reclaimer, or whoever holds a free page off every list); the
+/// tier-list links, `freed_at_ms` and the hint fields under the tier lock
+/// (or by whoever holds the free page off every list). The atomics
+/// (`owner`, `remote`, `used`) may be read by any thread that reached the
+/// page (descriptors are never freed while their tier lives).
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct PagePtr(*mut Page);
+
+/// Getter and setter of plain fields of [`Page`], per [`PagePtr`]'s contract.
+macro_rules! plain_fields {
+    ($($get:ident $(/ $set:ident)?: $t:ty;)*) => {$(
+        #[doc = concat!("The page's `", stringify!($get), "` (see [`PagePtr`]'s contract).")]
+        ///
+        /// # Safety
+        /// As every [`PagePtr`] accessor.
+        #[inline(always)]
+        pub(crate) unsafe fn $get(self) -> $t {
+            // SAFETY: per the contract.
+            unsafe { (*self.0).$get }
+        }
+        $(
+        #[doc = concat!("Sets the page's `", stringify!($get), "` (see [`PagePtr`]'s contract).")]
+        ///
+        /// # Safety
+        /// As every [`PagePtr`] accessor.
+        #[inline(always)]
+        pub(crate) unsafe fn $set(self, v: $t) {
+            // SAFETY: per the contract.
+            unsafe { (*self.0).$get = v }
+        }
+        )?
+    )*};
+}
+
+impl PagePtr {
+    /// No page (list ends).
+    pub(crate) const NULL: PagePtr = PagePtr(ptr::null_mut());
+
+    /// The handle of descriptor `p` (or null).
+    #[inline(always)]
+    pub(crate) const fn from_raw(p: *mut Page) -> PagePtr {
+        PagePtr(p)
+    }
+
+    /// The raw descriptor pointer (for the public API).
+    #[inline(always)]
+    pub(crate) const fn as_ptr(self) -> *mut Page {
+        self.0
+    }
+
+    /// Whether this is [`PagePtr::NULL`].
+    #[inline(always)]
+    pub(crate) fn is_null(self) -> bool {
+        self.0.is_null()
+    }
+
+    plain_fields! {
+        free / set_free: *mut Block;
+        capacity / set_capacity: u32;
+        reserved / set_reserved: u32;
+        block_size / set_block_size: u32;
+        start: usize;
+        class / set_class: u32;
+        depth / set_depth: u32;
+        next / set_next: PagePtr;
+        prev / set_prev: PagePtr;
+        freed_at_ms / set_freed_at_ms: u64;
+        hint_next / set_hint_next: PagePtr;
+        hinted / set_hinted: bool;
+        class_next / set_class_next: PagePtr;
+        class_prev / set_class_prev: PagePtr;
+    }
+
+    /// Blocks handed out and not yet returned (relaxed; any thread).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn used(self) -> u32 {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).used.load(stat::Ordering::Relaxed) }
+    }
+
+    /// Sets the count of blocks out (owner only; relaxed).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn set_used(self, n: u32) {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).used.store(n, stat::Ordering::Relaxed) }
+    }
+
+    /// The page's `owner` word (any thread).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn owner(self, order: Ordering) -> usize {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).owner.load(order) }
+    }
+
+    /// Stores the page's `owner` (by its owner, giving it up or handing it over).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn set_owner(self, v: usize, order: Ordering) {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).owner.store(v, order) }
+    }
+
+    /// Compare-exchange of the page's `owner` (any thread).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn cas_owner(self, cur: usize, new: usize, ok: Ordering, err: Ordering) -> Result<usize, usize> {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).owner.compare_exchange(cur, new, ok, err) }
+    }
+
+    /// The page's remote-list word (any thread; see [`remote_ptr`]).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn remote(self, order: Ordering) -> *mut Block {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).remote.load(order) }
+    }
+
+    /// Stores the remote-list word (by whoever holds the free page).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn set_remote(self, w: *mut Block, order: Ordering) {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).remote.store(w, order) }
+    }
+
+    /// Swaps the remote-list word (the owner takes the list).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn swap_remote(self, w: *mut Block, order: Ordering) -> *mut Block {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).remote.swap(w, order) }
+    }
+
+    /// Compare-exchange of the remote-list word (any thread).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn cas_remote(
+        self,
+        cur: *mut Block,
+        new: *mut Block,
+        ok: Ordering,
+        err: Ordering,
+    ) -> Result<*mut Block, *mut Block> {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).remote.compare_exchange(cur, new, ok, err) }
+    }
+
+    /// Weak compare-exchange of the remote-list word (a pusher's loop).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn cas_remote_weak(
+        self,
+        cur: *mut Block,
+        new: *mut Block,
+        ok: Ordering,
+        err: Ordering,
+    ) -> Result<*mut Block, *mut Block> {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).remote.compare_exchange_weak(cur, new, ok, err) }
+    }
+
+    /// [`Page::is_block_start`] of the page.
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor (an owner-only read).
+    #[inline(always)]
+    pub(crate) unsafe fn is_block_start(self, p: usize) -> bool {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).is_block_start(p) }
+    }
+
+    /// Writes a fresh free descriptor for the page at `start`, linked to `next`.
+    ///
+    /// # Safety
+    /// `self` points to descriptor memory nobody else can reach yet.
+    pub(crate) unsafe fn init(self, start: usize, next: PagePtr) {
+        // SAFETY: per the contract.
+        unsafe {
+            self.0.write(Page::empty());
+            (*self.0).start = start;
+            (*self.0).next = next;
+        }
     }
 }
 
@@ -164,16 +372,16 @@ pub(crate) fn remote_word(p: *mut Block, count: u32) -> *mut Block {
 ///
 /// # Safety
 /// The caller owns `pg`.
-pub(crate) unsafe fn refill(pg: *mut Page) -> bool {
+pub(crate) unsafe fn refill(pg: PagePtr) -> bool {
     // SAFETY: owner-only fields of a page we own.
     unsafe {
-        if !(*pg).free.is_null() {
+        if !pg.free().is_null() {
             return true;
         }
         if collect_remote(pg) != 0 {
             return true;
         }
-        if (*pg).capacity < (*pg).reserved {
+        if pg.capacity() < pg.reserved() {
             extend(pg);
             return true;
         }
@@ -200,11 +408,11 @@ const fn carve_blocks(bs: usize, left: usize) -> usize {
 ///
 /// # Safety
 /// `pg` is a free page and the caller holds the tier lock, or owns it.
-pub(crate) unsafe fn page_depth(pg: *mut Page) -> usize {
+pub(crate) unsafe fn page_depth(pg: PagePtr) -> usize {
     // SAFETY: per contract.
     unsafe {
-        let carved = ((*pg).capacity as usize * (*pg).block_size as usize).next_multiple_of(map::page_size());
-        ((*pg).depth as usize).max(carved)
+        let carved = (pg.capacity() as usize * pg.block_size() as usize).next_multiple_of(map::page_size());
+        (pg.depth() as usize).max(carved)
     }
 }
 
@@ -222,19 +430,19 @@ pub const TRIM_MAX_PAGE_SHIFT: u32 = 18;
 ///
 /// # Safety
 /// The caller owns `pg`, whose `free` list is empty and capacity not reached.
-pub(crate) unsafe fn extend(pg: *mut Page) {
+pub(crate) unsafe fn extend(pg: PagePtr) {
     // SAFETY: the blocks carved lie inside the page and are unused.
     unsafe {
-        let bs = (*pg).block_size as usize;
-        let left = ((*pg).reserved - (*pg).capacity) as usize;
+        let bs = pg.block_size() as usize;
+        let left = (pg.reserved() - pg.capacity()) as usize;
         let n = carve_blocks(bs, left);
-        let first = (*pg).start + (*pg).capacity as usize * bs;
+        let first = pg.start() + pg.capacity() as usize * bs;
         for i in 0..n {
             let b = (first + i * bs) as *mut Block;
             (*b).next = if i + 1 < n { (first + (i + 1) * bs) as *mut Block } else { ptr::null_mut() };
         }
-        (*pg).free = first as *mut Block;
-        (*pg).capacity += n as u32;
+        pg.set_free(first as *mut Block);
+        pg.set_capacity(pg.capacity() + n as u32);
     }
 }
 
@@ -269,9 +477,10 @@ struct EmptyPage([u8; core::mem::size_of::<Page>()]);
 #[cfg(loom)]
 static EMPTY: EmptyPage = EmptyPage([0; core::mem::size_of::<Page>()]);
 
+/// The static empty page (see `EMPTY`).
 #[inline(always)]
-pub(crate) const fn empty_page() -> *mut Page {
-    ptr::addr_of!(EMPTY.0) as *mut Page
+pub(crate) const fn empty_page() -> PagePtr {
+    PagePtr(ptr::addr_of!(EMPTY.0) as *mut Page)
 }
 
 // A page descriptor is two cache lines; the remote list shares the first

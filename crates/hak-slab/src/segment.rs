@@ -8,7 +8,7 @@ use core::sync::atomic as stat;
 use hak_os::sync::Ordering;
 use hak_os::{map, meta, segmap, SEGMENT_SIZE};
 
-use crate::page::Page;
+use crate::page::{Page, PagePtr};
 use crate::{cache, SlabTier, MAX_PAGES, NO_SLOT, TAG_SLAB};
 
 /// log2 of the granule of [`SegMeta::page_ptr`] (64 KiB, the smallest page).
@@ -70,14 +70,14 @@ impl SegMeta {
 ///
 /// # Safety
 /// `pg` is a page descriptor inside its segment record, owned by the caller.
-pub(crate) unsafe fn set_slot(pg: *mut Page, page_shift: u32, slot: usize) {
+pub(crate) unsafe fn set_slot(pg: PagePtr, page_shift: u32, slot: usize) {
     // SAFETY: descriptors live in their segment record's `pages` array, at
     // the index of the page in the segment.
     unsafe {
-        let off = (*pg).start & hak_os::SEGMENT_MASK;
+        let off = pg.start() & hak_os::SEGMENT_MASK;
         let i = off >> page_shift;
-        let rec =
-            (pg as usize - i * core::mem::size_of::<Page>() - core::mem::offset_of!(SegMeta, pages)) as *const SegMeta;
+        let rec = (pg.as_ptr() as usize - i * core::mem::size_of::<Page>() - core::mem::offset_of!(SegMeta, pages))
+            as *const SegMeta;
         let g0 = off >> GRANULE_SHIFT;
         for g in g0..g0 + (1 << (page_shift as usize - GRANULE_SHIFT)) {
             (*rec).bins[g].store(cache::bin_offset(slot) as u32, stat::Ordering::Relaxed);
@@ -95,16 +95,16 @@ pub fn seg_of_entry(entry: usize) -> *const SegMeta {
 
 impl SlabTier {
     /// Reserves a new segment and returns its pages, linked through `next`.
-    pub(crate) fn new_segment(&'static self) -> *mut Page {
+    pub(crate) fn new_segment(&'static self) -> PagePtr {
         let base = map::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
         if base.is_null() {
-            return ptr::null_mut();
+            return PagePtr::NULL;
         }
         let rec = meta::alloc(core::mem::size_of::<SegMeta>()) as *mut SegMeta;
         if rec.is_null() {
             // SAFETY: fresh, unpublished mapping.
             unsafe { map::unmap(base, SEGMENT_SIZE) };
-            return ptr::null_mut();
+            return PagePtr::NULL;
         }
         let npages = SEGMENT_SIZE >> self.page_shift;
         // SAFETY: `rec` is a fresh zeroed record of the right size that no one
@@ -122,10 +122,8 @@ impl SlabTier {
                 (*rec).bins[g].store(cache::bin_offset(NO_SLOT) as u32, stat::Ordering::Relaxed);
             }
             for i in 0..npages {
-                let pg = pages.add(i);
-                pg.write(Page::empty());
-                (*pg).start = base as usize + (i << self.page_shift);
-                (*pg).next = if i + 1 < npages { pages.add(i + 1) } else { ptr::null_mut() };
+                let next = if i + 1 < npages { PagePtr::from_raw(pages.add(i + 1)) } else { PagePtr::NULL };
+                PagePtr::from_raw(pages.add(i)).init(base as usize + (i << self.page_shift), next);
             }
         }
         if !segmap::set_range(base as usize, SEGMENT_SIZE, rec as usize | TAG_SLAB) {
@@ -134,13 +132,14 @@ impl SlabTier {
                 map::unmap(base, SEGMENT_SIZE);
                 meta::free(rec.cast(), core::mem::size_of::<SegMeta>());
             }
-            return ptr::null_mut();
+            return PagePtr::NULL;
         }
         self.stats.segments.fetch_add(1, Ordering::Relaxed);
         #[cfg(loom)]
         self.segments.lock().unwrap_or_else(|e| e.into_inner()).push((base as usize, rec as usize));
         // SAFETY: the record is initialised.
-        unsafe { ptr::addr_of_mut!((*rec).pages) as *mut Page }
+        let pages = unsafe { ptr::addr_of_mut!((*rec).pages) as *mut Page };
+        PagePtr::from_raw(pages)
     }
 }
 

@@ -10,7 +10,7 @@ use hak_os::map;
 use hak_os::sync::Ordering;
 
 use crate::lists::{Shared, PURGE_BATCH};
-use crate::page::{first_carve, page_depth, Page, ABANDONED, NO_OWNER};
+use crate::page::{first_carve, page_depth, PagePtr, ABANDONED, NO_OWNER};
 use crate::segment::set_slot;
 use crate::{slot, Heap, TierStats, MAX_CLASSES, MAX_TIERS, NO_SLOT, TRIM_MAX_PAGE_SHIFT};
 
@@ -48,12 +48,12 @@ impl SlabTier {
             keep_free_pages: stat::AtomicUsize::new(16),
             decay_ms: stat::AtomicU64::new(1000),
             shared: SpinLock::new(Shared {
-                dirty: ptr::null_mut(),
-                dirty_tail: ptr::null_mut(),
+                dirty: PagePtr::NULL,
+                dirty_tail: PagePtr::NULL,
                 dirty_count: 0,
-                dirty_of: [ptr::null_mut(); MAX_CLASSES],
-                clean: ptr::null_mut(),
-                hints: [ptr::null_mut(); MAX_CLASSES],
+                dirty_of: [PagePtr::NULL; MAX_CLASSES],
+                clean: PagePtr::NULL,
+                hints: [PagePtr::NULL; MAX_CLASSES],
             }),
             stats: TierStats {
                 segments: stat::AtomicUsize::new(0),
@@ -140,7 +140,7 @@ impl SlabTier {
     /// class's pages as deep as that class needs, with its blocks still
     /// carved (the `threads` workload's peak RSS fell by a sixth at 1 thread
     /// and by a quarter at 4, side by side, not in a record).
-    pub(crate) fn acquire_page(&'static self, class: usize, heap: &Heap) -> *mut Page {
+    pub(crate) fn acquire_page(&'static self, class: usize, heap: &Heap) -> PagePtr {
         let mut clean = false;
         let mut pg = {
             let mut s = self.shared.lock();
@@ -173,7 +173,7 @@ impl SlabTier {
                 } else {
                     let pg = s.clean;
                     if !pg.is_null() {
-                        s.clean = (*pg).next;
+                        s.clean = pg.next();
                         clean = true;
                     }
                     pg
@@ -193,14 +193,14 @@ impl SlabTier {
             pg = first;
             // SAFETY: the rest of the fresh segment's pages go to the clean list.
             unsafe {
-                let rest = (*first).next;
+                let rest = first.next();
                 if !rest.is_null() {
                     let mut tail = rest;
-                    while !(*tail).next.is_null() {
-                        tail = (*tail).next;
+                    while !tail.next().is_null() {
+                        tail = tail.next();
                     }
                     let mut s = self.shared.lock();
-                    (*tail).next = s.clean;
+                    tail.set_next(s.clean);
                     s.clean = rest;
                 }
             }
@@ -210,20 +210,20 @@ impl SlabTier {
         unsafe {
             // A resident page released by this class keeps its carved
             // blocks, all on its free list (see `release_page`).
-            if (*pg).block_size != bs {
+            if pg.block_size() != bs {
                 self.trim_for_class(pg, bs as usize);
-                (*pg).free = ptr::null_mut();
-                (*pg).capacity = 0;
+                pg.set_free(ptr::null_mut());
+                pg.set_capacity(0);
             }
-            (*pg).set_used(0);
-            (*pg).block_size = bs;
-            (*pg).reserved = ((1usize << self.page_shift) / bs as usize) as u32;
-            (*pg).class = class as u32;
+            pg.set_used(0);
+            pg.set_block_size(bs);
+            pg.set_reserved(((1usize << self.page_shift) / bs as usize) as u32);
+            pg.set_class(class as u32);
             set_slot(pg, self.page_shift, slot(self.index as usize, class));
-            (*pg).remote.store(ptr::null_mut(), Ordering::Relaxed);
-            (*pg).next = ptr::null_mut();
-            (*pg).prev = ptr::null_mut();
-            (*pg).owner.store(heap.token, Ordering::Release);
+            pg.set_remote(ptr::null_mut(), Ordering::Relaxed);
+            pg.set_next(PagePtr::NULL);
+            pg.set_prev(PagePtr::NULL);
+            pg.set_owner(heap.token, Ordering::Release);
         }
         self.stats.pages_acquired.fetch_add(1, Ordering::Relaxed);
         pg
@@ -251,16 +251,16 @@ impl SlabTier {
     ///
     /// # Safety
     /// The caller owns `pg`, an empty page none of whose blocks is live.
-    pub(crate) unsafe fn trim_for_class(&self, pg: *mut Page, bs: usize) {
+    pub(crate) unsafe fn trim_for_class(&self, pg: PagePtr, bs: usize) {
         // SAFETY: per contract; the range lies in the page.
         unsafe {
             let mut depth = page_depth(pg);
             let keep = self.kept_depth(bs);
-            if depth > keep && map::decommit(((*pg).start + keep) as *mut u8, depth - keep) {
+            if depth > keep && map::decommit((pg.start() + keep) as *mut u8, depth - keep) {
                 self.stats.pages_trimmed.fetch_add(1, Ordering::Relaxed);
                 depth = keep;
             }
-            (*pg).depth = depth as u32;
+            pg.set_depth(depth as u32);
         }
     }
 
@@ -285,7 +285,7 @@ impl SlabTier {
     /// Records abandoned pages with free space as hints for
     /// [`SlabTier::take_abandoned`] (a page already on a hint list stays
     /// where it is).
-    pub(crate) fn push_hints(&self, pages: &[(*mut Page, usize)]) {
+    pub(crate) fn push_hints(&self, pages: &[(PagePtr, usize)]) {
         if pages.is_empty() {
             return;
         }
@@ -297,9 +297,9 @@ impl SlabTier {
             // may be rewriting `class`); if it changed meanwhile the page
             // sits on another class's list, which `take_abandoned` accepts.
             unsafe {
-                if !(*pg).hinted {
-                    (*pg).hinted = true;
-                    (*pg).hint_next = s.hints[c];
+                if !pg.hinted() {
+                    pg.set_hinted(true);
+                    pg.set_hint_next(s.hints[c]);
                     s.hints[c] = pg;
                 }
             }
@@ -311,7 +311,7 @@ impl SlabTier {
     /// acquires the page's fields released by the abandoning store, as
     /// adoption on free does). Null if none. The page may serve another
     /// class by now (released and abandoned again since it was hinted).
-    pub(crate) fn take_abandoned(&self, class: usize, heap: &Heap) -> *mut Page {
+    pub(crate) fn take_abandoned(&self, class: usize, heap: &Heap) -> PagePtr {
         let mut s = self.shared.lock();
         loop {
             let pg = s.hints[class];
@@ -320,9 +320,9 @@ impl SlabTier {
             }
             // SAFETY: the hint fields only change under the tier lock.
             unsafe {
-                s.hints[class] = (*pg).hint_next;
-                (*pg).hinted = false;
-                if (*pg).owner.compare_exchange(ABANDONED, heap.token, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                s.hints[class] = pg.hint_next();
+                pg.set_hinted(false);
+                if pg.cas_owner(ABANDONED, heap.token, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
                     return pg;
                 }
             }
@@ -337,20 +337,20 @@ impl SlabTier {
     ///
     /// # Safety
     /// The caller owns `pg`, which is on no list, and no block of it is live.
-    pub(crate) unsafe fn release_page(&'static self, pg: *mut Page) {
+    pub(crate) unsafe fn release_page(&'static self, pg: PagePtr) {
         // SAFETY: per contract the page is exclusively ours.
         unsafe {
             set_slot(pg, self.page_shift, NO_SLOT);
-            (*pg).owner.store(NO_OWNER, Ordering::Release);
+            pg.set_owner(NO_OWNER, Ordering::Release);
         }
         let decay = self.decay_ms.load(Ordering::Relaxed);
         let now = if decay == 0 { 0 } else { hak_os::now_ms() };
-        let mut purge = [ptr::null_mut::<Page>(); PURGE_BATCH];
+        let mut purge = [PagePtr::NULL; PURGE_BATCH];
         let np = {
             let mut s = self.shared.lock();
             // SAFETY: list manipulation under the tier lock.
             unsafe {
-                (*pg).freed_at_ms = now;
+                pg.set_freed_at_ms(now);
                 s.push_dirty(pg);
                 self.take_purgeable(&mut s, now, decay, &mut purge)
             }
