@@ -8,6 +8,7 @@ use core::ptr;
 use hak_os::sync::Ordering;
 use hak_os::{diag, segmap};
 
+use crate::check::check_used;
 use crate::page::{
     empty_page, remote_count, remote_ptr, remote_word, Block, Page, PagePtr, ABANDONED, NO_OWNER, RECLAIMING,
 };
@@ -80,6 +81,7 @@ impl Heap {
         }
         // SAFETY: all pages reached are ours, until abandoned.
         unsafe {
+            self.check();
             let tier = &*self.tier;
             // Recorded after the pages are abandoned: a hint is only taken
             // by a CAS from ABANDONED.
@@ -89,6 +91,7 @@ impl Heap {
                 let cur = self.cur[c];
                 if cur != empty_page() {
                     cur.set_used(cur.used() - 1); // the current-page reference
+                    check_used(cur, false);
                     self.cur[c] = empty_page();
                     self.link(cur);
                 }
@@ -230,6 +233,8 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
 pub(crate) unsafe fn abandon(pg: PagePtr) -> bool {
     // SAFETY: per contract.
     unsafe {
+        let prev = pg.owner(Ordering::Relaxed);
+        debug_assert!(prev > ABANDONED || prev == RECLAIMING, "abandoning page {pg:?} owned by {prev}");
         pg.set_owner(ABANDONED, Ordering::Release);
         pg.cas_remote(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
@@ -303,6 +308,7 @@ pub(crate) unsafe fn collect_remote(pg: PagePtr) -> u32 {
             pg.set_free(r);
         }
         pg.set_used(pg.used() - n);
+        check_used(pg, true);
         n
     }
 }

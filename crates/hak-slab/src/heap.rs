@@ -7,6 +7,7 @@ use hak_os::diag;
 use hak_os::sync::Ordering;
 
 use crate::abandon::collect_remote;
+use crate::check::{check_page, check_used};
 use crate::page::{empty_page, extend, prefetch, refill, Block, Page, PagePtr, ABANDONED};
 use crate::{free_fast, free_remote, SlabTier, MAX_CLASSES};
 
@@ -58,6 +59,7 @@ impl Heap {
     /// values (0 to 3: [`NO_OWNER`](crate::NO_OWNER), [`ABANDONED`], ...). The heap must not
     /// own pages.
     pub fn init_with_token(&mut self, tier: &'static SlabTier, token: usize) {
+        debug_assert!(token > ABANDONED, "owner token {token} is a reserved owner value");
         self.token = token;
         self.cur = [empty_page(); MAX_CLASSES];
         self.partial = [PagePtr::NULL; MAX_CLASSES];
@@ -154,6 +156,7 @@ impl Heap {
                 // An exhausted page holds at least one block, so dropping
                 // its current-page reference cannot empty it.
                 pg.set_used(pg.used() - 1);
+                check_used(pg, false);
                 self.cur[class] = empty_page();
                 self.detach(pg);
             }
@@ -208,7 +211,10 @@ impl Heap {
     #[inline]
     pub(crate) unsafe fn make_cur(&mut self, class: usize, pg: PagePtr) {
         // SAFETY: we own the page.
-        unsafe { pg.set_used(pg.used() + 1) };
+        unsafe {
+            pg.set_used(pg.used() + 1);
+            check_page(pg, (*self.tier).page_shift, true);
+        }
         self.cur[class] = pg;
     }
 
@@ -221,6 +227,7 @@ impl Heap {
             let b = pg.free();
             pg.set_free((*b).next);
             pg.set_used(pg.used() + 1);
+            check_used(pg, true);
             b.cast()
         }
     }
@@ -322,6 +329,7 @@ impl Heap {
             (*b).next = pg.free();
             pg.set_free(b);
             pg.set_used(u - 1);
+            check_used(pg, is_cur);
             if u == 1 && !is_cur {
                 // Empty and not current (so on the partial list): give it back.
                 self.unlink(pg);
@@ -378,6 +386,7 @@ impl Heap {
                     pg = next;
                 }
             }
+            self.check();
         }
     }
 }

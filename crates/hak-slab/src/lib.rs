@@ -71,6 +71,7 @@ mod loom_models;
 
 mod abandon;
 mod cache;
+mod check;
 mod heap;
 mod lists;
 mod page;

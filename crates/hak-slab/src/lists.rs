@@ -196,6 +196,11 @@ impl SlabTier {
             unsafe { t.set_next(s.clean) };
             s.clean = t;
         }
+        #[cfg(debug_assertions)]
+        // SAFETY: we hold the tier lock.
+        unsafe {
+            crate::check::walk_tier(self, &s, false)
+        };
     }
 
     /// Purges empty pages whose decay interval has passed (called now and
@@ -209,7 +214,11 @@ impl SlabTier {
             let np = {
                 let mut s = self.shared.lock();
                 // SAFETY: we hold the tier lock.
-                unsafe { self.take_purgeable(&mut s, now, decay, &mut purge) }
+                unsafe {
+                    #[cfg(debug_assertions)]
+                    crate::check::walk_tier(self, &s, false);
+                    self.take_purgeable(&mut s, now, decay, &mut purge)
+                }
             };
             self.finish_purge(&purge[..np]);
             if np < PURGE_BATCH {

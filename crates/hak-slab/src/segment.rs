@@ -71,6 +71,35 @@ impl SegMeta {
 /// # Safety
 /// `pg` is a page descriptor inside its segment record, owned by the caller.
 pub(crate) unsafe fn set_slot(pg: PagePtr, page_shift: u32, slot: usize) {
+    // SAFETY: per contract.
+    unsafe {
+        let (rec, g0) = record_of(pg, page_shift);
+        for g in g0..g0 + (1 << (page_shift as usize - GRANULE_SHIFT)) {
+            (*rec).bins[g].store(cache::bin_offset(slot) as u32, stat::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The bin offset published for page `pg` (of a tier with pages of
+/// `1 << page_shift` bytes): that of its first granule.
+///
+/// # Safety
+/// `pg` is a page descriptor inside its segment record.
+#[cfg(debug_assertions)]
+pub(crate) unsafe fn bin_of_page(pg: PagePtr, page_shift: u32) -> usize {
+    // SAFETY: per contract.
+    unsafe {
+        let (rec, g0) = record_of(pg, page_shift);
+        (*rec).bins[g0].load(stat::Ordering::Relaxed) as usize
+    }
+}
+
+/// The segment record holding descriptor `pg`, and the index of the page's
+/// first granule.
+///
+/// # Safety
+/// `pg` is a page descriptor inside its segment record.
+unsafe fn record_of(pg: PagePtr, page_shift: u32) -> (*const SegMeta, usize) {
     // SAFETY: descriptors live in their segment record's `pages` array, at
     // the index of the page in the segment.
     unsafe {
@@ -78,10 +107,7 @@ pub(crate) unsafe fn set_slot(pg: PagePtr, page_shift: u32, slot: usize) {
         let i = off >> page_shift;
         let rec = (pg.as_ptr() as usize - i * core::mem::size_of::<Page>() - core::mem::offset_of!(SegMeta, pages))
             as *const SegMeta;
-        let g0 = off >> GRANULE_SHIFT;
-        for g in g0..g0 + (1 << (page_shift as usize - GRANULE_SHIFT)) {
-            (*rec).bins[g].store(cache::bin_offset(slot) as u32, stat::Ordering::Relaxed);
-        }
+        (rec, off >> GRANULE_SHIFT)
     }
 }
 

@@ -9,8 +9,9 @@ use hak_os::lock::SpinLock;
 use hak_os::map;
 use hak_os::sync::Ordering;
 
+use crate::check::check_page;
 use crate::lists::{Shared, PURGE_BATCH};
-use crate::page::{first_carve, page_depth, PagePtr, ABANDONED, NO_OWNER};
+use crate::page::{first_carve, page_depth, PagePtr, ABANDONED, NO_OWNER, RECLAIMING};
 use crate::segment::set_slot;
 use crate::{slot, Heap, TierStats, MAX_CLASSES, MAX_TIERS, NO_SLOT, TRIM_MAX_PAGE_SHIFT};
 
@@ -223,6 +224,8 @@ impl SlabTier {
             pg.set_remote(ptr::null_mut(), Ordering::Relaxed);
             pg.set_next(PagePtr::NULL);
             pg.set_prev(PagePtr::NULL);
+            check_page(pg, self.page_shift, false);
+            debug_assert_eq!(pg.owner(Ordering::Relaxed), NO_OWNER, "acquired page {pg:?} had an owner");
             pg.set_owner(heap.token, Ordering::Release);
         }
         self.stats.pages_acquired.fetch_add(1, Ordering::Relaxed);
@@ -340,6 +343,10 @@ impl SlabTier {
     pub(crate) unsafe fn release_page(&'static self, pg: PagePtr) {
         // SAFETY: per contract the page is exclusively ours.
         unsafe {
+            debug_assert!(pg.used() == 0 && pg.remote(Ordering::Relaxed).is_null(), "released page {pg:?} not empty");
+            check_page(pg, self.page_shift, false);
+            let prev = pg.owner(Ordering::Relaxed);
+            debug_assert!(prev > ABANDONED || prev == RECLAIMING, "releasing page {pg:?} owned by {prev}");
             set_slot(pg, self.page_shift, NO_SLOT);
             pg.set_owner(NO_OWNER, Ordering::Release);
         }
