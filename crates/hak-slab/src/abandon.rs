@@ -8,7 +8,7 @@ use core::ptr;
 use hak_os::sync::Ordering;
 use hak_os::{diag, segmap};
 
-use crate::check::check_used;
+use crate::check::{check_owned, check_used};
 use crate::page::{
     empty_page, remote_count, remote_ptr, remote_word, Block, Page, PagePtr, ABANDONED, NO_OWNER, RECLAIMING,
 };
@@ -233,8 +233,7 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
 pub(crate) unsafe fn abandon(pg: PagePtr) -> bool {
     // SAFETY: per contract.
     unsafe {
-        let prev = pg.owner(Ordering::Relaxed);
-        debug_assert!(prev > ABANDONED || prev == RECLAIMING, "abandoning page {pg:?} owned by {prev}");
+        check_owned(pg, "abandoning");
         pg.set_owner(ABANDONED, Ordering::Release);
         pg.cas_remote(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire).is_ok()
     }

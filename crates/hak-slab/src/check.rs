@@ -28,7 +28,7 @@ use hak_os::SEGMENT_SIZE;
 use crate::lists::Shared;
 use crate::page::PagePtr;
 #[cfg(debug_assertions)]
-use crate::page::{empty_page, remote_ptr, NO_OWNER};
+use crate::page::{empty_page, remote_ptr, ABANDONED, NO_OWNER, RECLAIMING};
 #[cfg(debug_assertions)]
 use crate::segment::bin_of_page;
 #[cfg(debug_assertions)]
@@ -70,6 +70,24 @@ pub(crate) unsafe fn check_used(pg: PagePtr, cur: bool) {
     }
     #[cfg(not(debug_assertions))]
     let _ = (pg, cur);
+}
+
+/// Checks that the caller, about to give `pg` up (`what`), owns it: its
+/// owner is a heap's token or `RECLAIMING`. Debug builds only (the load of
+/// `owner` too: an atomic load is not removed when unused).
+///
+/// # Safety
+/// `pg` is a page descriptor.
+#[inline(always)]
+pub(crate) unsafe fn check_owned(pg: PagePtr, what: &str) {
+    #[cfg(debug_assertions)]
+    // SAFETY: per contract.
+    unsafe {
+        let prev = pg.owner(Ordering::Relaxed);
+        assert!(prev > ABANDONED || prev == RECLAIMING, "{what} page {pg:?} owned by {prev}");
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (pg, what);
 }
 
 #[cfg(debug_assertions)]

@@ -9,9 +9,9 @@ use hak_os::lock::SpinLock;
 use hak_os::map;
 use hak_os::sync::Ordering;
 
-use crate::check::check_page;
+use crate::check::{check_owned, check_page};
 use crate::lists::{Shared, PURGE_BATCH};
-use crate::page::{first_carve, page_depth, PagePtr, ABANDONED, NO_OWNER, RECLAIMING};
+use crate::page::{first_carve, page_depth, PagePtr, ABANDONED, NO_OWNER};
 use crate::segment::set_slot;
 use crate::{slot, Heap, TierStats, MAX_CLASSES, MAX_TIERS, NO_SLOT, TRIM_MAX_PAGE_SHIFT};
 
@@ -345,8 +345,7 @@ impl SlabTier {
         unsafe {
             debug_assert!(pg.used() == 0 && pg.remote(Ordering::Relaxed).is_null(), "released page {pg:?} not empty");
             check_page(pg, self.page_shift, false);
-            let prev = pg.owner(Ordering::Relaxed);
-            debug_assert!(prev > ABANDONED || prev == RECLAIMING, "releasing page {pg:?} owned by {prev}");
+            check_owned(pg, "releasing");
             set_slot(pg, self.page_shift, NO_SLOT);
             pg.set_owner(NO_OWNER, Ordering::Release);
         }
