@@ -56,6 +56,15 @@
 //! reaches zero goes back to the tier, which keeps a bounded number of empty
 //! pages committed and `madvise`s the rest away once they stayed unused for
 //! the decay interval (batched, oldest first).
+//!
+//! Modules, one concern each: `page` (the descriptor, owner values, remote
+//! list word, carving; `PagePtr`, the one place page pointers are
+//! dereferenced), `segment` ([`SegMeta`], new segments), `tier`
+//! ([`SlabTier`]: handing pages out and taking them back), `lists` (the
+//! tier's empty-page lists and purging), `heap` ([`Heap`]: allocation and
+//! the owner's frees), `abandon` (abandonment, adoption, reclaim, remote
+//! frees), `stats` ([`TierStats`]), `cache` ([`Cache`]), `check` (the
+//! validity walkers of debug builds: [`SlabTier::check`], [`Heap::check`]).
 #![cfg_attr(not(loom), no_std)]
 #![warn(missing_docs)]
 

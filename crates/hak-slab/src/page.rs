@@ -34,7 +34,7 @@ pub(crate) const RECLAIMING: usize = 2;
 /// pushes onto `remote`, and the owner collects `remote` next to `free` and
 /// `used`, so a block passed between two threads moves one line, not two.
 /// With `remote` on a line of its own, `prodcons` ran at a third of the
-/// speed (2 and 4 threads, side by side, not in a record).
+/// speed (2 and 4 threads).
 #[repr(C, align(64))]
 pub struct Page {
     /// Owner-only: blocks ready to hand out.
