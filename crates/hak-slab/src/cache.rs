@@ -179,7 +179,7 @@ impl Cache {
                 (*bin).head = next;
                 (*bin).room += 1;
                 // The next pop reads `next`'s link: start loading it now.
-                super::prefetch(next.cast());
+                crate::page::prefetch(next.cast());
             }
             b.cast()
         }

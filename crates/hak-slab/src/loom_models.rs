@@ -47,7 +47,12 @@ use std::vec::Vec;
 
 use loom::thread;
 
+use core::ptr;
+
+use hak_os::sync::Ordering;
+
 use super::*;
+use crate::page::{empty_page, remote_count, remote_ptr, PagePtr};
 
 /// Four 16 KiB blocks per 64 KiB page, carved one at a time: pages are
 /// exhausted (and detached by the next allocation) after four allocations.
@@ -144,8 +149,8 @@ enum Place {
 unsafe fn check(w: &World, held: &[usize]) {
     let tier = w.tier;
     let mut place: HashMap<usize, Place> = HashMap::new();
-    let mut put = |pg: *mut Page, p: Place| {
-        if let Some(prev) = place.insert(pg as usize, p) {
+    let mut put = |pg: PagePtr, p: Place| {
+        if let Some(prev) = place.insert(pg.as_ptr() as usize, p) {
             panic!("page {pg:?} is both in {prev:?} and in {p:?}");
         }
     };
@@ -156,32 +161,32 @@ unsafe fn check(w: &World, held: &[usize]) {
             let s = tier.shared.lock();
             let mut n = 0;
             let mut dirty = HashSet::new();
-            let mut prev: *mut Page = ptr::null_mut();
+            let mut prev = PagePtr::NULL;
             let mut pg = s.dirty;
             while !pg.is_null() {
-                assert_eq!((*pg).prev, prev, "dirty list: broken prev link");
+                assert_eq!(pg.prev(), prev, "dirty list: broken prev link");
                 put(pg, Place::Dirty);
-                dirty.insert(pg as usize);
+                dirty.insert(pg.as_ptr() as usize);
                 n += 1;
                 prev = pg;
-                pg = (*pg).next;
+                pg = pg.next();
             }
             assert_eq!(s.dirty_tail, prev, "dirty list: wrong tail");
             assert_eq!(s.dirty_count, n, "dirty list: wrong count");
             let mut by_class = 0;
             for (c, &head) in s.dirty_of.iter().enumerate() {
-                let mut prev: *mut Page = ptr::null_mut();
+                let mut prev = PagePtr::NULL;
                 let mut pg = head;
                 while !pg.is_null() {
-                    assert_eq!((*pg).class_prev, prev, "class dirty list: broken prev link");
-                    assert_eq!((*pg).class as usize, c, "page on another class's dirty list");
+                    assert_eq!(pg.class_prev(), prev, "class dirty list: broken prev link");
+                    assert_eq!(pg.class() as usize, c, "page on another class's dirty list");
                     assert!(
-                        dirty.remove(&(pg as usize)),
+                        dirty.remove(&(pg.as_ptr() as usize)),
                         "page {pg:?} on a class dirty list but not on the dirty list (or twice)"
                     );
                     by_class += 1;
                     prev = pg;
-                    pg = (*pg).class_next;
+                    pg = pg.class_next();
                 }
             }
             assert_eq!(by_class, n, "class dirty lists: wrong count");
@@ -189,23 +194,23 @@ unsafe fn check(w: &World, held: &[usize]) {
             let mut pg = s.clean;
             while !pg.is_null() {
                 put(pg, Place::Clean);
-                pg = (*pg).next;
+                pg = pg.next();
             }
             let mut hinted = HashSet::new();
             for &head in &s.hints {
                 let mut pg = head;
                 while !pg.is_null() {
-                    assert!((*pg).hinted, "page {pg:?} on a hint list but not marked hinted");
-                    assert!(hinted.insert(pg as usize), "page {pg:?} twice on the hint lists");
-                    pg = (*pg).hint_next;
+                    assert!(pg.hinted(), "page {pg:?} on a hint list but not marked hinted");
+                    assert!(hinted.insert(pg.as_ptr() as usize), "page {pg:?} twice on the hint lists");
+                    pg = pg.hint_next();
                 }
             }
             for (_, rec) in tier.segments.lock().unwrap().iter() {
                 let rec = *rec as *mut SegMeta;
                 for i in 0..hak_os::SEGMENT_SIZE >> (*rec).page_shift {
-                    let pg = ptr::addr_of_mut!((*rec).pages).cast::<Page>().add(i);
+                    let pg = PagePtr::from_raw(ptr::addr_of_mut!((*rec).pages).cast::<Page>().add(i));
                     assert!(
-                        !(*pg).hinted || hinted.contains(&(pg as usize)),
+                        !pg.hinted() || hinted.contains(&(pg.as_ptr() as usize)),
                         "page {i} marked hinted but on no hint list"
                     );
                 }
@@ -217,14 +222,14 @@ unsafe fn check(w: &World, held: &[usize]) {
                 if h.cur[c] != empty_page() {
                     put(h.cur[c], Place::Cur(i));
                 }
-                let mut prev: *mut Page = ptr::null_mut();
+                let mut prev = PagePtr::NULL;
                 let mut pg = h.partial[c];
                 while !pg.is_null() {
-                    assert_eq!((*pg).prev, prev, "heap list: broken prev link");
-                    assert_eq!((*pg).class as usize, c, "page on another class's list");
+                    assert_eq!(pg.prev(), prev, "heap list: broken prev link");
+                    assert_eq!(pg.class() as usize, c, "page on another class's list");
                     put(pg, Place::Partial(i));
                     prev = pg;
-                    pg = (*pg).next;
+                    pg = pg.next();
                 }
             }
         }
@@ -239,21 +244,21 @@ unsafe fn check(w: &World, held: &[usize]) {
             let rec = rec as *mut SegMeta;
             let npages = hak_os::SEGMENT_SIZE >> (*rec).page_shift;
             for i in 0..npages {
-                let pg = ptr::addr_of_mut!((*rec).pages).cast::<Page>().add(i);
-                let owner = (*pg).owner.load(Ordering::SeqCst);
-                let word = (*pg).remote.load(Ordering::SeqCst);
+                let pg = PagePtr::from_raw(ptr::addr_of_mut!((*rec).pages).cast::<Page>().add(i));
+                let owner = pg.owner(Ordering::SeqCst);
+                let word = pg.remote(Ordering::SeqCst);
                 let remote = list(remote_ptr(word));
                 assert_eq!(remote.len(), remote_count(word) as usize, "page {i}: remote count disagrees with the list");
-                let held_here = held_by_page.get(&(pg as usize)).cloned().unwrap_or_default();
+                let held_here = held_by_page.get(&(pg.as_ptr() as usize)).cloned().unwrap_or_default();
                 let what = format!(
                     "page {i} (owner {owner:#x}, used {:#x}, remote {remote:x?}, held {held_here:x?})",
-                    (*pg).used()
+                    pg.used()
                 );
-                match place.get(&(pg as usize)).copied() {
+                match place.get(&(pg.as_ptr() as usize)).copied() {
                     Some(p @ (Place::Dirty | Place::Clean)) => {
                         assert_eq!(owner, NO_OWNER, "{what}: free page with an owner");
                         assert!(remote.is_empty() && held_here.is_empty(), "{what}: free page with blocks out");
-                        assert!(p == Place::Dirty || (*pg).capacity == 0, "{what}: clean page with carved blocks");
+                        assert!(p == Place::Dirty || pg.capacity() == 0, "{what}: clean page with carved blocks");
                     }
                     Some(Place::Cur(h) | Place::Partial(h)) => {
                         assert_eq!(owner, (*w.heaps[h]).token, "{what}: on a list of heap {h} but not owned by it");
@@ -264,21 +269,21 @@ unsafe fn check(w: &World, held: &[usize]) {
                     }
                 }
                 // Block ledger.
-                let free = list((*pg).free);
+                let free = list(pg.free());
                 let mut all = HashSet::new();
                 for &b in free.iter().chain(&remote).chain(&held_here) {
                     assert!(all.insert(b), "{what}: block {b:#x} in two places");
-                    assert!((*pg).is_block_start(b), "{what}: {b:#x} is not a carved block");
+                    assert!(pg.is_block_start(b), "{what}: {b:#x} is not a carved block");
                 }
                 // The current page carries one phantom count (Heap::make_cur).
-                let phantom = matches!(place.get(&(pg as usize)), Some(Place::Cur(_))) as usize;
-                let used = (*pg).used() as usize;
+                let phantom = matches!(place.get(&(pg.as_ptr() as usize)), Some(Place::Cur(_))) as usize;
+                let used = pg.used() as usize;
                 assert_eq!(
                     used,
                     remote.len() + held_here.len() + phantom,
                     "{what}: used does not count held + remote blocks (+1 when current)"
                 );
-                assert_eq!(all.len(), (*pg).capacity as usize, "{what}: a carved block is lost");
+                assert_eq!(all.len(), pg.capacity() as usize, "{what}: a carved block is lost");
             }
         }
     }
@@ -452,7 +457,7 @@ fn stale_hint_of_another_class() {
             (*h1.0).abandon_all();
             let z = (*h2.0).alloc(0) as usize;
             assert_ne!(page_of(tier, z), page_of(tier, y));
-            assert_eq!((*h2.0).partial[1], page_of(tier, y), "adopted through the stale hint");
+            assert_eq!((*h2.0).partial[1].as_ptr(), page_of(tier, y), "adopted through the stale hint");
             check(&w, &[y, z]);
             heap_free(tier, h2, y);
             check(&w, &[z]);

@@ -158,6 +158,7 @@ fn larson_handoff_with_thread_churn() {
             drop_block(b, "larson final");
         }
     }
+    check_tiers();
     assert!(gens >= LINEAGES as u32);
 }
 
@@ -229,6 +230,7 @@ fn producer_consumer_all_remote() {
     let freed: usize = consumers.into_iter().map(|t| t.join().unwrap()).sum();
     assert_eq!(sent, freed);
     assert!(sent > 0);
+    check_tiers();
 }
 
 /// A size from every tier: tiny, L2, L2.5 and (rarely) big blocks.
@@ -302,6 +304,7 @@ fn mixed_sizes_all_tiers_with_realloc() {
         drop_block(b, "pool final");
     }
     assert!(reallocs > 0);
+    check_tiers();
 }
 
 /// Vectors grown by realloc 1.5x at a time from 16 B to 1..6 MiB, in four
@@ -347,6 +350,17 @@ fn concurrent_vectors_grown_by_realloc() {
     }
     let grown: usize = ts.into_iter().map(|t| t.join().unwrap()).sum();
     assert!(freed >= THREADS as usize && grown > 0);
+    check_tiers();
+}
+
+/// Walks the slab tiers' lists of empty pages (`SlabTier::check`: links,
+/// counts, owners and every free page's free list; this test binary builds
+/// with debug assertions). Other tests run meanwhile: each check holds its
+/// tier's lock.
+fn check_tiers() {
+    for tier in [&hak_tiny::TINY, &hak_pool::L2, &hak_pool::L25] {
+        tier.check();
+    }
 }
 
 /// Sanity of the helpers themselves (a corrupted word is reported).

@@ -1,0 +1,392 @@
+//! [`Heap`]: a thread's pages of one tier, the allocation paths and the
+//! owner's free paths.
+
+use core::ptr;
+
+use hak_os::diag;
+use hak_os::sync::Ordering;
+
+use crate::abandon::collect_remote;
+use crate::check::{check_page, check_used};
+use crate::page::{empty_page, extend, prefetch, refill, Block, Page, PagePtr, ABANDONED};
+use crate::{free_fast, free_remote, SlabTier, MAX_CLASSES};
+
+/// A thread's heap for one tier. Must live at a stable address for as long as
+/// it owns pages.
+///
+/// Pages record their owner as a *token*: by default the heap's address; a
+/// router that keeps several heaps per thread gives them all one token (the
+/// thread context's address) so its free path can test ownership without
+/// knowing which heap serves the page.
+#[repr(C)]
+pub struct Heap {
+    pub(crate) cur: [PagePtr; MAX_CLASSES],
+    pub(crate) token: usize,
+    pub(crate) tier: *const SlabTier,
+    pub(crate) partial: [PagePtr; MAX_CLASSES],
+    /// Slow-path entries (statistics).
+    pub(crate) slow_allocs: usize,
+    /// Adopt abandoned pages on free.
+    pub(crate) adopts: bool,
+}
+
+impl Heap {
+    hak_os::loom_const_fn! {
+    /// A placeholder to [`Heap::init`] before use. Until then
+    /// [`Heap::try_alloc`] finds every class empty and writes nothing, so
+    /// a never-written one can stand in for a thread that has no heap yet.
+    pub fn uninit() -> Heap {
+        Heap {
+            cur: [empty_page(); MAX_CLASSES],
+            token: 0,
+            tier: ptr::null(),
+            partial: [PagePtr::NULL; MAX_CLASSES],
+            slow_allocs: 0,
+            adopts: true,
+        }
+    }
+    }
+
+    /// Prepares the heap to serve `tier`, with its own address as token.
+    /// The heap must not own pages.
+    pub fn init(&mut self, tier: &'static SlabTier) {
+        let token = self as *const Heap as usize;
+        self.init_with_token(tier, token);
+    }
+
+    /// Prepares the heap to serve `tier` with owner token `token`, which must
+    /// be unique to the owning thread and not one of the reserved owner
+    /// values (0 to 3: [`NO_OWNER`](crate::NO_OWNER), [`ABANDONED`], ...). The heap must not
+    /// own pages.
+    pub fn init_with_token(&mut self, tier: &'static SlabTier, token: usize) {
+        debug_assert!(token > ABANDONED, "owner token {token} is a reserved owner value");
+        self.token = token;
+        self.cur = [empty_page(); MAX_CLASSES];
+        self.partial = [PagePtr::NULL; MAX_CLASSES];
+        self.tier = tier;
+        self.slow_allocs = 0;
+        self.adopts = true;
+    }
+
+    /// Whether [`Heap::init`] ran.
+    pub fn is_init(&self) -> bool {
+        !self.tier.is_null()
+    }
+
+    /// The owner token of this heap.
+    #[inline(always)]
+    pub fn token(&self) -> usize {
+        self.token
+    }
+
+    /// Number of slow-path allocations so far.
+    pub fn slow_allocs(&self) -> usize {
+        self.slow_allocs
+    }
+
+    /// Allocates a block of class `class`; null when out of memory.
+    ///
+    /// # Safety
+    /// The heap is initialised, used only by its owning thread, and
+    /// `class < tier.sizes().len()`.
+    #[inline(always)]
+    pub unsafe fn alloc(&mut self, class: usize) -> *mut u8 {
+        // SAFETY: forwarded contract.
+        unsafe {
+            let b = self.try_alloc(class);
+            if !b.is_null() {
+                return b;
+            }
+            self.alloc_slow(class)
+        }
+    }
+
+    /// The allocation fast path alone: pops the current page of `class`, or
+    /// returns null when it is empty (then call [`Heap::alloc_slow`]).
+    ///
+    /// # Safety
+    /// The heap is initialised or made by [`Heap::uninit`] (then it finds
+    /// nothing and writes nothing at all), used only by its owning thread,
+    /// and `class < tier.sizes().len()` (below [`MAX_CLASSES`] for an
+    /// uninitialised one). Writes the current page, never the heap.
+    #[inline(always)]
+    pub unsafe fn try_alloc(&self, class: usize) -> *mut u8 {
+        // SAFETY: cur[class] is the empty page or a page we own.
+        unsafe {
+            let pg = *self.cur.get_unchecked(class);
+            let b = pg.free();
+            if !b.is_null() {
+                let next = (*b).next;
+                pg.set_free(next);
+                pg.set_used(pg.used() + 1);
+                // The next allocation will read `next`'s link: start loading
+                // its line now (free lists of long-lived heaps are cold;
+                // prefetching null is harmless).
+                prefetch(next.cast());
+            }
+            b.cast()
+        }
+    }
+
+    /// The slow path of [`Heap::alloc`]: refills the current page, else
+    /// detaches it (exhausted) and switches to a partially free page of our
+    /// own, else an abandoned page with free space, else an empty page of
+    /// the tier (resident first: no memory to fault in), else a new one.
+    /// Abandoned pages come before empty ones: their free blocks are
+    /// committed memory nobody else can use, and once frees go to the
+    /// thread caches a thread rarely adopts pages by freeing into them, so
+    /// taking empty pages first left the hinted pages' holes unused and
+    /// larson's peak RSS grew with its run time (1 s: 20 MB, 4 s: 36 MB;
+    /// hints first: 9.4 and 10 MB, glibc 18 MB).
+    ///
+    /// # Safety
+    /// As [`Heap::alloc`].
+    #[inline(never)]
+    pub unsafe fn alloc_slow(&mut self, class: usize) -> *mut u8 {
+        self.slow_allocs += 1;
+        // SAFETY: every page reached from the heap lists is owned by us, and
+        // so is every page acquired or adopted here.
+        unsafe {
+            let tier = &*self.tier;
+            let pg = self.cur[class];
+            if pg != empty_page() {
+                if refill(pg) {
+                    return Self::pop(pg);
+                }
+                // An exhausted page holds at least one block, so dropping
+                // its current-page reference cannot empty it.
+                pg.set_used(pg.used() - 1);
+                check_used(pg, false);
+                self.cur[class] = empty_page();
+                self.detach(pg);
+            }
+            loop {
+                let pg = self.partial[class];
+                if pg.is_null() {
+                    break;
+                }
+                self.unlink(pg);
+                if refill(pg) {
+                    self.make_cur(class, pg);
+                    return Self::pop(pg);
+                }
+                self.detach(pg);
+            }
+            loop {
+                let pg = tier.take_abandoned(class, self);
+                if pg.is_null() {
+                    break;
+                }
+                self.adopt(pg);
+                if pg.class() as usize != class {
+                    if pg.used() == 0 {
+                        tier.release_page(pg);
+                    } else {
+                        self.link(pg);
+                    }
+                } else if refill(pg) {
+                    self.make_cur(class, pg);
+                    return Self::pop(pg);
+                } else {
+                    self.detach(pg);
+                }
+            }
+            let pg = tier.acquire_page(class, self);
+            if pg.is_null() {
+                return ptr::null_mut();
+            }
+            if pg.free().is_null() {
+                extend(pg);
+            }
+            self.make_cur(class, pg);
+            Self::pop(pg)
+        }
+    }
+
+    /// Makes `pg` (on no list) the current page of `class` (whose current
+    /// page is the empty page). The current page carries one phantom count in
+    /// `used`, so the owner's free fast path (`used >= 2`) also serves the
+    /// current page's last block instead of taking the slow path to check
+    /// whether the page became empty: a current page is never released.
+    #[inline]
+    pub(crate) unsafe fn make_cur(&mut self, class: usize, pg: PagePtr) {
+        // SAFETY: we own the page.
+        unsafe {
+            pg.set_used(pg.used() + 1);
+            check_page(pg, (*self.tier).page_shift, true);
+        }
+        self.cur[class] = pg;
+    }
+
+    /// # Safety
+    /// `pg` is owned by us and has a non-empty free list.
+    #[inline(always)]
+    pub(crate) unsafe fn pop(pg: PagePtr) -> *mut u8 {
+        // SAFETY: per contract.
+        unsafe {
+            let b = pg.free();
+            pg.set_free((*b).next);
+            pg.set_used(pg.used() + 1);
+            check_used(pg, true);
+            b.cast()
+        }
+    }
+
+    /// Links `pg` at the head of its class's partial list.
+    pub(crate) unsafe fn link(&mut self, pg: PagePtr) {
+        // SAFETY: owner-only list manipulation.
+        unsafe {
+            let head = &mut self.partial[pg.class() as usize];
+            pg.set_prev(PagePtr::NULL);
+            pg.set_next(*head);
+            if !(*head).is_null() {
+                (*head).set_prev(pg);
+            }
+            *head = pg;
+        }
+    }
+
+    /// Unlinks `pg` from its class's partial list.
+    pub(crate) unsafe fn unlink(&mut self, pg: PagePtr) {
+        // SAFETY: owner-only list manipulation.
+        unsafe {
+            if pg.prev().is_null() {
+                self.partial[pg.class() as usize] = pg.next();
+            } else {
+                pg.prev().set_next(pg.next());
+            }
+            if !pg.next().is_null() {
+                pg.next().set_prev(pg.prev());
+            }
+            pg.set_next(PagePtr::NULL);
+            pg.set_prev(PagePtr::NULL);
+        }
+    }
+
+    /// Frees block `p` of page `pg`, from the thread that owns this heap.
+    ///
+    /// If the page belongs to this heap the block goes onto its free list
+    /// (no atomics). If the page is abandoned, this heap adopts it first
+    /// (ownership follows the thread that frees its blocks, which is who
+    /// received them). Otherwise the block goes onto the page's remote list.
+    ///
+    /// # Safety
+    /// `p` is a live block of `pg`; `self` belongs to the calling thread.
+    #[inline(always)]
+    pub unsafe fn free(&mut self, pg: *mut Page, p: *mut u8) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            if !free_fast(pg, p, self.token) {
+                self.free_slow(pg, p);
+            }
+        }
+    }
+
+    /// The slow path of [`Heap::free`] (after [`free_fast`] said no).
+    ///
+    /// # Safety
+    /// As [`Heap::free`].
+    #[inline(never)]
+    pub unsafe fn free_slow(&mut self, pg: *mut Page, p: *mut u8) {
+        let pg = PagePtr::from_raw(pg);
+        // SAFETY: see the cases below.
+        unsafe {
+            let owner = pg.owner(Ordering::Relaxed);
+            if owner == self.token() {
+                self.free_local_slow(pg, p);
+                return;
+            }
+            if owner == ABANDONED
+                && self.adopts
+                && pg.cas_owner(ABANDONED, self.token(), Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            {
+                self.adopt(pg);
+                self.link(pg);
+                self.free_local_slow(pg, p);
+                return;
+            }
+            free_remote(pg.as_ptr(), p);
+        }
+    }
+
+    /// Whether this heap adopts abandoned pages it frees into (default yes;
+    /// a heap that must never own pages, e.g. one standing in for an exiting
+    /// thread, turns it off).
+    pub fn set_adopts(&mut self, adopts: bool) {
+        self.adopts = adopts;
+    }
+
+    #[inline(never)]
+    pub(crate) unsafe fn free_local_slow(&mut self, pg: PagePtr, p: *mut u8) {
+        // SAFETY: we own the page.
+        unsafe {
+            let u = pg.used();
+            let is_cur = self.cur[pg.class() as usize] == pg;
+            if u == is_cur as u32 || pg.free() == p as *mut Block || !pg.is_block_start(p as usize) {
+                diag::fatal("free(): double free or invalid pointer", p as usize);
+            }
+            let b = p as *mut Block;
+            (*b).next = pg.free();
+            pg.set_free(b);
+            pg.set_used(u - 1);
+            check_used(pg, is_cur);
+            if u == 1 && !is_cur {
+                // Empty and not current (so on the partial list): give it back.
+                self.unlink(pg);
+                collect_remote(pg);
+                (*self.tier).release_page(pg);
+            }
+        }
+    }
+    /// Periodic upkeep, for an owner that may be mostly idle: [`Heap::collect`],
+    /// then purges the tier's expired empty pages. Costs one pass over the
+    /// heap's pages; the router runs it at most every 50 ms per thread.
+    /// Without it, a burst freed by another thread stays resident until the
+    /// owner next needs a page of those classes.
+    ///
+    /// # Safety
+    /// Called by the owning thread.
+    pub unsafe fn maintain(&mut self) {
+        if self.tier.is_null() {
+            return;
+        }
+        // SAFETY: forwarded contract.
+        unsafe {
+            self.collect();
+            (*self.tier).purge_expired();
+        }
+    }
+
+    /// Collects the remote frees of the current and partial pages and
+    /// returns pages that became empty to the tier (an explicit flush, e.g.
+    /// `hak_thread_flush`; also part of [`Heap::maintain`]).
+    ///
+    /// # Safety
+    /// Called by the owning thread.
+    pub unsafe fn collect(&mut self) {
+        if self.tier.is_null() {
+            return;
+        }
+        // SAFETY: all pages reached are ours.
+        unsafe {
+            let tier = &*self.tier;
+            for c in 0..MAX_CLASSES {
+                let cur = self.cur[c];
+                if cur != empty_page() {
+                    collect_remote(cur);
+                }
+                let mut pg = self.partial[c];
+                while !pg.is_null() {
+                    let next = pg.next();
+                    collect_remote(pg);
+                    if pg.used() == 0 {
+                        self.unlink(pg);
+                        tier.release_page(pg);
+                    }
+                    pg = next;
+                }
+            }
+            self.check();
+        }
+    }
+}

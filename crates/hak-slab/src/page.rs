@@ -1,0 +1,491 @@
+//! Page descriptors: [`Page`], the owner values, the remote list's word
+//! encoding, carving and refilling a page's free list, and the static empty
+//! page every heap starts with.
+
+use core::ptr;
+use core::sync::atomic as stat;
+
+use hak_os::map;
+use hak_os::sync::{AtomicPtr, AtomicUsize, Ordering};
+
+use crate::abandon::collect_remote;
+
+/// A free block: its first word links to the next free block.
+#[repr(C)]
+pub struct Block {
+    pub(crate) next: *mut Block,
+}
+
+/// Owner value of free pages (on the tier's lists). Never a valid token,
+/// and never 0, so a null token matches no page.
+pub const NO_OWNER: usize = 1;
+
+/// Owner value of pages given up with blocks still out (exhausted pages, and
+/// every page of an exited thread), adopted by the next heap that frees into
+/// them or that needs a page with free space. Never a valid token.
+pub const ABANDONED: usize = 3;
+
+/// Owner value of an abandoned page while a remote freer reclaims it.
+pub(crate) const RECLAIMING: usize = 2;
+
+/// Descriptor of one page (a run of `1 << page_shift` bytes serving one
+/// class). 128 bytes: the first cache line holds what the owner's fast paths
+/// touch and, on purpose, the remote list: a remote freer reads `owner` and
+/// pushes onto `remote`, and the owner collects `remote` next to `free` and
+/// `used`, so a block passed between two threads moves one line, not two.
+/// With `remote` on a line of its own, `prodcons` ran at a third of the
+/// speed (2 and 4 threads).
+#[repr(C, align(64))]
+pub struct Page {
+    /// Owner-only: blocks ready to hand out.
+    free: *mut Block,
+    /// Blocks handed out and not yet returned. Written by the owner only;
+    /// also read by a remote freer of an abandoned page ([`free_remote`]),
+    /// so it is a relaxed atomic (plain loads and stores on x86-64): that
+    /// read is not a data race, and its ordering comes from the remote
+    /// list's RMWs. Use [`PagePtr::used`] and [`PagePtr::set_used`].
+    used: stat::AtomicU32,
+    /// Blocks carved so far (owner-only).
+    capacity: u32,
+    /// Token of the owning heap, [`NO_OWNER`] when free, [`ABANDONED`]
+    /// when abandoned, `RECLAIMING` while a freer reclaims it.
+    owner: AtomicUsize,
+    /// Blocks the page can hold.
+    reserved: u32,
+    /// Size of each block in bytes.
+    block_size: u32,
+    /// First byte of the page.
+    start: usize,
+    /// Class index in the tier.
+    class: u32,
+    /// Bytes from `start` that may be resident, as of the page's last class
+    /// change: the deepest carve of the classes it served since it was last
+    /// purged, less what a trim returned (see [`page_depth`] and
+    /// [`SlabTier::trim_for_class`]); 0 after a purge. Written by whoever
+    /// holds the empty page alone (the heap taking it over, or the purge
+    /// while it is off every list); read under the tier lock while the page
+    /// is on the dirty list.
+    depth: u32,
+    /// Blocks freed by other threads (multi-producer, single-consumer stack),
+    /// with their count in the top 16 bits (see [`REMOTE_COUNT_SHIFT`]).
+    remote: AtomicPtr<Block>,
+    /// List links (heap lists: owner-only; tier lists: under the tier lock).
+    next: PagePtr,
+    // ---- second cache line (from `prev` on): bookkeeping of the slow paths
+    prev: PagePtr,
+    /// When the page was last released (ms, for decay).
+    freed_at_ms: u64,
+    /// Link of the tier's abandoned-page hint list (under the tier lock).
+    hint_next: PagePtr,
+    /// On a hint list of the tier (under the tier lock; the page may have
+    /// been adopted or released since it was put there).
+    hinted: bool,
+    /// Links of the tier's per-class dirty list (under the tier lock).
+    class_next: PagePtr,
+    class_prev: PagePtr,
+}
+
+impl Page {
+    hak_os::loom_const_fn! {
+    fn empty() -> Page {
+        Page {
+            free: ptr::null_mut(),
+            used: stat::AtomicU32::new(0),
+            capacity: 0,
+            owner: AtomicUsize::new(NO_OWNER),
+            reserved: 0,
+            block_size: 0,
+            start: 0,
+            class: 0,
+            remote: AtomicPtr::new(ptr::null_mut()),
+            next: PagePtr::NULL,
+            prev: PagePtr::NULL,
+            freed_at_ms: 0,
+            hint_next: PagePtr::NULL,
+            hinted: false,
+            depth: 0,
+            class_next: PagePtr::NULL,
+            class_prev: PagePtr::NULL,
+        }
+    }
+    }
+
+    /// Size in bytes of the blocks this page serves (the usable size of each).
+    #[inline(always)]
+    pub fn block_size(&self) -> usize {
+        self.block_size as usize
+    }
+
+    /// Whether `p` is the start of a block of this page (slow check used by
+    /// diagnostics and `realloc`).
+    pub fn is_block_start(&self, p: usize) -> bool {
+        self.block_size != 0
+            && p >= self.start
+            && (p - self.start).is_multiple_of(self.block_size as usize)
+            && (p - self.start) / (self.block_size as usize) < self.capacity as usize
+    }
+}
+
+/// A pointer to a page descriptor: the only way the engine reaches a page's
+/// fields, so every dereference of a raw page pointer is in this impl.
+/// Zero cost: one pointer, passed and returned in a register, and every
+/// accessor inlines to the plain load or store it names.
+///
+/// Every accessor is `unsafe` with one contract: `self` points to a live
+/// page descriptor (not null), and the caller may touch the field under the
+/// page protocol (see [`Page`]'s fields): the owner-only fields (`free`,
+/// `capacity`, `reserved`, `block_size`, `start`, `class`, `depth`) and
+/// the heap-list links by the page's owner (a heap whose token is in
+/// `owner`, a reclaimer, or whoever holds a free page off every list); the
+/// tier-list links, `freed_at_ms` and the hint fields under the tier lock
+/// (or by whoever holds the free page off every list). The atomics
+/// (`owner`, `remote`, `used`) may be read by any thread that reached the
+/// page (descriptors are never freed while their tier lives).
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct PagePtr(*mut Page);
+
+/// Getter and setter of plain fields of [`Page`], per [`PagePtr`]'s contract.
+macro_rules! plain_fields {
+    ($($get:ident $(/ $set:ident)?: $t:ty;)*) => {$(
+        #[doc = concat!("The page's `", stringify!($get), "` (see [`PagePtr`]'s contract).")]
+        ///
+        /// # Safety
+        /// As every [`PagePtr`] accessor.
+        #[inline(always)]
+        pub(crate) unsafe fn $get(self) -> $t {
+            // SAFETY: per the contract.
+            unsafe { (*self.0).$get }
+        }
+        $(
+        #[doc = concat!("Sets the page's `", stringify!($get), "` (see [`PagePtr`]'s contract).")]
+        ///
+        /// # Safety
+        /// As every [`PagePtr`] accessor.
+        #[inline(always)]
+        pub(crate) unsafe fn $set(self, v: $t) {
+            // SAFETY: per the contract.
+            unsafe { (*self.0).$get = v }
+        }
+        )?
+    )*};
+}
+
+impl PagePtr {
+    /// No page (list ends).
+    pub(crate) const NULL: PagePtr = PagePtr(ptr::null_mut());
+
+    /// The handle of descriptor `p` (or null).
+    #[inline(always)]
+    pub(crate) const fn from_raw(p: *mut Page) -> PagePtr {
+        PagePtr(p)
+    }
+
+    /// The raw descriptor pointer (for the public API).
+    #[inline(always)]
+    pub(crate) const fn as_ptr(self) -> *mut Page {
+        self.0
+    }
+
+    /// Whether this is [`PagePtr::NULL`].
+    #[inline(always)]
+    pub(crate) fn is_null(self) -> bool {
+        self.0.is_null()
+    }
+
+    plain_fields! {
+        free / set_free: *mut Block;
+        capacity / set_capacity: u32;
+        reserved / set_reserved: u32;
+        block_size / set_block_size: u32;
+        start: usize;
+        class / set_class: u32;
+        depth / set_depth: u32;
+        next / set_next: PagePtr;
+        prev / set_prev: PagePtr;
+        freed_at_ms / set_freed_at_ms: u64;
+        hint_next / set_hint_next: PagePtr;
+        hinted / set_hinted: bool;
+        class_next / set_class_next: PagePtr;
+        class_prev / set_class_prev: PagePtr;
+    }
+
+    /// Blocks handed out and not yet returned (relaxed; any thread).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn used(self) -> u32 {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).used.load(stat::Ordering::Relaxed) }
+    }
+
+    /// Sets the count of blocks out (owner only; relaxed).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn set_used(self, n: u32) {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).used.store(n, stat::Ordering::Relaxed) }
+    }
+
+    /// The page's `owner` word (any thread).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn owner(self, order: Ordering) -> usize {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).owner.load(order) }
+    }
+
+    /// Stores the page's `owner` (by its owner, giving it up or handing it over).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn set_owner(self, v: usize, order: Ordering) {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).owner.store(v, order) }
+    }
+
+    /// Compare-exchange of the page's `owner` (any thread).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn cas_owner(self, cur: usize, new: usize, ok: Ordering, err: Ordering) -> Result<usize, usize> {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).owner.compare_exchange(cur, new, ok, err) }
+    }
+
+    /// The page's remote-list word (any thread; see [`remote_ptr`]).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn remote(self, order: Ordering) -> *mut Block {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).remote.load(order) }
+    }
+
+    /// Stores the remote-list word (by whoever holds the free page).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn set_remote(self, w: *mut Block, order: Ordering) {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).remote.store(w, order) }
+    }
+
+    /// Swaps the remote-list word (the owner takes the list).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn swap_remote(self, w: *mut Block, order: Ordering) -> *mut Block {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).remote.swap(w, order) }
+    }
+
+    /// Compare-exchange of the remote-list word (any thread).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn cas_remote(
+        self,
+        cur: *mut Block,
+        new: *mut Block,
+        ok: Ordering,
+        err: Ordering,
+    ) -> Result<*mut Block, *mut Block> {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).remote.compare_exchange(cur, new, ok, err) }
+    }
+
+    /// Weak compare-exchange of the remote-list word (a pusher's loop).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline(always)]
+    pub(crate) unsafe fn cas_remote_weak(
+        self,
+        cur: *mut Block,
+        new: *mut Block,
+        ok: Ordering,
+        err: Ordering,
+    ) -> Result<*mut Block, *mut Block> {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).remote.compare_exchange_weak(cur, new, ok, err) }
+    }
+
+    /// [`Page::is_block_start`] of the page.
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor (an owner-only read).
+    #[inline(always)]
+    pub(crate) unsafe fn is_block_start(self, p: usize) -> bool {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).is_block_start(p) }
+    }
+
+    /// Writes a fresh free descriptor for the page at `start`, linked to `next`.
+    ///
+    /// # Safety
+    /// `self` points to descriptor memory nobody else can reach yet.
+    pub(crate) unsafe fn init(self, start: usize, next: PagePtr) {
+        // SAFETY: per the contract.
+        unsafe {
+            self.0.write(Page::empty());
+            (*self.0).start = start;
+            (*self.0).next = next;
+        }
+    }
+}
+
+/// The remote list word is a block pointer (47 bits of user address space)
+/// with the number of blocks in the list in its top 16 bits, so the owner
+/// learns the count with its swap instead of walking the list. A page holds
+/// at most 4096 blocks, far below the 65535 the field can count.
+pub(crate) const REMOTE_COUNT_SHIFT: u32 = 48;
+
+#[inline(always)]
+pub(crate) fn remote_ptr(w: *mut Block) -> *mut Block {
+    ((w as usize) & ((1usize << REMOTE_COUNT_SHIFT) - 1)) as *mut Block
+}
+
+#[inline(always)]
+pub(crate) fn remote_count(w: *mut Block) -> u32 {
+    ((w as usize) >> REMOTE_COUNT_SHIFT) as u32
+}
+
+#[inline(always)]
+pub(crate) fn remote_word(p: *mut Block, count: u32) -> *mut Block {
+    ((p as usize) | ((count as usize) << REMOTE_COUNT_SHIFT)) as *mut Block
+}
+
+/// Makes the page's `free` list non-empty if it can: remote
+/// frees, then carving fresh blocks. Returns whether `free` is non-empty.
+///
+/// # Safety
+/// The caller owns `pg`.
+pub(crate) unsafe fn refill(pg: PagePtr) -> bool {
+    // SAFETY: owner-only fields of a page we own.
+    unsafe {
+        if !pg.free().is_null() {
+            return true;
+        }
+        if collect_remote(pg) != 0 {
+            return true;
+        }
+        if pg.capacity() < pg.reserved() {
+            extend(pg);
+            return true;
+        }
+        false
+    }
+}
+
+/// Blocks [`extend`] carves at a time from a page of `bs`-byte blocks with
+/// `left` (at least one) blocks not carved yet: about 4 KiB's worth, at
+/// least one block.
+#[inline(always)]
+const fn carve_blocks(bs: usize, left: usize) -> usize {
+    let n = 4096 / bs;
+    let n = if n < 1 { 1 } else { n };
+    if n < left {
+        n
+    } else {
+        left
+    }
+}
+
+/// The depth of the empty page `pg`: its bytes from the start that may be
+/// resident (its recorded depth, or its current class's carve if deeper).
+///
+/// # Safety
+/// `pg` is a free page and the caller holds the tier lock, or owns it.
+pub(crate) unsafe fn page_depth(pg: PagePtr) -> usize {
+    // SAFETY: per contract.
+    unsafe {
+        let carved = (pg.capacity() as usize * pg.block_size() as usize).next_multiple_of(map::page_size());
+        (pg.depth() as usize).max(carved)
+    }
+}
+
+/// Bytes of the first carve of a page of `bs`-byte blocks.
+pub(crate) const fn first_carve(bs: usize) -> usize {
+    carve_blocks(bs, usize::MAX) * bs
+}
+
+/// Largest page (as a shift) that keeps only the new class's first carve
+/// when it changes class (see `SlabTier::trim_for_class`): the tiny tier's
+/// 64 KiB and L2's 256 KiB pages.
+pub const TRIM_MAX_PAGE_SHIFT: u32 = 18;
+
+/// Carves about 4 KiB worth of fresh blocks (at least one) onto `free`.
+///
+/// # Safety
+/// The caller owns `pg`, whose `free` list is empty and capacity not reached.
+pub(crate) unsafe fn extend(pg: PagePtr) {
+    // SAFETY: the blocks carved lie inside the page and are unused.
+    unsafe {
+        let bs = pg.block_size() as usize;
+        let left = (pg.reserved() - pg.capacity()) as usize;
+        let n = carve_blocks(bs, left);
+        let first = pg.start() + pg.capacity() as usize * bs;
+        for i in 0..n {
+            let b = (first + i * bs) as *mut Block;
+            (*b).next = if i + 1 < n { (first + (i + 1) * bs) as *mut Block } else { ptr::null_mut() };
+        }
+        pg.set_free(first as *mut Block);
+        pg.set_capacity(pg.capacity() + n as u32);
+    }
+}
+
+/// Hints the CPU to load the cache line at `p` (no fault for any address).
+#[inline(always)]
+pub(crate) fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch never faults, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// A static, never-written page used as the initial "current page" of every
+/// class so the fast path needs no null check.
+#[cfg(not(loom))]
+struct EmptyPage(Page);
+// SAFETY: the empty page is never written (its free list is null, so the fast
+// path never touches it, and the slow path recognises it by address).
+#[cfg(not(loom))]
+unsafe impl Sync for EmptyPage {}
+#[cfg(not(loom))]
+static EMPTY: EmptyPage = EmptyPage(Page::empty());
+
+/// Loom builds: zero bytes standing in for the empty page (loom atomics
+/// cannot live in a static). Only its `free` field (null) is ever read.
+#[cfg(loom)]
+#[repr(C, align(64))]
+struct EmptyPage([u8; core::mem::size_of::<Page>()]);
+#[cfg(loom)]
+static EMPTY: EmptyPage = EmptyPage([0; core::mem::size_of::<Page>()]);
+
+/// The static empty page (see `EMPTY`).
+#[inline(always)]
+pub(crate) const fn empty_page() -> PagePtr {
+    PagePtr(ptr::addr_of!(EMPTY.0) as *mut Page)
+}
+
+// A page descriptor is two cache lines; the remote list shares the first
+// with the owner's fields (see [`Page`]).
+#[cfg(not(loom))]
+const _: () = assert!(core::mem::size_of::<Page>() == 128);
+#[cfg(not(loom))]
+const _: () = assert!(core::mem::offset_of!(Page, remote) + 8 <= 64);

@@ -1,0 +1,187 @@
+//! Segments: the [`SegMeta`] record of a 4 MiB slab segment (page
+//! descriptors and the free path's page and bin lookups), and reserving and
+//! registering a new segment.
+
+use core::ptr;
+use core::sync::atomic as stat;
+
+use hak_os::sync::Ordering;
+use hak_os::{map, meta, segmap, SEGMENT_SIZE};
+
+use crate::page::{Page, PagePtr};
+use crate::{cache, SlabTier, MAX_PAGES, NO_SLOT, TAG_SLAB};
+
+/// log2 of the granule of [`SegMeta::page_ptr`] (64 KiB, the smallest page).
+pub const GRANULE_SHIFT: usize = 16;
+
+/// The record of one slab segment, pointed to by its segment-map entry.
+#[repr(C)]
+pub struct SegMeta {
+    /// For each 64 KiB granule of the segment, its page descriptor: the free
+    /// path finds a page with a constant shift and one load, whatever the
+    /// tier's page size.
+    pub page_ptr: [*mut Page; MAX_PAGES],
+    /// For each granule, where the bin of its page's blocks lies in a
+    /// [`Cache`](crate::Cache): [`bin_offset`](crate::bin_offset) of the page's [`slot`](crate::slot) (tier and
+    /// class), of [`NO_SLOT`] while the page is free. The free path reads
+    /// it next to `page_ptr` instead of through the descriptor (a dependent
+    /// load that cost a third of a malloc+free pair's throughput), and adds
+    /// it to its cache's address. Written by the page's owner when it takes
+    /// the page for a class or gives it back; read by any freer (a live
+    /// block's page never changes slot), so relaxed atomics.
+    pub bins: [stat::AtomicU32; MAX_PAGES],
+    /// Segment base address (4 MiB aligned).
+    pub base: usize,
+    /// log2 of the page size of the owning tier.
+    pub page_shift: u32,
+    /// Index of the owning tier (the router keeps one heap per tier index).
+    pub tier_index: u32,
+    /// The owning tier.
+    pub tier: *const SlabTier,
+    /// Page descriptors, `SEGMENT_SIZE >> page_shift` of them in use.
+    pub pages: [Page; MAX_PAGES],
+}
+
+impl SegMeta {
+    /// The descriptor of the page containing `p` (which must lie in this segment).
+    ///
+    /// # Safety
+    /// `self` is a live segment record and `p` lies in its segment.
+    #[inline(always)]
+    pub unsafe fn page_of(&self, p: usize) -> *mut Page {
+        let idx = (p >> GRANULE_SHIFT) & (MAX_PAGES - 1);
+        // SAFETY: idx < MAX_PAGES; every entry is set when the segment is made.
+        unsafe { *self.page_ptr.get_unchecked(idx) }
+    }
+
+    /// Where the bin of the blocks of the page containing `p` (which must
+    /// lie in this segment) lies in a [`Cache`](crate::Cache) (see [`Cache::push_at`](crate::Cache::push_at)); that
+    /// of [`NO_SLOT`] if the page is free.
+    #[inline(always)]
+    pub fn bin_of(&self, p: usize) -> usize {
+        let idx = (p >> GRANULE_SHIFT) & (MAX_PAGES - 1);
+        // SAFETY: idx < MAX_PAGES.
+        unsafe { self.bins.get_unchecked(idx) }.load(stat::Ordering::Relaxed) as usize
+    }
+}
+
+/// Publishes the [`bin_offset`] of `slot` for the granules of page `pg`
+/// (of a tier with pages of `1 << page_shift` bytes).
+///
+/// # Safety
+/// `pg` is a page descriptor inside its segment record, owned by the caller.
+pub(crate) unsafe fn set_slot(pg: PagePtr, page_shift: u32, slot: usize) {
+    // SAFETY: per contract.
+    unsafe {
+        let (rec, g0) = record_of(pg, page_shift);
+        for g in g0..g0 + (1 << (page_shift as usize - GRANULE_SHIFT)) {
+            (*rec).bins[g].store(cache::bin_offset(slot) as u32, stat::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The bin offset published for page `pg` (of a tier with pages of
+/// `1 << page_shift` bytes): that of its first granule.
+///
+/// # Safety
+/// `pg` is a page descriptor inside its segment record.
+#[cfg(debug_assertions)]
+pub(crate) unsafe fn bin_of_page(pg: PagePtr, page_shift: u32) -> usize {
+    // SAFETY: per contract.
+    unsafe {
+        let (rec, g0) = record_of(pg, page_shift);
+        (*rec).bins[g0].load(stat::Ordering::Relaxed) as usize
+    }
+}
+
+/// The segment record holding descriptor `pg`, and the index of the page's
+/// first granule.
+///
+/// # Safety
+/// `pg` is a page descriptor inside its segment record.
+unsafe fn record_of(pg: PagePtr, page_shift: u32) -> (*const SegMeta, usize) {
+    // SAFETY: descriptors live in their segment record's `pages` array, at
+    // the index of the page in the segment.
+    unsafe {
+        let off = pg.start() & hak_os::SEGMENT_MASK;
+        let i = off >> page_shift;
+        let rec = (pg.as_ptr() as usize - i * core::mem::size_of::<Page>() - core::mem::offset_of!(SegMeta, pages))
+            as *const SegMeta;
+        (rec, off >> GRANULE_SHIFT)
+    }
+}
+
+/// The segment record for a segment-map entry tagged [`TAG_SLAB`] (a
+/// record's address plus the tag: subtracting it, rather than masking
+/// it off, folds into the offsets of the loads that follow).
+#[inline(always)]
+pub fn seg_of_entry(entry: usize) -> *const SegMeta {
+    entry.wrapping_sub(TAG_SLAB) as *const SegMeta
+}
+
+impl SlabTier {
+    /// Reserves a new segment and returns its pages, linked through `next`.
+    pub(crate) fn new_segment(&'static self) -> PagePtr {
+        let base = map::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
+        if base.is_null() {
+            return PagePtr::NULL;
+        }
+        let rec = meta::alloc(core::mem::size_of::<SegMeta>()) as *mut SegMeta;
+        if rec.is_null() {
+            // SAFETY: fresh, unpublished mapping.
+            unsafe { map::unmap(base, SEGMENT_SIZE) };
+            return PagePtr::NULL;
+        }
+        let npages = SEGMENT_SIZE >> self.page_shift;
+        // SAFETY: `rec` is a fresh zeroed record of the right size that no one
+        // else knows yet.
+        unsafe {
+            (*rec).base = base as usize;
+            (*rec).page_shift = self.page_shift;
+            (*rec).tier_index = self.index;
+            (*rec).tier = self;
+            let pages = ptr::addr_of_mut!((*rec).pages) as *mut Page;
+            for g in 0..MAX_PAGES {
+                (*rec).page_ptr[g] = pages.add((g << GRANULE_SHIFT) >> self.page_shift);
+            }
+            for g in 0..MAX_PAGES {
+                (*rec).bins[g].store(cache::bin_offset(NO_SLOT) as u32, stat::Ordering::Relaxed);
+            }
+            for i in 0..npages {
+                let next = if i + 1 < npages { PagePtr::from_raw(pages.add(i + 1)) } else { PagePtr::NULL };
+                PagePtr::from_raw(pages.add(i)).init(base as usize + (i << self.page_shift), next);
+            }
+        }
+        if !segmap::set_range(base as usize, SEGMENT_SIZE, rec as usize | TAG_SLAB) {
+            // SAFETY: unpublished mapping and record.
+            unsafe {
+                map::unmap(base, SEGMENT_SIZE);
+                meta::free(rec.cast(), core::mem::size_of::<SegMeta>());
+            }
+            return PagePtr::NULL;
+        }
+        self.stats.segments.fetch_add(1, Ordering::Relaxed);
+        #[cfg(loom)]
+        self.segments.lock().unwrap_or_else(|e| e.into_inner()).push((base as usize, rec as usize));
+        // SAFETY: the record is initialised.
+        let pages = unsafe { ptr::addr_of_mut!((*rec).pages) as *mut Page };
+        PagePtr::from_raw(pages)
+    }
+}
+
+/// Loom builds: a model's tier unmaps its segments when dropped (models
+/// build a tier per execution; pages must not be used afterwards).
+#[cfg(loom)]
+impl Drop for SlabTier {
+    fn drop(&mut self) {
+        let segs = core::mem::take(&mut *self.segments.lock().unwrap_or_else(|e| e.into_inner()));
+        for (base, rec) in segs {
+            segmap::clear_range(base, SEGMENT_SIZE);
+            // SAFETY: the tier and everything carved from it go away.
+            unsafe {
+                map::unmap(base as *mut u8, SEGMENT_SIZE);
+                meta::free(rec as *mut u8, core::mem::size_of::<SegMeta>());
+            }
+        }
+    }
+}
