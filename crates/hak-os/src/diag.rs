@@ -2,14 +2,11 @@
 //! descriptor), a fixed-capacity [`Line`] to compose a message in, and
 //! [`fatal`].
 //!
-//! [`write_fd`] is hakmem's only `write(2)`; it replaces the writers of
-//! hak-config (`write_line`: `libc::write(2, ..)`) and hak-ffi
-//! (`sys::write_stderr`: `libc::write(2, ..)` with an `EINTR` retry).
+//! [`write_fd`] is hakmem's only `write(2)` (hak-config's reports, hak-ffi's
+//! invalid-pointer report and the router's statistics all go through it).
 
 /// Writes all of `bytes` to stderr (see [`write_fd`]).
-///
-/// Replaces hak-ffi's `sys::write_stderr` and hak-config's `write_line`
-/// (which writes the message and then `b"\n"`: two calls of this).
+
 pub fn write_bytes(bytes: &[u8]) {
     write_fd(2, bytes);
 }

@@ -5,11 +5,9 @@
 //! `madvise(MADV_DONTNEED)`: the range stays mapped and reads back as zeros,
 //! but its physical pages return to the OS.
 //!
-//! Replaces, at merge time: hak-ffi's `sys::page_size` (a second cache of
-//! `sysconf(_SC_PAGESIZE)`) by [`page_size`]; hak-bigcache's two
-//! `libc::mincore` calls (`clear_chunk`, `dense`) by [`residency`]; its
-//! `libc::mremap(.., MREMAP_MAYMOVE | MREMAP_FIXED, dest)` inside
-//! `map::quiet` (`BigCache::realloc`) by [`move_mapping`].
+//! [`page_size`] is the process's one page-size cache. [`residency`] serves
+//! hak-bigcache's zeroing and trimming probes, [`move_mapping`] its
+//! `realloc`.
 //!
 //! With the `fault-injection` feature, [`map`] (and so [`map_aligned`]),
 //! [`remap_in_place`] when it grows and [`move_mapping`] can be made to
@@ -225,9 +223,7 @@ pub unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
 ///
 /// The big-block tier reserves `dest` with [`map_aligned`] first (so the
 /// move keeps segment alignment and the destination range is its own while
-/// it registers it), then moves onto it. Replaces hak-bigcache's
-/// `map::quiet(|| libc::mremap(base, old, need, MREMAP_MAYMOVE |
-/// MREMAP_FIXED, dest) != MAP_FAILED)` in `BigCache::realloc`.
+/// it registers it), then moves onto it (`BigCache::realloc`).
 ///
 /// # Safety
 /// `[src, src+old)` must be one whole mapping made by this module that no
@@ -255,9 +251,8 @@ pub unsafe fn move_mapping(src: *mut u8, old: usize, new: usize, dest: *mut u8) 
 /// bytes than the range has pages. `errno` is left as `mincore` set it.
 ///
 /// Looks only at page tables: touches no page of the range and faults none
-/// in. Replaces hak-bigcache's `libc::mincore` calls (`clear_chunk`, which
-/// counts a failure as "all resident", and `dense`, which counts it as
-/// "not dense").
+/// in. hak-bigcache's `clear_chunk` counts a failure as "all resident",
+/// its `dense` as "not dense".
 pub fn residency(p: *const u8, len: usize, out: &mut [u8]) -> bool {
     let ps = page_size();
     let pages = (len >> ps.trailing_zeros()) + usize::from(len & (ps - 1) != 0);

@@ -2,18 +2,11 @@
 //! program break, the next object's definition of a symbol, and reading a
 //! small file into a caller's buffer.
 //!
-//! Replaces, at merge time:
-//! - [`abort`]: `libc::abort()` in hak-os's `diag::fatal`, hak-ffi's
-//!   `sys::invalid_pointer` and the cdylib's `#[panic_handler]`;
-//!   [`c_abort`] (the C function itself, for `sym` operands): the cdylib's
-//!   `sym libc::abort` in its `rust_eh_personality` assembly.
-//! - [`dup_cloexec`]: the router's `libc::fcntl(2, libc::F_DUPFD_CLOEXEC,
-//!   10)` (`stats::keep_stderr`) as `dup_cloexec(2, 10)`.
-//! - [`program_break`]: hak-ffi's `libc::sbrk(0)` (`foreign::current_brk`).
-//! - [`dlsym_next`]: hak-ffi's `libc::dlsym(libc::RTLD_NEXT, ..)` for
-//!   `free` and `malloc_usable_size` (`foreign::resolve`).
-//! - [`read_file`]: hak-ffi's `open`/`read`/`close` of `/proc/self/stat`
-//!   with its `EINTR` retry (`foreign::read_start_brk`).
+//! Users: [`abort`] by `diag::fatal`, hak-ffi's invalid-pointer report and
+//! the cdylib's panic handler, [`c_abort`] by the cdylib's
+//! `rust_eh_personality` assembly; [`dup_cloexec`] by the router's stats
+//! printer; [`program_break`], [`dlsym_next`] and [`read_file`] by hak-ffi's
+//! foreign-pointer detection.
 
 use core::ffi::{c_void, CStr};
 

@@ -1,13 +1,9 @@
 //! Threads: a key whose destructor runs at thread exit, fork and exit
 //! handlers, and the calling thread's identity.
 //!
-//! Replaces, at merge time, the router's (hakmem `init`, `ctx_slow`)
-//! `libc::pthread_key_create(&mut key, Some(thread_exit))` by
-//! [`key_create`], `libc::pthread_setspecific(key, c)` by [`set_value`],
-//! `libc::pthread_atfork(Some(prefork), Some(postfork_parent),
-//! Some(postfork_child))` by [`atfork`] and `libc::atexit(stats::at_exit)`
-//! by [`atexit`]; and hak-ffi's `libc::pthread_self()` (`foreign::resolve`)
-//! by [`id`].
+//! Users: the router's `init` (the thread-exit key, fork handlers, the
+//! stats exit handler) and `ctx_slow` (the key's value); hak-ffi's
+//! foreign-pointer detection ([`id`]).
 
 use core::ffi::c_void;
 

@@ -32,13 +32,6 @@
 //! by a raw `clone` with a TLS block of its own, never initialised from the
 //! image, would find a null pointer, as in any C allocator's initial-exec
 //! TLS.
-//!
-//! Replaces the router's `tls.rs` assembly (hakmem): its `global_asm!` by
-//! [`tls_block!`](crate::tls_block), `tls::block` by [`block`],
-//! `tls::ctx_at(b)` by `get(b).cast()`, `tls::ctx()` by
-//! `get(block()).cast()`, `tls::set_ctx(p)` by `set(block(), p.cast())`,
-//! `tls::set_tick(n)` by `set_tick(block(), n)` and `tls::on_tick!` by
-//! [`on_tick!`](crate::on_tick) (same instructions, same asm options).
 
 /// Declares the TLS block (see the [module docs](self)): 16 bytes of
 /// `.tdata` named `__hakmem_tls_ctx`, whose pointer word starts as the

@@ -354,13 +354,15 @@ fn concurrent_vectors_grown_by_realloc() {
 }
 
 /// Walks the slab tiers' lists of empty pages (`SlabTier::check`: links,
-/// counts, owners and every free page's free list; this test binary builds
-/// with debug assertions). Other tests run meanwhile: each check holds its
-/// tier's lock.
+/// counts, owners and every free page's free list) and the big-block cache
+/// (`hak_bigcache::check`: entries, states, byte counts, segment-map
+/// registration); this test binary builds with debug assertions. Other
+/// tests run meanwhile: each check holds its tier's lock.
 fn check_tiers() {
     for tier in [&hak_tiny::TINY, &hak_pool::L2, &hak_pool::L25] {
         tier.check();
     }
+    hak_bigcache::check();
 }
 
 /// Sanity of the helpers themselves (a corrupted word is reported).
