@@ -62,10 +62,10 @@ struct Bin {
 /// Double frees: a block freed again while it is its bin's last block is
 /// reported ([`Push::DoubleFree`]); one deeper in a bin is cached twice and
 /// later handed out twice, as in jemalloc's and tcmalloc's thread caches
-/// (glibc's tcache finds it with a key in the block's second word; loading
-/// that word from a cold block cost 20 % of churn-mixed's and larson's
-/// throughput here, A/B not in a record). A double free that builds a
-/// cycle is reported when the bin is drained.
+/// (glibc's tcache finds it with a key in the block's second word, but
+/// loading that word from a cold block costs a cache miss per free: see
+/// docs/decisions/0013). A double free that builds a cycle is reported when
+/// the bin is drained.
 #[repr(C)]
 pub struct Cache {
     /// First, so that a bin lies at its [`bin_offset`] from the cache.
@@ -73,10 +73,9 @@ pub struct Cache {
     /// Each slot's bin. [`Cache::pop`] loads its bin's address instead of
     /// computing it from the slot: with a computed address (an index or a
     /// loaded offset), a malloc right after a free of the same class (whose
-    /// bin address comes late, from the segment record) ran at 75–85 % of
-    /// the speed of the page path the cache replaces, which also reaches
-    /// its list through a loaded pointer (A/B of a 16-byte free/malloc ring
-    /// on this machine's Xeon, not in a record). Points to [`NO_BIN`] until
+    /// bin address comes late, from the segment record) ran slower than the
+    /// page path the cache replaces, which also reaches its list through a
+    /// loaded pointer (docs/decisions/0019). Points to [`NO_BIN`] until
     /// [`Cache::set_caps`].
     bin_of: [*mut Bin; SLOTS + 1],
 }
@@ -92,9 +91,7 @@ unsafe impl Sync for NoBin {}
 pub const MAX_BIN: usize = 256;
 /// Fewest blocks a caching bin holds, whatever the budget: a bin of a few
 /// big blocks overflows into the page paths at every small swing of its
-/// class's live count (`aligned`, whose classes reach 64 KiB, ran 5 % faster
-/// with this floor than with bins of 4 blocks, and with less memory; A/B,
-/// not in a record).
+/// class's live count (docs/decisions/0012).
 pub const MIN_BIN: usize = 16;
 /// Largest block size that is cached: above it a bin's floor of
 /// [`MIN_BIN`] blocks would hold megabytes, and the page paths' cost is
@@ -216,8 +213,8 @@ impl Cache {
             // each access as `base + index`, the compare with memory, the
             // store and the read-modify-write below cost more
             // micro-operations (indexed forms are not fused on Intel cores),
-            // and `churn-fixed`, a free then a malloc of one class, ran about
-            // 5 % slower side by side. The empty `asm!` hides the address's
+            // and `churn-fixed`, a free then a malloc of one class, ran
+            // slower (docs/decisions/0019). The empty `asm!` hides the address's
             // origin from the compiler and emits no instruction; forming
             // the address costs one `add`.
             // (The pointer goes through unchanged and the asm touches no
