@@ -6,7 +6,6 @@
 //! invalid-pointer report and the router's statistics all go through it).
 
 /// Writes all of `bytes` to stderr (see [`write_fd`]).
-
 pub fn write_bytes(bytes: &[u8]) {
     write_fd(2, bytes);
 }

@@ -1,12 +1,14 @@
 //! Process services: `abort`, a private duplicate of a descriptor, the
-//! program break, the next object's definition of a symbol, and reading a
-//! small file into a caller's buffer.
+//! program break, the next object's definition of a symbol, reading a
+//! small file into a caller's buffer, and the process's resource use
+//! ([`usage`], [`resident_bytes`]: the costs the learning driver measures).
 //!
 //! Users: [`abort`] by `diag::fatal`, hak-ffi's invalid-pointer report and
 //! the cdylib's panic handler, [`c_abort`] by the cdylib's
 //! `rust_eh_personality` assembly; [`dup_cloexec`] by the router's stats
 //! printer; [`program_break`], [`dlsym_next`] and [`read_file`] by hak-ffi's
-//! foreign-pointer detection.
+//! foreign-pointer detection; [`usage`] and [`resident_bytes`] by the
+//! router's learning driver (once per epoch, never per allocation).
 
 use core::ffi::{c_void, CStr};
 
@@ -88,4 +90,49 @@ pub fn read_file(path: &CStr, buf: &mut [u8]) -> Option<usize> {
     // SAFETY: `fd` was opened above and is closed exactly once.
     unsafe { libc::close(fd) };
     Some(len)
+}
+
+/// The process's resource use so far (`getrusage(RUSAGE_SELF)`): CPU time
+/// of all its threads and its page faults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// User plus system CPU time, in microseconds.
+    pub cpu_us: u64,
+    /// Page faults served without I/O (first touches of anonymous memory).
+    pub minor_faults: u64,
+    /// Page faults that needed I/O.
+    pub major_faults: u64,
+}
+
+/// The process's [`Usage`] so far; all zeros if `getrusage` fails (it does
+/// not for `RUSAGE_SELF`). One system call, no allocation.
+pub fn usage() -> Usage {
+    // SAFETY: an all-zero `rusage` is a valid value of the plain C struct.
+    let mut ru: libc::rusage = unsafe { core::mem::zeroed() };
+    // SAFETY: `ru` is a valid out-parameter.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return Usage::default();
+    }
+    let us = |t: libc::timeval| (t.tv_sec.max(0) as u64) * 1_000_000 + t.tv_usec.max(0) as u64;
+    Usage {
+        cpu_us: us(ru.ru_utime) + us(ru.ru_stime),
+        minor_faults: ru.ru_minflt.max(0) as u64,
+        major_faults: ru.ru_majflt.max(0) as u64,
+    }
+}
+
+/// The process's resident set in bytes (the second field of
+/// `/proc/self/statm`, in pages), `None` when it cannot be read. One
+/// `open`/`read`/`close`, no allocation.
+pub fn resident_bytes() -> Option<usize> {
+    let mut buf = [0u8; 128];
+    let n = read_file(c"/proc/self/statm", &mut buf)?;
+    let text = buf.get(..n)?;
+    let mut fields = text.split(|&b| b == b' ');
+    fields.next()?;
+    let pages = fields.next()?.iter().try_fold(0usize, |acc, &b| {
+        let d = b.checked_sub(b'0').filter(|d| *d < 10)?;
+        acc.checked_mul(10)?.checked_add(d as usize)
+    })?;
+    pages.checked_mul(crate::map::page_size())
 }

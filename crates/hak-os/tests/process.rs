@@ -105,3 +105,48 @@ fn fatal_reports_and_aborts() {
     assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("hakmem: free(): invalid pointer 0xdead0\n"));
 }
+
+#[test]
+fn usage_counts_cpu_time_and_the_faults_of_first_touches() {
+    let before = process::usage();
+    // Touch 2 MiB of fresh anonymous memory: 512 first touches of 4 KiB pages
+    // (fewer faults with transparent huge pages, but at least one).
+    let len = 2 << 20;
+    // SAFETY: a private anonymous mapping, unmapped below.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    let mut x = 0u64;
+    for i in (0..len).step_by(4096) {
+        // SAFETY: inside the mapping.
+        unsafe { *(p as *mut u8).add(i) = 1 };
+        x = x.wrapping_add(i as u64);
+    }
+    // Burn some CPU time.
+    for i in 0..20_000_000u64 {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+    }
+    let after = process::usage();
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(p, len) };
+    assert!(after.minor_faults > before.minor_faults, "{before:?} -> {after:?}");
+    assert!(after.cpu_us > before.cpu_us, "{before:?} -> {after:?}");
+    std::hint::black_box(x);
+}
+
+#[test]
+fn resident_bytes_grow_with_touched_memory() {
+    let before = process::resident_bytes().expect("/proc/self/statm");
+    let v = vec![1u8; 64 << 20];
+    let during = process::resident_bytes().expect("/proc/self/statm");
+    assert!(during >= before + (32 << 20), "{before} -> {during}");
+    drop(std::hint::black_box(v));
+}
