@@ -151,7 +151,7 @@ impl BigCache {
     /// it sped up the `large` touch-every-page loop in an A/B run). The
     /// offset is the same for every block: varying it (jemalloc-style
     /// colouring) spreads page-strided accesses over every L1 set, which
-    /// slowed `mid` in the same kind of A/B run.
+    /// slowed `mid` in the same kind of A/B run (docs/decisions/0023).
     pub fn alloc(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
         let size = size.max(1);
         let Some(need) = size.checked_add(COLOR_SPAN).and_then(round_segments) else { return ptr::null_mut() };

@@ -23,7 +23,7 @@ const PROBE_PAGES: usize = 64;
 
 /// A tail found densely used is kept without probing again for this long:
 /// the probe is a system call, and `large` (which reuses mappings every
-/// 16 us) ran 5 % slower with one on most reuses.
+/// 16 us) ran 5 % slower with one on most reuses (docs/decisions/0024).
 const PROBE_INTERVAL_MS: u64 = 1000;
 
 /// Reuse trimming: when the dirty extent of `rec` passes `end` (the end of
@@ -38,7 +38,8 @@ const PROBE_INTERVAL_MS: u64 = 1000;
 /// slower when trimmed). A sparse tail is what a reused mapping
 /// accumulates from programs that touch a few pages per block (`realloc-grow`
 /// grows each vector in place and writes its last byte): trimming it kept
-/// that benchmark's peak RSS down by a third at no measurable cost.
+/// that benchmark's peak RSS down by a third at no measurable cost
+/// (docs/decisions/0024).
 ///
 /// # Safety
 /// `rec` is ours alone (taken from the cache, or live and owned by the
@@ -82,7 +83,8 @@ pub(crate) unsafe fn trim_dirty(rec: *mut BigBlock, end: usize, probe: bool) {
 /// (there was one at 32 MiB, like glibc's largest mmap threshold): the
 /// work is proportional to the resident pages, which the program paid
 /// for when it touched them; returning a 64 MiB prefix to the OS instead
-/// made `calloc-large` fault every page again, 3.5x slower.
+/// made `calloc-large` fault every page again, 3.5x slower
+/// (docs/decisions/0024).
 ///
 /// # Safety
 /// `rec` was just taken from the cache and is ours alone.

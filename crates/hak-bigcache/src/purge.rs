@@ -22,7 +22,7 @@ use crate::BigCache;
 /// (1-64 MiB blocks read in full, written one page in eight) holds about
 /// 90 MiB of extents in three mappings for about 20 MiB of resident pages.
 /// A 32 MiB budget purged its mappings on most releases, which made it
-/// several times slower than with them kept. The budget bounds what a
+/// several times slower than with them kept (docs/decisions/0025). The budget bounds what a
 /// program keeps resident of its freed big blocks while it neither frees
 /// nor allocates any more (the decay purges need one or the other); the
 /// upkeep's [`decay`](crate::decay) returns the rest within about the decay

@@ -35,7 +35,9 @@ pub fn page_size() -> usize {
 #[cold]
 fn page_size_slow() -> usize {
     // SAFETY: sysconf has no preconditions; for _SC_PAGESIZE glibc returns
-    // a value the loader cached, without allocating.
+    // a value the loader cached, without allocating and without touching
+    // errno (hak-ffi's `valloc`/`pvalloc` rely on that: errno is unchanged
+    // on success).
     let r = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     let v = if r > 0 && (r as usize).is_power_of_two() { r as usize } else { 4096 };
     PAGE_SIZE.store(v, Ordering::Relaxed);

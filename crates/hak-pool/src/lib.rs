@@ -3,13 +3,15 @@
 //! * **L2**: requests in (1 KiB, 32 KiB], twenty classes (four per power of
 //!   two: 1280, 1536, 1792, 2048, 2560, …, 32768) in 256 KiB pages (8 blocks of
 //!   the largest class; with 512 KiB pages the `churn-mixed` benchmark's
-//!   peak RSS was 1.28x glibc's, with 256 KiB 1.22x at the same speed).
+//!   peak RSS was 1.28x glibc's, with 256 KiB 1.22x at the same speed;
+//!   docs/decisions/0008).
 //! * **L2.5**: requests in (32 KiB, 1 MiB], twenty classes (40 KiB … 1 MiB)
 //!   in 1 MiB pages (four per segment). A page holds 25 blocks of the
 //!   smallest class and one of the largest, so the large classes return
 //!   whole pages to the tier as soon as their blocks are freed and the
 //!   memory serves any other class: per-class high-water marks do not add
-//!   up (with 4 MiB pages the `mid` benchmark's peak RSS was 1.86x glibc's).
+//!   up (with 4 MiB pages the `mid` benchmark's peak RSS was 1.86x glibc's;
+//!   docs/decisions/0008).
 //!   A page that changes class keeps the memory the new class can use; the
 //!   640 KiB class, whose one block leaves 384 KiB of the page unreachable,
 //!   returns that tail, and takes the released page closest to its depth

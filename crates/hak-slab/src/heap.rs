@@ -137,7 +137,7 @@ impl Heap {
     /// thread caches a thread rarely adopts pages by freeing into them, so
     /// taking empty pages first left the hinted pages' holes unused and
     /// larson's peak RSS grew with its run time (1 s: 20 MB, 4 s: 36 MB;
-    /// hints first: 9.4 and 10 MB, glibc 18 MB).
+    /// hints first: 9.4 and 10 MB, glibc 18 MB; docs/decisions/0005).
     ///
     /// # Safety
     /// As [`Heap::alloc`].

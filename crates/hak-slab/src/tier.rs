@@ -140,7 +140,7 @@ impl SlabTier {
     /// class's carve; taking a page of the same class first keeps each
     /// class's pages as deep as that class needs, with its blocks still
     /// carved (the `threads` workload's peak RSS fell by a sixth at 1 thread
-    /// and by a quarter at 4).
+    /// and by a quarter at 4; docs/decisions/0006).
     pub(crate) fn acquire_page(&'static self, class: usize, heap: &Heap) -> PagePtr {
         let mut clean = false;
         let mut pg = {
@@ -162,7 +162,7 @@ impl SlabTier {
                 // 640 KiB class trimmed more than ten times as often per
                 // operation and other classes faulted each tail back in;
                 // aiming every class at the depth its blocks can reach
-                // faulted more still.
+                // faulted more still (docs/decisions/0007).
                 // SAFETY: we hold the tier lock.
                 unsafe { s.closest_dirty(self.kept_depth(self.sizes[class] as usize)) }
             };
@@ -244,7 +244,7 @@ impl SlabTier {
     ///   once pages of the same class are reused first (see
     ///   [`SlabTier::acquire_page`]); with both, the `threads` workload's
     ///   peak RSS at 4 threads fell by a third, and `aligned`'s by a sixth,
-    ///   at no throughput cost.
+    ///   at no throughput cost (docs/decisions/0006).
     /// * in L2.5's 1 MiB pages of a few big blocks each the new class soon
     ///   carves again most of what a first-carve trim would return (`mid`,
     ///   whose big classes change pages all the time, ran several times

@@ -12,8 +12,9 @@
 //! Embedding: keep one [`TinyHeap`] per thread, initialised with
 //! `heap.init(&TINY)`; allocate with `heap.alloc(class_of(size))`; free by
 //! looking the pointer up in the segment map (`hak_os::segmap::lookup`), then
-//! [`hak_slab::SegMeta::page_of`], then `heap.free_local` or
-//! [`hak_slab::free_remote`]; call `heap.abandon_all()` when the thread exits.
+//! [`hak_slab::SegMeta::page_of`], then `heap.free(page, p)` (local, adopting
+//! an abandoned page, or remote), or [`hak_slab::free_remote`] from a thread
+//! without a heap; call `heap.abandon_all()` when the thread exits.
 #![no_std]
 #![warn(missing_docs)]
 

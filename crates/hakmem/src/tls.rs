@@ -14,6 +14,9 @@
 //! initialised from the image, would fault at its first allocation, as in
 //! any C allocator's initial-exec TLS.
 
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("hakmem's TLS block (hak_os::tls) is implemented for x86-64 only");
+
 use crate::ThreadCtx;
 use hak_os::tls;
 
