@@ -18,6 +18,16 @@
  * Output: per-phase lines, then `Throughput` (churn phases' ops per second)
  * and `Rare RSS = <mean KiB> kB` (mean over the rare phases' samples, lower
  * is better), `Rare peak RSS = <KiB> kB`.
+ *
+ * The best fixed strategies, from one sweep of hakmem's cache capacity
+ * (`cargo xtask features --sweep --runs 3 --seconds 4`, commit b3d46c3, a
+ * shared 2-core VM; medians of 3): churn phases best at
+ * HAKMEM_BIGCACHE_ENTRIES=16 (189,564 ops/s; 8..64 entries within 7 % of
+ * it; 0..4 entries 150-380x slower: every release is unmapped or purged and
+ * every reuse faults); rare phases best at 0 entries (1.8 MiB mean RSS,
+ * against 21 MiB with 1 entry, 53 MiB with 8 or 16 and 69 MiB with the
+ * default 32). A learner must find >= 8 in the churn phases and 0 in the
+ * rare ones.
  */
 #include "bench.h"
 

@@ -31,10 +31,9 @@ impl FeatureOptions {
         let all = if self.sweep { configs::sweep() } else { configs::all() };
         match &self.only {
             None => all,
-            Some(only) => all
-                .into_iter()
-                .filter(|c| c.name == SYSTEM || c.name == MINIMAL || only.iter().any(|o| *o == c.name))
-                .collect(),
+            Some(only) => {
+                all.into_iter().filter(|c| c.name == SYSTEM || c.name == MINIMAL || only.contains(&c.name)).collect()
+            }
         }
     }
 

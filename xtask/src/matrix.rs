@@ -236,9 +236,7 @@ pub fn mode_rows(configs: &[Config], results: &[MatrixResults]) -> Vec<ModeRow> 
             .iter()
             .map(|(w, m)| find(results, w).and_then(|r| effect_of(r, 0, m, Some(ci), minimal)))
             .collect();
-        let verdict = if c.name == MINIMAL {
-            Verdict::Missing
-        } else if cost.iter().chain(&effects).any(Option::is_none) {
+        let verdict = if c.name == MINIMAL || cost.iter().chain(&effects).any(Option::is_none) {
             Verdict::Missing
         } else {
             let mut why = Vec::new();
@@ -444,4 +442,186 @@ pub fn sweep_table(r: &MatrixResults, configs: &[Config]) -> String {
         ));
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::configs::{all, sweep};
+    use crate::workloads::{self, Params};
+
+    fn cell(values: &[f64], rss: u64) -> Cell {
+        Cell {
+            outcome: Outcome {
+                values: values.to_vec(),
+                rss_kib: vec![rss; values.len()],
+                command: "cmd".into(),
+                ..Outcome::default()
+            },
+            extra: vec![],
+        }
+    }
+
+    fn workload(name: &str) -> Workload {
+        let p = Params { seconds: 2.0, threads: vec![1, 4], quick: false, seed: 1 };
+        workloads::find(name).unwrap().workload(format!("/x/{name}").into(), &p)
+    }
+
+    /// Every configuration gets `base` except those named in `with`.
+    fn results(name: &str, cases: usize, base: f64, with: &[(&str, f64)], rss: &[(&str, u64)]) -> MatrixResults {
+        let configs = all();
+        let row = |_| {
+            configs
+                .iter()
+                .map(|c| {
+                    let v = with.iter().find(|(n, _)| *n == c.name).map_or(base, |x| x.1);
+                    let r = rss.iter().find(|(n, _)| *n == c.name).map_or(1000, |x| x.1);
+                    cell(&[v * 0.99, v, v * 1.01], r)
+                })
+                .collect()
+        };
+        MatrixResults {
+            workload: workload(name),
+            extra: &[],
+            cells: (0..cases).map(row).collect(),
+            loadavg: String::new(),
+        }
+    }
+
+    #[test]
+    fn effects_are_signed_by_direction() {
+        assert!((effect(&Measure::Primary, 120.0, 100.0).unwrap() - 0.2).abs() < 1e-12);
+        assert!((effect(&Measure::PeakRss, 75.0, 100.0).unwrap() - 0.25).abs() < 1e-12);
+        assert!(effect(&Measure::PeakRss, 125.0, 100.0).unwrap() < 0.0);
+        assert_eq!(effect(&Measure::Primary, 1.0, 0.0), None);
+        assert_eq!(pct(0.034), "+3.4 %");
+        assert_eq!(pct(-0.5), "-50.0 %");
+    }
+
+    #[test]
+    fn features_pass_or_fail_against_the_thresholds() {
+        let configs = all();
+        let rs = vec![
+            // THP costs 5 % on larson, ELO 1 %; minimal-BIGCACHE is 1 % faster (BIGCACHE costs 1 %).
+            results(
+                "larson",
+                2,
+                100.0,
+                &[("minimal+THP", 95.0), ("minimal+ELO", 99.0), ("minimal-BIGCACHE", 101.0)],
+                &[],
+            ),
+            // BIGCACHE: minimal 100 vs 10 without: +900 %. THP: +50 %.
+            results("large", 1, 100.0, &[("minimal-BIGCACHE", 10.0), ("minimal+THP", 150.0)], &[]),
+            // SITE_RULES saves 30 % of the peak RSS.
+            results("sites", 1, 100.0, &[], &[("minimal+SITE_RULES", 700)]),
+        ];
+        let rows = feature_rows(&configs, &rs);
+        let row = |f: &str| rows.iter().find(|r| r.feature == f).unwrap().clone();
+        let big = row("BIGCACHE");
+        assert_eq!(big.config, "minimal-BIGCACHE");
+        assert!((big.cost[0].unwrap() - (1.0 - 100.0 / 101.0)).abs() < 1e-12);
+        assert!((big.gain.unwrap() - 9.0).abs() < 1e-12);
+        assert_eq!(big.verdict, Verdict::Pass);
+        let thp = row("THP");
+        assert!((thp.cost[1].unwrap() - 0.05).abs() < 1e-12);
+        assert!(matches!(&thp.verdict, Verdict::Fail(w) if w.len() == 2 && w[0].contains("larson 1T")));
+        let site = row("SITE_RULES");
+        assert!((site.gain.unwrap() - 0.3).abs() < 1e-12);
+        assert_eq!(site.verdict, Verdict::Pass);
+        // ELO's workload (phases) was not run: no verdict.
+        assert_eq!(row("ELO").gain, None);
+        assert_eq!(row("ELO").verdict, Verdict::Missing);
+        // BATCH_MADVISE's (burst-idle) neither.
+        assert_eq!(row("BATCH_MADVISE").verdict, Verdict::Missing);
+        let t = feature_table(&rows);
+        assert!(
+            t.contains(
+                "| BIGCACHE | minimal vs minimal-BIGCACHE | +1.0 % | +1.0 % | large (throughput) | +900.0 % | PASS |"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("| THP | minimal+THP vs minimal | +5.0 % | +5.0 % | large (throughput) | +50.0 % | **FAIL**"),
+            "{t}"
+        );
+        assert!(t.contains("| ELO | minimal+ELO vs minimal | +1.0 % | +1.0 % | phases (Rare RSS (kB)) | n/a | n/a (not measured) |"), "{t}");
+    }
+
+    #[test]
+    fn modes_are_compared_with_minimal() {
+        let configs = all();
+        let mut rs = vec![
+            results("larson", 2, 100.0, &[("balanced", 99.0), ("fast", 90.0)], &[]),
+            results("large", 1, 100.0, &[("balanced", 130.0)], &[]),
+            results("burst-idle", 1, 100.0, &[], &[]),
+            results("sites", 1, 100.0, &[], &[("learning", 1100)]),
+        ];
+        rs[2].extra = &[crate::configs::RETAINED];
+        let mut phases = results("phases", 1, 100.0, &[], &[]);
+        phases.extra = &[crate::configs::RARE_RSS];
+        for (ci, c) in configs.iter().enumerate() {
+            let v = if c.name == "research" { 2000.0 } else { 1000.0 };
+            phases.cells[0][ci].extra = vec![vec![v, v]];
+        }
+        rs.push(phases);
+        let rows = mode_rows(&configs, &rs);
+        assert_eq!(
+            rows.iter().map(|r| r.mode.as_str()).collect::<Vec<_>>(),
+            ["minimal", "fast", "balanced", "learning", "research"]
+        );
+        let row = |m: &str| rows.iter().find(|r| r.mode == m).unwrap().clone();
+        assert_eq!(row("balanced").verdict, Verdict::Pass);
+        assert!(
+            matches!(row("fast").verdict, Verdict::Fail(w) if w[0].contains("larson") && w.last().unwrap().contains("better on no"))
+        );
+        assert!(matches!(row("learning").verdict, Verdict::Fail(w) if w[0].contains("sites peak RSS")));
+        assert!(
+            matches!(row("research").verdict, Verdict::Fail(w) if w[0].contains("+100.0 % worse on phases Rare RSS"))
+        );
+        let t = mode_table(&rows);
+        assert!(t.contains("| balanced | +1.0 % | +1.0 % | +30.0 % | +0.0 % | +0.0 % | +0.0 % | PASS |"), "{t}");
+        assert!(t.contains("| minimal | -0.0 % | -0.0 % |") || t.contains("| minimal | +0.0 % | +0.0 % |"), "{t}");
+        assert!(t.contains("(reference)"), "{t}");
+        // The matrix shows the extra measure and its ratio to minimal.
+        let m = matrix_table(&rs[4], &configs);
+        assert!(m.contains("| Rare RSS (kB) | ÷ minimal |"), "{m}");
+        assert!(
+            m.contains("| 1 | research | 100.0 | 99.0 | 101.0 | 1.00 | 1.00 | 1.0 MiB | 1.00 | 2.0 MiB | 2.00 | 3 |"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn failed_runs_and_the_sweep() {
+        let configs = all();
+        let mut r = results("larson", 2, 100.0, &[], &[]);
+        r.cells[1][3] = Cell::default();
+        r.cells[1][3].outcome.failures.push("run 1: was killed by signal 11 (SIGSEGV)".into());
+        let t = matrix_table(&r, &configs);
+        assert!(t.contains("| 4 | balanced | FAILED |"), "{t}");
+        assert!(t.contains("- larson threads=4 balanced: run 1: was killed by signal 11 (SIGSEGV)"), "{t}");
+        assert!(t.contains("| 1 | minimal | 100.0 | 99.0 | 101.0 | 1.00 | 1.00 | 1.0 MiB | 1.00 | 3 |"), "{t}");
+        assert_eq!(mode_rows(&configs, &[r]).iter().find(|m| m.mode == "balanced").unwrap().cost[1], None);
+
+        let sc = sweep();
+        let mut s = MatrixResults {
+            workload: workload("phases"),
+            extra: &[crate::configs::RARE_RSS],
+            cells: vec![vec![]],
+            loadavg: String::new(),
+        };
+        for c in &sc {
+            let n = match c.kind {
+                Kind::Entries(n) => n as f64,
+                _ => 0.5,
+            };
+            let mut x = cell(&[100.0 * n.min(8.0) + n], 1000);
+            x.extra = vec![vec![1000.0 + 100.0 * n]];
+            s.cells[0].push(x);
+        }
+        let t = sweep_table(&s, &sc);
+        assert!(t.contains("best in the churn phases: HAKMEM_BIGCACHE_ENTRIES=64"), "{t}");
+        assert!(t.contains("best in the rare phases: HAKMEM_BIGCACHE_ENTRIES=0"), "{t}");
+        assert!(t.contains("| 0 | 0.00 | n/a |") || t.contains("| 0 | 0.00 |"), "{t}");
+    }
 }
