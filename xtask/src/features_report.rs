@@ -343,3 +343,65 @@ pub fn svg_chart(s: &FeatureSession) -> String {
     out.push_str("</svg>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::Cell;
+    use crate::model::Outcome;
+    use crate::workloads::{self, Params};
+
+    #[test]
+    fn records_carry_every_configuration_and_summary() {
+        let o = crate::features_options::parse(&["--only".into(), "minimal+THP".into()]).unwrap();
+        let configs = o.configs();
+        let allocs: Vec<Allocator> = configs.iter().map(|c| c.allocator(std::path::Path::new("/x/h.so"))).collect();
+        let p = Params { seconds: 2.0, threads: vec![1, 4], quick: false, seed: 1 };
+        let cell = |v: f64| Cell {
+            outcome: Outcome { values: vec![v], rss_kib: vec![2048], command: "cmd".into(), ..Outcome::default() },
+            extra: vec![],
+        };
+        let results = ["larson", "large"]
+            .iter()
+            .map(|n| {
+                let w = workloads::find(n).unwrap().workload(format!("/x/{n}").into(), &p);
+                let cells = w.cases.iter().map(|_| vec![cell(50.0), cell(100.0), cell(150.0)]).collect();
+                MatrixResults { workload: w, extra: &[], cells, loadavg: "1 1 1".into() }
+            })
+            .collect();
+        let s = FeatureSession {
+            command_line: "cargo xtask features".into(),
+            options: o,
+            machine: sysinfo::machine(),
+            loadavg_end: String::new(),
+            hakmem_so: "/x/h.so".into(),
+            resolved: vec![String::new(), "mode=minimal".into(), "mode=minimal features=THP".into()],
+            configs,
+            allocs,
+            results,
+            wall_seconds: 1.0,
+        };
+        let j = json(&s).pretty();
+        for needle in [
+            "\"schema\": \"hakmem-features/1\"",
+            "\"name\": \"minimal+THP\"",
+            "\"HAKMEM_THP\": \"1\"",
+            "\"ratio_to_minimal\": 1.5",
+            "\"ratio_to_system\": 3",
+            "\"feature\": \"THP\"",
+            "\"larson_1t_cost\": -0.5",
+        ] {
+            assert!(j.contains(needle), "{needle} not in {j}");
+        }
+        let md = markdown(&s, "f");
+        assert!(
+            md.contains("| THP | minimal+THP vs minimal | -50.0 % | -50.0 % | large (throughput) | +50.0 % | PASS |"),
+            "{md}"
+        );
+        assert!(md.contains("| configuration minimal+THP | `HAKMEM_MODE=minimal HAKMEM_THP=1`; resolved:"), "{md}");
+        assert!(md.contains("![median / minimal's median](f.svg)"), "{md}");
+        let svg = svg_chart(&s);
+        // 3 groups (larson 1, larson 4, large) of 3 bars, 3 legend boxes, the background.
+        assert_eq!(svg.matches("<rect").count(), 9 + 3 + 1, "{svg}");
+    }
+}
