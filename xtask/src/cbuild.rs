@@ -38,6 +38,9 @@ workload_program!(ALIGNED, "aligned");
 workload_program!(CALLOC_LARGE, "calloc-large");
 workload_program!(THREADS, "threads");
 workload_program!(RETENTION, "retention");
+workload_program!(BURST_IDLE, "burst-idle");
+workload_program!(PHASES, "phases");
+workload_program!(SITES, "sites");
 workload_program!(PAIRS, "pairs");
 
 /// Flags every workload is compiled with. Plain `malloc`/`free` calls, no

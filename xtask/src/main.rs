@@ -24,9 +24,14 @@
 mod bench;
 mod cbuild;
 mod ci;
+mod configs;
+mod features;
+mod features_options;
+mod features_report;
 mod instructions;
 mod json;
 mod loom;
+mod matrix;
 mod model;
 mod options;
 mod peers;
@@ -44,11 +49,12 @@ use std::process::ExitCode;
 const LAYERS: &[&[&str]] = &[
     &["util", "json"],
     &["model", "cbuild", "preload", "loom"],
-    &["sysinfo", "workloads"],
-    &["peers", "instructions"],
-    &["options"],
-    &["report"],
+    &["sysinfo", "workloads", "configs"],
+    &["peers", "instructions", "matrix"],
+    &["options", "features_options"],
+    &["report", "features_report"],
     &["bench", "ci"],
+    &["features"],
 ];
 
 const HELP: &str = "\
@@ -91,7 +97,7 @@ commands:
         system and to the best peer, peak RSS) and a summary.
           WORKLOAD     larson prodcons churn-fixed churn-mixed mid large
                        realloc-grow aligned calloc-large threads retention
-                       instructions; none = all of them
+                       burst-idle phases sites instructions; none = all of them
           --threads    thread counts of larson, prodcons, threads (default 1,4)
           --alloc      system,hakmem,jemalloc,tcmalloc,mimalloc,mimalloc-latest
                        (default all; system always runs: it is the baseline).
@@ -124,6 +130,47 @@ commands:
         cargo bench -p hakmem-benches: criterion benchmarks of the Rust
         GlobalAlloc path (hakmem::HakMem vs std System vs mimalloc::MiMalloc)
 
+  features [--runs N] [--seconds S] [--quick] [--only CONFIG,...]
+        [--workloads W,...] [--save NAME] [--json FILE] [--sweep]
+        the per-feature cost matrix (issue 16): hakmem's libhakmem.so (release,
+        one copy for every run) under each configuration, and the system
+        allocator as baseline, interleaved like bench (same runner, same
+        allocator check, same records), N runs each (default 5):
+          configurations  system; every mode (HAKMEM_MODE=minimal fast balanced
+                       learning research); every feature alone on top of
+                       minimal: minimal+F (HAKMEM_F=1) for a feature minimal
+                       leaves off (THP ELO SITE_RULES), minimal-F (HAKMEM_F=0)
+                       for one it turns on (BIGCACHE BATCH_MADVISE), whose
+                       worth shows as the loss without it. The list follows
+                       hak-config's mode table; each run sets its
+                       configuration's variables and removes the other mode
+                       and feature switches; every configuration's features
+                       are checked with HAKMEM_VERBOSE=1 before any run
+          workloads    larson (1 and 4 threads, reference args); large
+                       (BIGCACHE, THP); burst-idle (BATCH_MADVISE: burst
+                       throughput, and `Retained` after idle); phases (ELO:
+                       churn throughput, and `Rare RSS`, the rare phases'
+                       mean RSS); sites (SITE_RULES: peak RSS)
+        Prints a matrix per workload (median, min, max, ÷ minimal, ÷ system,
+        peak RSS and its ratio to minimal's, the workload's other measures),
+        a feature summary (larson 1T and 4T cost, gain on the feature's own
+        workload; PASS: cost <= 2 % on both and gain >= 20 %) and a mode
+        summary (against minimal; default candidate: larson cost <= 2 %,
+        no own workload worse by more than 2 %, one better by more than 2 %)
+          --runs N     rounds (default 5; --quick: 1)
+          --seconds S  length of a timed run (default 2; --quick: 0.25)
+          --quick      smoke sizes: burst-idle bursts 32 MiB, idles 0.2 s
+          --only LIST  only these configurations, e.g. balanced,minimal+THP
+                       (minimal, the reference, and system always run)
+          --workloads LIST  only these of larson,large,burst-idle,phases,sites
+          --save NAME  write docs/bench/NAME.md, NAME.svg and NAME.json
+          --json FILE  write the JSON record (schema hakmem-features/1)
+          --sweep      instead: `phases` under minimal with
+                       HAKMEM_BIGCACHE_ENTRIES=0,1,2,4,8,16,32,64, and which
+                       count is best in its churn phases (throughput) and in
+                       its rare phases (mean RSS): the best fixed strategies
+                       ELO is judged against
+
   loom [--preemptions N] [FILTER]
         loom models of the cross-thread structures (see xtask/src/loom.rs),
         release build in target/loom, LOOM_MAX_PREEMPTIONS=N (default 3)
@@ -147,6 +194,7 @@ fn main() -> ExitCode {
         "preload" => preload::preload_cmd(rest),
         "test" => ci::test_cmd(rest),
         "bench" => bench::bench_cmd(rest),
+        "features" => features::features_cmd(rest),
         "loom" => loom::loom_cmd(rest),
         other => Err(format!("unknown command `{other}` (see `cargo xtask help`)")),
     };

@@ -25,17 +25,35 @@ pub struct Allocator {
     /// like a peer, but never the "best peer" of a ratio.
     pub extra: bool,
     /// An extra's first word of `allocator-check:`, as its probe run
-    /// reported it (`None` before the probe: any allocator but the system's).
+    /// reported it (`None` before the probe: any allocator but the system's);
+    /// for a configuration of `features`, `hakmem`.
     pub reports_as: Option<String>,
+    /// Variables set (`Some`) or removed (`None`) on its runs after the
+    /// user's `HAKMEM_*` ones: a configuration of `cargo xtask features`.
+    pub env: Vec<(String, Option<String>)>,
 }
 
 impl Allocator {
     pub fn system() -> Self {
-        Allocator { name: "system".into(), preload: None, info: Vec::new(), extra: false, reports_as: None }
+        Allocator {
+            name: "system".into(),
+            preload: None,
+            info: Vec::new(),
+            extra: false,
+            reports_as: None,
+            env: Vec::new(),
+        }
     }
 
     pub fn preloaded(name: &str, lib: PathBuf) -> Self {
-        Allocator { name: name.into(), preload: Some(lib), info: Vec::new(), extra: false, reports_as: None }
+        Allocator {
+            name: name.into(),
+            preload: Some(lib),
+            info: Vec::new(),
+            extra: false,
+            reports_as: None,
+            env: Vec::new(),
+        }
     }
 
     /// An allocator given with `--extra NAME=PATH`.
@@ -62,7 +80,7 @@ impl Allocator {
     /// The first word the workload's `allocator-check:` line must show;
     /// `None` for an extra not yet probed (anything but `system`).
     pub fn expected_check(&self) -> Option<&str> {
-        if self.extra {
+        if self.extra || self.reports_as.is_some() {
             return self.reports_as.as_deref();
         }
         Some(match self.name.as_str() {
@@ -74,7 +92,8 @@ impl Allocator {
     /// Set exactly this allocator's LD_PRELOAD on `cmd` (nothing inherited).
     /// hakmem runs (and those of an extra that is a hakmem build) get every
     /// `HAKMEM_*` variable in effect set explicitly, so that the recorded
-    /// command line shows them; the others run without them.
+    /// command line shows them; the others run without them. Then its own
+    /// [`Allocator::env`] (a configuration's variables) is applied.
     pub fn apply(&self, cmd: &mut Command) {
         match &self.preload {
             Some(lib) => cmd.env("LD_PRELOAD", lib),
@@ -86,6 +105,12 @@ impl Allocator {
             } else {
                 cmd.env_remove(k);
             }
+        }
+        for (k, v) in &self.env {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
         }
     }
 

@@ -16,6 +16,9 @@ pub enum Kind {
     Single,
     /// Two fixed cases: same-thread free (1 thread) and cross-thread free (2).
     Retention,
+    /// Single-threaded bursts and idle periods: `seconds burst_mib
+    /// idle_seconds seed` (`--quick`: a 32 MiB burst, 0.2 s idle).
+    Burst,
 }
 
 /// A workload of the catalogue.
@@ -126,6 +129,27 @@ pub const CATALOGUE: &[Spec] = &[
             key: "Retained",
         },
     },
+    Spec {
+        name: "burst-idle",
+        program: &cbuild::BURST_IDLE,
+        kind: Kind::Burst,
+        about: "cycles of a 200 MiB burst of log-uniform 64 B..4 MiB blocks (built, churned 4x, freed) and 1 s of light activity; metric = the bursts' mallocs+frees per second (idle excluded); also prints `Retained`, % of the burst's RSS increase still resident after idle",
+        metric: THROUGHPUT,
+    },
+    Spec {
+        name: "phases",
+        program: &cbuild::PHASES,
+        kind: Kind::Single,
+        about: "four phases: churn (16 live 2..8 MiB blocks, 8 replaced per round: rewards a large big-block cache), rare (one 2..32 MiB block per 10 ms: rewards a small one), churn, rare; metric = churn mallocs+frees per second; also prints `Rare RSS`, mean RSS of the rare phases",
+        metric: THROUGHPUT,
+    },
+    Spec {
+        name: "sites",
+        program: &cbuild::SITES,
+        kind: Kind::Single,
+        about: "four call sites: long-lived 8..64 KiB blocks, short-lived ones of the same sizes, realloc-grown buffers to 1 MiB, long-lived 2 MiB blocks; metric = mallocs+frees+reallocs per second; peak RSS",
+        metric: THROUGHPUT,
+    },
 ];
 
 /// Names of every workload.
@@ -185,6 +209,15 @@ impl Spec {
                     cases.push(Case { label: t.to_string(), threads: t, args });
                 }
             }
+            Kind::Burst => {
+                let (burst, idle) = if p.quick { ("32", 0.2) } else { ("200", 1.0) };
+                timeout_secs = p.seconds + 4.0 * idle + 120.0;
+                cases.push(Case {
+                    label: "1".into(),
+                    threads: 1,
+                    args: vec![secs.clone(), burst.into(), format_seconds(idle), seed.clone()],
+                });
+            }
             Kind::Single => cases.push(Case { label: "1".into(), threads: 1, args: vec![secs.clone(), seed.clone()] }),
             Kind::Retention => {
                 let (burst, light) = if p.quick { ("32", 0.2) } else { ("256", 1.0) };
@@ -230,7 +263,7 @@ mod tests {
                 assert!(crate::util::root().join(src).is_file(), "{src}");
             }
         }
-        assert_eq!(names().len(), 11);
+        assert_eq!(names().len(), 14);
     }
 
     #[test]
@@ -263,6 +296,11 @@ mod tests {
         p.quick = true;
         let w = find("retention").unwrap().workload("/x/r".into(), &p);
         assert_eq!(w.cases[1].args, ["2", "32", "0.2", "12345"]);
+        let w = find("burst-idle").unwrap().workload("/x/b".into(), &p);
+        assert_eq!(w.cases[0].args, ["2", "32", "0.2", "12345"]);
+        let w = find("burst-idle").unwrap().workload("/x/b".into(), &params());
+        assert_eq!(w.cases[0].args, ["2", "200", "1", "12345"]);
+        assert_eq!(find("sites").unwrap().workload("/x/s".into(), &params()).cases[0].args, ["2", "12345"]);
     }
 
     #[test]
