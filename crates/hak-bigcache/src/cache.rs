@@ -130,6 +130,19 @@ impl BigCache {
         self.decay_ms.store(decay_ms, Ordering::Relaxed);
     }
 
+    /// Sets how many released mappings the cache keeps (at most
+    /// [`MAX_ENTRIES`](crate::MAX_ENTRIES)), leaving the rest of the
+    /// configuration as it is. A lower bound takes effect at the next
+    /// release, which evicts the least recently cached entries beyond it.
+    pub fn set_max_entries(&self, n: usize) {
+        self.max_n.store(n.min(crate::MAX_ENTRIES), Ordering::Relaxed);
+    }
+
+    /// How many released mappings the cache keeps at most.
+    pub fn max_entries(&self) -> usize {
+        self.max_n.load(Ordering::Relaxed)
+    }
+
     /// Sets the cache's resident budget: when the dirty extents of the
     /// cached mappings add up to more than `bytes`, the least recently
     /// cached ones are purged (`MADV_DONTNEED`, the mappings stay cached)

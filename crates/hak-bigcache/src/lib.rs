@@ -100,6 +100,20 @@ pub fn configure(enabled: bool, max_entries: usize, max_bytes: usize, decay_ms: 
     BIG.configure(enabled, max_entries, max_bytes, decay_ms, thp)
 }
 
+/// Sets how many released mappings the process-wide cache keeps (see
+/// [`BigCache::set_max_entries`]): the knob the router's learning driver
+/// turns.
+#[cfg(not(loom))]
+pub fn set_max_entries(n: usize) {
+    BIG.set_max_entries(n)
+}
+
+/// How many released mappings the process-wide cache keeps at most.
+#[cfg(not(loom))]
+pub fn max_entries() -> usize {
+    BIG.max_entries()
+}
+
 /// Allocates `size` bytes aligned to `align` (a power of two), zeroed when
 /// `zero`, from the process-wide tier. Null when the size overflows or the
 /// OS refuses.

@@ -133,3 +133,28 @@ fn the_walker_catches_a_mapping_cached_twice() {
     });
     c.check();
 }
+
+/// The capacity knob: lowered at run time, the next release evicts down to
+/// it; raised, the cache keeps more again.
+#[test]
+fn max_entries_bounds_the_cache_from_the_next_release() {
+    let c = BigCache::new();
+    c.configure(true, 8, 256 * MIB, 60_000, false);
+    assert_eq!(c.max_entries(), 8);
+    let blocks: [*mut u8; 6] = core::array::from_fn(|_| alloc(&c, 2 * MIB, false));
+    for &p in &blocks[..5] {
+        free(&c, p);
+    }
+    assert_eq!(c.cached().0, 5);
+    c.set_max_entries(2);
+    free(&c, blocks[5]);
+    assert_eq!(c.cached().0, 2, "a release past the lowered bound keeps only the bound");
+    c.set_max_entries(1000);
+    assert_eq!(c.max_entries(), crate::MAX_ENTRIES, "the bound is clamped to MAX_ENTRIES");
+    let more: [*mut u8; 4] = core::array::from_fn(|_| alloc(&c, 2 * MIB, false));
+    for p in more {
+        free(&c, p);
+    }
+    assert_eq!(c.cached().0, 4);
+    c.trim();
+}
