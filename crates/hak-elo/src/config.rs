@@ -57,11 +57,13 @@ pub struct Config {
     /// win is followed at once by a re-match; a loss or draw ends the
     /// canary). Default 2; clamped to at least 1.
     pub canary_wins: u32,
-    /// Drift threshold: a frozen epoch whose cost exceeds the baseline by
-    /// more than this many thousandths counts as drifting. Default 250
-    /// (25 %); 0 turns the drift check off.
+    /// Drift threshold: a frozen epoch after which the recent frozen cost
+    /// (an average weighting the latest epoch 1/2) exceeds the baseline (see
+    /// [`Learner::baseline`](crate::Learner::baseline)) by more than this
+    /// many thousandths counts as drifting. Default 250 (25 %); 0 turns the
+    /// drift check off.
     pub drift_permille: u32,
-    /// Consecutive drifting frozen epochs that re-open LEARN. Default 3;
+    /// Consecutive drifting frozen epochs that re-open LEARN. Default 2;
     /// clamped to at least 1.
     pub drift_epochs: u32,
     /// When LEARN re-opens, each rating keeps this many thousandths of its
@@ -85,7 +87,7 @@ impl Config {
         canary_every: 20,
         canary_wins: 2,
         drift_permille: 250,
-        drift_epochs: 3,
+        drift_epochs: 2,
         shrink_permille: 250,
         epoch_ms: 200,
     };

@@ -110,6 +110,10 @@ pub struct Counts {
     pub switches: u64,
 }
 
+/// Frozen epochs whose mean becomes the drift baseline (no drift check
+/// before).
+pub const WARM_EPOCHS: u32 = 4;
+
 /// Which epoch of a match is running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Half {
@@ -156,6 +160,8 @@ pub struct Learner<const N: usize> {
     pos: u32,
     best: usize,
     baseline: u64,
+    recent: u64,
+    frozen_epochs: u32,
     since_canary: u32,
     drifting: u32,
     canary_streak: u32,
@@ -193,6 +199,8 @@ impl<const N: usize> Learner<N> {
             pos: 0,
             best: initial,
             baseline: 0,
+            recent: 0,
+            frozen_epochs: 0,
             since_canary: 0,
             drifting: 0,
             canary_streak: 0,
@@ -278,10 +286,20 @@ impl<const N: usize> Learner<N> {
         }
     }
 
-    /// The frozen strategy's baseline cost (0 before its first frozen epoch
-    /// and in LEARN).
+    /// The frozen strategy's drift baseline (0 in LEARN and before
+    /// [`WARM_EPOCHS`] frozen epochs have run).
     pub const fn baseline(&self) -> u64 {
-        self.baseline
+        if self.frozen_epochs < WARM_EPOCHS {
+            0
+        } else {
+            self.baseline
+        }
+    }
+
+    /// The frozen strategy's recent cost (an average weighting the latest
+    /// frozen epoch 1/2; 0 in LEARN before the first frozen epoch).
+    pub const fn recent(&self) -> u64 {
+        self.recent
     }
 
     /// Epochs ended since construction.
@@ -400,6 +418,8 @@ impl<const N: usize> Learner<N> {
         self.phase = Phase::Frozen;
         self.half = Half::None;
         self.baseline = 0;
+        self.recent = 0;
+        self.frozen_epochs = 0;
         self.drifting = 0;
         self.since_canary = 0;
         self.canary_streak = 0;
@@ -407,11 +427,24 @@ impl<const N: usize> Learner<N> {
     }
 
     /// One frozen epoch: the drift check, then maybe a canary.
+    ///
+    /// The drift check compares a fast average of the frozen cost
+    /// (`recent`, weighting the latest epoch 1/2) against a slow baseline:
+    /// the mean of the first [`WARM_EPOCHS`] frozen epochs, then an average
+    /// weighting each epoch 1/16, except while `recent` is more than half the
+    /// drift threshold above it (so a shift cannot hide by dragging the
+    /// baseline up).
     fn frozen_epoch(&mut self, cost: u64) -> Option<Transition> {
         let drift = self.cfg.drift_permille;
-        if self.baseline == 0 {
-            self.baseline = cost.max(1);
-        } else if drift != 0 && u128::from(cost) * 1000 > u128::from(self.baseline) * u128::from(1000 + drift) {
+        self.recent =
+            if self.frozen_epochs == 0 { cost } else { self.recent / 2 + cost / 2 + (self.recent & cost & 1) };
+        self.frozen_epochs = self.frozen_epochs.saturating_add(1);
+        if self.frozen_epochs <= WARM_EPOCHS {
+            self.baseline = self.baseline.saturating_add(cost);
+            if self.frozen_epochs == WARM_EPOCHS {
+                self.baseline = (self.baseline / u64::from(WARM_EPOCHS)).max(1);
+            }
+        } else if drift != 0 && above(self.recent, self.baseline, drift) {
             self.drifting += 1;
             if self.drifting >= self.cfg.drift_epochs {
                 self.counts.drifts += 1;
@@ -420,7 +453,9 @@ impl<const N: usize> Learner<N> {
             }
         } else {
             self.drifting = 0;
-            self.baseline = (self.baseline - self.baseline / 8 + cost / 8).max(1);
+            if drift == 0 || !above(self.recent, self.baseline, drift / 2) {
+                self.baseline = (self.baseline - self.baseline / 16 + cost / 16).max(1);
+            }
         }
         self.since_canary += 1;
         if self.cfg.canary_every != 0 && self.since_canary >= self.cfg.canary_every && self.drifting == 0 {
@@ -479,9 +514,16 @@ impl<const N: usize> Learner<N> {
         self.pos = 0;
         self.order = Order::new(N, &mut self.rng);
         self.baseline = 0;
+        self.recent = 0;
+        self.frozen_epochs = 0;
         self.drifting = 0;
         self.canary_streak = 0;
         // Round 0 plays every pair: there is a match to start.
         self.next_learn_match();
     }
+}
+
+/// Whether `x` exceeds `base` by more than `permille` thousandths.
+fn above(x: u64, base: u64, permille: u32) -> bool {
+    u128::from(x) * 1000 > u128::from(base) * (1000 + u128::from(permille))
 }

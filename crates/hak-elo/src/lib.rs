@@ -26,6 +26,6 @@ mod loom_models;
 mod tests;
 
 pub use config::{Config, Error, MAX_STRATEGIES};
-pub use learner::{Counts, Learner, MatchResult, Phase, Reason, Step, Transition};
+pub use learner::{Counts, Learner, MatchResult, Phase, Reason, Step, Transition, WARM_EPOCHS};
 pub use rating::Outcome;
 pub use shared::Shared;
