@@ -445,7 +445,7 @@ impl<const N: usize> Learner<N> {
                 self.baseline = (self.baseline / u64::from(WARM_EPOCHS)).max(1);
             }
         } else if drift != 0 && above(self.recent, self.baseline, drift) {
-            self.drifting += 1;
+            self.drifting = self.drifting.saturating_add(1);
             if self.drifting >= self.cfg.drift_epochs {
                 self.counts.drifts += 1;
                 self.relearn();
@@ -457,7 +457,7 @@ impl<const N: usize> Learner<N> {
                 self.baseline = (self.baseline - self.baseline / 16 + cost / 16).max(1);
             }
         }
-        self.since_canary += 1;
+        self.since_canary = self.since_canary.saturating_add(1);
         if self.cfg.canary_every != 0 && self.since_canary >= self.cfg.canary_every && self.drifting == 0 {
             let challenger = self.challenger();
             self.start_canary(challenger);

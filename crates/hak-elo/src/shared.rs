@@ -119,16 +119,16 @@ impl<const N: usize, M: Copy> Shared<N, M> {
     /// `None` (no evidence, e.g. no operations: the epoch restarts and the
     /// learner is unchanged).
     pub fn try_step(&self, now_ms: u64, measure: impl FnOnce(&mut M) -> Option<u64>) -> Option<Step> {
-        if !self.due(now_ms) || !self.lock() {
+        if !self.due(now_ms) {
             return None;
         }
-        let mut step = None;
-        // Re-checked under the lock: another thread may just have stepped.
-        if self.due(now_ms) {
-            let cell = self.state.get_mut();
-            // SAFETY: this thread holds the lock, the only way to `state`.
-            let st = unsafe { cell.deref() };
+        self.locked(|st| {
+            // Re-checked under the lock: another thread may just have stepped.
+            if !self.due(now_ms) {
+                return None;
+            }
             let cost = measure(&mut st.probe);
+            let mut step = None;
             if !st.started {
                 st.started = true;
             } else if let Some(cost) = cost {
@@ -137,24 +137,15 @@ impl<const N: usize, M: Copy> Shared<N, M> {
                 step = Some(s);
             }
             self.deadline.store(now_ms.saturating_add(st.epoch_ms), Ordering::Relaxed);
-            drop(cell);
-        }
-        self.unlock();
-        step
+            step
+        })
+        .flatten()
     }
 
     /// Runs `f` on the learner (for reports) unless a thread is stepping it
     /// (then `None`, at once).
     pub fn with_learner<R>(&self, f: impl FnOnce(&Learner<N>) -> R) -> Option<R> {
-        if !self.lock() {
-            return None;
-        }
-        let cell = self.state.get();
-        // SAFETY: this thread holds the lock, the only way to `state`.
-        let r = f(&unsafe { cell.deref() }.learner);
-        drop(cell);
-        self.unlock();
-        Some(r)
+        self.locked(|st| f(&st.learner))
     }
 
     /// Replaces the learner (a new configuration, e.g. from the
@@ -167,20 +158,33 @@ impl<const N: usize, M: Copy> Shared<N, M> {
             return Err(Error::ZeroEpoch);
         }
         let learner = Learner::new(config, initial)?;
-        if !self.lock() {
-            return Err(Error::Busy);
+        self.locked(|st| {
+            st.learner = learner;
+            st.started = false;
+            st.epoch_ms = config.epoch_ms;
+            self.publish(initial);
+            self.deadline.store(0, Ordering::Relaxed);
+        })
+        .ok_or(Error::Busy)
+    }
+
+    /// Runs `f` on the state under the try-lock; `None` (at once) if
+    /// another thread holds it.
+    fn locked<R>(&self, f: impl FnOnce(&mut State<N, M>) -> R) -> Option<R> {
+        // Test first: a held lock costs a load, not a cache-line write.
+        if self.busy.load(Ordering::Relaxed)
+            || self.busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err()
+        {
+            return None;
         }
-        let cell = self.state.get_mut();
-        // SAFETY: this thread holds the lock, the only way to `state`.
-        let st = unsafe { cell.deref() };
-        st.learner = learner;
-        st.started = false;
-        st.epoch_ms = config.epoch_ms;
-        drop(cell);
-        self.publish(initial);
-        self.deadline.store(0, Ordering::Relaxed);
-        self.unlock();
-        Ok(())
+        let r = {
+            let cell = self.state.get_mut();
+            // SAFETY: this thread holds the lock, the only way to `state`;
+            // the access ends with `cell`, before the lock is released.
+            f(unsafe { cell.deref() })
+        };
+        self.busy.store(false, Ordering::Release);
+        Some(r)
     }
 
     /// For a `fork` child: releases the lock if a thread of the parent
@@ -195,15 +199,5 @@ impl<const N: usize, M: Copy> Shared<N, M> {
             self.value.store(v, Ordering::Relaxed);
             self.index.store(s, Ordering::Relaxed);
         }
-    }
-
-    fn lock(&self) -> bool {
-        // Test first: a held lock costs a load, not a cache-line write.
-        !self.busy.load(Ordering::Relaxed)
-            && self.busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
-    }
-
-    fn unlock(&self) {
-        self.busy.store(false, Ordering::Release);
     }
 }
