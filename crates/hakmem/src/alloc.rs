@@ -179,6 +179,7 @@ pub(crate) fn alloc_big(size: usize, align: usize, zero: bool) -> *mut u8 {
         return ptr::null_mut();
     }
     init();
+    crate::learn::count_big();
     hak_bigcache::alloc(size, align, zero)
 }
 

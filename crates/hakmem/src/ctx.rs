@@ -13,7 +13,7 @@ use hak_slab::{Cache, Heap};
 use crate::alloc::alloc_or_report;
 use crate::free::free_to_page;
 use crate::init::{init, KEY, READY, STATE};
-use crate::{tls, Tier, SLAB_TIERS};
+use crate::{learn, tls, Tier, SLAB_TIERS};
 
 /// One thread's allocator state: a heap per slab tier.
 #[repr(C)]
@@ -64,6 +64,7 @@ pub(crate) unsafe fn upkeep(c: *mut ThreadCtx) {
     unsafe {
         tls::set_tick(UPKEEP_TICKS);
         let now = hak_os::now_ms();
+        learn::on_upkeep(now);
         if now.wrapping_sub((*c).last_upkeep_ms) >= UPKEEP_MS {
             (*c).last_upkeep_ms = now;
             drain_cache(c);

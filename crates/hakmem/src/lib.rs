@@ -40,6 +40,7 @@ mod ctx;
 mod free;
 mod global;
 mod init;
+mod learn;
 mod realloc;
 mod stats;
 mod tls;

@@ -84,6 +84,7 @@ pub fn print_stats() {
         .u((cb >> 10) as u64)
         .s("kb\n");
     l.emit_to(out_fd());
+    crate::learn::print_stats(out_fd());
 }
 
 /// `atexit` hook installed when statistics are enabled.
