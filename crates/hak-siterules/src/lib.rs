@@ -36,7 +36,7 @@
 //! # The hints and their thresholds
 //!
 //! No hint before [`MIN_SAMPLES`] (16) samples of a site. Then, in order
-//! ([`derive`]):
+//! ([`derive()`]):
 //!
 //! | hint | when | route |
 //! |---|---|---|

@@ -77,12 +77,17 @@ impl Entry {
     }
 
     /// Halves the counters of the site's history (a racing increment may
-    /// be lost: statistics, not protocol).
-    fn age(&self) {
-        for c in [&self.samples, &self.young, &self.old, &self.grown, &self.grows] {
-            c.store(c.load(Relaxed) / 2, Relaxed);
+    /// be lost: statistics, not protocol). Returns the samples and young
+    /// frees taken off and the mean size before, so the table can take the
+    /// same off the size bucket (else the site's forgotten history would
+    /// count as other sites' blocks there).
+    fn age(&self) -> (u32, u32, u64) {
+        let c = self.counts();
+        for a in [&self.samples, &self.young, &self.old, &self.grown, &self.grows] {
+            a.store(a.load(Relaxed) / 2, Relaxed);
         }
-        self.bytes.store(self.bytes.load(Relaxed) / 2, Relaxed);
+        self.bytes.store(c.bytes / 2, Relaxed);
+        (c.samples - c.samples / 2, c.young - c.young / 2, c.mean_size())
     }
 }
 
@@ -277,7 +282,10 @@ impl<const N: usize> SiteTable<N> {
             b.young.store(b.young.load(Relaxed) / 2, Relaxed);
         }
         if s == AGE_SAMPLES {
-            e.age();
+            let (samples, young, mean) = e.age();
+            let b = self.bucket(mean);
+            sub_sat32(&b.samples, samples);
+            sub_sat32(&b.young, young);
         }
         self.refresh(e);
         Some(tag)
