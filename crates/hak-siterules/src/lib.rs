@@ -31,7 +31,17 @@
 //! * On a slow or sampled path for a request above [`HINT_MIN_SIZE`]:
 //!   [`SiteTable::hint`]`(site, size)`, and route by the hint.
 //! * At exit with `HAKMEM_STATS=1`: [`SiteTable::stats`] and
-//!   [`SiteTable::top`] into a caller's fixed array.
+//!   [`SiteTable::top`] into a caller's fixed array, each written as one
+//!   line with [`Stats::write`] and [`SiteReport::write`] (into a
+//!   `hak_os::diag::Line`).
+//!
+//! A sampled block's `free` and `realloc` must reach a path that looks for
+//! its tag. Fast paths that never look (a thread cache taking the block)
+//! would make every sampled block look immortal, so the allocator serves
+//! sampled blocks where their free is slow anyway: in a mapping of their
+//! own (tcmalloc gives sampled allocations a span of their own for the
+//! same reason), whose `free` and `realloc` look the address up in
+//! [`SampledBlocks`] (a probe of [`PROBE`] slots).
 //!
 //! # The hints and their thresholds
 //!
@@ -92,7 +102,7 @@ extern crate std;
 mod blocks;
 // `Hint`, the thresholds, `Counts`, `derive`.
 mod hint;
-// `Stats`, `SiteReport`, `SiteTable::{stats, top, site}`.
+// `Stats`, `SiteReport`, `SiteTable::{stats, top, site}`, the report lines.
 mod report;
 // `Sampler`: the per-thread countdown.
 mod sampler;

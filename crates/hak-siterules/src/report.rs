@@ -4,6 +4,7 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
+use hak_os::diag::Line;
 use hak_os::sync::Ordering;
 
 use crate::hint::{Counts, Hint};
@@ -45,7 +46,34 @@ pub struct SiteReport {
     pub hint: Hint,
 }
 
+impl Stats {
+    /// Appends the totals to `l` as one `HAKMEM_STATS` line (no newline):
+    /// `site rules: sites=5/1024 samples=3497 dropped=0 frees=3230
+    /// young=3086 grows=834 forgotten=0 hints: none=2 big=1 grow=1
+    /// long-lived=1`.
+    pub fn write(&self, l: &mut Line) {
+        l.s("site rules: sites=").u(self.sites as u64).s("/").u(self.capacity as u64);
+        l.s(" samples=").u(self.samples).s(" dropped=").u(self.dropped);
+        l.s(" frees=").u(self.frees).s(" young=").u(self.young_frees);
+        l.s(" grows=").u(self.grows).s(" forgotten=").u(self.forgotten).s(" hints:");
+        for (h, n) in Hint::ALL.iter().zip(self.hints) {
+            l.s(" ").s(h.name()).s("=").u(n as u64);
+        }
+    }
+}
+
 impl SiteReport {
+    /// Appends the site to `l` as one line (no newline): `site 0x401000:
+    /// samples=148 mean=2097152 young=0 old=0 grown=0 live_kb=303104
+    /// hint=big`.
+    pub fn write(&self, l: &mut Line) {
+        let c = &self.counts;
+        l.s("site ").x(self.site as u64).s(": samples=").u(c.samples as u64);
+        l.s(" mean=").u(c.mean_size()).s(" young=").u(c.young as u64).s(" old=").u(c.old as u64);
+        l.s(" grown=").u(c.grown as u64).s(" live_kb=").u(self.live_bytes >> 10);
+        l.s(" hint=").s(self.hint.name());
+    }
+
     fn of(e: &Entry, site: usize) -> SiteReport {
         SiteReport {
             site,
@@ -147,5 +175,15 @@ mod tests {
         assert_eq!(t.top(&mut []), 0);
         let s = t.stats();
         assert_eq!((s.sites, s.samples, s.hints[Hint::None as usize]), (10, 300, 10));
+        let mut l = hak_os::diag::Line::new();
+        s.write(&mut l);
+        assert_eq!(
+            l.as_bytes(),
+            b"site rules: sites=10/64 samples=300 dropped=0 frees=0 young=0 grows=0 forgotten=0 \
+              hints: none=10 big=0 grow=0 long-lived=0"
+        );
+        let mut l = hak_os::diag::Line::new();
+        out[0].write(&mut l);
+        assert_eq!(l.as_bytes(), b"site 0x13000: samples=57 mean=4096 young=0 old=0 grown=0 live_kb=228 hint=none");
     }
 }
