@@ -18,7 +18,7 @@ use std::time::Instant;
 /// Packages whose library tests hold loom models (hak-tiny and hak-pool
 /// have none but are built under `cfg(loom)` too, so the facade keeps them
 /// compiling).
-const PACKAGES: [&str; 6] = ["hak-os", "hak-slab", "hak-bigcache", "hak-tiny", "hak-pool", "hak-elo"];
+const PACKAGES: [&str; 7] = ["hak-os", "hak-slab", "hak-bigcache", "hak-tiny", "hak-pool", "hak-elo", "hak-siterules"];
 
 /// Default `LOOM_MAX_PREEMPTIONS`.
 const DEFAULT_PREEMPTIONS: u32 = 3;
