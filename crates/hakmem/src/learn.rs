@@ -27,9 +27,11 @@ use hak_elo::{Config, Phase, Shared, Step, Transition};
 use hak_os::diag::Line;
 
 /// The big-block cache capacities ELO chooses from (entries; the cache's
-/// hard bound is `hak_bigcache::MAX_ENTRIES`). 0 is a candidate: a program
-/// that rarely reuses a big block is best served by unmapping at once.
-pub(crate) const CAPACITIES: [u64; 5] = [0, 4, 16, 32, 64];
+/// hard bound is `hak_bigcache::MAX_ENTRIES`). Smaller counts were tried: exploring
+/// 0 or 4 entries in a churn of reused mappings ran about 400x slower for
+/// whole epochs (an mmap and page faults per operation), more than any
+/// memory they save could repay.
+pub(crate) const CAPACITIES: [u64; 4] = [8, 16, 32, 64];
 
 /// Resident bytes that cost as much as doubling the CPU time per operation:
 /// 64 MiB, so that holding tens of MiB of cached mappings nobody reuses
@@ -56,7 +58,7 @@ struct Probe {
 
 /// The capacity knob's learner, shared by all threads.
 static CAPACITY: Shared<{ CAPACITIES.len() }, Probe> =
-    match Shared::new(CAPACITIES, Config::DEFAULT, 3, Probe { cpu_us: 0, ops: 0 }) {
+    match Shared::new(CAPACITIES, Config::DEFAULT, 2, Probe { cpu_us: 0, ops: 0 }) {
         Ok(s) => s,
         Err(_) => panic!("the capacity knob's configuration is valid"),
     };
