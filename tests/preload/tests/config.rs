@@ -103,3 +103,35 @@ fn verbose_prints_the_resolved_configuration_once() {
     assert_eq!(lines.len(), 1, "stderr: {err}");
     assert!(lines[0].contains("mode=balanced") && lines[0].contains("THP"), "{}", lines[0]);
 }
+
+/// The ELO driver (`HAKMEM_ELO=1`, or the `learning` mode) scores epochs
+/// and chooses the big-block cache's capacity among its candidates while a
+/// big-block churn runs (contents checked by the program); its state is in
+/// the `HAKMEM_STATS` report. Off by default: no such line.
+#[test]
+fn elo_learns_the_big_cache_capacity_while_the_program_runs() {
+    let bin = compile_c("elo");
+    for env in [&[("HAKMEM_ELO", "1")][..], &[("HAKMEM_MODE", "learning")][..], &[][..]] {
+        let mut cmd = Command::new(&bin);
+        cmd.env("HAKMEM_STATS", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let r = run(cmd, Preload::Yes, T);
+        assert!(r.status.success(), "elo with {env:?}: {}", r.report());
+        assert_eq!(r.stdout_str().lines().last(), Some("OK"), "{}", r.report());
+        let err = r.stderr_str();
+        let line = err.lines().find(|l| l.starts_with("hakmem: elo bigcache_entries: value="));
+        if env.is_empty() {
+            assert!(line.is_none(), "ELO ran without being switched on: {err}");
+            continue;
+        }
+        let line = line.unwrap_or_else(|| panic!("no ELO stats line with {env:?}: {err}"));
+        let field = |name: &str| -> u64 {
+            let v = line.split(' ').find_map(|w| w.strip_prefix(name)).unwrap_or_else(|| panic!("{name} in {line}"));
+            v.parse().unwrap_or_else(|_| panic!("{name}{v} in {line}"))
+        };
+        assert!([8, 16, 32, 64].contains(&field("value=")), "{line}");
+        assert!(field("epochs=") >= 3, "too few epochs scored in 1.5 s: {line}");
+    }
+}

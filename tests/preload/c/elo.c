@@ -1,0 +1,42 @@
+/* Big-block churn for about 1.5 s (a working set of 12 blocks of 2..6 MiB,
+ * one replaced at a time, every page written and checked): long enough for
+ * hakmem's ELO driver (HAKMEM_ELO=1, 200 ms epochs) to score several epochs
+ * and switch the big-block cache's capacity while the program runs. Every
+ * block's contents are checked before it is freed. */
+#define _GNU_SOURCE
+#include "check.h"
+#include <time.h>
+
+#define WS 12
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(void) {
+    unsigned char *ws[WS] = {0};
+    size_t len[WS] = {0};
+    uint64_t rng = 88172645463325252ull;
+    double end = now_s() + 1.5;
+    unsigned long rounds = 0;
+    while (now_s() < end) {
+        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+        int i = (int)(rng % WS);
+        if (ws[i]) {
+            for (size_t off = 0; off < len[i]; off += 4096)
+                CHECK(ws[i][off] == (unsigned char)(i + off / 4096), "block %d changed at %zu", i, off);
+            free(ws[i]);
+        }
+        len[i] = (2u << 20) + (size_t)(rng >> 20) % (4u << 20);
+        ws[i] = malloc(len[i]);
+        CHECK(ws[i] != NULL, "malloc(%zu)", len[i]);
+        for (size_t off = 0; off < len[i]; off += 4096) ws[i][off] = (unsigned char)(i + off / 4096);
+        rounds++;
+    }
+    for (int i = 0; i < WS; i++) free(ws[i]);
+    CHECK(rounds > 100, "only %lu rounds", rounds);
+    printf("OK\n");
+    return 0;
+}
