@@ -1,5 +1,5 @@
 //! The caller's return address, captured at no cost to the caller:
-//! [`with_return_address!`](crate::with_return_address) defines a naked x86-64 shim that loads the
+//! [`with_return_address!`] defines a naked x86-64 shim that loads the
 //! return address on top of the stack into a third argument and jumps to a
 //! function taking it.
 //!
