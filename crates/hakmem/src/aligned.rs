@@ -55,8 +55,7 @@ pub fn alloc_aligned_or_report(size: usize, align: usize, on_null: fn()) -> *mut
             if let Some(p) = unsafe { try_heap(slab_slot(rounded), rounded, on_null) } {
                 return p;
             }
-            // SAFETY: the shim forwards two register arguments.
-            return unsafe { alloc_routed_slow(rounded, on_null) };
+            return alloc_routed_slow(rounded, on_null);
         }
     }
     alloc_aligned_slow(size, align, on_null)

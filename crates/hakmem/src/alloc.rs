@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use hak_slab::{classes, Cache, Heap};
 
-use crate::ctx::{ctx_slow, upkeep_then_alloc, upkeep_then_alloc_at, GLOBAL};
+use crate::ctx::{ctx_slow, upkeep_then_alloc, GLOBAL};
 use crate::init::init;
 use crate::{tls, Tier, MIN_ALIGN, SLAB_TIERS};
 
@@ -79,28 +79,9 @@ pub fn alloc_or_report(size: usize, on_null: fn()) -> *mut u8 {
         if let Some(p) = unsafe { try_heap(SLOT_OF[(size + 15) >> 4] as usize, size, on_null) } {
             return p;
         }
-        // SAFETY: the shim forwards two register arguments.
-        return unsafe { alloc_routed_slow(size, on_null) };
+        return alloc_routed_slow(size, on_null);
     }
     alloc_mid_report(size, on_null)
-}
-
-/// [`alloc_or_report`] from call site `site` (0: unknown), for the router's
-/// own out-of-line paths: the same fast paths, whose misses and upkeep
-/// pass the site on instead of capturing an internal return address.
-pub(crate) fn alloc_at(size: usize, on_null: fn(), site: usize) -> *mut u8 {
-    let slot = if size <= hak_pool::L2_MAX {
-        SLOT_OF[(size + 15) >> 4] as usize
-    } else if size <= hak_pool::L25_MAX {
-        Tier::L25.slot(hak_pool::l25_class_of(size))
-    } else {
-        return alloc_routed_slow_at(size, on_null, site);
-    };
-    // SAFETY: the slot of the tiny, L2 or L2.5 class of `size`.
-    if let Some(p) = unsafe { try_heap_then(slot, || upkeep_then_alloc_at(size, on_null, site)) } {
-        return p;
-    }
-    alloc_routed_slow_at(size, on_null, site)
 }
 
 /// The cache slot of the tiny or L2 class of every size up to
@@ -131,21 +112,10 @@ const fn slot_table() -> [u8; (hak_pool::L2_MAX >> 4) + 1] {
 /// `slot` names a class of a slab tier holding `size` bytes.
 #[inline(always)]
 pub(crate) unsafe fn try_heap(slot: usize, size: usize, on_null: fn()) -> Option<*mut u8> {
-    // SAFETY: per contract; the shim forwards two register arguments.
-    unsafe { try_heap_then(slot, || upkeep_then_alloc(size, on_null)) }
-}
-
-/// [`try_heap`], running `on_tick` (the upkeep and the allocation that was
-/// due) when the upkeep tick runs out.
-///
-/// # Safety
-/// As [`try_heap`].
-#[inline(always)]
-pub(crate) unsafe fn try_heap_then(slot: usize, on_tick: impl FnOnce() -> *mut u8) -> Option<*mut u8> {
     let t = tls::block();
     let c = tls::ctx_at(t);
     tls::on_tick!(t, {
-        return Some(on_tick());
+        return Some(upkeep_then_alloc(size, on_null));
     });
     // SAFETY: `c` is this thread's live context or a dormant record, which
     // both reads leave unwritten on a miss; per contract for the slot.
@@ -177,39 +147,22 @@ fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
             return p;
         }
     }
-    // SAFETY: the shim forwards two register arguments.
-    unsafe { alloc_routed_slow(size, on_null) }
+    alloc_routed_slow(size, on_null)
 }
 
-hak_os::with_return_address! {
-    /// A miss of the fast paths (tail-called: the hit paths have no
-    /// frame): [`alloc_routed_slow_at`] with the call site, the return
-    /// address on top of the stack (`malloc`'s caller when reached by a
-    /// tail jump).
-    #[allow(improper_ctypes_definitions)]
-    pub(crate) unsafe extern "C" fn alloc_routed_slow(size: usize, on_null: fn()) -> *mut u8 => alloc_routed_slow_at
-}
-
-/// A miss of the fast paths from call site `site` (0: unknown): routes
-/// `size` by configuration and tries [`try_heap`] for the routed class,
-/// else (with site rules on, a mapping of its own for a site whose hint
-/// asks for one, see `sites::hinted`) takes its tier's slow path, or makes
-/// it a big block. (With a tier switched off, the fast paths look in the
-/// bins of the tier the default grid names, which stay empty; the bin
-/// looked at here is the one the blocks of the serving tier are freed
-/// into.)
+/// A miss of the fast paths (tail-called: the hit paths have no frame):
+/// routes `size` by configuration and tries [`try_heap`] for the routed
+/// class, else takes its tier's slow path, or makes it a big block. (With a
+/// tier switched off, the fast paths look in the bins of the tier the
+/// default grid names, which stay empty; the bin looked at here is the one
+/// the blocks of the serving tier are freed into.)
 #[cold]
 #[inline(never)]
-#[allow(improper_ctypes_definitions)]
-pub(crate) extern "C" fn alloc_routed_slow_at(size: usize, on_null: fn(), site: usize) -> *mut u8 {
+pub(crate) fn alloc_routed_slow(size: usize, on_null: fn()) -> *mut u8 {
     let (tier, class) = route(size);
     if tier != Tier::Big {
         // SAFETY: route gives a class of its tier.
-        if let Some(p) = unsafe { try_heap_then(tier.slot(class), || upkeep_then_alloc_at(size, on_null, site)) } {
-            return p;
-        }
-        let p = crate::sites::hinted(size, site);
-        if !p.is_null() {
+        if let Some(p) = unsafe { try_heap(tier.slot(class), size, on_null) } {
             return p;
         }
     }

@@ -10,10 +10,10 @@ use hak_os::lock::SpinLock;
 use hak_os::{meta, segmap, thread};
 use hak_slab::{Cache, Heap};
 
-use crate::alloc::alloc_at;
+use crate::alloc::alloc_or_report;
 use crate::free::free_to_page;
 use crate::init::{init, KEY, READY, STATE};
-use crate::{learn, sites, tls, Tier, SLAB_TIERS};
+use crate::{learn, tls, Tier, SLAB_TIERS};
 
 /// One thread's allocator state: a heap per slab tier.
 #[repr(C)]
@@ -76,23 +76,12 @@ pub(crate) unsafe fn upkeep(c: *mut ThreadCtx) {
     }
 }
 
-hak_os::with_return_address! {
-    /// [`upkeep_then_alloc_at`] with the call site: the return address on
-    /// top of the stack (`malloc`'s caller when the fast path reaches it by
-    /// a tail jump).
-    #[allow(improper_ctypes_definitions)]
-    pub(crate) unsafe extern "C" fn upkeep_then_alloc(size: usize, on_null: fn()) -> *mut u8 => upkeep_then_alloc_at
-}
-
 /// [`upkeep`] (for a live context; a thread without one only winds its
-/// tick up again), then the allocation that was due, from call site `site`
-/// (0: unknown): with site rules on, that allocation is the sample
-/// (`sites::sample`). Reads the context again, so that the fast path keeps
-/// `size` where it came in.
+/// tick up again), then the allocation that was due. Reads the context
+/// again, so that the fast path keeps `size` where it came in.
 #[cold]
 #[inline(never)]
-#[allow(improper_ctypes_definitions)]
-pub(crate) extern "C" fn upkeep_then_alloc_at(size: usize, on_null: fn(), site: usize) -> *mut u8 {
+pub(crate) fn upkeep_then_alloc(size: usize, on_null: fn()) -> *mut u8 {
     let c = tls::ctx();
     if live(c) {
         // SAFETY: a live context belongs to this thread, which is between
@@ -101,13 +90,7 @@ pub(crate) extern "C" fn upkeep_then_alloc_at(size: usize, on_null: fn(), site: 
     } else {
         tls::set_tick(UPKEEP_TICKS);
     }
-    if sites::enabled() {
-        let p = sites::sample(size, site);
-        if !p.is_null() {
-            return p;
-        }
-    }
-    alloc_at(size, on_null, site)
+    alloc_or_report(size, on_null)
 }
 
 /// What a thread's TLS slot holds while the thread has no context: `[0]`

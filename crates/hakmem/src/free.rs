@@ -143,9 +143,6 @@ unsafe fn free_slab_slow(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, pg: *mut ha
 #[cold]
 unsafe fn free_other(e: usize, p: *mut u8) -> bool {
     if e & segmap::TAG_BIG != 0 {
-        if crate::sites::enabled() {
-            crate::sites::on_free_big(p);
-        }
         // SAFETY: entry tagged big for p.
         unsafe { hak_bigcache::free(e, p) };
         return true;

@@ -10,7 +10,7 @@ use hak_os::{map, meta, segmap, thread};
 use crate::aligned::ALIGNED_BY_CLASS;
 use crate::alloc::{L25_LIMIT, L2_LIMIT, TINY_LIMIT};
 use crate::ctx::{thread_exit, CACHE_BUDGET, GLOBAL};
-use crate::{learn, sites, stats, TIERS};
+use crate::{learn, stats, TIERS};
 
 // The states of initialisation: not begun, running (in one thread; the
 // others go on without it, through the global heaps), done.
@@ -63,9 +63,6 @@ pub fn init() {
     );
     if f.contains(Features::ELO) && f.contains(Features::BIGCACHE) {
         learn::enable(t.bigcache_entries, hak_elo::Config::DEFAULT.seed, t.verbose);
-    }
-    if f.contains(Features::SITE_RULES) {
-        sites::enable();
     }
     segmap::init();
     if let Some(key) = thread::key_create(thread_exit) {

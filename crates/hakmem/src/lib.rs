@@ -42,7 +42,6 @@ mod global;
 mod init;
 mod learn;
 mod realloc;
-mod sites;
 mod stats;
 mod tls;
 
@@ -57,7 +56,6 @@ pub use self::free::{free, free_or_forward, owns, usable_size};
 pub use self::global::HakMem;
 pub use self::init::init;
 pub use self::realloc::{realloc, REALLOC_MAP_MAX_LIVE, REALLOC_MAP_MIN};
-pub use self::sites::{set_site_sample_ticks, site_stats, GROW_MAP_MIN};
 pub use self::stats::print_stats;
 
 // `tls.rs` names the dormant records and the context type at the root.

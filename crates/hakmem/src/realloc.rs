@@ -5,9 +5,8 @@ use core::ptr;
 
 use hak_os::{map, segmap};
 
-use crate::alloc::{alloc_at, alloc_big, no_report, route};
+use crate::alloc::{alloc, alloc_big, route};
 use crate::free::free;
-use crate::sites;
 use crate::{Tier, MIN_ALIGN};
 
 /// A block that `realloc` grows to at least this many bytes moves into a
@@ -31,7 +30,7 @@ pub const REALLOC_MAP_MIN: usize = 256 * 1024;
 pub const REALLOC_MAP_MAX_LIVE: usize = 4096;
 
 /// Resizes `p` to `new_size` bytes, keeping `min(old, new)` bytes of content.
-/// `p` null behaves as [`alloc`](crate::alloc). A slab block stays in place when it has
+/// `p` null behaves as [`alloc`]. A slab block stays in place when it has
 /// room and would not waste more than half of it; a slab block grown to
 /// [`REALLOC_MAP_MIN`] bytes or more gets a mapping of its own, and a
 /// mapped block stays in its mapping (resized in place or by `mremap`)
@@ -43,25 +42,9 @@ pub const REALLOC_MAP_MAX_LIVE: usize = 4096;
 ///
 /// # Safety
 /// `p` is null or a live hakmem block owned by the caller.
-#[inline(always)]
 pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
-    // SAFETY: per contract; the shim forwards two register arguments.
-    unsafe { realloc_site(p, new_size) }
-}
-
-hak_os::with_return_address! {
-    /// [`realloc_at`] with the call site (the caller's return address).
-    unsafe extern "C" fn realloc_site(p: *mut u8, new_size: usize) -> *mut u8 => realloc_at
-}
-
-/// [`realloc`] from call site `site`: the site of the moves' allocations
-/// (their samples and hints) and of sampled blocks' resizes.
-///
-/// # Safety
-/// As [`realloc`].
-unsafe extern "C" fn realloc_at(p: *mut u8, new_size: usize, site: usize) -> *mut u8 {
     if p.is_null() {
-        return alloc_at(new_size, no_report, site);
+        return alloc(new_size);
     }
     if new_size > isize::MAX as usize {
         return ptr::null_mut();
@@ -78,8 +61,6 @@ unsafe extern "C" fn realloc_at(p: *mut u8, new_size: usize, site: usize) -> *mu
         }
         if new_size > bs && new_size >= REALLOC_MAP_MIN && hak_bigcache::live() < REALLOC_MAP_MAX_LIVE {
             q = attempt(|| alloc_big(new_size, MIN_ALIGN, false));
-        } else if new_size > bs {
-            q = sites::hinted(new_size, site);
         }
         bs
     } else if e & segmap::TAG_BIG != 0 {
@@ -87,9 +68,6 @@ unsafe extern "C" fn realloc_at(p: *mut u8, new_size: usize, site: usize) -> *mu
             // SAFETY: big entry for a live block we own.
             let r = attempt(|| unsafe { hak_bigcache::realloc(e, p, new_size) });
             if !r.is_null() {
-                if sites::enabled() {
-                    sites::on_realloc_big(p, r, new_size);
-                }
                 return r;
             }
         }
@@ -99,7 +77,7 @@ unsafe extern "C" fn realloc_at(p: *mut u8, new_size: usize, site: usize) -> *mu
         hak_os::diag::fatal("realloc(): invalid pointer", p as usize);
     };
     if q.is_null() {
-        q = alloc_at(new_size, no_report, site);
+        q = alloc(new_size);
         if q.is_null() {
             return q;
         }
@@ -115,7 +93,7 @@ unsafe extern "C" fn realloc_at(p: *mut u8, new_size: usize, site: usize) -> *mu
 /// Runs `f`, an allocation the caller can do without (it has a fallback):
 /// when `f` fails, errno is left as it was.
 #[inline]
-pub(crate) fn attempt(f: impl FnOnce() -> *mut u8) -> *mut u8 {
+fn attempt(f: impl FnOnce() -> *mut u8) -> *mut u8 {
     let mut q = ptr::null_mut();
     map::quiet(|| {
         q = f();

@@ -85,7 +85,6 @@ pub fn print_stats() {
         .s("kb\n");
     l.emit_to(out_fd());
     crate::learn::print_stats(out_fd());
-    crate::sites::print_stats(out_fd());
 }
 
 /// `atexit` hook installed when statistics are enabled.
