@@ -2,7 +2,7 @@
 //! before anything is built or run.
 
 use crate::configs::{self, Config, MINIMAL, SYSTEM};
-use crate::util::Result;
+use crate::util::{runs_value, save_name, seconds_value, split_flag, Result};
 use std::path::PathBuf;
 
 /// Parsed command line of `features`.
@@ -69,10 +69,7 @@ pub fn parse(args: &[String]) -> Result<FeatureOptions> {
     let (mut runs, mut seconds) = (None, None);
     let mut i = 0;
     while i < args.len() {
-        let (flag, inline) = match args[i].split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (args[i].clone(), None),
-        };
+        let (flag, inline) = split_flag(&args[i]);
         let mut value = || -> Result<String> {
             if let Some(v) = inline.clone() {
                 return Ok(v);
@@ -81,34 +78,12 @@ pub fn parse(args: &[String]) -> Result<FeatureOptions> {
             args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))
         };
         match flag.as_str() {
-            "--runs" => {
-                let v = value()?;
-                runs = Some(
-                    v.parse().ok().filter(|&n| n >= 1).ok_or(format!("--runs: expected an integer >= 1, got `{v}`"))?,
-                );
-            }
-            "--seconds" => {
-                let v = value()?;
-                seconds = Some(
-                    v.parse::<f64>()
-                        .ok()
-                        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
-                        .ok_or(format!("--seconds: expected a number of seconds > 0, got `{v}`"))?,
-                );
-            }
+            "--runs" => runs = Some(runs_value(&value()?)?),
+            "--seconds" => seconds = Some(seconds_value(&value()?)?),
             "--quick" => o.quick = true,
             "--sweep" => o.sweep = true,
             "--json" => o.json = Some(PathBuf::from(value()?)),
-            "--save" => {
-                let v = value()?;
-                let ok = !v.is_empty()
-                    && !v.starts_with('.')
-                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-                if !ok {
-                    return Err(format!("--save: expected a name like features-16 ([A-Za-z0-9._-]), got `{v}`"));
-                }
-                o.save = Some(v);
-            }
+            "--save" => o.save = Some(save_name(&value()?, "features-16")?),
             "--only" => {
                 let list: Vec<String> =
                     value()?.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();

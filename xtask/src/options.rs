@@ -3,7 +3,7 @@
 //! whether PATH loads is the probe's business, in `bench`).
 
 use crate::peers;
-use crate::util::Result;
+use crate::util::{runs_value, save_name, seconds_value, split_flag, Result};
 use crate::workloads;
 use std::path::PathBuf;
 use std::process::Command;
@@ -102,10 +102,7 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
             o.passthrough = args[i + 1..].to_vec();
             break;
         }
-        let (flag, inline) = match args[i].split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (args[i].clone(), None),
-        };
+        let (flag, inline) = split_flag(&args[i]);
         let mut value = || -> Result<String> {
             if let Some(v) = inline.clone() {
                 return Ok(v);
@@ -114,12 +111,7 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
             args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))
         };
         match flag.as_str() {
-            "--runs" => {
-                let v = value()?;
-                runs = Some(
-                    v.parse().ok().filter(|&n| n >= 1).ok_or(format!("--runs: expected an integer >= 1, got `{v}`"))?,
-                );
-            }
+            "--runs" => runs = Some(runs_value(&value()?)?),
             "--threads" => {
                 let v = value()?;
                 o.threads = v
@@ -142,26 +134,9 @@ pub fn parse_options(args: &[String]) -> Result<Options> {
                 }
                 o.allocs = list;
             }
-            "--seconds" => {
-                let v = value()?;
-                seconds = Some(
-                    v.parse::<f64>()
-                        .ok()
-                        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
-                        .ok_or(format!("--seconds: expected a number of seconds > 0, got `{v}`"))?,
-                );
-            }
+            "--seconds" => seconds = Some(seconds_value(&value()?)?),
             "--json" => o.json = Some(PathBuf::from(value()?)),
-            "--save" => {
-                let v = value()?;
-                let ok = !v.is_empty()
-                    && !v.starts_with('.')
-                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-                if !ok {
-                    return Err(format!("--save: expected a name like first-race ([A-Za-z0-9._-]), got `{v}`"));
-                }
-                o.save = Some(v);
-            }
+            "--save" => o.save = Some(save_name(&value()?, "first-race")?),
             "--quick" => o.quick = true,
             "--cpus" => o.cpus = Some(parse_cpu_list(&value()?)?),
             "--extra" => {

@@ -329,6 +329,40 @@ pub fn describe_status(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// `--flag=value` split into the flag and its inline value; any other
+/// argument as it is, with no inline value.
+pub fn split_flag(arg: &str) -> (String, Option<String>) {
+    match arg.split_once('=') {
+        Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+        _ => (arg.to_string(), None),
+    }
+}
+
+/// The value of `--runs`: an integer >= 1.
+pub fn runs_value(v: &str) -> Result<usize> {
+    v.parse().ok().filter(|&n| n >= 1).ok_or(format!("--runs: expected an integer >= 1, got `{v}`"))
+}
+
+/// The value of `--seconds`: a number of seconds in (0, 3600].
+pub fn seconds_value(v: &str) -> Result<f64> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
+        .ok_or(format!("--seconds: expected a number of seconds > 0, got `{v}`"))
+}
+
+/// The value of `--save`: a record name of `[A-Za-z0-9._-]`, not starting
+/// with a dot (`example` is shown in the error).
+pub fn save_name(v: &str, example: &str) -> Result<String> {
+    let ok =
+        !v.is_empty() && !v.starts_with('.') && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!("--save: expected a name like {example} ([A-Za-z0-9._-]), got `{v}`"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
