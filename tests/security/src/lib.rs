@@ -149,9 +149,9 @@ pub fn catalogue() -> Vec<Case> {
 
 /// "8 B", "4 KiB", "256 KiB", "2 MiB".
 pub fn fmt_size(s: usize) -> String {
-    if s >= 1 << 20 && s % (1 << 20) == 0 {
+    if s >= 1 << 20 && s.is_multiple_of(1 << 20) {
         format!("{} MiB", s >> 20)
-    } else if s >= 1 << 10 && s % (1 << 10) == 0 {
+    } else if s >= 1 << 10 && s.is_multiple_of(1 << 10) {
         format!("{} KiB", s >> 10)
     } else {
         format!("{s} B")
