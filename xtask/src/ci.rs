@@ -7,6 +7,8 @@
 //! with `cargo test --release -p hakmem-preload-tests` and the environment
 //! variable `HAKMEM_SO` holding the absolute path of the freshly built
 //! `libhakmem.so`; the tests LD_PRELOAD it into the programs they spawn.
+//! The security suite (`tests/security`, package `hakmem-security-tests`)
+//! follows the same contract, right after it.
 
 use crate::model::{self, Allocator};
 use crate::util::{self, Result};
@@ -18,8 +20,10 @@ use std::time::{Duration, Instant};
 pub const PRELOAD_TESTS_PKG: &str = "hakmem-preload-tests";
 /// Environment variable carrying the absolute path of libhakmem.so to it.
 pub const HAKMEM_SO_ENV: &str = "HAKMEM_SO";
+/// Package name of the security suite in `tests/security` (same contract).
+pub const SECURITY_TESTS_PKG: &str = "hakmem-security-tests";
 
-const STEPS: usize = 6;
+const STEPS: usize = 7;
 
 /// The thread cache's budget variable (0: no cache), set for a second run
 /// of the router's tests.
@@ -43,12 +47,12 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
     header(
         2,
         &format!(
-            "workspace tests: cargo test --workspace --exclude {PRELOAD_TESTS_PKG}, then the router's \
-             again with {NO_CACHE_ENV}=0"
+            "workspace tests: cargo test --workspace --exclude {PRELOAD_TESTS_PKG} --exclude \
+             {SECURITY_TESTS_PKG}, then the router's again with {NO_CACHE_ENV}=0"
         ),
     );
     let mut cmd = util::cargo();
-    cmd.args(["test", "--workspace", "--exclude", PRELOAD_TESTS_PKG]);
+    cmd.args(["test", "--workspace", "--exclude", PRELOAD_TESTS_PKG, "--exclude", SECURITY_TESTS_PKG]);
     util::run(&mut cmd).map_err(|e| format!("step 2 (workspace tests) failed: {e}"))?;
     // Without a thread cache every free past the fast path's push takes
     // the paths below it (a full bin's upkeep tick among them): the router's
@@ -84,13 +88,30 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
 
     header(
         5,
+        &format!(
+            "security tests: {HAKMEM_SO_ENV}=<libhakmem.so> cargo test --release -p {SECURITY_TESTS_PKG} \
+             (misuse cases under glibc and hakmem, docs/security.md)"
+        ),
+    );
+    if !workspace_has_package(SECURITY_TESTS_PKG)? {
+        return Err(format!(
+            "step 5 (security tests) failed: package `{SECURITY_TESTS_PKG}` is not a workspace member: add \
+             \"tests/security\" to [workspace] members in Cargo.toml"
+        ));
+    }
+    let mut cmd = util::cargo();
+    cmd.args(["test", "--release", "-p", SECURITY_TESTS_PKG]).env(HAKMEM_SO_ENV, &so);
+    util::run(&mut cmd).map_err(|e| format!("step 5 (security tests) failed: {e}"))?;
+
+    header(
+        6,
         "workload smoke under LD_PRELOAD=libhakmem.so: larson 0.3 s at 1 and 4 threads, \
          every other workload of benches/c for 0.1 s",
     );
-    workload_smoke(so).map_err(|e| format!("step 5 (workload smoke) failed: {e}"))?;
+    workload_smoke(so).map_err(|e| format!("step 6 (workload smoke) failed: {e}"))?;
 
-    header(6, "loom models: cargo xtask loom (release, target/loom, LOOM_MAX_PREEMPTIONS=3)");
-    crate::loom::run(3, None).map_err(|e| format!("step 6 (loom models) failed: {e}"))?;
+    header(7, "loom models: cargo xtask loom (release, target/loom, LOOM_MAX_PREEMPTIONS=3)");
+    crate::loom::run(3, None).map_err(|e| format!("step 7 (loom models) failed: {e}"))?;
 
     println!();
     let secs = start.elapsed().as_secs_f64();

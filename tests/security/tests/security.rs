@@ -1,0 +1,206 @@
+//! The security suite: every case of the catalogue
+//! ([`hakmem_security_tests::FAMILIES`]) runs under glibc and under hakmem
+//! (`LD_PRELOAD=$HAKMEM_SO`), once per test binary, in parallel, each child
+//! under a timeout; hakmem's outcome must be the one documented in
+//! [`EXPECTED`] (what hakmem does today, the hakmem column of
+//! `docs/security.md`). A detection that disappears, a crash where there was
+//! a report, a hang: the test fails. A case that starts being caught fails
+//! too, with a message saying to update [`EXPECTED`] and the document.
+//!
+//! With `HAKMEM_SECURITY_TABLE=<file>` the results are also written as
+//! Markdown (between the markers of `docs/security.md` when the file has
+//! them): `HAKMEM_SECURITY_TABLE=docs/security.md cargo test --release -p
+//! hakmem-security-tests` (a relative path is taken from the workspace root).
+
+use hakmem_security_tests::*;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// What hakmem (default configuration) does in each case today: one row
+/// per case and size, keyed by [`Case::id`].
+const EXPECTED: &[(&str, Expect)] = &[
+    // double free
+    ("double_free/immediate@8", Expect::caught("hakmem: free(): double free detected")),
+    ("double_free/immediate@4096", Expect::caught("hakmem: free(): double free detected")),
+    ("double_free/immediate@262144", Expect::caught("hakmem: free(): double free or invalid pointer")),
+    ("double_free/immediate@2097152", Expect::caught("hakmem: free(): double free or invalid pointer")),
+    ("double_free/after_others@8", Expect::crashed_later(libc::SIGSEGV).with(&["duplicate"])),
+    ("double_free/after_others@4096", Expect::crashed_later(libc::SIGSEGV).with(&["duplicate"])),
+    ("double_free/after_others@262144", Expect::caught("hakmem: free(): double free or invalid pointer")),
+    ("double_free/after_others@2097152", Expect::caught("hakmem: free(): double free or invalid pointer")),
+    ("double_free/after_reuse@8", Expect::survived().with(&["duplicate"])),
+    ("double_free/after_reuse@4096", Expect::survived().with(&["duplicate"])),
+    ("double_free/after_reuse@262144", Expect::survived().with(&["duplicate"])),
+    ("double_free/after_reuse@2097152", Expect::survived().with(&["duplicate"])),
+    ("double_free/other_thread@8", Expect::caught("hakmem: free(): double free detected")),
+    ("double_free/other_thread@4096", Expect::caught("hakmem: free(): double free detected")),
+    ("double_free/other_thread@262144", Expect::caught("hakmem: free(): double free detected")),
+    ("double_free/other_thread@2097152", Expect::caught("hakmem: free(): double free or invalid pointer")),
+    // invalid free
+    ("invalid_free/stack", Expect::caught("hakmem: free(): invalid pointer")),
+    ("invalid_free/static", Expect::caught("hakmem: free(): invalid pointer")),
+    ("invalid_free/mmap", Expect::caught("hakmem: free(): invalid pointer")),
+    ("invalid_free/interior@8", Expect::crashed_later(libc::SIGSEGV).with(&["duplicate"])),
+    ("invalid_free/interior@4096", Expect::survived().with(&["duplicate"])),
+    ("invalid_free/interior@262144", Expect::survived().with(&["duplicate"])),
+    ("invalid_free/interior@2097152", Expect::caught("hakmem: free(): double free or invalid pointer")),
+    ("invalid_free/unaligned@8", Expect::survived().with(&["duplicate"])),
+    ("invalid_free/unaligned@4096", Expect::survived().with(&["duplicate"])),
+    ("invalid_free/unaligned@262144", Expect::survived().with(&["duplicate"])),
+    ("invalid_free/unaligned@2097152", Expect::caught("hakmem: free(): double free or invalid pointer")),
+    ("invalid_free/realloc_moved@8", Expect::caught("hakmem: free(): double free detected")),
+    ("invalid_free/realloc_moved@4096", Expect::caught("hakmem: free(): double free detected")),
+    ("invalid_free/realloc_moved@262144", Expect::caught("hakmem: free(): double free or invalid pointer")),
+    ("invalid_free/realloc_moved@2097152", Expect::caught("hakmem: free(): invalid pointer")),
+    // heap overflow / underflow
+    ("overflow/over1@8", Expect::survived()),
+    ("overflow/over1@4096", Expect::survived()),
+    ("overflow/over1@262144", Expect::survived()),
+    ("overflow/over1@2097152", Expect::survived()),
+    ("overflow/over32@8", Expect::crashed_later(libc::SIGSEGV)),
+    ("overflow/over32@4096", Expect::survived()),
+    ("overflow/over32@262144", Expect::survived()),
+    ("overflow/over32@2097152", Expect::survived()),
+    ("overflow/under1@8", Expect::crashed_at_access(libc::SIGSEGV)),
+    ("overflow/under1@4096", Expect::survived()),
+    ("overflow/under1@262144", Expect::crashed_at_access(libc::SIGSEGV)),
+    ("overflow/under1@2097152", Expect::survived()),
+    ("overflow/under32@8", Expect::crashed_at_access(libc::SIGSEGV)),
+    ("overflow/under32@4096", Expect::survived()),
+    ("overflow/under32@262144", Expect::crashed_at_access(libc::SIGSEGV)),
+    ("overflow/under32@2097152", Expect::survived()),
+    // use after free
+    ("uaf/write@8", Expect::survived().with(&["forged"])),
+    ("uaf/write@4096", Expect::survived().with(&["forged"])),
+    ("uaf/write@262144", Expect::crashed_later(libc::SIGSEGV).with(&["forged"])),
+    ("uaf/write@2097152", Expect::survived()),
+    // huge sizes: NULL with errno, never a crash
+    ("huge/malloc_max", Expect::error("ENOMEM")),
+    ("huge/malloc_over_ptrdiff", Expect::error("ENOMEM")),
+    ("huge/calloc_overflow", Expect::error("ENOMEM")),
+    ("huge/realloc_max", Expect::error("ENOMEM")),
+    ("huge/reallocarray_overflow", Expect::error("ENOMEM")),
+    ("huge/aligned_alloc_huge", Expect::error("ENOMEM")),
+    ("huge/memalign_huge", Expect::error("ENOMEM")),
+    ("huge/posix_memalign_huge", Expect::error("ENOMEM")),
+    ("huge/posix_memalign_align", Expect::error("EINVAL")),
+];
+
+/// Children run at once (2 cores; most of a case is process start-up).
+const JOBS: usize = 4;
+
+/// The columns: the reference first, hakmem last.
+const CONFIGS: [Config; 2] = [GLIBC, HAKMEM];
+
+fn results() -> &'static Results {
+    static R: OnceLock<Results> = OnceLock::new();
+    R.get_or_init(|| run_all(&catalogue(), &CONFIGS, JOBS))
+}
+
+fn expected(case: &Case) -> Expect {
+    let id = case.id();
+    EXPECTED.iter().find(|(k, _)| *k == id).map(|(_, e)| *e).unwrap_or_else(|| panic!("no EXPECTED row for {id}"))
+}
+
+/// Compares hakmem's outcome of every case of `program` with [`EXPECTED`];
+/// reports every difference at once.
+fn check_family(program: &str) {
+    let mut failures = Vec::new();
+    for (case, runs) in results().iter().filter(|(c, _)| c.program == program) {
+        let want = expected(case);
+        let got = &runs[CONFIGS.len() - 1];
+        if !want.matches(&got.outcome) {
+            let verdict = if got.outcome.is_caught() && !want.is_caught() {
+                "detection IMPROVED: update EXPECTED in tests/security/tests/security.rs and regenerate \
+                 docs/security.md (HAKMEM_SECURITY_TABLE)"
+            } else {
+                "REGRESSION (or a changed message): hakmem no longer does what docs/security.md says"
+            };
+            failures.push(format!(
+                "{}: expected {:?}, got {}\n  {verdict}\n  glibc: {}\n{}",
+                case.id(),
+                want,
+                got.outcome.cell(),
+                runs[0].outcome.cell(),
+                got.report
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} case(s) differ from EXPECTED:\n\n{}", failures.len(), failures.join("\n\n"));
+}
+
+/// The table has exactly one row per case and size, and nothing else.
+#[test]
+fn every_case_has_exactly_one_expectation() {
+    let ids: Vec<String> = catalogue().iter().map(Case::id).collect();
+    for id in &ids {
+        let n = EXPECTED.iter().filter(|(k, _)| k == id).count();
+        assert_eq!(n, 1, "{id}: {n} rows in EXPECTED");
+    }
+    for (k, _) in EXPECTED {
+        assert!(ids.iter().any(|id| id == k), "EXPECTED row {k} is not a case of the catalogue");
+    }
+}
+
+/// Double frees: immediately, after other frees, after reuse, from another thread.
+#[test]
+fn double_free() {
+    check_family("double_free");
+}
+
+/// Frees of pointers malloc never returned (stack, static, mmap, interior,
+/// unaligned, realloc'ed away).
+#[test]
+fn invalid_free() {
+    check_family("invalid_free");
+}
+
+/// 1- and 32-byte overflows and underflows, then free and malloc of the size.
+#[test]
+fn overflow() {
+    check_family("overflow");
+}
+
+/// A use-after-free write of a forged pointer, then mallocs of the size.
+#[test]
+fn use_after_free() {
+    check_family("uaf");
+}
+
+/// Absurd sizes: NULL with ENOMEM (EINVAL for a bad alignment), never a crash.
+#[test]
+fn huge_sizes() {
+    check_family("huge");
+}
+
+/// docs/security.md names, in its list of gaps, every case that glibc
+/// catches and hakmem (as documented) does not.
+#[test]
+fn docs_list_every_gap() {
+    if std::env::var_os(TABLE_ENV).is_some_and(|v| !v.is_empty()) {
+        return; // the document is being regenerated by write_markdown_table
+    }
+    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/security.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap_or_else(|e| panic!("read {}: {e}", doc_path.display()));
+    let gaps = doc.split("### Gaps").nth(1).and_then(|s| s.split("\n### ").next()).unwrap_or("");
+    let mut missing = Vec::new();
+    for (case, runs) in results() {
+        if runs[0].outcome.is_caught() && !expected(case).is_caught() && !gaps.contains(&format!("`{}`", case.id())) {
+            missing.push(case.id());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "glibc catches these cases and hakmem does not, but the Gaps list of docs/security.md does not name \
+         them (regenerate it with HAKMEM_SECURITY_TABLE=docs/security.md): {missing:?}"
+    );
+}
+
+/// With `HAKMEM_SECURITY_TABLE=<file>`, writes the Markdown table.
+#[test]
+fn write_markdown_table() {
+    let Some(path) = std::env::var_os(TABLE_ENV).filter(|v| !v.is_empty()) else { return };
+    let md = markdown(&catalogue(), &CONFIGS, results());
+    let written = write_table(Path::new(&path), &md);
+    println!("wrote {}", written.display());
+}
