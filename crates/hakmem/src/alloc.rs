@@ -38,6 +38,28 @@ pub(crate) fn route(size: usize) -> (Tier, usize) {
 #[cold]
 #[inline(never)]
 pub(crate) fn alloc_slow(tier: Tier, class: usize) -> *mut u8 {
+    let p = alloc_slow_once(tier, class);
+    if p.is_null() && release_cached_mappings() {
+        return alloc_slow_once(tier, class);
+    }
+    p
+}
+
+/// After an allocation failed for want of a mapping: returns the mappings
+/// the big-block cache keeps to the OS (under `RLIMIT_AS` their address
+/// space may be what the kernel lacks, and they would keep it until other
+/// big frees evict them) and says whether there were any, so that the
+/// caller tries once more.
+#[cold]
+fn release_cached_mappings() -> bool {
+    if hak_bigcache::cached().0 == 0 {
+        return false;
+    }
+    hak_bigcache::trim();
+    true
+}
+
+fn alloc_slow_once(tier: Tier, class: usize) -> *mut u8 {
     let c = ctx_slow();
     if !c.is_null() {
         // SAFETY: a live context of this thread; class is valid for the tier.
@@ -180,7 +202,11 @@ pub(crate) fn alloc_big(size: usize, align: usize, zero: bool) -> *mut u8 {
     }
     init();
     crate::learn::count_big();
-    hak_bigcache::alloc(size, align, zero)
+    let p = hak_bigcache::alloc(size, align, zero);
+    if p.is_null() && release_cached_mappings() {
+        return hak_bigcache::alloc(size, align, zero);
+    }
+    p
 }
 
 /// Like [`alloc`], with the first `size` bytes zeroed.

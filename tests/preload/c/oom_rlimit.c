@@ -1,0 +1,181 @@
+/* Out of memory for real: the program caps its own address space
+ * (RLIMIT_AS = its size at start + 64 MiB, set with setrlimit once the
+ * allocator is up: hakmem's start needs a 256 MiB reservation for its
+ * segment map) and checks what a C program sees when memory runs out.
+ *
+ * Usage: oom_rlimit huge            requests beyond the limit, every entry point
+ *        oom_rlimit exhaust SIZE    malloc(SIZE) until NULL, free all, again
+ *
+ * huge: malloc, calloc, realloc (of a small and of a big block),
+ * posix_memalign and aligned_alloc of sizes beyond the limit return NULL
+ * with errno ENOMEM (posix_memalign returns ENOMEM and leaves its pointer
+ * alone); a failed realloc keeps the old block intact and usable; small
+ * and big allocations work after each failure.
+ *
+ * exhaust: blocks of SIZE until malloc returns NULL with errno ENOMEM
+ * (every block checked), then all freed: blocks of SIZE can be allocated
+ * again as many as before (the memory is reused), and the program goes on;
+ * after big blocks, small and big allocations of every tier work again.
+ * Runs the same on glibc (the harness runs both). */
+#define _GNU_SOURCE
+#include "check.h"
+
+#include <malloc.h>
+#include <stdint.h>
+#include <sys/resource.h>
+
+static size_t limit;
+
+static size_t v(size_t x) {
+    volatile size_t y = x;
+    return y;
+}
+
+/* VmSize of this process, in bytes. */
+static size_t vm_size(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0;
+    if (!f || fscanf(f, "%lu", &size) != 1) FAIL("cannot read /proc/self/statm");
+    fclose(f);
+    return (size_t)size * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void cap_address_space(void) {
+    /* Make sure the allocator has started (and stdio has its buffer). */
+    void *p = malloc(100);
+    CHECK(p != NULL, "malloc before the limit");
+    free(p);
+    printf("start\n");
+    fflush(stdout);
+    limit = vm_size() + 64 * MiB;
+    struct rlimit r = {limit, limit};
+    CHECK(setrlimit(RLIMIT_AS, &r) == 0, "setrlimit(RLIMIT_AS, %zu): %s", limit, strerror(errno));
+}
+
+/* Small and big allocations work: filled, checked, freed. */
+static void still_works(const char *after) {
+    static const size_t sizes[] = {1, 100, 1000, 5000, 40000, 300000, 2 * MiB, 8 * MiB};
+    void *p[sizeof sizes / sizeof sizes[0]];
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        p[i] = malloc(sizes[i]);
+        CHECK(p[i] != NULL, "malloc(%zu) after %s", sizes[i], after);
+        fill(p[i], sizes[i], i);
+    }
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        CHECK_PAT(p[i], sizes[i], i, "block of %zu bytes after %s", sizes[i], after);
+        free(p[i]);
+    }
+}
+
+#define EXPECT_ENOMEM(call, what)                                               \
+    do {                                                                        \
+        errno = 0;                                                              \
+        void *r_ = (call);                                                      \
+        CHECK(r_ == NULL, "%s succeeded beyond the address-space limit", what); \
+        CHECK(errno == ENOMEM, "%s: errno %d (%s), not ENOMEM", what, errno, strerror(errno)); \
+        still_works(what);                                                      \
+    } while (0)
+
+static void t_huge(void) {
+    size_t huge = limit; /* more than is left under the limit */
+    EXPECT_ENOMEM(malloc(v(huge)), "malloc(huge)");
+    EXPECT_ENOMEM(malloc(v(huge / 2 + 100 * MiB)), "malloc(limit/2 + 100 MiB)");
+    EXPECT_ENOMEM(calloc(1, v(huge)), "calloc(1, huge)");
+    EXPECT_ENOMEM(calloc(v(huge / 4096), 4096), "calloc(huge / 4096, 4096)");
+    EXPECT_ENOMEM(aligned_alloc(4096, v(huge)), "aligned_alloc(4096, huge)");
+    EXPECT_ENOMEM(aligned_alloc(2 * MiB, v(huge)), "aligned_alloc(2 MiB, huge)");
+    EXPECT_ENOMEM(memalign(64, v(huge)), "memalign(64, huge)");
+
+    static const size_t aligns[] = {16, 64, 4096, 2 * MiB};
+    for (size_t i = 0; i < 4; i++) {
+        void *q = (void *)&q;
+        int rc = posix_memalign(&q, aligns[i], v(huge));
+        CHECK(rc == ENOMEM, "posix_memalign(%zu, huge) returned %d, not ENOMEM", aligns[i], rc);
+        CHECK(q == (void *)&q, "posix_memalign changed its pointer on failure");
+        still_works("posix_memalign(huge)");
+    }
+
+    /* realloc of a small and of a big block: NULL, ENOMEM, the old block
+     * intact and still usable (freed, grown a little, shrunk). */
+    static const size_t olds[] = {24, 3000, 100000, 600000, 3 * MiB};
+    for (size_t i = 0; i < sizeof olds / sizeof olds[0]; i++) {
+        size_t n = olds[i];
+        unsigned char *p = malloc(n);
+        CHECK(p != NULL, "malloc(%zu)", n);
+        fill(p, n, 77 + i);
+        errno = 0;
+        void *q = realloc(p, v(huge));
+        CHECK(q == NULL, "realloc(%zu -> huge) succeeded", n);
+        CHECK(errno == ENOMEM, "realloc(%zu -> huge): errno %d, not ENOMEM", n, errno);
+        CHECK_PAT(p, n, 77 + i, "block kept by the failed realloc of %zu bytes", n);
+        errno = 0;
+        q = reallocarray(p, v(huge / 1024), 1024);
+        CHECK(q == NULL && errno == ENOMEM, "reallocarray(%zu -> huge)", n);
+        CHECK_PAT(p, n, 77 + i, "block kept by the failed reallocarray of %zu bytes", n);
+        still_works("realloc(huge)");
+        q = realloc(p, n + n / 2);
+        CHECK(q != NULL, "realloc(%zu -> %zu) after a failure", n, n + n / 2);
+        CHECK_PAT(q, n, 77 + i, "block grown after a failed realloc");
+        q = realloc(q, n / 2 + 1);
+        CHECK(q != NULL, "realloc shrink after a failure");
+        CHECK_PAT(q, n / 2 + 1, 77 + i, "block shrunk after a failed realloc");
+        free(q);
+    }
+    printf("huge requests refused, limit %zu MiB\n", limit / MiB);
+}
+
+static void t_exhaust(size_t size) {
+    enum { MAXB = 1 << 20 };
+    static void *blocks[MAXB];
+    size_t rounds[2];
+    for (int round = 0; round < 2; round++) {
+        size_t n = 0;
+        for (;;) {
+            CHECK(n < MAXB, "%d blocks of %zu bytes under a %zu MiB limit", MAXB, size, limit / MiB);
+            errno = 0;
+            void *p = malloc(size);
+            if (!p) {
+                CHECK(errno == ENOMEM, "malloc(%zu) returned NULL with errno %d, not ENOMEM", size, errno);
+                break;
+            }
+            /* The first and last 8 bytes: enough to see a block handed out twice. */
+            fill(p, 8, n);
+            fill((char *)p + size - 8, 8, ~n);
+            blocks[n++] = p;
+        }
+        CHECK(n > 0, "not one block of %zu bytes under the limit", size);
+        for (size_t i = 0; i < n; i++) {
+            CHECK_PAT(blocks[i], 8, i, "block %zu of %zu bytes (head)", i, size);
+            CHECK_PAT((char *)blocks[i] + size - 8, 8, ~i, "block %zu of %zu bytes (tail)", i, size);
+        }
+        for (size_t i = 0; i < n; i++) free(blocks[i]);
+        rounds[round] = n;
+    }
+    printf("blocks of %zu bytes: %zu, after freeing them all: %zu\n", size, rounds[0], rounds[1]);
+    /* The memory freed is reused: as much as before (a little slack for
+     * the blocks the program's own stdio or the allocator's records took). */
+    CHECK(rounds[1] + rounds[1] / 16 + 2 >= rounds[0], "only %zu blocks of %zu bytes the second time, %zu the first",
+          rounds[1], size, rounds[0]);
+    void *p = malloc(size);
+    CHECK(p != NULL, "malloc(%zu) after freeing everything", size);
+    free(p);
+    /* Big blocks give their address space back (hakmem: the mappings its
+     * big-block cache keeps are returned when a mapping fails), so every
+     * size works again. Slab segments are kept by their tier for good, so
+     * after small blocks filled the address space only their tier can use
+     * it again (a known limit of hakmem; glibc passes either way). */
+    if (size > MiB) still_works("freeing what filled the address space");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) FAIL("usage: oom_rlimit huge | exhaust SIZE");
+    cap_address_space();
+    if (!strcmp(argv[1], "huge"))
+        t_huge();
+    else if (!strcmp(argv[1], "exhaust") && argc == 3)
+        t_exhaust((size_t)strtoull(argv[2], NULL, 0));
+    else
+        FAIL("unknown section %s", argv[1]);
+    printf("OK\n");
+    return 0;
+}
