@@ -109,7 +109,14 @@ fn offer(now_ms: u64) {
     if !CAPACITY.due(now_ms) {
         return;
     }
-    if let Some(step) = CAPACITY.try_step(now_ms, measure) {
+    // The measurement's system calls (getrusage, reading /proc) must not
+    // leave an errno behind: this runs inside allocations that succeed.
+    let mut stepped = None;
+    hak_os::map::quiet(|| {
+        stepped = CAPACITY.try_step(now_ms, measure);
+        false
+    });
+    if let Some(step) = stepped {
         if step.changed {
             hak_bigcache::set_max_entries(CAPACITY.current_value() as usize);
         }
