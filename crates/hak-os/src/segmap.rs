@@ -58,6 +58,11 @@ const _: () = assert!(ROOT_SLOTS * CHUNK_ENTRIES == ENTRIES && ROOT_SLOTS == 1 <
 /// process-wide map's ([`ROOT_SLOTS`], [`CHUNK_ENTRIES`]); loom models use
 /// small levels.
 pub struct SegMap<const R: usize = ROOT_SLOTS, const C: usize = CHUNK_ENTRIES> {
+    /// Slot `r` holds `bias(chunk, r)`: the address of its chunk's first
+    /// entry minus `r * C` entries, so that the entry of segment index `idx`
+    /// is at `slot + idx` (no masking in `lookup`). A slot without a chunk
+    /// holds `bias(zero, r)`, the never-written chunk of zeros (so `lookup`
+    /// needs no null test either).
     roots: [AtomicPtr<AtomicUsize>; R],
     /// Registrations at or beyond this index are refused (`with_entries`).
     entries: usize,
@@ -65,7 +70,17 @@ pub struct SegMap<const R: usize = ROOT_SLOTS, const C: usize = CHUNK_ENTRIES> {
     /// models can check that a losing creator frees its chunk.
     #[cfg(loom)]
     live_chunks: std::sync::atomic::AtomicUsize,
+    /// Loom builds: this map's chunk of zeros (normal builds share
+    /// [`ZERO_CHUNK`]).
+    #[cfg(loom)]
+    zero: *mut AtomicUsize,
 }
+
+/// The chunk of zeros that slots without a chunk point into (never written:
+/// `set_range` writes only into mapped chunks). 64 KiB of `.bss`; its pages
+/// are only ever read, so they stay the kernel's shared zero page.
+#[cfg(not(loom))]
+static ZERO_CHUNK: [AtomicUsize; CHUNK_ENTRIES] = [const { AtomicUsize::new(0) }; CHUNK_ENTRIES];
 
 // SAFETY: all shared state is atomic; chunks are never freed while the map
 // is alive.
@@ -83,7 +98,38 @@ impl SegMap {
 }
 
 impl<const R: usize, const C: usize> SegMap<R, C> {
-    const CHUNK_POW2: () = assert!(C.is_power_of_two() && R > 0);
+    const CHUNK_POW2: () = assert!(C.is_power_of_two() && C <= CHUNK_ENTRIES && R > 0);
+
+    /// The slot value of chunk `c` at root slot `r` (see `roots`).
+    #[inline(always)]
+    const fn bias(c: *mut AtomicUsize, r: usize) -> *mut AtomicUsize {
+        c.wrapping_sub(r * C)
+    }
+
+    /// The chunk of slot value `s` at root slot `r`.
+    #[inline(always)]
+    fn unbias(s: *mut AtomicUsize, r: usize) -> *mut AtomicUsize {
+        s.wrapping_add(r * C)
+    }
+
+    /// The chunk of zeros of this map.
+    #[inline(always)]
+    fn zero(&self) -> *mut AtomicUsize {
+        #[cfg(not(loom))]
+        return ZERO_CHUNK.as_ptr().cast_mut();
+        #[cfg(loom)]
+        return self.zero;
+    }
+
+    /// The chunk of root slot `r`: null if it has none yet.
+    fn chunk(&self, r: usize) -> *mut AtomicUsize {
+        let c = Self::unbias(self.roots[r].load(Ordering::Acquire), r);
+        if c == self.zero() {
+            core::ptr::null_mut()
+        } else {
+            c
+        }
+    }
 
     /// A map of `entries` segment slots (addresses below
     /// `entries << SEGMENT_SHIFT`; at most `R * C`); chunks are created by
@@ -93,7 +139,14 @@ impl<const R: usize, const C: usize> SegMap<R, C> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CHUNK_POW2;
         let entries = if entries < R * C { entries } else { R * C };
-        SegMap { roots: [const { AtomicPtr::new(core::ptr::null_mut()) }; R], entries }
+        let zero = ZERO_CHUNK.as_ptr().cast_mut();
+        let mut roots = [const { AtomicPtr::new(core::ptr::null_mut()) }; R];
+        let mut r = 0;
+        while r < R {
+            roots[r] = AtomicPtr::new(Self::bias(zero, r));
+            r += 1;
+        }
+        SegMap { roots, entries }
     }
 
     /// A map of `entries` segment slots (addresses below
@@ -103,17 +156,20 @@ impl<const R: usize, const C: usize> SegMap<R, C> {
     pub fn with_entries(entries: usize) -> SegMap<R, C> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CHUNK_POW2;
+        let v: std::vec::Vec<AtomicUsize> = (0..C).map(|_| AtomicUsize::new(0)).collect();
+        let zero: *mut AtomicUsize = std::boxed::Box::into_raw(v.into_boxed_slice()).cast();
         SegMap {
-            roots: core::array::from_fn(|_| AtomicPtr::new(core::ptr::null_mut())),
+            roots: core::array::from_fn(|r| AtomicPtr::new(Self::bias(zero, r))),
             entries: entries.min(R * C),
             live_chunks: std::sync::atomic::AtomicUsize::new(0),
+            zero,
         }
     }
 
     /// The chunk of root slot `r` (< R), created if missing; null if it could
     /// not be mapped.
     fn chunk_or_create(&self, r: usize) -> *mut AtomicUsize {
-        let c = self.roots[r].load(Ordering::Acquire);
+        let c = self.chunk(r);
         if !c.is_null() {
             return c;
         }
@@ -123,12 +179,13 @@ impl<const R: usize, const C: usize> SegMap<R, C> {
         }
         // Release: the chunk's zeroed contents happen-before any load through
         // the published pointer (lookups load the slot with Acquire).
-        match self.roots[r].compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        let absent = Self::bias(self.zero(), r);
+        match self.roots[r].compare_exchange(absent, Self::bias(fresh, r), Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => fresh,
             Err(winner) => {
                 // SAFETY: our chunk lost the race and was never published.
                 unsafe { self.free_chunk(fresh) };
-                winner
+                Self::unbias(winner, r)
             }
         }
     }
@@ -145,23 +202,22 @@ impl<const R: usize, const C: usize> SegMap<R, C> {
     #[inline(always)]
     pub fn lookup(&self, p: usize) -> usize {
         let idx = p >> SEGMENT_SHIFT;
-        let r = idx / C;
-        if r >= R {
+        if idx >= R * C {
             return 0;
         }
+        let r = idx / C;
         // Acquire pairs with the creating CAS (the chunk's zeroed contents);
         // it is a plain load on x86-64. (Relaxed would be enough for a user's
         // own pointers, whose entry store happens-after the slot's CAS in the
         // registering thread, but a lookup of a foreign address in a chunk
         // just created by another thread has no other edge to the chunk's
         // initialisation.)
-        let c = self.roots[r].load(Ordering::Acquire);
-        if c.is_null() {
-            return 0;
-        }
-        // SAFETY: a non-null slot points to a published chunk of C entries,
-        // never freed while the map lives; idx % C < C.
-        unsafe { (*c.add(idx % C)).load(Ordering::Acquire) }
+        let s = self.roots[r].load(Ordering::Acquire);
+        // SAFETY: `s` is `bias(c, r)` for a chunk `c` of C entries (a
+        // published chunk or the chunk of zeros), never freed while the map
+        // lives; r * C <= idx < r * C + C, so `s + idx` is entry idx - r * C
+        // of `c`.
+        unsafe { (*s.wrapping_add(idx)).load(Ordering::Acquire) }
     }
 
     /// Sets the entries of every segment in `[base, base+len)` to `value`.
@@ -188,7 +244,7 @@ impl<const R: usize, const C: usize> SegMap<R, C> {
             }
         }
         for r in first / C..=last / C {
-            let c = self.roots[r].load(Ordering::Acquire);
+            let c = self.chunk(r);
             if c.is_null() {
                 continue; // value == 0: nothing to clear
             }
@@ -209,7 +265,7 @@ impl<const R: usize, const C: usize> SegMap<R, C> {
 
     /// Number of chunks created so far (published ones).
     pub fn chunks(&self) -> usize {
-        self.roots.iter().filter(|s| !s.load(Ordering::Relaxed).is_null()).count()
+        (0..R).filter(|&r| !self.chunk(r).is_null()).count()
     }
 
     /// A zeroed chunk of `C` atomics: `MAP_NORESERVE` memory (zero bytes are
@@ -257,14 +313,18 @@ impl Default for SegMap {
 impl<const R: usize, const C: usize> Drop for SegMap<R, C> {
     /// Unmaps the chunks (the process-wide map is a `static`, never dropped).
     fn drop(&mut self) {
-        for s in &self.roots {
-            let c = s.load(Ordering::Relaxed);
+        for r in 0..R {
+            let c = self.chunk(r);
             if !c.is_null() {
                 // SAFETY: the map is going away (`&mut self`); its chunks
                 // came from alloc_chunk and nobody can look them up any more.
                 unsafe { self.free_chunk(c) };
             }
         }
+        #[cfg(loom)]
+        // SAFETY: the chunk of zeros is a boxed slice of C atomics made by
+        // `with_entries`, unreachable once the map is gone.
+        drop(unsafe { std::boxed::Box::from_raw(core::ptr::slice_from_raw_parts_mut(self.zero, C)) });
     }
 }
 
