@@ -4,10 +4,13 @@
 //! One word per 4 MiB of the 47-bit user address space (2^25 entries), in two
 //! levels so that only what registered segments need is ever mapped: a root
 //! of [`ROOT_SLOTS`] (2^12) chunk pointers inside the [`SegMap`] itself (the
-//! process-wide instance is a `static`: 32 KiB of `.bss`, no reservation), each
-//! null or pointing to a chunk of [`CHUNK_ENTRIES`] (2^13) entries (64 KiB of
-//! `MAP_NORESERVE` memory covering 32 GiB of address space), mapped by the
-//! first registration in its range. (The single-level table this replaces
+//! process-wide instance is a `static`: 32 KiB of `.data`, no reservation),
+//! each pointing to a chunk of [`CHUNK_ENTRIES`] (2^13) entries (64 KiB of
+//! `MAP_NORESERVE` memory covering 32 GiB of address space) mapped by the
+//! first registration in its range, or, until then, to a shared chunk of
+//! zeros that is never written. Slots hold chunk pointers biased by their
+//! range's first index, so a lookup is a bound check, two loads and no
+//! other test (see [`SegMap`]). (The single-level table this replaces
 //! reserved 256 MiB of address space at start-up, which `RLIMIT_AS` counts:
 //! hakmem could not start under `ulimit -v` below about 267 MiB, issue 21.)
 //! An entry is 0 for "not ours", or a pointer to the owner's metadata record
@@ -18,7 +21,7 @@
 //! with Acquire. A pointer a user legitimately holds was published by a write
 //! that happens-before the user received it, so its lookup sees the entry.
 //! A chunk is created by the first registration in its range (racing
-//! creators: one CAS from null wins, the losers unmap theirs and use the
+//! creators: one CAS from the chunk of zeros wins, the losers unmap theirs and use the
 //! winner's) before that registration writes any entry into it, so the
 //! chunk's publication happens-before every entry stored in it; chunks are
 //! never freed while the map lives. A failure to map a chunk makes
