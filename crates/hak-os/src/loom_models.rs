@@ -1,5 +1,5 @@
 //! Loom models of hak-os's shared structures (`cargo xtask loom`): the
-//! segment map (chunk creation race, publication order, register / lookup /
+//! segment map (table creation race, publication order, register / lookup /
 //! clear), the spin lock, and the metadata arena. Each builds fresh
 //! instances of the shipped types (`SegMap::with_entries`, `SpinLock`,
 //! `MetaArena`) per execution.
@@ -21,52 +21,42 @@ fn seg(i: usize) -> usize {
     i << SEGMENT_SHIFT
 }
 
-/// The small map of the models: 2 root slots of 2-entry chunks (4 segments).
-type Small = SegMap<2, 2>;
-
-/// Two threads register the two segments of the same (absent) chunk at once
-/// (both may map a chunk; one CAS wins, the loser frees its chunk and writes
-/// into the winner's) while a third looks addresses up. Checks: no
-/// registration is lost to a losing chunk; a lookup never follows an
-/// unpublished chunk (it returns 0 or the entry); after the joins exactly
-/// one chunk is published, both entries are visible, the other chunk is
-/// still absent, and no chunk leaked.
+/// Two threads register the first segments of a fresh map at once (both may
+/// create a table; one CAS wins, the loser frees its table and uses the
+/// winner's) while a third looks addresses up. Checks: no registration is
+/// lost to a losing table; a lookup never follows an unpublished table
+/// (it returns 0 or the entry); after the joins both entries are visible.
 #[test]
 fn segmap_create_race() {
     model("segmap_create_race", || {
-        let m = Arc::new(Small::with_entries(4));
+        let m = Arc::new(SegMap::with_entries(4));
         let (m1, m2, m3) = (m.clone(), m.clone(), m.clone());
-        let t1 = thread::spawn(move || assert!(m1.set_range(seg(0), 1 << SEGMENT_SHIFT, 0x1001)));
-        let t2 = thread::spawn(move || assert!(m2.set_range(seg(1), 1 << SEGMENT_SHIFT, 0x2001)));
+        let t1 = thread::spawn(move || assert!(m1.set_range(seg(1), 1 << SEGMENT_SHIFT, 0x1001)));
+        let t2 = thread::spawn(move || assert!(m2.set_range(seg(2), 1 << SEGMENT_SHIFT, 0x2001)));
         let t3 = thread::spawn(move || {
             let v = m3.lookup(seg(1) + 123);
-            assert!(v == 0 || v == 0x2001, "lookup saw {v:#x}");
-            assert_eq!(m3.lookup(seg(3)), 0, "absent chunk");
+            assert!(v == 0 || v == 0x1001, "lookup saw {v:#x}");
+            assert_eq!(m3.lookup(seg(3)), 0);
         });
         t1.join().unwrap();
         t2.join().unwrap();
         t3.join().unwrap();
-        assert_eq!(m.chunks(), 1, "exactly one chunk published");
-        assert_eq!(m.live_chunks(), 1, "the losing creator's chunk leaked");
-        assert_eq!(m.lookup(seg(0)), 0x1001);
-        assert_eq!(m.lookup(seg(1) + (1 << SEGMENT_SHIFT) - 1), 0x2001);
-        assert_eq!(m.lookup(seg(2)), 0, "absent chunk");
-        assert_eq!(m.lookup(seg(4)), 0, "beyond the map");
+        assert_eq!(m.lookup(seg(1)), 0x1001);
+        assert_eq!(m.lookup(seg(2) + (1 << SEGMENT_SHIFT) - 1), 0x2001);
+        assert_eq!(m.lookup(seg(4)), 0, "beyond the table");
     });
 }
 
 /// The publication protocol as the allocator uses it: a thread registers a
 /// segment (creating the table) and hands an address in it to another
 /// thread through a Release/Acquire hand-off (as a user passes a pointer);
-/// the receiver's lookup must see the entry and its chunk (published by
-/// the registration's CAS, which happens-before the hand-off). Then the
-/// receiver hands it back, the owner clears the range, and lookups return
-/// 0. A third thread races a registration in the other chunk and a lookup
-/// of the first.
+/// the receiver's lookup must see the entry, whatever the table/limit
+/// publication order did. Then the receiver hands it back, the owner clears
+/// the range, and lookups return 0. A third thread races `init`.
 #[test]
 fn segmap_publish_lookup_clear() {
     model("segmap_publish_lookup_clear", || {
-        let m = Arc::new(Small::with_entries(4));
+        let m = Arc::new(SegMap::with_entries(4));
         let slot = Arc::new(AtomicUsize::new(0));
         let back = Arc::new(AtomicUsize::new(0));
         let (m1, s1, b1) = (m.clone(), slot.clone(), back.clone());
@@ -80,12 +70,7 @@ fn segmap_publish_lookup_clear() {
             assert_eq!(m1.lookup(seg(2) + 64), 0);
         });
         let m3 = m.clone();
-        let t3 = thread::spawn(move || {
-            assert!(m3.init());
-            let v = m3.lookup(seg(2) + 8);
-            assert!(v == 0 || v == 0x2002, "lookup saw {v:#x}");
-            assert!(m3.set_range(seg(0), 1 << SEGMENT_SHIFT, 0x3003));
-        });
+        let t3 = thread::spawn(move || assert!(m3.init()));
         let p = loop {
             let p = slot.load(Ordering::Acquire);
             if p != 0 {
@@ -98,8 +83,6 @@ fn segmap_publish_lookup_clear() {
         t1.join().unwrap();
         t3.join().unwrap();
         assert_eq!(m.lookup(p), 0);
-        assert_eq!(m.lookup(seg(0)), 0x3003);
-        assert_eq!((m.chunks(), m.live_chunks()), (2, 2));
     });
 }
 
