@@ -131,20 +131,34 @@ pub fn compile_c(name: &str) -> PathBuf {
     if let Some(p) = done.get(name) {
         return p.clone();
     }
-    let cc = require_tool("cc", "gcc");
     let src = c_dir().join(format!("{name}.c"));
+    let out = compile_c_file(
+        &src,
+        &scratch_root().join("bin"),
+        &["-O2", "-Wno-free-nonheap-object", "-I", &c_dir().to_string_lossy()],
+    );
+    done.insert(name.to_string(), out.clone());
+    out
+}
+
+/// Compiles the C file `src` with `cc -std=gnu11 -g -Wall -pthread` plus
+/// `flags` into `bin_dir` (named after the file's stem), linked with `-ldl`;
+/// the result is written under a unique name and renamed into place, so
+/// concurrent test binaries never see a half-written file. Panics with
+/// the compiler's messages on failure.
+pub fn compile_c_file(src: &Path, bin_dir: &Path, flags: &[&str]) -> PathBuf {
+    let cc = require_tool("cc", "gcc");
     assert!(src.is_file(), "missing C test source {}", src.display());
-    let bin_dir = scratch_root().join("bin");
-    std::fs::create_dir_all(&bin_dir).expect("create bin dir");
-    let out = bin_dir.join(name);
+    let name = src.file_stem().expect("a C source file name").to_string_lossy().into_owned();
+    std::fs::create_dir_all(bin_dir).expect("create bin dir");
+    let out = bin_dir.join(&name);
     let tmp = bin_dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let output = Command::new(&cc)
-        .args(["-std=gnu11", "-O2", "-g", "-Wall", "-Wno-free-nonheap-object", "-pthread"])
-        .arg("-I")
-        .arg(c_dir())
+        .args(["-std=gnu11", "-g", "-Wall", "-pthread"])
+        .args(flags)
         .arg("-o")
         .arg(&tmp)
-        .arg(&src)
+        .arg(src)
         .arg("-ldl")
         .stdin(Stdio::null())
         .output()
@@ -156,7 +170,6 @@ pub fn compile_c(name: &str) -> PathBuf {
         String::from_utf8_lossy(&output.stderr)
     );
     std::fs::rename(&tmp, &out).expect("rename compiled program");
-    done.insert(name.to_string(), out.clone());
     out
 }
 

@@ -15,7 +15,7 @@
 //! `HAKMEM_SO` contract ([`hakmem_preload_tests::hakmem_so`]), the tool
 //! lookup and the scratch directory under the target directory.
 
-use hakmem_preload_tests::{describe_status, require_tool, scratch_root, set_preload, Preload};
+use hakmem_preload_tests::{compile_c_file, describe_status, scratch_root, set_preload, Preload};
 use std::collections::BTreeMap;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -384,33 +384,13 @@ pub fn work_dir() -> PathBuf {
 /// concurrent test binaries never see a half-written file. Warnings are
 /// errors: a program that does not say exactly what it means is a test bug.
 pub fn compile(program: &str) -> PathBuf {
-    let cc = require_tool("cc", "gcc");
-    let src = c_dir().join(format!("{program}.c"));
-    assert!(src.is_file(), "missing C test source {}", src.display());
-    let bin_dir = work_dir().join("bin");
-    std::fs::create_dir_all(&bin_dir).expect("create bin dir");
-    let out = bin_dir.join(program);
-    let tmp = bin_dir.join(format!(".{program}.{}.tmp", std::process::id()));
     // -O1 -fno-builtin: every misuse is a real call through a volatile
     // pointer; the warnings about them are the point of the programs.
-    let output = Command::new(&cc)
-        .args(["-std=gnu11", "-O1", "-fno-builtin", "-g", "-Wall", "-Werror"])
-        .args(["-Wno-free-nonheap-object", "-Wno-use-after-free", "-pthread"])
-        .arg("-o")
-        .arg(&tmp)
-        .arg(&src)
-        .arg("-ldl")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cc");
-    assert!(
-        output.status.success(),
-        "compiling {} failed:\n{}",
-        src.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::fs::rename(&tmp, &out).expect("rename compiled program");
-    out
+    compile_c_file(
+        &c_dir().join(format!("{program}.c")),
+        &work_dir().join("bin"),
+        &["-O1", "-fno-builtin", "-Werror", "-Wno-free-nonheap-object", "-Wno-use-after-free"],
+    )
 }
 
 /// Replaces every `0x<hex>` by `0x…` (addresses differ from run to run).
