@@ -41,6 +41,7 @@ workload_program!(RETENTION, "retention");
 workload_program!(BURST_IDLE, "burst-idle");
 workload_program!(PHASES, "phases");
 workload_program!(SITES, "sites");
+workload_program!(TABLE, "table");
 workload_program!(PAIRS, "pairs");
 
 /// Flags every workload is compiled with. Plain `malloc`/`free` calls, no

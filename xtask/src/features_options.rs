@@ -137,7 +137,7 @@ mod tests {
     fn defaults_and_values() {
         let o = parse(&[]).unwrap();
         assert_eq!((o.runs, o.seconds, o.quick, o.sweep), (5, 2.0, false, false));
-        assert_eq!(o.selected_workloads(), ["larson", "large", "burst-idle", "phases", "sites"]);
+        assert_eq!(o.selected_workloads(), ["larson", "large", "burst-idle", "phases", "sites", "table"]);
         assert_eq!(o.configs(), configs::all());
         let o = parse(&args("--quick")).unwrap();
         assert_eq!((o.runs, o.seconds), (1, 0.25));

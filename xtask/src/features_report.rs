@@ -361,7 +361,7 @@ mod tests {
             outcome: Outcome { values: vec![v], rss_kib: vec![2048], command: "cmd".into(), ..Outcome::default() },
             extra: vec![],
         };
-        let results = ["larson", "large"]
+        let results = ["larson", "table"]
             .iter()
             .map(|n| {
                 let w = workloads::find(n).unwrap().workload(format!("/x/{n}").into(), &p);
@@ -395,7 +395,7 @@ mod tests {
         }
         let md = markdown(&s, "f");
         assert!(
-            md.contains("| THP | minimal+THP vs minimal | -50.0 % | -50.0 % | large (throughput) | +50.0 % | PASS |"),
+            md.contains("| THP | minimal+THP vs minimal | -50.0 % | -50.0 % | table (throughput) | +50.0 % | PASS |"),
             "{md}"
         );
         assert!(md.contains("| configuration minimal+THP | `HAKMEM_MODE=minimal HAKMEM_THP=1`; resolved:"), "{md}");

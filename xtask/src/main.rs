@@ -97,7 +97,8 @@ commands:
         system and to the best peer, peak RSS) and a summary.
           WORKLOAD     larson prodcons churn-fixed churn-mixed mid large
                        realloc-grow aligned calloc-large threads retention
-                       burst-idle phases sites instructions; none = all of them
+                       burst-idle phases sites table instructions; none = all
+                       of them
           --threads    thread counts of larson, prodcons, threads (default 1,4)
           --alloc      system,hakmem,jemalloc,tcmalloc,mimalloc,mimalloc-latest
                        (default all; system always runs: it is the baseline).
@@ -147,7 +148,8 @@ commands:
                        and feature switches; every configuration's features
                        are checked with HAKMEM_VERBOSE=1 before any run
           workloads    larson (1 and 4 threads, reference args); large
-                       (BIGCACHE, THP); burst-idle (BATCH_MADVISE: burst
+                       (BIGCACHE); table (THP: random accesses over 1 GiB of
+                       heap tables); burst-idle (BATCH_MADVISE: burst
                        throughput, and `Retained` after idle); phases (ELO:
                        churn throughput, and `Rare RSS`, the rare phases'
                        mean RSS); sites (SITE_RULES: peak RSS)
@@ -162,7 +164,8 @@ commands:
           --quick      smoke sizes: burst-idle bursts 32 MiB, idles 0.2 s
           --only LIST  only these configurations, e.g. balanced,minimal+THP
                        (minimal, the reference, and system always run)
-          --workloads LIST  only these of larson,large,burst-idle,phases,sites
+          --workloads LIST  only these of larson,large,burst-idle,phases,sites,
+                       table
           --save NAME  write docs/bench/NAME.md, NAME.svg and NAME.json
           --json FILE  write the JSON record (schema hakmem-features/1)
           --sweep      instead: `phases` under minimal with

@@ -150,6 +150,13 @@ pub const CATALOGUE: &[Spec] = &[
         about: "four call sites: long-lived 8..64 KiB blocks, short-lived ones of the same sizes, realloc-grown buffers to 1 MiB, long-lived 2 MiB blocks; metric = mallocs+frees+reallocs per second; peak RSS",
         metric: THROUGHPUT,
     },
+    Spec {
+        name: "table",
+        program: &cbuild::TABLE,
+        kind: Kind::Single,
+        about: "random 8-byte read-modify-writes over 8 heap tables of 128 MiB (1 GiB), one table freed and rebuilt every 64 rounds of 65,536 accesses; metric = accesses per second",
+        metric: THROUGHPUT,
+    },
 ];
 
 /// Names of every workload.
@@ -218,7 +225,14 @@ impl Spec {
                     args: vec![secs.clone(), burst.into(), format_seconds(idle), seed.clone()],
                 });
             }
-            Kind::Single => cases.push(Case { label: "1".into(), threads: 1, args: vec![secs.clone(), seed.clone()] }),
+            Kind::Single => {
+                let mut args = vec![secs.clone(), seed.clone()];
+                if self.name == "table" && p.quick {
+                    // 8 tables of 8 MiB instead of 128 MiB: a smoke run.
+                    args.push("8".into());
+                }
+                cases.push(Case { label: "1".into(), threads: 1, args });
+            }
             Kind::Retention => {
                 let (burst, light) = if p.quick { ("32", 0.2) } else { ("256", 1.0) };
                 timeout_secs = light + 120.0;
@@ -263,7 +277,7 @@ mod tests {
                 assert!(crate::util::root().join(src).is_file(), "{src}");
             }
         }
-        assert_eq!(names().len(), 14);
+        assert_eq!(names().len(), 15);
     }
 
     #[test]
