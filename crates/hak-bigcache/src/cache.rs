@@ -138,6 +138,14 @@ impl BigCache {
         self.max_n.store(n.min(crate::MAX_ENTRIES), Ordering::Relaxed);
     }
 
+    /// Sets the decay interval (ms): cached mappings not reused for that
+    /// long have their pages purged by the next [`decay`](BigCache::decay)
+    /// pass; 0 purges at release. Leaves the rest of the configuration as it
+    /// is.
+    pub fn set_decay_ms(&self, ms: u64) {
+        self.decay_ms.store(ms, Ordering::Relaxed);
+    }
+
     /// How many released mappings the cache keeps at most.
     pub fn max_entries(&self) -> usize {
         self.max_n.load(Ordering::Relaxed)

@@ -108,6 +108,13 @@ pub fn set_max_entries(n: usize) {
     BIG.set_max_entries(n)
 }
 
+/// Sets the process-wide tier's decay interval (ms) at run time (see
+/// [`BigCache::set_decay_ms`]): a knob the router's learning driver turns.
+#[cfg(not(loom))]
+pub fn set_decay_ms(ms: u64) {
+    BIG.set_decay_ms(ms)
+}
+
 /// How many released mappings the process-wide cache keeps at most.
 #[cfg(not(loom))]
 pub fn max_entries() -> usize {

@@ -19,6 +19,9 @@ pub struct Tunables {
     /// allocations (`HAKMEM_THREAD_CACHE_KB`, default 256; every class up
     /// to 64 KiB gets at least 16 blocks; 0 turns the cache off).
     pub thread_cache_kb: usize,
+    /// Length of one ELO epoch in ms (`HAKMEM_ELO_EPOCH_MS`, default 200;
+    /// 0 counts as 1). Rendered only when ELO is on.
+    pub elo_epoch_ms: u64,
     /// Print the resolved configuration once at start (`HAKMEM_VERBOSE`, default off).
     pub verbose: bool,
 }
@@ -31,6 +34,7 @@ impl Tunables {
         decay_ms: 500,
         free_pages_keep: 16,
         thread_cache_kb: 256,
+        elo_epoch_ms: 200,
         verbose: false,
     };
 }
@@ -90,7 +94,8 @@ impl Config {
     }
 
     /// Renders `mode=minimal features=TINY_POOL|... bigcache_entries=32 bigcache_max_mb=256
-    /// decay_ms=500 free_pages_keep=16 thread_cache_kb=256` (one line, no newline) into `buf`; returns the
+    /// decay_ms=500 free_pages_keep=16 thread_cache_kb=256` (plus ` elo_epoch_ms=200` when ELO is on; one
+    /// line, no newline) into `buf`; returns the
     /// bytes written. [`LINE_MAX`] bytes always suffice; a smaller buffer cuts the text.
     pub fn render(&self, buf: &mut [u8]) -> usize {
         let t = &self.tunables;
@@ -109,6 +114,10 @@ impl Config {
         out.num(t.free_pages_keep as u64);
         out.str(" thread_cache_kb=");
         out.num(t.thread_cache_kb as u64);
+        if self.features.contains(Features::ELO) {
+            out.str(" elo_epoch_ms=");
+            out.num(t.elo_epoch_ms);
+        }
         out.len
     }
 }

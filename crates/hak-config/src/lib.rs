@@ -52,6 +52,7 @@
 //! | `HAKMEM_DECAY_MS` | 500 | how long released memory stays committed before `madvise` |
 //! | `HAKMEM_FREE_PAGES_KEEP` | 16 | empty pages a tier keeps committed |
 //! | `HAKMEM_THREAD_CACHE_KB` | 256 | per class, KiB of freed blocks a thread keeps for reuse (at least 16 blocks of a class up to 64 KiB; 0: none) |
+//! | `HAKMEM_ELO_EPOCH_MS` | 200 | length of one ELO epoch (with `HAKMEM_ELO`); 0 counts as 1 |
 //! | `HAKMEM_VERBOSE` | off | boolean: print the resolved configuration once at start |
 
 #![no_std]

@@ -116,6 +116,7 @@ pub fn parse_with<'v>(lookup: impl Fn(&[u8]) -> Option<&'v [u8]>, mut report: im
         decay_ms: read(l, r, "HAKMEM_DECAY_MS", parse_u64, INT_EXPECTED).unwrap_or(d.decay_ms),
         free_pages_keep: read(l, r, "HAKMEM_FREE_PAGES_KEEP", parse_usize, INT_EXPECTED).unwrap_or(d.free_pages_keep),
         thread_cache_kb: read(l, r, "HAKMEM_THREAD_CACHE_KB", parse_usize, INT_EXPECTED).unwrap_or(d.thread_cache_kb),
+        elo_epoch_ms: read(l, r, "HAKMEM_ELO_EPOCH_MS", parse_u64, INT_EXPECTED).unwrap_or(d.elo_epoch_ms).max(1),
         verbose: read(l, r, "HAKMEM_VERBOSE", parse_bool, BOOL_EXPECTED).unwrap_or(d.verbose),
     };
     Config { mode, features, tunables }

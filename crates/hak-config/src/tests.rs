@@ -169,11 +169,14 @@ fn config_line() {
         decay_ms: u64::MAX,
         free_pages_keep: big,
         thread_cache_kb: big,
+        elo_epoch_ms: u64::MAX,
         verbose: true,
     };
     let c = Config { mode: Mode::Research, features: Features::all(), tunables: t };
     let n = c.render(&mut buf);
-    assert!(n < LINE_MAX && buf[..n].ends_with(b"thread_cache_kb=18446744073709551615"));
+    assert!(
+        n < LINE_MAX && buf[..n].ends_with(b"thread_cache_kb=18446744073709551615 elo_epoch_ms=18446744073709551615")
+    );
     // Small buffers cut the text without panicking.
     for len in 0..8 {
         let mut small = [0u8; 8];
@@ -210,4 +213,14 @@ fn get_is_stable_and_concurrent() {
     }
     let mut buf = [0u8; LINE_MAX];
     assert!(write_config(&mut buf) > 0);
+}
+
+#[test]
+fn elo_epoch_length() {
+    assert_eq!(parse(&[]).0.tunables.elo_epoch_ms, 200);
+    assert_eq!(parse(&[("HAKMEM_ELO_EPOCH_MS", "50")]).0.tunables.elo_epoch_ms, 50);
+    // An epoch of 0 ms would never end: it counts as 1.
+    assert_eq!(parse(&[("HAKMEM_ELO_EPOCH_MS", "0")]).0.tunables.elo_epoch_ms, 1);
+    let (c, msgs) = parse(&[("HAKMEM_ELO_EPOCH_MS", "-3")]);
+    assert_eq!((c.tunables.elo_epoch_ms, msgs.len()), (200, 1));
 }

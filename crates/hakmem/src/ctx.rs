@@ -27,13 +27,21 @@ pub struct ThreadCtx {
     pub(crate) heaps: [Heap; SLAB_TIERS],
     /// When upkeep last ran (CLOCK_MONOTONIC_COARSE, ms).
     last_upkeep_ms: u64,
+    /// The thread-cache budget's generation the cache was sized at
+    /// ([`learn::cache_generation`]).
+    cache_gen: usize,
 }
 
 impl ThreadCtx {
     /// A context that caches nothing and whose heaps have no pages (see
     /// [`Dormant`]).
     const fn dormant() -> ThreadCtx {
-        ThreadCtx { cache: Cache::new(), heaps: [const { Heap::uninit() }; SLAB_TIERS], last_upkeep_ms: 0 }
+        ThreadCtx {
+            cache: Cache::new(),
+            heaps: [const { Heap::uninit() }; SLAB_TIERS],
+            last_upkeep_ms: 0,
+            cache_gen: 0,
+        }
     }
 }
 
@@ -68,6 +76,13 @@ pub(crate) unsafe fn upkeep(c: *mut ThreadCtx) {
         if now.wrapping_sub((*c).last_upkeep_ms) >= UPKEEP_MS {
             (*c).last_upkeep_ms = now;
             drain_cache(c);
+            let gen = learn::cache_generation();
+            if (*c).cache_gen != gen {
+                // The budget changed (ELO's thread-cache knob): re-size
+                // the cache while it is empty.
+                (*c).cache_gen = gen;
+                size_cache(c);
+            }
             for h in (*c).heaps.iter_mut() {
                 h.maintain();
             }
@@ -136,8 +151,9 @@ unsafe fn init_ctx(c: *mut ThreadCtx) {
     unsafe {
         for t in Tier::SLAB {
             (*c).heaps[t as usize].init_with_token(t.slab(), c as usize);
-            Cache::set_caps(ptr::addr_of_mut!((*c).cache), t.slab(), CACHE_BUDGET.load(Ordering::Relaxed));
         }
+        (*c).cache_gen = learn::cache_generation();
+        size_cache(c);
         tls::set_tick(UPKEEP_TICKS);
         (*c).last_upkeep_ms = hak_os::now_ms();
     }
@@ -228,6 +244,18 @@ pub fn thread_flush() {
 /// Bytes' worth of blocks each class of a thread's [`Cache`] holds, within
 /// the cache's bounds (`HAKMEM_THREAD_CACHE_KB`; 0: no caching).
 pub(crate) static CACHE_BUDGET: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the capacity of every class of `c`'s cache from [`CACHE_BUDGET`].
+///
+/// # Safety
+/// `c` is the calling thread's context (or one becoming it) and its cache
+/// is empty.
+unsafe fn size_cache(c: *mut ThreadCtx) {
+    for t in Tier::SLAB {
+        // SAFETY: per contract.
+        unsafe { Cache::set_caps(ptr::addr_of_mut!((*c).cache), t.slab(), CACHE_BUDGET.load(Ordering::Relaxed)) };
+    }
+}
 
 /// Returns every block of `c`'s cache to its page (the free path below the
 /// cache).

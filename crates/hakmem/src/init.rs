@@ -61,8 +61,13 @@ pub fn init() {
         decay,
         f.contains(Features::THP),
     );
-    if f.contains(Features::ELO) && f.contains(Features::BIGCACHE) {
-        learn::enable(t.bigcache_entries, hak_elo::Config::DEFAULT.seed, t.verbose);
+    if f.contains(Features::ELO) {
+        let start = learn::Start {
+            bigcache_entries: f.contains(Features::BIGCACHE).then_some(t.bigcache_entries as u64),
+            decay_ms: (decay > 0).then_some(decay),
+            thread_cache_kb: (t.thread_cache_kb > 0).then_some(t.thread_cache_kb as u64),
+        };
+        learn::enable(start, hak_elo::Config::DEFAULT.seed, t.elo_epoch_ms, t.verbose);
     }
     segmap::init();
     if let Some(key) = thread::key_create(thread_exit) {

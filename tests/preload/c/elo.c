@@ -1,4 +1,4 @@
-/* Big-block churn for about 1.5 s (a working set of 12 blocks of 2..6 MiB,
+/* Big-block churn for about 1.5 s (argv[1] seconds if given; a working set of 12 blocks of 2..6 MiB,
  * one replaced at a time, every page written and checked): long enough for
  * hakmem's ELO driver (HAKMEM_ELO=1, 200 ms epochs) to score several epochs
  * and switch the big-block cache's capacity while the program runs. Every
@@ -15,11 +15,11 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     unsigned char *ws[WS] = {0};
     size_t len[WS] = {0};
     uint64_t rng = 88172645463325252ull;
-    double end = now_s() + 1.5;
+    double end = now_s() + (argc > 1 ? atof(argv[1]) : 1.5);
     unsigned long rounds = 0;
     while (now_s() < end) {
         rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;

@@ -135,3 +135,39 @@ fn elo_learns_the_big_cache_capacity_while_the_program_runs() {
         assert!(field("epochs=") >= 3, "too few epochs scored in 1.5 s: {line}");
     }
 }
+
+/// Fields `name=N` of the `hakmem: elo KNOB:` stats line, from stderr.
+fn elo_line(err: &str, knob: &str) -> Option<std::collections::HashMap<String, String>> {
+    let line = err.lines().find(|l| l.starts_with(&format!("hakmem: elo {knob}: value=")))?;
+    Some(line.split(' ').filter_map(|w| w.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+/// The three knobs take turns: with short epochs (`HAKMEM_ELO_EPOCH_MS=20`)
+/// the big-block cache's capacity is learned and frozen first, then the
+/// turn passes to the decay interval; the knob not yet on turn keeps its
+/// configured value. Every value is one of the knob's candidates, and the
+/// decisions are printed with `HAKMEM_VERBOSE=1`.
+#[test]
+fn elo_knobs_take_turns() {
+    let bin = compile_c("elo");
+    let mut cmd = Command::new(&bin);
+    cmd.arg("3");
+    for (k, v) in [("HAKMEM_ELO", "1"), ("HAKMEM_ELO_EPOCH_MS", "20"), ("HAKMEM_STATS", "1"), ("HAKMEM_VERBOSE", "1")] {
+        cmd.env(k, v);
+    }
+    let r = run(cmd, Preload::Yes, T);
+    assert!(r.status.success(), "{}", r.report());
+    let err = r.stderr_str();
+    let num = |f: &std::collections::HashMap<String, String>, k: &str| -> u64 {
+        f.get(k).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{k} in {err}"))
+    };
+    let big = elo_line(&err, "bigcache_entries").unwrap_or_else(|| panic!("no bigcache_entries line: {err}"));
+    assert!([8, 16, 32, 64].contains(&num(&big, "value")), "{err}");
+    assert!(num(&big, "freezes") >= 1, "the capacity never froze in 3 s of 20 ms epochs: {err}");
+    assert!(err.contains("hakmem: elo bigcache_entries: froze at "), "{err}");
+    let decay = elo_line(&err, "decay_ms").unwrap_or_else(|| panic!("no decay_ms line: {err}"));
+    assert!([50, 150, 500, 1500].contains(&num(&decay, "value")), "{err}");
+    assert!(num(&decay, "epochs") >= 1, "the turn never passed to the decay interval: {err}");
+    let cache = elo_line(&err, "thread_cache_kb").unwrap_or_else(|| panic!("no thread_cache_kb line: {err}"));
+    assert!([64, 128, 256, 512].contains(&num(&cache, "value")), "{err}");
+}
