@@ -57,8 +57,26 @@ fn injected_failure() -> bool {
     false
 }
 
-/// Maps `size` bytes (a page multiple) of zeroed memory anywhere; null on failure.
+/// Maps `size` bytes (a page multiple) of zeroed memory anywhere; null on
+/// failure. The mapping is charged to the process's commit like any
+/// private writable mapping (no `MAP_NORESERVE`), so the kernel's
+/// overcommit policy applies: a request it would refuse to `brk` or a plain
+/// `mmap` (one larger than RAM and swap under the default heuristic, or
+/// beyond the commit limit under `vm.overcommit_memory=2`) fails here too,
+/// and `malloc` returns NULL with `ENOMEM` instead of a block the OOM killer
+/// ends the process for when it is touched.
 pub fn map(size: usize) -> *mut u8 {
+    map_with(size, 0)
+}
+
+/// Maps `size` bytes of zeroed memory that is not charged to the commit
+/// (`MAP_NORESERVE`): for tables that are mostly never touched (the
+/// segment map), whose reservation says nothing about the memory used.
+pub fn map_reserve(size: usize) -> *mut u8 {
+    map_with(size, libc::MAP_NORESERVE)
+}
+
+fn map_with(size: usize, extra_flags: libc::c_int) -> *mut u8 {
     #[cfg(feature = "fault-injection")]
     if injected_failure() {
         return ptr::null_mut();
@@ -70,7 +88,7 @@ pub fn map(size: usize) -> *mut u8 {
             ptr::null_mut(),
             size,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
             -1,
             0,
         )

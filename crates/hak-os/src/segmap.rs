@@ -154,7 +154,7 @@ impl Default for SegMap {
 /// are a valid `AtomicUsize(0)`); null on failure.
 #[cfg(not(loom))]
 fn alloc_table(entries: usize) -> *mut AtomicUsize {
-    crate::map::map(entries * core::mem::size_of::<usize>()).cast()
+    crate::map::map_reserve(entries * core::mem::size_of::<usize>()).cast()
 }
 
 /// # Safety

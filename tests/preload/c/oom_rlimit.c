@@ -5,6 +5,9 @@
  *
  * Usage: oom_rlimit huge            requests beyond the limit, every entry point
  *        oom_rlimit exhaust SIZE    malloc(SIZE) until NULL, free all, again
+ *        oom_rlimit overcommit      no limit: requests of twice RAM + swap,
+ *                                   which the kernel's default overcommit
+ *                                   heuristic refuses (`huge`'s checks)
  *
  * huge: malloc, calloc, realloc (of a small and of a big block),
  * posix_memalign and aligned_alloc of sizes beyond the limit return NULL
@@ -23,6 +26,7 @@
 #include <malloc.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 
 static size_t limit;
 
@@ -167,8 +171,32 @@ static void t_exhaust(size_t size) {
     if (size > MiB) still_works("freeing what filled the address space");
 }
 
+/* overcommit: the kernel's default heuristic (vm.overcommit_memory=0)
+ * refuses one mapping larger than RAM + swap; so does strict accounting
+ * (2). Under 1 ("always") every request succeeds: nothing to check. */
+static int overcommit_refuses(void) {
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int mode = 0;
+    if (!f || fscanf(f, "%d", &mode) != 1) FAIL("cannot read /proc/sys/vm/overcommit_memory");
+    fclose(f);
+    if (mode == 1) {
+        printf("vm.overcommit_memory=1: the kernel grants any request, nothing to check\n");
+        return 0;
+    }
+    struct sysinfo si;
+    CHECK(sysinfo(&si) == 0, "sysinfo");
+    limit = 2 * ((size_t)si.totalram + (size_t)si.totalswap) * si.mem_unit;
+    printf("vm.overcommit_memory=%d: requests of %zu MiB\n", mode, limit / MiB);
+    return 1;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2) FAIL("usage: oom_rlimit huge | exhaust SIZE");
+    if (argc < 2) FAIL("usage: oom_rlimit huge | exhaust SIZE | overcommit");
+    if (!strcmp(argv[1], "overcommit")) {
+        if (overcommit_refuses()) t_huge();
+        printf("OK\n");
+        return 0;
+    }
     cap_address_space();
     if (!strcmp(argv[1], "huge"))
         t_huge();

@@ -37,6 +37,16 @@ fn requests_beyond_an_address_space_limit_fail_with_enomem() {
     oom_rlimit(&["huge"]);
 }
 
+/// No limit set: requests of twice RAM + swap (1 TiB and more on small
+/// machines too), which the kernel's overcommit policy refuses to a plain
+/// `mmap`, return NULL with ENOMEM on every entry point, as on glibc,
+/// instead of a mapping the OOM killer ends the process for when it is
+/// touched (hakmem charges its mappings to the commit: no `MAP_NORESERVE`).
+#[test]
+fn requests_the_kernel_would_refuse_fail_with_enomem() {
+    oom_rlimit(&["overcommit"]);
+}
+
 /// Tiny, L2, L2.5 and big blocks until malloc returns NULL with ENOMEM under
 /// the limit; all freed, as many again; after big blocks filled the address
 /// space, every tier works again (regression: the mappings the big-block
