@@ -35,7 +35,7 @@
 //! | `HAKMEM_POOL` | L2 pool (1–32 KiB) | on |
 //! | `HAKMEM_L25_POOL` | L2.5 pool (32 KiB–1 MiB) | on |
 //! | `HAKMEM_BIGCACHE` | cache of released big mappings | on |
-//! | `HAKMEM_ELO` | learning of the big-block cache's capacity while the program runs | `learning`, `research` |
+//! | `HAKMEM_ELO` | learning, one at a time, of the big-block cache's capacity, the decay interval and the thread-cache budget while the program runs | `learning`, `research` |
 //! | `HAKMEM_SITE_RULES` | per-call-site rules (no effect yet: the router does not consult them) | `research` |
 //! | `HAKMEM_BATCH_MADVISE` | batched, decayed `madvise` of freed memory | on |
 //! | `HAKMEM_THP` | transparent huge pages for big mappings | `balanced` and up |
