@@ -36,6 +36,10 @@ pub struct BigStats {
     pub remaps: stat::AtomicUsize,
     /// Bytes currently mapped by this tier (live and cached).
     pub mapped_bytes: stat::AtomicUsize,
+    /// Usable bytes of the live blocks (their requests rounded up to pages).
+    pub live_bytes: stat::AtomicUsize,
+    /// Bytes returned to the OS: mappings unmapped, cached mappings purged.
+    pub returned_bytes: stat::AtomicUsize,
 }
 
 impl BigStats {
@@ -49,6 +53,8 @@ impl BigStats {
             purges: stat::AtomicUsize::new(0),
             remaps: stat::AtomicUsize::new(0),
             mapped_bytes: stat::AtomicUsize::new(0),
+            live_bytes: stat::AtomicUsize::new(0),
+            returned_bytes: stat::AtomicUsize::new(0),
         }
     }
 }
@@ -189,6 +195,7 @@ impl BigCache {
                 unsafe {
                     (*rec).user = (*rec).base + color;
                     (*rec).size = usable(color, size);
+                    self.stats.live_bytes.fetch_add((*rec).size, Ordering::Relaxed);
                     let end = color + (*rec).size;
                     trim_dirty(rec, end, true);
                     if zero {
@@ -283,6 +290,8 @@ impl BigCache {
             }
         }
         self.stats.frees.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the record is ours now (CACHED by our CAS).
+        self.stats.live_bytes.fetch_sub(unsafe { (*rec).size }, Ordering::Relaxed);
         self.release(rec);
         true
     }
@@ -370,6 +379,13 @@ impl BigCache {
     pub fn cached(&self) -> (usize, usize) {
         let c = self.cache.lock();
         (c.n, c.bytes)
+    }
+
+    /// Cached entries, their mapped bytes and their dirty extents (an upper
+    /// bound of their resident bytes) right now.
+    pub fn cached_dirty(&self) -> (usize, usize, usize) {
+        let c = self.cache.lock();
+        (c.n, c.bytes, c.dirty)
     }
 
     /// Takes the cache lock before `fork`.

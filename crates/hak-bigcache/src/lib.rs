@@ -183,6 +183,20 @@ pub fn cached() -> (usize, usize) {
     BIG.cached()
 }
 
+/// Cached entries, bytes and dirty extents of the process-wide tier right
+/// now (see [`BigCache::cached_dirty`]).
+#[cfg(not(loom))]
+pub fn cached_dirty() -> (usize, usize, usize) {
+    BIG.cached_dirty()
+}
+
+/// Sets the process-wide cache's resident budget (see
+/// [`BigCache::set_max_dirty`]).
+#[cfg(not(loom))]
+pub fn set_max_dirty(bytes: usize) {
+    BIG.set_max_dirty(bytes)
+}
+
 /// Takes the process-wide cache lock before `fork`.
 #[cfg(not(loom))]
 pub fn prefork() {

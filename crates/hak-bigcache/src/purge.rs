@@ -115,6 +115,7 @@ impl BigCache {
             }
             (*e).dirty = 0;
             c.dirty -= d;
+            self.stats.returned_bytes.fetch_add(d, Ordering::Relaxed);
         }
         self.stats.purges.fetch_add(1, Ordering::Relaxed);
     }

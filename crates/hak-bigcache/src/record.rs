@@ -111,6 +111,8 @@ impl BigCache {
         self.stats.maps.fetch_add(1, Ordering::Relaxed);
         self.stats.allocs.fetch_add(1, Ordering::Relaxed);
         self.stats.mapped_bytes.fetch_add(need, Ordering::Relaxed);
+        // SAFETY: the record is ours until the caller gets the block.
+        self.stats.live_bytes.fetch_add(unsafe { (*rec).size }, Ordering::Relaxed);
         // SAFETY: base + color lies in the first page of our mapping.
         unsafe { base.add(color) }
     }
@@ -126,6 +128,7 @@ impl BigCache {
             segmap::clear_range(base, size);
             map::unmap(base as *mut u8, size);
             self.stats.mapped_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.stats.returned_bytes.fetch_add(size, Ordering::Relaxed);
             self.stats.unmaps.fetch_add(1, Ordering::Relaxed);
             // Records stay readable forever: a stale lookup racing the clear above
             // must still read a valid (dead) record, so the record is recycled, not

@@ -13,7 +13,7 @@ use hak_os::{map, segmap, SEGMENT_SIZE};
 use crate::check::check_record;
 use crate::dirty::trim_dirty;
 use crate::record::{live_record, round_segments, usable, LIVE};
-use crate::{BigCache, TAG_BIG};
+use crate::{BigBlock, BigCache, TAG_BIG};
 
 impl BigCache {
     /// Resizes big block `p` to `new_size` bytes (>= 1), keeping its contents.
@@ -24,6 +24,23 @@ impl BigCache {
     /// is live and owned by the caller.
     pub unsafe fn realloc(&self, entry: usize, p: *mut u8, new_size: usize) -> *mut u8 {
         let rec = live_record(entry, p, "realloc(): invalid pointer");
+        // SAFETY: a live record owned by the caller.
+        let before = unsafe { (*rec).size };
+        // SAFETY: forwarded contract.
+        let q = unsafe { self.resize(rec, p, new_size) };
+        if !q.is_null() {
+            // SAFETY: as above; a moved block keeps its record.
+            let after = unsafe { (*rec).size };
+            self.stats.live_bytes.fetch_add(after.wrapping_sub(before), Ordering::Relaxed);
+        }
+        q
+    }
+
+    /// [`BigCache::realloc`] of the live block `p` of record `rec`.
+    ///
+    /// # Safety
+    /// As [`BigCache::realloc`].
+    unsafe fn resize(&self, rec: *mut BigBlock, p: *mut u8, new_size: usize) -> *mut u8 {
         let Some(need_tail) = new_size.checked_add(p as usize) else { return ptr::null_mut() };
         // SAFETY: live record owned by the caller; segment-map updates bracket the
         // mapping changes.
@@ -49,6 +66,7 @@ impl BigCache {
                     self.stats.remaps.fetch_add(1, Ordering::Relaxed);
                     segmap::clear_range(base + need, old - need);
                     map::unmap((base + need) as *mut u8, old - need);
+                    self.stats.returned_bytes.fetch_add(old - need, Ordering::Relaxed);
                     (*rec).map_size = need;
                     (*rec).dirty = (*rec).dirty.min(need);
                     self.stats.mapped_bytes.fetch_sub(old - need, Ordering::Relaxed);

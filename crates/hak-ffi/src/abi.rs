@@ -10,6 +10,7 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
+pub use crate::extras::{mallinfo, mallinfo2, malloc_info, malloc_stats, malloc_trim, mallopt, stats_get, stats_print};
 use crate::foreign;
 use crate::sys::{page_size, set_errno, EINVAL, ENOMEM};
 

@@ -126,6 +126,12 @@ c_exports! {
         unsafe fn cfree(p: *mut c_void);
         unsafe fn free_sized(p: *mut c_void, size: usize);
         unsafe fn free_aligned_sized(p: *mut c_void, align: usize, size: usize);
+        safe fn mallinfo2() -> hak_ffi::extras::Mallinfo2;
+        safe fn mallinfo() -> hak_ffi::extras::Mallinfo;
+        safe fn malloc_stats();
+        safe fn malloc_trim(pad: usize) -> c_int;
+        unsafe fn malloc_info(options: c_int, fp: *mut c_void) -> c_int;
+        safe fn mallopt(param: c_int, value: c_int) -> c_int;
     }
     extensions {
         safe fn init();
@@ -133,5 +139,7 @@ c_exports! {
         safe fn thread_flush();
         safe fn owns(p: *const c_void) -> c_int;
         safe fn version() -> *const c_char;
+        unsafe fn stats_get(out: *mut hakmem::Stats, size: usize) -> c_int;
+        unsafe fn stats_print(write: Option<crate::extras::WriteFn>, arg: *mut c_void);
     }
 }

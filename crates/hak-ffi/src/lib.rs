@@ -47,8 +47,13 @@
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 
+// The standard entries of the export list name their types by this path,
+// which also resolves in the crate that expands `plain_exports!`.
+extern crate self as hak_ffi;
+
 pub mod abi;
 mod exports;
+pub mod extras;
 mod foreign;
 mod report;
 mod sys;

@@ -12,7 +12,7 @@ use crate::check::{check_owned, check_used};
 use crate::page::{
     empty_page, remote_count, remote_ptr, remote_word, Block, Page, PagePtr, ABANDONED, NO_OWNER, RECLAIMING,
 };
-use crate::stats::count_event;
+use crate::stats::count;
 use crate::{seg_of_entry, Heap, MAX_CLASSES};
 
 /// Abandoned pages with free space that [`Heap::abandon_all`] records in the
@@ -42,7 +42,7 @@ impl Heap {
         // as the last owner released them with its store of ABANDONED).
         unsafe {
             if abandon(pg) {
-                count_event(&(*self.tier).stats.pages_abandoned, 1);
+                count(&(*self.tier).stats.pages_abandoned, 1);
                 return;
             }
             if pg.cas_owner(ABANDONED, self.token, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
@@ -62,9 +62,8 @@ impl Heap {
         // SAFETY: per contract.
         unsafe {
             let tier = &*self.tier;
-            count_event(&tier.stats.pages_adopted, 1);
-            let n = collect_remote(pg);
-            count_event(&tier.stats.remote_collected, n as usize);
+            count(&tier.stats.pages_adopted, 1);
+            self.remote_collected += collect_remote(pg) as usize;
         }
     }
     /// Returns every page to the tier: empty pages are released, the others
@@ -93,6 +92,7 @@ impl Heap {
                     cur.set_used(cur.used() - 1); // the current-page reference
                     check_used(cur, false);
                     self.cur[c] = empty_page();
+                    self.uncount_cur(c);
                     self.link(cur);
                 }
                 loop {
@@ -101,14 +101,13 @@ impl Heap {
                         break;
                     }
                     self.unlink(pg);
-                    let n = collect_remote(pg);
-                    count_event(&tier.stats.remote_collected, n as usize);
+                    self.remote_collected += collect_remote(pg) as usize;
                     if pg.used() == 0 {
                         tier.release_page(pg);
                         continue;
                     }
                     let has_room = !pg.free().is_null() || pg.capacity() < pg.reserved();
-                    count_event(&tier.stats.pages_abandoned, 1);
+                    count(&tier.stats.pages_abandoned, 1);
                     if !abandon(pg) {
                         reclaim(pg);
                     }
@@ -123,6 +122,7 @@ impl Heap {
                 }
             }
             tier.push_hints(&hints[..nh]);
+            self.flush_stats();
         }
     }
 }
@@ -263,7 +263,7 @@ pub(crate) unsafe fn reclaim(pg: PagePtr) {
         let tier = &*(*seg).tier;
         loop {
             let n = collect_remote(pg);
-            count_event(&tier.stats.remote_collected, n as usize);
+            count(&tier.stats.remote_collected, n as usize);
             if pg.used() == 0 {
                 tier.release_page(pg);
                 return;

@@ -252,6 +252,21 @@ impl Cache {
         }
     }
 
+    /// Blocks cached in `slot`'s bin (0 for a slot beyond [`SLOTS`]).
+    ///
+    /// # Safety
+    /// `this` is a valid cache used by the calling thread only.
+    pub unsafe fn len(this: *mut Cache, slot: usize) -> usize {
+        if slot > SLOTS {
+            return 0;
+        }
+        // SAFETY: per contract, slot <= SLOTS.
+        unsafe {
+            let bin = Self::bin(this, slot);
+            (*bin).cap.saturating_sub((*bin).room) as usize
+        }
+    }
+
     /// Empties every bin, handing each block to `free` (which must return it
     /// to its page, not to this cache). Aborts if a bin holds more blocks
     /// than any bin can (a cycle made by a double free).

@@ -8,7 +8,8 @@ use hak_os::sync::Ordering;
 
 use crate::abandon::collect_remote;
 use crate::check::{check_page, check_used};
-use crate::page::{empty_page, extend, prefetch, refill, Block, Page, PagePtr, ABANDONED};
+use crate::page::{empty_page, extend, prefetch, Block, Page, PagePtr, ABANDONED};
+use crate::stats::count;
 use crate::{free_fast, free_remote, SlabTier, MAX_CLASSES};
 
 /// A thread's heap for one tier. Must live at a stable address for as long as
@@ -26,6 +27,9 @@ pub struct Heap {
     pub(crate) partial: [PagePtr; MAX_CLASSES],
     /// Slow-path entries (statistics).
     pub(crate) slow_allocs: usize,
+    /// Blocks this heap collected from remote-free lists since it last
+    /// added them to its tier's count ([`Heap::flush_stats`]).
+    pub(crate) remote_collected: usize,
     /// Adopt abandoned pages on free.
     pub(crate) adopts: bool,
 }
@@ -42,6 +46,7 @@ impl Heap {
             tier: ptr::null(),
             partial: [PagePtr::NULL; MAX_CLASSES],
             slow_allocs: 0,
+            remote_collected: 0,
             adopts: true,
         }
     }
@@ -65,6 +70,7 @@ impl Heap {
         self.partial = [PagePtr::NULL; MAX_CLASSES];
         self.tier = tier;
         self.slow_allocs = 0;
+        self.remote_collected = 0;
         self.adopts = true;
     }
 
@@ -150,7 +156,7 @@ impl Heap {
             let tier = &*self.tier;
             let pg = self.cur[class];
             if pg != empty_page() {
-                if refill(pg) {
+                if self.refill(pg) {
                     return Self::pop(pg);
                 }
                 // An exhausted page holds at least one block, so dropping
@@ -158,6 +164,7 @@ impl Heap {
                 pg.set_used(pg.used() - 1);
                 check_used(pg, false);
                 self.cur[class] = empty_page();
+                self.uncount_cur(class);
                 self.detach(pg);
             }
             loop {
@@ -166,7 +173,7 @@ impl Heap {
                     break;
                 }
                 self.unlink(pg);
-                if refill(pg) {
+                if self.refill(pg) {
                     self.make_cur(class, pg);
                     return Self::pop(pg);
                 }
@@ -184,7 +191,7 @@ impl Heap {
                     } else {
                         self.link(pg);
                     }
-                } else if refill(pg) {
+                } else if self.refill(pg) {
                     self.make_cur(class, pg);
                     return Self::pop(pg);
                 } else {
@@ -214,8 +221,52 @@ impl Heap {
         unsafe {
             pg.set_used(pg.used() + 1);
             check_page(pg, (*self.tier).page_shift, true);
+            if let Some(n) = (*self.tier).stats.current.get(class) {
+                n.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.cur[class] = pg;
+    }
+
+    /// Counts off the current page of `class` that the caller just dropped
+    /// (see [`TierStats::current`](crate::TierStats::current)).
+    #[inline]
+    pub(crate) fn uncount_cur(&self, class: usize) {
+        // SAFETY: an initialised heap's tier is a static tier.
+        if let Some(n) = unsafe { (*self.tier).stats.current.get(class) } {
+            n.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// [`page::refill`](crate::page::refill), counting the remote frees it
+    /// collects.
+    ///
+    /// # Safety
+    /// We own `pg`.
+    unsafe fn refill(&mut self, pg: PagePtr) -> bool {
+        // SAFETY: per contract.
+        unsafe {
+            if !pg.free().is_null() {
+                return true;
+            }
+            let n = collect_remote(pg);
+            if n != 0 {
+                self.remote_collected += n as usize;
+                return true;
+            }
+            crate::page::refill(pg)
+        }
+    }
+
+    /// Adds what this heap counted since the last call to its tier's
+    /// counters (at upkeep, [`Heap::collect`] and thread exit: the counts of
+    /// a busy heap reach the tier within one upkeep interval).
+    pub fn flush_stats(&mut self) {
+        if self.tier.is_null() {
+            return;
+        }
+        // SAFETY: an initialised heap's tier is a static tier.
+        count(unsafe { &(*self.tier).stats.remote_collected }, core::mem::take(&mut self.remote_collected));
     }
 
     /// # Safety
@@ -333,7 +384,7 @@ impl Heap {
             if u == 1 && !is_cur {
                 // Empty and not current (so on the partial list): give it back.
                 self.unlink(pg);
-                collect_remote(pg);
+                self.remote_collected += collect_remote(pg) as usize;
                 (*self.tier).release_page(pg);
             }
         }
@@ -373,12 +424,12 @@ impl Heap {
             for c in 0..MAX_CLASSES {
                 let cur = self.cur[c];
                 if cur != empty_page() {
-                    collect_remote(cur);
+                    self.remote_collected += collect_remote(cur) as usize;
                 }
                 let mut pg = self.partial[c];
                 while !pg.is_null() {
                     let next = pg.next();
-                    collect_remote(pg);
+                    self.remote_collected += collect_remote(pg) as usize;
                     if pg.used() == 0 {
                         self.unlink(pg);
                         tier.release_page(pg);
@@ -386,7 +437,43 @@ impl Heap {
                     pg = next;
                 }
             }
+            self.flush_stats();
             self.check();
+        }
+    }
+
+    /// [`Heap::collect`], then returns every current page that holds no
+    /// block (only its phantom count) to the tier: what `malloc_trim` asks
+    /// of the calling thread. Not part of the upkeep: the next allocation
+    /// of the class would take a page again at once.
+    ///
+    /// # Safety
+    /// Called by the owning thread.
+    pub unsafe fn trim(&mut self) {
+        if self.tier.is_null() {
+            return;
+        }
+        // SAFETY: all pages reached are ours.
+        unsafe {
+            self.collect();
+            let tier = &*self.tier;
+            for c in 0..MAX_CLASSES {
+                let cur = self.cur[c];
+                // Collected above; a block still out (in some thread's
+                // cache, or live) keeps `used` above the phantom count.
+                if cur == empty_page() || cur.used() != 1 {
+                    continue;
+                }
+                self.remote_collected += collect_remote(cur) as usize;
+                if cur.used() != 1 {
+                    continue;
+                }
+                cur.set_used(0);
+                self.cur[c] = empty_page();
+                self.uncount_cur(c);
+                tier.release_page(cur);
+            }
+            self.flush_stats();
         }
     }
 }

@@ -63,7 +63,7 @@
 //! ([`SlabTier`]: handing pages out and taking them back), `lists` (the
 //! tier's empty-page lists and purging), `heap` ([`Heap`]: allocation and
 //! the owner's frees), `abandon` (abandonment, adoption, reclaim, remote
-//! frees), `stats` ([`TierStats`]), `cache` ([`Cache`]), `check` (the
+//! frees), `stats` ([`TierStats`], [`SlabTier::usage`]), `cache` ([`Cache`]), `check` (the
 //! validity walkers of debug builds: [`SlabTier::check`], [`Heap::check`]),
 //! [`classes`] (the size-class grid every slab tier and the router derive
 //! their tables from).
@@ -96,7 +96,7 @@ pub use cache::{bin_offset, slot, Cache, Push, MAX_BIN, MAX_CACHED, MIN_BIN};
 pub use heap::Heap;
 pub use page::{Block, Page, ABANDONED, NO_OWNER, TRIM_MAX_PAGE_SHIFT};
 pub use segment::{seg_of_entry, SegMeta, GRANULE_SHIFT};
-pub use stats::{set_stats, TierStats};
+pub use stats::{ClassUsage, TierStats, TierUsage};
 pub use tier::SlabTier;
 
 /// Tiers one process (one [`Cache`]) serves at most: router indices are

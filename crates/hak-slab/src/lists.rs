@@ -154,6 +154,22 @@ impl SlabTier {
         out: &mut [PagePtr; PURGE_BATCH],
     ) -> usize {
         let keep = self.keep_free_pages.load(Ordering::Relaxed);
+        // SAFETY: forwarded contract.
+        unsafe { self.take_oldest(s, now, decay, keep, out) }
+    }
+
+    /// [`SlabTier::take_purgeable`] with `keep` pages kept.
+    ///
+    /// # Safety
+    /// Called with the tier lock held (`s`).
+    unsafe fn take_oldest(
+        &self,
+        s: &mut Shared,
+        now: u64,
+        decay: u64,
+        keep: usize,
+        out: &mut [PagePtr; PURGE_BATCH],
+    ) -> usize {
         let cap = keep.max((16 << 20) >> self.page_shift).max(self.pages_in_use());
         let mut np = 0;
         // SAFETY: list manipulation under the tier lock.
@@ -190,6 +206,7 @@ impl SlabTier {
             }
         }
         self.stats.pages_decommitted.fetch_add(purge.len(), Ordering::Relaxed);
+        self.stats.bytes_decommitted.fetch_add(purge.len() << self.page_shift, Ordering::Relaxed);
         let mut s = self.shared.lock();
         for &t in purge {
             // SAFETY: linking under the tier lock.
@@ -201,6 +218,27 @@ impl SlabTier {
         unsafe {
             crate::check::walk_tier(self, &s, false)
         };
+    }
+
+    /// Returns the memory of every empty page of the tier to the OS now,
+    /// whatever its age and the pages kept (`malloc_trim`). Returns the
+    /// number of pages purged.
+    pub fn purge_all(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let mut purge = [PagePtr::NULL; PURGE_BATCH];
+            let np = {
+                let mut s = self.shared.lock();
+                // SAFETY: we hold the tier lock; a decay of 0 makes every
+                // page expired.
+                unsafe { self.take_oldest(&mut s, 0, 0, 0, &mut purge) }
+            };
+            self.finish_purge(&purge[..np]);
+            total += np;
+            if np < PURGE_BATCH {
+                return total;
+            }
+        }
     }
 
     /// Purges empty pages whose decay interval has passed (called now and

@@ -38,6 +38,9 @@ pub struct SegMeta {
     pub tier_index: u32,
     /// The owning tier.
     pub tier: *const SlabTier,
+    /// The tier's next older segment (its list of segments, see
+    /// `SlabTier::usage`); set once, before the record is published.
+    pub next: *const SegMeta,
     /// Page descriptors, `SEGMENT_SIZE >> page_shift` of them in use.
     pub pages: [Page; MAX_PAGES],
 }
@@ -161,6 +164,17 @@ impl SlabTier {
             return PagePtr::NULL;
         }
         self.stats.segments.fetch_add(1, Ordering::Relaxed);
+        // Publish the record on the tier's list (Release: its fields before
+        // the pointer; `usage` loads the head with Acquire).
+        let mut head = self.segs.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the record is ours until the CAS publishes it.
+            unsafe { (*rec).next = head };
+            match self.segs.compare_exchange_weak(head, rec, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(h) => head = h,
+            }
+        }
         #[cfg(loom)]
         self.segments.lock().unwrap_or_else(|e| e.into_inner()).push((base as usize, rec as usize));
         // SAFETY: the record is initialised.

@@ -25,6 +25,10 @@ pub struct SlabTier {
     pub(crate) keep_free_pages: stat::AtomicUsize,
     pub(crate) decay_ms: stat::AtomicU64,
     pub(crate) shared: SpinLock<Shared>,
+    /// The tier's segment records, newest first (linked through
+    /// `SegMeta::next`; pushed once each, never removed): what
+    /// [`SlabTier::usage`] walks.
+    pub(crate) segs: stat::AtomicPtr<crate::SegMeta>,
     /// Slow-path counters.
     pub stats: TierStats,
     /// Loom builds: the segments to unmap when a model's tier is dropped.
@@ -56,16 +60,8 @@ impl SlabTier {
                 clean: PagePtr::NULL,
                 hints: [PagePtr::NULL; MAX_CLASSES],
             }),
-            stats: TierStats {
-                segments: stat::AtomicUsize::new(0),
-                pages_acquired: stat::AtomicUsize::new(0),
-                pages_released: stat::AtomicUsize::new(0),
-                pages_decommitted: stat::AtomicUsize::new(0),
-                pages_abandoned: stat::AtomicUsize::new(0),
-                pages_adopted: stat::AtomicUsize::new(0),
-                remote_collected: stat::AtomicUsize::new(0),
-                pages_trimmed: stat::AtomicUsize::new(0),
-            },
+            segs: stat::AtomicPtr::new(ptr::null_mut()),
+            stats: TierStats::new(),
             #[cfg(loom)]
             segments: std::sync::Mutex::new(std::vec::Vec::new()),
         }
@@ -261,6 +257,7 @@ impl SlabTier {
             let keep = self.kept_depth(bs);
             if depth > keep && map::decommit((pg.start() + keep) as *mut u8, depth - keep) {
                 self.stats.pages_trimmed.fetch_add(1, Ordering::Relaxed);
+                self.stats.bytes_decommitted.fetch_add(depth - keep, Ordering::Relaxed);
                 depth = keep;
             }
             pg.set_depth(depth as u32);

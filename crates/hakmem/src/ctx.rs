@@ -4,7 +4,7 @@
 //! global heaps of threads that have no usable context.
 
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use hak_os::lock::SpinLock;
 use hak_os::{meta, segmap, thread};
@@ -30,6 +30,11 @@ pub struct ThreadCtx {
     /// The thread-cache budget's generation the cache was sized at
     /// ([`learn::cache_generation`]).
     cache_gen: usize,
+    /// Blocks this thread returned to their pages per cache slot since it
+    /// last added them to [`RETURNED`] (statistics: counted where a block
+    /// leaves the thread cache for its page, a slow path; added at upkeep,
+    /// flush, exit and on a statistics read by this thread).
+    returned: [u64; hak_slab::SLOTS],
 }
 
 impl ThreadCtx {
@@ -41,6 +46,7 @@ impl ThreadCtx {
             heaps: [const { Heap::uninit() }; SLAB_TIERS],
             last_upkeep_ms: 0,
             cache_gen: 0,
+            returned: [0; hak_slab::SLOTS],
         }
     }
 }
@@ -86,6 +92,7 @@ pub(crate) unsafe fn upkeep(c: *mut ThreadCtx) {
             for h in (*c).heaps.iter_mut() {
                 h.maintain();
             }
+            flush_counts(c);
             hak_bigcache::decay();
         }
     }
@@ -213,6 +220,7 @@ pub(crate) extern "C" fn thread_exit(arg: *mut core::ffi::c_void) {
         for h in (*c).heaps.iter_mut() {
             h.abandon_all();
         }
+        flush_counts(c);
         meta::free(c.cast(), core::mem::size_of::<ThreadCtx>());
     }
 }
@@ -236,9 +244,54 @@ pub fn thread_flush() {
             for h in (*c).heaps.iter_mut() {
                 h.collect();
             }
+            flush_counts(c);
         }
     }
     hak_bigcache::trim();
+}
+
+/// Blocks returned to their pages per cache slot, by every thread, as far
+/// as their counts were added (see `ThreadCtx::returned`); frees by
+/// threads without a context are added here at once.
+pub(crate) static RETURNED: [AtomicU64; hak_slab::SLOTS] = [const { AtomicU64::new(0) }; hak_slab::SLOTS];
+
+/// Counts block `p` of `seg`, about to go back to its page, as returned by
+/// context `c` (or, without one, straight into [`RETURNED`]).
+///
+/// # Safety
+/// `c` is the calling thread's live context or a dormant record; `p` is a
+/// live block of `seg`.
+#[inline]
+pub(crate) unsafe fn count_returned(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, p: *mut u8) {
+    let slot = seg.bin_of(p as usize) / hak_slab::bin_offset(1);
+    if live(c) {
+        // SAFETY: per contract, the thread's own context.
+        if let Some(n) = unsafe { (*c).returned.get_mut(slot) } {
+            *n += 1;
+        }
+    } else if let Some(n) = RETURNED.get(slot) {
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Adds `c`'s statistics counts to the process's ([`RETURNED`], and each
+/// heap's to its tier).
+///
+/// # Safety
+/// `c` is the calling thread's live context (or its context being torn
+/// down).
+pub(crate) unsafe fn flush_counts(c: *mut ThreadCtx) {
+    // SAFETY: per contract.
+    unsafe {
+        for (n, total) in (*c).returned.iter_mut().zip(RETURNED.iter()) {
+            if *n != 0 {
+                total.fetch_add(core::mem::take(n), Ordering::Relaxed);
+            }
+        }
+        for h in (*c).heaps.iter_mut() {
+            h.flush_stats();
+        }
+    }
 }
 
 /// Bytes' worth of blocks each class of a thread's [`Cache`] holds, within
@@ -262,11 +315,13 @@ unsafe fn size_cache(c: *mut ThreadCtx) {
 ///
 /// # Safety
 /// `c` is the calling thread's live context.
-unsafe fn drain_cache(c: *mut ThreadCtx) {
+pub(crate) unsafe fn drain_cache(c: *mut ThreadCtx) {
     // SAFETY: cached blocks are live slab blocks, freed here for good.
     unsafe {
         Cache::drain(ptr::addr_of_mut!((*c).cache), |p| {
-            free_to_page(c, &*hak_slab::seg_of_entry(segmap::lookup(p as usize)), p)
+            let seg = &*hak_slab::seg_of_entry(segmap::lookup(p as usize));
+            count_returned(c, seg, p);
+            free_to_page(c, seg, p)
         });
     }
 }

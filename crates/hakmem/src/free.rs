@@ -7,7 +7,7 @@ use core::ptr;
 use hak_os::segmap;
 use hak_slab::{Cache, Push};
 
-use crate::ctx::{live, upkeep, ThreadCtx};
+use crate::ctx::{count_returned, live, upkeep, ThreadCtx};
 use crate::tls;
 
 /// Whether `p` lies in memory hakmem manages (one segment-map lookup; `p`'s
@@ -92,6 +92,9 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
 #[inline(never)]
 unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
     let c = tls::ctx();
+    // SAFETY: `c` is this thread's context or a dormant record; p is a
+    // live block of seg.
+    unsafe { count_returned(c, seg, p) };
     if !live(c) {
         // No context, so no page of its own: a remote free (a consumer
         // thread takes this path for every free).

@@ -77,7 +77,6 @@ pub fn init() {
     // These may allocate (re-entering us, which now works).
     thread::atfork(prefork, postfork_parent, postfork_child);
     if f.contains(Features::STATS) {
-        hak_slab::set_stats(true);
         stats::keep_stderr();
         thread::atexit(stats::at_exit);
     }

@@ -32,18 +32,21 @@
 // One file per concern: init.rs (one-time initialisation, configuration,
 // fork handlers), ctx.rs (thread contexts, upkeep, thread exit, the global
 // heaps), alloc.rs (routing, the allocation paths), aligned.rs, free.rs,
-// realloc.rs, global.rs (`GlobalAlloc`), stats.rs; tls.rs holds the
-// thread's slot.
+// realloc.rs, global.rs (`GlobalAlloc`), info.rs (the statistics
+// snapshot), stats.rs (its report), trim.rs (`malloc_trim`); tls.rs holds
+// the thread's slot.
 mod aligned;
 mod alloc;
 mod ctx;
 mod free;
 mod global;
+mod info;
 mod init;
 mod learn;
 mod realloc;
 mod stats;
 mod tls;
+mod trim;
 
 use hak_pool::{L2, L25};
 use hak_slab::SlabTier;
@@ -54,9 +57,11 @@ pub use self::alloc::{alloc, alloc_or_report, alloc_zeroed};
 pub use self::ctx::{has_context, thread_flush, ThreadCtx};
 pub use self::free::{free, free_or_forward, owns, usable_size};
 pub use self::global::HakMem;
+pub use self::info::{snapshot, ClassStats, Stats, TierStats, STATS_CLASSES, STATS_TIERS, STATS_VERSION};
 pub use self::init::init;
 pub use self::realloc::{realloc, REALLOC_MAP_MAX_LIVE, REALLOC_MAP_MIN};
-pub use self::stats::print_stats;
+pub use self::stats::{print_stats, print_to};
+pub use self::trim::{set_trim_threshold, trim};
 
 // `tls.rs` names the dormant records and the context type at the root.
 pub(crate) use self::ctx::DORMANT;

@@ -1,10 +1,13 @@
-//! `HAKMEM_STATS=1`: per-tier counters printed to stderr at exit.
+//! The statistics report: [`print_to`] writes a [`snapshot`](crate::snapshot)
+//! as text lines to any sink (`hak_stats_print`'s callback), [`print_stats`]
+//! to stderr (`hak_print_stats`, and at exit with `HAKMEM_STATS=1`).
 
 use core::sync::atomic::Ordering;
 
 use hak_os::diag::Line;
 
-use crate::TIERS;
+use crate::info::{snapshot, ClassStats, Stats, TierStats};
+use crate::{Tier, SLAB_TIERS};
 
 /// Where statistics go: a duplicate of stderr taken at initialisation when
 /// statistics are on (programs such as GNU coreutils close stderr in their
@@ -28,66 +31,116 @@ fn out_fd() -> i32 {
     }
 }
 
-/// Prints per-tier counters to stderr (one `hakmem:` line per tier).
-pub fn print_stats() {
-    let mut l = Line::new();
+/// Names of the tiers in [`Stats::tiers`] order.
+const TIER_NAMES: [&str; 4] = ["tiny", "L2", "L2.5", "big"];
+
+/// Writes the report of `st` to `sink`, one line (ending in `\n`) per call:
+/// the configuration, one line per tier, one per class that has served
+/// blocks, and the totals. Every line starts with `hakmem: `.
+pub fn print_to(st: &Stats, sink: &mut dyn FnMut(&[u8])) {
     let mut cfg = [0u8; hak_config::LINE_MAX];
     let n = hak_config::write_config(&mut cfg);
-    l.s("hakmem: stats ").b(cfg.get(..n).unwrap_or(&[])).s("\n");
-    l.emit_to(out_fd());
-    for t in TIERS {
-        let s = &t.stats;
-        let mut l = Line::new();
-        l.s("hakmem: tier ")
-            .s(t.name)
-            .s(": segments=")
-            .u(s.segments.load(Ordering::Relaxed) as u64)
-            .s(" pages_in_use=")
-            .u(t.pages_in_use() as u64)
-            .s(" pages_acquired=")
-            .u(s.pages_acquired.load(Ordering::Relaxed) as u64)
-            .s(" pages_released=")
-            .u(s.pages_released.load(Ordering::Relaxed) as u64)
-            .s(" pages_decommitted=")
-            .u(s.pages_decommitted.load(Ordering::Relaxed) as u64)
-            .s(" abandoned=")
-            .u(s.pages_abandoned.load(Ordering::Relaxed) as u64)
-            .s(" adopted=")
-            .u(s.pages_adopted.load(Ordering::Relaxed) as u64)
-            .s(" trimmed=")
-            .u(s.pages_trimmed.load(Ordering::Relaxed) as u64)
-            .s("\n");
-        l.emit_to(out_fd());
-    }
-    let b = &hak_bigcache::STATS;
-    let (cn, cb) = hak_bigcache::cached();
     let mut l = Line::new();
-    l.s("hakmem: tier big: allocs=")
-        .u(b.allocs.load(Ordering::Relaxed) as u64)
-        .s(" frees=")
-        .u(b.frees.load(Ordering::Relaxed) as u64)
-        .s(" cache_hits=")
-        .u(b.cache_hits.load(Ordering::Relaxed) as u64)
-        .s(" maps=")
-        .u(b.maps.load(Ordering::Relaxed) as u64)
-        .s(" unmaps=")
-        .u(b.unmaps.load(Ordering::Relaxed) as u64)
-        .s(" purges=")
-        .u(b.purges.load(Ordering::Relaxed) as u64)
-        .s(" remaps=")
-        .u(b.remaps.load(Ordering::Relaxed) as u64)
-        .s(" mapped_kb=")
-        .u((b.mapped_bytes.load(Ordering::Relaxed) >> 10) as u64)
-        .s(" cached=")
-        .u(cn as u64)
-        .s("/")
-        .u((cb >> 10) as u64)
-        .s("kb\n");
-    l.emit_to(out_fd());
-    crate::learn::print_stats(out_fd());
+    l.s("hakmem: stats ").b(cfg.get(..n).unwrap_or(&[])).s("\n");
+    sink(l.as_bytes());
+    for (i, t) in st.tiers.iter().enumerate() {
+        sink(tier_line(TIER_NAMES.get(i).copied().unwrap_or("?"), t).as_bytes());
+        if i < SLAB_TIERS {
+            for c in st.classes.get(i).into_iter().flatten() {
+                if c.allocated != 0 || c.pages != 0 {
+                    sink(class_line(c).as_bytes());
+                }
+            }
+        }
+    }
+    let mut l = Line::new();
+    l.s("hakmem: total: resident ")
+        .u(st.resident_bytes)
+        .s(" B, mapped ")
+        .u(st.mapped_bytes)
+        .s(" B, live ")
+        .u(st.live_bytes)
+        .s(" B, returned ")
+        .u(st.returned_bytes)
+        .s(" B\n");
+    sink(l.as_bytes());
+}
+
+fn tier_line(name: &str, t: &TierStats) -> Line {
+    let mut l = Line::new();
+    l.s("hakmem: tier ")
+        .s(name)
+        .s(": allocated ")
+        .u(t.allocated)
+        .s(" freed ")
+        .u(t.freed)
+        .s(" live ")
+        .u(t.live_blocks)
+        .s(" (")
+        .u(t.live_bytes)
+        .s(" B) cached ")
+        .u(t.cached_blocks)
+        .s(" (")
+        .u(t.cached_bytes)
+        .s(" B) resident ")
+        .u(t.resident_bytes)
+        .s(" B (free ")
+        .u(t.free_resident_bytes)
+        .s(" B) mapped ")
+        .u(t.mapped_bytes)
+        .s(" B returned ")
+        .u(t.returned_bytes)
+        .s(" B remote_frees ")
+        .u(t.remote_frees)
+        .s(" pages ")
+        .u(t.pages)
+        .s(" free_pages ")
+        .u(t.free_pages)
+        .s(" abandoned ")
+        .u(t.pages_abandoned)
+        .s(" adopted ")
+        .u(t.pages_adopted)
+        .s(" segments ")
+        .u(t.segments)
+        .s("\n");
+    l
+}
+
+fn class_line(c: &ClassStats) -> Line {
+    let mut l = Line::new();
+    l.s("hakmem:   class ")
+        .u(c.block_size)
+        .s(" B: allocated ")
+        .u(c.allocated)
+        .s(" freed ")
+        .u(c.freed)
+        .s(" live ")
+        .u(c.live)
+        .s(" cached ")
+        .u(c.cached)
+        .s(" pages ")
+        .u(c.pages)
+        .s(" remote_pending ")
+        .u(c.remote_pending)
+        .s(" resident ")
+        .u(c.resident_bytes)
+        .s(" B\n");
+    l
+}
+
+/// Prints the statistics report ([`print_to`]) to stderr, then the
+/// learning driver's lines.
+pub fn print_stats() {
+    let st = snapshot();
+    let fd = out_fd();
+    print_to(&st, &mut |b| hak_os::diag::write_fd(fd, b));
+    crate::learn::print_stats(fd);
 }
 
 /// `atexit` hook installed when statistics are enabled.
 pub extern "C" fn at_exit() {
     print_stats();
 }
+
+// The tier names follow `Tier`'s order.
+const _: () = assert!(Tier::Big as usize == 3 && TIER_NAMES.len() == Tier::Big as usize + 1);
