@@ -153,7 +153,13 @@ fn main() {
         bufs.len(),
         total >> 10
     );
-    println!("pages in use: L2 {} of {} KiB, L2.5 {} of {} KiB", L2.pages_in_use(), L2.page_size() >> 10, L25.pages_in_use(), L25.page_size() >> 10);
+    println!(
+        "pages in use: L2 {} of {} KiB, L2.5 {} of {} KiB",
+        L2.pages_in_use(),
+        L2.page_size() >> 10,
+        L25.pages_in_use(),
+        L25.page_size() >> 10
+    );
 
     // Reuse: a buffer put back is the next one of its size.
     for &len in &SIZES {
@@ -180,7 +186,10 @@ fn main() {
     worker.join().expect("worker failed");
     pool.collect();
     let after = (L2.pages_in_use(), L25.pages_in_use());
-    assert!(after.0 < peak.0 && after.1 < peak.1, "pages in use {after:?} after every buffer came back (peak {peak:?})");
+    assert!(
+        after.0 < peak.0 && after.1 < peak.1,
+        "pages in use {after:?} after every buffer came back (peak {peak:?})"
+    );
     let mut again = Vec::new();
     for _ in 0..16 {
         for &len in &SIZES {
