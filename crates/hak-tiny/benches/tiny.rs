@@ -64,8 +64,8 @@ fn pairs(c: &mut Criterion) {
             })
         });
         let l = layout(size);
-        // SAFETY: non-zero layout, freed with the same layout.
         g.bench_with_input(BenchmarkId::new("system", size), &l, |b, &l| {
+            // SAFETY: non-zero layout, freed with the same layout.
             b.iter(|| unsafe { System.dealloc(black_box(System.alloc(l)), l) })
         });
     }

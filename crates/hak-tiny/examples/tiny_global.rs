@@ -50,7 +50,7 @@ fn tiny_class(layout: Layout) -> Option<usize> {
     if layout.size() > MAX_SIZE {
         return None;
     }
-    (class_of(layout.size())..SIZES.len()).find(|&c| SIZES[c] as usize % layout.align() == 0)
+    (class_of(layout.size())..SIZES.len()).find(|&c| (SIZES[c] as usize).is_multiple_of(layout.align()))
 }
 
 // SAFETY: blocks come from the tiny tier (live until freed here) or from
