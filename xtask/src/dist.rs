@@ -97,7 +97,7 @@ Below, `DIST` is the absolute path of this directory.\n\
 \n\
 ```sh\n\
 LD_PRELOAD=$DIST/lib/libhakmem.so your-program args...\n\
-HAKMEM_VERBOSE=1 LD_PRELOAD=$DIST/lib/libhakmem.so true   # prints one `hakmem:` line: it is loaded\n\
+HAKMEM_VERBOSE=1 LD_PRELOAD=$DIST/lib/libhakmem.so ls >/dev/null   # one `hakmem: mode=...` line: it is loaded\n\
 ```\n\
 \n\
 Statically linked programs and setuid programs ignore `LD_PRELOAD`.\n\
