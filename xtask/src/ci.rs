@@ -60,6 +60,7 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
     let mut cmd = util::cargo();
     cmd.args(["test", "-p", "hakmem"]).env(NO_CACHE_ENV, "0");
     util::run(&mut cmd).map_err(|e| format!("step 2 (router tests with {NO_CACHE_ENV}=0) failed: {e}"))?;
+    crate::dist::embedding_checks().map_err(|e| format!("step 2 (tier examples, benches compile) failed: {e}"))?;
 
     header(3, "build-preload: cargo build --release -p hakmem-cdylib");
     let so = preload::build_preload().map_err(|e| format!("step 3 (build-preload) failed: {e}"))?;

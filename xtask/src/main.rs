@@ -13,7 +13,9 @@
 //!    [`preload`]: `build-preload`, `preload` (the LD_PRELOAD library);
 //!    [`loom`]: `loom`, the loom models.
 //! 2. [`sysinfo`]: what a benchmark record must carry (commit, rustc, CPU…);
-//!    [`workloads`]: the workload catalogue (programs, cases, metrics).
+//!    [`workloads`]: the workload catalogue (programs, cases, metrics);
+//!    [`dist`]: `dist` (target/dist/ with pkg-config) and the tier crates'
+//!    examples and benches in CI.
 //! 3. [`peers`]: the allocators compared (Debian peers, mimalloc-latest build);
 //!    [`instructions`]: instructions per malloc+free pair under callgrind.
 //! 4. [`options`]: `bench`'s command line.
@@ -25,6 +27,7 @@ mod bench;
 mod cbuild;
 mod ci;
 mod configs;
+mod dist;
 mod features;
 mod features_options;
 mod features_report;
@@ -49,7 +52,7 @@ use std::process::ExitCode;
 const LAYERS: &[&[&str]] = &[
     &["util", "json"],
     &["model", "cbuild", "preload", "loom"],
-    &["sysinfo", "workloads", "configs"],
+    &["sysinfo", "workloads", "configs", "dist"],
     &["peers", "instructions", "matrix"],
     &["options", "features_options"],
     &["report", "features_report"],
@@ -78,6 +81,7 @@ commands:
         everything CI runs (.ci/run), stopping at the first failure:
           1. cargo test --workspace --exclude hakmem-preload-tests, then
              HAKMEM_THREAD_CACHE_KB=0 cargo test -p hakmem
+             and the tier crates' examples and `cargo bench --no-run`
           2. build-preload
           3. cargo test --release -p hakmem-preload-tests   (env HAKMEM_SO=<abs .so>;
              skipped with a notice while tests/preload does not exist)
@@ -85,6 +89,11 @@ commands:
              and every other workload of benches/c (0.1 s): exit 0, hakmem
              really preloaded, a metric line
           5. cargo xtask loom   (every loom model, LOOM_MAX_PREEMPTIONS=3)
+
+  dist
+        build target/dist/: lib/libhakmem.so (SONAME libhakmem.so.0.MINOR),
+        lib/libhakmem.a, include/hakmem.h, lib/pkgconfig/hakmem.pc and a
+        README (how to link with pkg-config, how to preload); prints its path
 
   bench [WORKLOAD...] [--threads 1,4] [--alloc LIST] [--extra NAME=PATH]...
         [--runs N] [--seconds S] [--cpus LIST] [--json FILE] [--save NAME]
@@ -198,6 +207,7 @@ fn main() -> ExitCode {
         "test" => ci::test_cmd(rest),
         "bench" => bench::bench_cmd(rest),
         "features" => features::features_cmd(rest),
+        "dist" => dist::dist_cmd(rest),
         "loom" => loom::loom_cmd(rest),
         other => Err(format!("unknown command `{other}` (see `cargo xtask help`)")),
     };

@@ -42,6 +42,33 @@
 //! concurrent double frees fail for all but one caller; a record leaves the
 //! cache (taken for reuse, evicted, trimmed) only under the lock, so no
 //! cached mapping is handed out twice or purged while reused.
+//!
+//! ```
+//! use hak_bigcache::BigCache;
+//!
+//! // An embedder's own instance (the free functions use the process-wide one).
+//! let cache = BigCache::new();
+//! let p = cache.alloc(8 << 20, 16, false);
+//! assert!(!p.is_null());
+//! // SAFETY: `p` holds 8 MiB.
+//! unsafe { p.write_bytes(1, 8 << 20) };
+//! // A free finds the block's record through the segment map.
+//! // SAFETY: `p` is a live block of `cache`.
+//! unsafe { cache.free(hak_os::segmap::lookup(p as usize), p) };
+//! assert_eq!(cache.cached().0, 1); // kept for reuse
+//! let q = cache.alloc(6 << 20, 16, true); // fits the cached mapping
+//! assert_eq!(cache.stats.cache_hits.load(core::sync::atomic::Ordering::Relaxed), 1);
+//! // A zeroed request from the cache reads zero, however dirty the mapping was.
+//! // SAFETY: `q` holds 6 MiB.
+//! assert!(unsafe { core::slice::from_raw_parts(q, 6 << 20) }.iter().all(|&b| b == 0));
+//! // SAFETY: as above.
+//! unsafe { cache.free(hak_os::segmap::lookup(q as usize), q) };
+//! cache.trim(); // unmaps every cached mapping
+//! assert_eq!(cache.cached(), (0, 0));
+//! ```
+//!
+//! The example `big_global` (`cargo run -p hak-bigcache --example
+//! big_global`) builds a `#[global_allocator]` on this tier.
 #![cfg_attr(not(loom), no_std)]
 #![warn(missing_docs)]
 
@@ -124,6 +151,21 @@ pub fn max_entries() -> usize {
 /// Allocates `size` bytes aligned to `align` (a power of two), zeroed when
 /// `zero`, from the process-wide tier. Null when the size overflows or the
 /// OS refuses.
+///
+/// ```
+/// let p = hak_bigcache::alloc(3 << 20, 4096, true);
+/// assert!(!p.is_null() && p as usize % 4096 == 0);
+/// let entry = hak_os::segmap::lookup(p as usize);
+/// assert_eq!(entry & hak_os::segmap::TAG_MASK, hak_bigcache::TAG_BIG);
+/// // SAFETY: `p` is live; `entry` is its segment-map entry.
+/// assert!(unsafe { hak_bigcache::usable_size(entry, p) } >= 3 << 20);
+/// // Grow by mremap (in place when the address space after it is free):
+/// // SAFETY: as above.
+/// let q = unsafe { hak_bigcache::realloc(entry, p, 40 << 20) };
+/// assert!(!q.is_null());
+/// // SAFETY: `q` is live (and `p` no longer is).
+/// unsafe { hak_bigcache::free(hak_os::segmap::lookup(q as usize), q) };
+/// ```
 #[cfg(not(loom))]
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     BIG.alloc(size, align, zero)

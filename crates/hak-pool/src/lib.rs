@@ -24,7 +24,40 @@
 //! partition every size with no gap. Both are instances of the [`hak_slab`]
 //! engine: per-thread heaps, no lock per operation, lock-free remote frees.
 //! Pages are aligned to their size, so a block whose size is a multiple of a
-//! power of two is aligned to it. Embedding works as for hak-tiny.
+//! power of two is aligned to it. Embedding works as for hak-tiny:
+//!
+//! ```
+//! use hak_pool::{l25_class_of, l2_class_of, PoolHeap, L2, L25, L25_SIZES, L2_SIZES};
+//!
+//! assert!(hak_os::segmap::init());
+//! // One heap per tier and thread, at a stable address.
+//! let (mut l2, mut l25) = (Box::new(PoolHeap::uninit()), Box::new(PoolHeap::uninit()));
+//! l2.init(&L2);
+//! l25.init(&L25);
+//! // SAFETY: initialised heaps of this thread; classes of their tiers.
+//! let (a, b) = unsafe { (l2.alloc(l2_class_of(4096)), l25.alloc(l25_class_of(256 << 10))) };
+//! assert_eq!(L2_SIZES[l2_class_of(4096)], 4096);
+//! assert_eq!(L25_SIZES[l25_class_of(256 << 10)], 256 << 10);
+//! // Blocks of a power-of-two size are aligned to it.
+//! assert!(a as usize % 4096 == 0 && b as usize % (256 << 10) == 0);
+//! // Free on the owning thread, through the segment map (another thread
+//! // would call `hak_slab::free_remote(page, p)`).
+//! for (heap, p) in [(&mut l2, a), (&mut l25, b)] {
+//!     // SAFETY: `p` is a live block of `heap`'s tier.
+//!     unsafe {
+//!         let seg = &*hak_slab::seg_of_entry(hak_os::segmap::lookup(p as usize));
+//!         heap.free(seg.page_of(p as usize), p);
+//!     }
+//! }
+//! // SAFETY: the heaps are not used again.
+//! unsafe {
+//!     l2.abandon_all();
+//!     l25.abandon_all();
+//! }
+//! ```
+//!
+//! The example `io_buffers` (`cargo run -p hak-pool --example io_buffers`)
+//! is a per-thread pool of I/O buffers on these tiers.
 #![no_std]
 #![warn(missing_docs)]
 
@@ -86,12 +119,28 @@ static L2_CLASS: [u8; 128] = classes::table(L2_FIRST, L2_GRAIN, 1);
 static L25_CLASS: [u8; 128] = classes::table(L25_FIRST, L25_GRAIN, 1);
 
 /// The L2 class for `size` in (1024, [`L2_MAX`]] (one table load).
+///
+/// ```
+/// use hak_pool::{l2_class_of, L2_MAX, L2_SIZES};
+///
+/// assert_eq!(L2_SIZES[l2_class_of(1025)], 1280);
+/// assert_eq!(L2_SIZES[l2_class_of(3000)], 3072);
+/// assert_eq!(L2_SIZES[l2_class_of(L2_MAX)] as usize, L2_MAX);
+/// ```
 #[inline(always)]
 pub fn l2_class_of(size: usize) -> usize {
     L2_CLASS[((size - 1) >> L2_GRAIN) & 127] as usize
 }
 
 /// The L2.5 class for `size` in ([`L2_MAX`], [`L25_MAX`]] (one table load).
+///
+/// ```
+/// use hak_pool::{l25_class_of, L25_MAX, L25_SIZES, L2_MAX};
+///
+/// assert_eq!(L25_SIZES[l25_class_of(L2_MAX + 1)], 40 << 10);
+/// assert_eq!(L25_SIZES[l25_class_of(100 << 10)], 112 << 10);
+/// assert_eq!(L25_SIZES[l25_class_of(L25_MAX)] as usize, L25_MAX);
+/// ```
 #[inline(always)]
 pub fn l25_class_of(size: usize) -> usize {
     L25_CLASS[((size - 1) >> L25_GRAIN) & 127] as usize

@@ -15,6 +15,42 @@
 //! [`hak_slab::SegMeta::page_of`], then `heap.free(page, p)` (local, adopting
 //! an abandoned page, or remote), or [`hak_slab::free_remote`] from a thread
 //! without a heap; call `heap.abandon_all()` when the thread exits.
+//!
+//! ```
+//! use hak_tiny::{class_of, TinyHeap, SIZES, TINY};
+//!
+//! assert!(hak_os::segmap::init());
+//! // A heap must not move once it owns pages: box it (or make it a static).
+//! let mut heap = Box::new(TinyHeap::uninit());
+//! heap.init(&TINY);
+//! let class = class_of(100);
+//! assert_eq!(SIZES[class], 112);
+//! // SAFETY: an initialised heap used by this thread only; a class of the tier.
+//! let p = unsafe { heap.alloc(class) };
+//! assert!(!p.is_null() && p as usize % 16 == 0);
+//! // SAFETY: `p` holds 112 bytes.
+//! unsafe { p.write_bytes(0xAB, 112) };
+//! // Free: the segment map names the block's segment record, which names its page.
+//! // SAFETY: `p` is a live block of this heap's tier.
+//! unsafe {
+//!     let seg = &*hak_slab::seg_of_entry(hak_os::segmap::lookup(p as usize));
+//!     heap.free(seg.page_of(p as usize), p);
+//! }
+//! // The next block of that class is the one just freed.
+//! // SAFETY: as above.
+//! let q = unsafe { heap.alloc(class) };
+//! assert_eq!(p, q);
+//! # unsafe {
+//! #     let seg = &*hak_slab::seg_of_entry(hak_os::segmap::lookup(q as usize));
+//! #     heap.free(seg.page_of(q as usize), q);
+//! # }
+//! // At thread exit: empty pages go back to the tier, the others are abandoned.
+//! // SAFETY: the heap is not used again.
+//! unsafe { heap.abandon_all() };
+//! ```
+//!
+//! The example `tiny_global` (`cargo run -p hak-tiny --example tiny_global`)
+//! builds a `#[global_allocator]` on this tier.
 #![no_std]
 #![warn(missing_docs)]
 
@@ -51,6 +87,15 @@ static CLASS_OF: [u8; MAX_SIZE + 1] = classes::table(0, 0, 0);
 
 /// The class serving `size` bytes (`size <= MAX_SIZE`; larger sizes return
 /// the last class, so check first).
+///
+/// ```
+/// use hak_tiny::{class_of, MAX_SIZE, SIZES};
+///
+/// assert_eq!(SIZES[class_of(0)], 16);
+/// assert_eq!(SIZES[class_of(17)], 32);
+/// assert_eq!(SIZES[class_of(129)], 160); // four classes per power of two above 128
+/// assert_eq!(SIZES[class_of(MAX_SIZE)] as usize, MAX_SIZE);
+/// ```
 #[inline(always)]
 pub fn class_of(size: usize) -> usize {
     if size < CLASS_OF.len() {
