@@ -1,19 +1,34 @@
 //! The segment map: address → owner record, in O(1), without touching the
 //! address's memory.
 //!
-//! One word per 4 MiB of the 47-bit user address space (2^25 words, 256 MiB of
-//! `MAP_NORESERVE` virtual memory; only the pages holding non-zero entries are
-//! ever committed). An entry is 0 for "not ours", or a pointer to the owner's
-//! metadata record with a tag in its low bits ([`TAG_SLAB`], [`TAG_BIG`]).
+//! One word per 4 MiB segment of the 47-bit user address space. An entry is 0
+//! for "not ours", or a pointer to the owner's metadata record with a tag in
+//! its low bits ([`TAG_SLAB`], [`TAG_BIG`]).
+//!
+//! The table covers the top of the address space, from a lowest index `low`
+//! up to the end, because that is where `mmap` places memory (downwards from
+//! below the stack). It is created by the first registration (or [`init`]),
+//! covering from a margin ([`MARGIN`] segments, 256 GiB) below that address:
+//! a few MiB of `MAP_NORESERVE` address space, not the 256 MiB a table of the
+//! whole space would take (which `ulimit -v` forbids). A registration below
+//! `low` grows the table downwards (at least doubling its reach): a new table
+//! is mapped, the entries copied, and the new table published; old tables stay
+//! mapped (a lookup may still be reading one) and keep receiving writes.
+//!
+//! Lookups are lock-free and cost what a whole-space table costs: one compare
+//! with `low`, then an indexed load from a table pointer biased by `low`, so
+//! that entry `i` is at `table + i`. Addresses at or beyond `entries <<
+//! SEGMENT_SHIFT` (2^47: no user mapping lives there) are not valid inputs.
 //!
 //! Protocol: an entry is written (Release) before the memory it describes is
 //! handed to any user, and cleared after the memory is withdrawn; lookups load
 //! with Acquire. A pointer a user legitimately holds was published by a write
 //! that happens-before the user received it, so its lookup sees the entry.
-//! The table itself is created lazily by the first registration (racing
-//! creators: one CAS wins, the losers unmap theirs) and published in two
-//! steps, the table pointer and then the bound that lookups check (see
-//! [`SegMap`]).
+//! Writers (registrations, clears, growth) hold the map's spin lock, a slow
+//! path. Growth publishes the new table (Release) before the new `low`
+//! (Release); a lookup loads `low` (Acquire) before the table (Acquire), so a
+//! lookup that passes the bound check sees a table covering the index, with
+//! its entries.
 //!
 //! The map is a [`SegMap`] instance; the process-wide one behind the free
 //! functions of this module is a `static` (loom builds replace it with a
@@ -21,6 +36,7 @@
 //! hold 2^25 atomics; the `segmap_*` loom models check [`SegMap`] instances
 //! with small tables instead).
 
+use crate::lock::SpinLock;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 use crate::SEGMENT_SHIFT;
 
@@ -35,105 +51,166 @@ const ADDRESS_BITS: usize = 47;
 /// Number of entries of the process-wide map (one per segment of the 47-bit
 /// user address space).
 pub const ENTRIES: usize = 1 << (ADDRESS_BITS - SEGMENT_SHIFT);
+/// Segments covered below the first registered one (256 GiB of address
+/// space; 512 KiB of table).
+pub const MARGIN: usize = 1 << 16;
+/// Most tables a map makes (each growth at least doubles the reach; the
+/// last one covers everything).
+const MAX_TABLES: usize = 16;
 
-/// A segment map: a lazily created table of `entries` words, one per
-/// segment-sized slot of the address space.
-///
-/// Publication order: `table` is set first (CAS from null, AcqRel), `limit`
-/// (the number of valid indices, 0 until then) second (Release). A lookup
-/// loads `limit` (Acquire) before `table` (Relaxed), so a lookup that passes
-/// the bound check always sees the table, and the single bound check also
-/// rejects every address beyond the table.
-pub struct SegMap {
-    table: AtomicPtr<AtomicUsize>,
-    limit: AtomicUsize,
-    entries: usize,
+/// The tables a map has made: `(first entry, low)` of each, the last one
+/// current. Only touched under the writers' lock.
+struct Tables {
+    list: [(*mut AtomicUsize, usize); MAX_TABLES],
+    n: usize,
 }
 
-// SAFETY: all shared state is atomic; the table is never freed while the map
-// is alive.
+// SAFETY: the pointers are to tables that live as long as the map; the
+// struct moves between threads only inside the lock.
+unsafe impl Send for Tables {}
+
+/// A segment map: a lazily created, downward-growing table of one word per
+/// segment-sized slot of the address space below `entries << SEGMENT_SHIFT`.
+pub struct SegMap {
+    /// The current table, biased: entry `i` (for `low <= i < entries`) is at
+    /// `table.wrapping_add(i)`. Null before the first table.
+    table: AtomicPtr<AtomicUsize>,
+    /// Lowest covered index; `entries` (nothing covered) before the first
+    /// table.
+    low: AtomicUsize,
+    entries: usize,
+    margin: usize,
+    writers: SpinLock<Tables>,
+}
+
+// SAFETY: all shared state is atomic or under the lock; tables are never
+// freed while the map is alive.
 unsafe impl Sync for SegMap {}
 
 impl SegMap {
     crate::loom_const_fn! {
-        /// A map of the whole 47-bit user address space ([`ENTRIES`] entries).
+        /// A map of the whole 47-bit user address space ([`ENTRIES`] entries,
+        /// [`MARGIN`]).
         pub fn new() -> SegMap {
-            SegMap::with_entries(ENTRIES)
+            SegMap::with_margin(ENTRIES, MARGIN)
         }
     }
 
     crate::loom_const_fn! {
-        /// A map of `entries` segment slots (addresses below
-        /// `entries << SEGMENT_SHIFT`); the table is created by the first
-        /// registration.
+        /// A map of `entries` segment slots (addresses below `entries <<
+        /// SEGMENT_SHIFT`) whose first table covers everything.
         pub fn with_entries(entries: usize) -> SegMap {
-            SegMap { table: AtomicPtr::new(core::ptr::null_mut()), limit: AtomicUsize::new(0), entries }
+            SegMap::with_margin(entries, entries)
         }
     }
 
-    fn table_or_create(&self) -> *mut AtomicUsize {
-        let t = self.table.load(Ordering::Acquire);
-        if !t.is_null() {
-            if self.limit.load(Ordering::Relaxed) == 0 {
-                self.limit.store(self.entries, Ordering::Release);
+    crate::loom_const_fn! {
+        /// A map of `entries` segment slots whose first table covers from
+        /// `margin` slots below the first registration to the top.
+        pub fn with_margin(entries: usize, margin: usize) -> SegMap {
+            SegMap {
+                table: AtomicPtr::new(core::ptr::null_mut()),
+                low: AtomicUsize::new(entries),
+                entries,
+                margin,
+                writers: SpinLock::new(Tables { list: [(core::ptr::null_mut(), 0); MAX_TABLES], n: 0 }),
             }
-            return t;
         }
-        let fresh = alloc_table(self.entries);
+    }
+
+    /// Lowest index covered (`entries` before the first table).
+    pub fn low(&self) -> usize {
+        self.low.load(Ordering::Acquire)
+    }
+
+    /// Makes sure the table covers index `idx` (under the writers' lock):
+    /// creates or grows it. False if a table could not be mapped.
+    fn cover(&self, t: &mut Tables, idx: usize) -> bool {
+        let cur = self.low.load(Ordering::Relaxed);
+        if idx >= cur {
+            return true;
+        }
+        let mut low = idx.saturating_sub(self.margin);
+        if t.n > 0 {
+            // At least double the reach, so growths are few.
+            low = low.min(cur.saturating_sub(self.entries - cur));
+        }
+        if t.n + 1 >= MAX_TABLES {
+            low = 0;
+        }
+        let fresh = alloc_table(self.entries - low);
         if fresh.is_null() {
-            return fresh;
+            return false;
         }
-        match self.table.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => {
-                self.limit.store(self.entries, Ordering::Release);
-                fresh
-            }
-            Err(winner) => {
-                // SAFETY: our table lost the race and was never published.
-                unsafe { free_table(fresh, self.entries) };
-                // The winner may not have published the limit yet; we are
-                // about to register memory through the table, so make sure
-                // it is.
-                self.limit.store(self.entries, Ordering::Release);
-                winner
+        if let Some(&(old, old_low)) = t.list.get(t.n.wrapping_sub(1)) {
+            for i in old_low..self.entries {
+                // SAFETY: both indices are within their tables; writers are
+                // excluded by the lock, so the copy is exact.
+                unsafe {
+                    let v = (*old.add(i - old_low)).load(Ordering::Relaxed);
+                    (*fresh.add(i - low)).store(v, Ordering::Relaxed);
+                }
             }
         }
+        if let Some(slot) = t.list.get_mut(t.n) {
+            *slot = (fresh, low);
+            t.n += 1;
+        }
+        self.table.store(fresh.wrapping_sub(low), Ordering::Release);
+        self.low.store(low, Ordering::Release);
+        true
     }
 
-    /// Makes sure the table exists; false if it could not be created.
+    /// Makes sure a table exists (covering from [`MARGIN`] segments below a
+    /// fresh mapping's address); false if it could not be created.
     pub fn init(&self) -> bool {
-        !self.table_or_create().is_null()
+        if self.low.load(Ordering::Acquire) < self.entries {
+            return true;
+        }
+        let mut t = self.writers.lock();
+        self.cover(&mut t, probe_index(self.entries))
     }
 
-    /// The entry for address `p`: 0 when `p` is not registered.
+    /// The entry for address `p` (below `entries << SEGMENT_SHIFT`): 0 when
+    /// `p` is not registered.
     #[inline(always)]
     pub fn lookup(&self, p: usize) -> usize {
         let idx = p >> SEGMENT_SHIFT;
-        if idx >= self.limit.load(Ordering::Acquire) {
+        if idx < self.low.load(Ordering::Acquire) {
             return 0;
         }
-        let t = self.table.load(Ordering::Relaxed);
-        // SAFETY: idx < limit, which is non-zero only once the table (never
-        // freed while the map lives) is published.
-        unsafe { (*t.add(idx)).load(Ordering::Acquire) }
+        // Acquire: the table may be newer than the bound just read (a growth
+        // between the two loads); its entries were written before it was
+        // published. (A plain load on x86-64, as Relaxed.)
+        let t = self.table.load(Ordering::Acquire);
+        // SAFETY: low <= idx (< entries for a valid input): a table covering
+        // idx was published before low (Release/Acquire), any later table
+        // covers more, and tables are never freed while the map lives.
+        unsafe { (*t.wrapping_add(idx)).load(Ordering::Acquire) }
     }
 
     /// Sets the entries of every segment in `[base, base+len)` to `value`.
-    /// Returns false if the table could not be created or the range lies
-    /// beyond it (then nothing was set).
+    /// Returns false if the table could not be created or grown to cover it,
+    /// or the range lies beyond `entries` (then nothing was set).
     pub fn set_range(&self, base: usize, len: usize, value: usize) -> bool {
-        let t = self.table_or_create();
-        if t.is_null() || len == 0 {
-            return !t.is_null();
+        if len == 0 {
+            return true;
         }
         let first = base >> SEGMENT_SHIFT;
         let last = (base + len - 1) >> SEGMENT_SHIFT;
         if last >= self.entries {
             return false;
         }
-        for i in first..=last {
-            // SAFETY: i < entries; the table is never freed while the map lives.
-            unsafe { (*t.add(i)).store(value, Ordering::Release) };
+        let mut t = self.writers.lock();
+        if !self.cover(&mut t, first) {
+            return false;
+        }
+        // Every table gets the write: a lookup may still read an old one.
+        for &(tab, tlow) in t.list.iter().take(t.n) {
+            for i in first.max(tlow)..=last {
+                // SAFETY: tlow <= i < entries: within the table.
+                unsafe { (*tab.add(i - tlow)).store(value, Ordering::Release) };
+            }
         }
         true
     }
@@ -142,6 +219,38 @@ impl SegMap {
     pub fn clear_range(&self, base: usize, len: usize) {
         let _ = self.set_range(base, len, 0);
     }
+
+    /// Before `fork`: takes the writers' lock, so the child does not inherit
+    /// it held by a thread that does not exist there.
+    pub fn prefork(&self) {
+        core::mem::forget(self.writers.lock());
+    }
+
+    /// After `fork` (parent and child): releases the lock [`prefork`](SegMap::prefork) took.
+    ///
+    /// # Safety
+    /// The calling thread called `prefork` and holds no guard of the lock.
+    pub unsafe fn postfork(&self) {
+        // SAFETY: per contract.
+        unsafe { self.writers.force_unlock() };
+    }
+}
+
+/// The index of a fresh mapping's address: where `mmap` places memory now
+/// (the process-wide map's first table is centred there). `entries - 1`
+/// when nothing can be mapped.
+fn probe_index(entries: usize) -> usize {
+    #[cfg(not(loom))]
+    {
+        let page = crate::map::page_size();
+        let p = crate::map::map_reserve(page);
+        if !p.is_null() {
+            // SAFETY: we just mapped it and nobody else knows it.
+            unsafe { crate::map::unmap(p, page) };
+            return ((p as usize) >> SEGMENT_SHIFT).min(entries - 1);
+        }
+    }
+    entries - 1
 }
 
 impl Default for SegMap {
@@ -151,18 +260,10 @@ impl Default for SegMap {
 }
 
 /// A zeroed table of `entries` atomics: `MAP_NORESERVE` memory (zero bytes
-/// are a valid `AtomicUsize(0)`); null on failure.
+/// are a valid `AtomicUsize(0)`); null on failure. Never unmapped.
 #[cfg(not(loom))]
 fn alloc_table(entries: usize) -> *mut AtomicUsize {
     crate::map::map_reserve(entries * core::mem::size_of::<usize>()).cast()
-}
-
-/// # Safety
-/// `t` came from `alloc_table(entries)` and was never published.
-#[cfg(not(loom))]
-unsafe fn free_table(t: *mut AtomicUsize, entries: usize) {
-    // SAFETY: per the caller's contract.
-    unsafe { crate::map::unmap(t.cast(), entries * core::mem::size_of::<usize>()) };
 }
 
 #[cfg(loom)]
@@ -180,10 +281,10 @@ unsafe fn free_table(t: *mut AtomicUsize, entries: usize) {
 #[cfg(loom)]
 impl Drop for SegMap {
     fn drop(&mut self) {
-        let t = self.table.load(Ordering::Relaxed);
-        if !t.is_null() {
-            // SAFETY: the map is going away; its table came from alloc_table.
-            unsafe { free_table(t, self.entries) };
+        let t = self.writers.lock();
+        for &(tab, tlow) in t.list.iter().take(t.n) {
+            // SAFETY: the map is going away; its tables came from alloc_table.
+            unsafe { free_table(tab, self.entries - tlow) };
         }
     }
 }
@@ -217,6 +318,23 @@ pub fn set_range(base: usize, len: usize, value: usize) -> bool {
 #[cfg(not(loom))]
 pub fn clear_range(base: usize, len: usize) {
     GLOBAL.clear_range(base, len)
+}
+
+/// Before `fork`: takes the process-wide map's writers' lock (see
+/// [`SegMap::prefork`]).
+#[cfg(not(loom))]
+pub fn prefork() {
+    GLOBAL.prefork()
+}
+
+/// After `fork`, in parent and child: releases what [`prefork`] took.
+///
+/// # Safety
+/// The calling thread called [`prefork`].
+#[cfg(not(loom))]
+pub unsafe fn postfork() {
+    // SAFETY: per contract.
+    unsafe { GLOBAL.postfork() }
 }
 
 #[cfg(loom)]

@@ -93,6 +93,7 @@ extern "C" fn prefork() {
         t.prefork();
     }
     hak_bigcache::prefork();
+    segmap::prefork();
     meta::prefork();
 }
 
@@ -101,6 +102,8 @@ fn postfork() {
         return;
     }
     meta::postfork();
+    // SAFETY: taken by prefork in this thread.
+    unsafe { segmap::postfork() };
     hak_bigcache::postfork();
     for t in TIERS {
         t.postfork();

@@ -1,7 +1,7 @@
 /* Out of memory for real: the program caps its own address space
  * (RLIMIT_AS = its size at start + 64 MiB, set with setrlimit once the
- * allocator is up: hakmem's start needs a 256 MiB reservation for its
- * segment map) and checks what a C program sees when memory runs out.
+ * allocator is up, so that the limit is the same distance from what each
+ * allocator holds at start) and checks what a C program sees when memory runs out.
  *
  * Usage: oom_rlimit huge            requests beyond the limit, every entry point
  *        oom_rlimit exhaust SIZE    malloc(SIZE) until NULL, free all, again

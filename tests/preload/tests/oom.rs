@@ -1,7 +1,6 @@
 //! Out of memory for real (`c/oom_rlimit.c`): the program caps its own
-//! address space with `RLIMIT_AS` once the allocator is up (hakmem's start
-//! reserves 256 MiB of address space for its segment map, so a limit set
-//! before `exec` below about 267 MiB leaves every allocation failing) and
+//! address space with `RLIMIT_AS` once the allocator is up (its size at
+//! start plus 64 MiB; `limits.rs` sets limits before `exec`) and
 //! checks `NULL` + `ENOMEM` on every entry point, the old block kept by a
 //! failed `realloc`, and that the program keeps working. Each case also
 //! runs on glibc, which validates the program itself.
