@@ -22,6 +22,18 @@ pub struct Tunables {
     /// Length of one ELO epoch in ms (`HAKMEM_ELO_EPOCH_MS`, default 200;
     /// 0 counts as 1). Rendered only when ELO is on.
     pub elo_epoch_ms: u64,
+    /// Respond to memory pressure: purge at once and shrink the caches
+    /// near the memory cgroup's limit or under pressure stall
+    /// (`HAKMEM_PRESSURE`, default on). Rendered only when off.
+    pub pressure: bool,
+    /// Near the limit: usage at this percentage of the cgroup's lower limit
+    /// (`memory.max`/`memory.high`, v1 `memory.limit_in_bytes`) or above
+    /// (`HAKMEM_PRESSURE_PCT`, default 90; 0 counts as 1, above 100 as 100).
+    pub pressure_pct: u64,
+    /// Under pressure: pressure stall information `some avg10` at this
+    /// percentage or above (`HAKMEM_PRESSURE_PSI`, default 10; 0 ignores
+    /// the stall information).
+    pub pressure_psi: u64,
     /// Print the resolved configuration once at start (`HAKMEM_VERBOSE`, default off).
     pub verbose: bool,
 }
@@ -35,6 +47,9 @@ impl Tunables {
         free_pages_keep: 16,
         thread_cache_kb: 256,
         elo_epoch_ms: 200,
+        pressure: true,
+        pressure_pct: 90,
+        pressure_psi: 10,
         verbose: false,
     };
 }
@@ -57,7 +72,7 @@ pub struct Config {
 }
 
 /// Buffer size that always holds a rendered config line or a [`Rejected`](crate::Rejected) message.
-pub const LINE_MAX: usize = 320;
+pub const LINE_MAX: usize = 400;
 
 impl Config {
     /// The configuration used when no variable is set (mode `minimal`).
@@ -94,8 +109,9 @@ impl Config {
     }
 
     /// Renders `mode=minimal features=TINY_POOL|... bigcache_entries=32 bigcache_max_mb=256
-    /// decay_ms=500 free_pages_keep=16 thread_cache_kb=256` (plus ` elo_epoch_ms=200` when ELO is on; one
-    /// line, no newline) into `buf`; returns the
+    /// decay_ms=500 free_pages_keep=16 thread_cache_kb=256` (plus ` elo_epoch_ms=200` when ELO is on,
+    /// ` pressure=off` when the pressure response is off, its thresholds when they are not the
+    /// defaults; one line, no newline) into `buf`; returns the
     /// bytes written. [`LINE_MAX`] bytes always suffice; a smaller buffer cuts the text.
     pub fn render(&self, buf: &mut [u8]) -> usize {
         let t = &self.tunables;
@@ -117,6 +133,14 @@ impl Config {
         if self.features.contains(Features::ELO) {
             out.str(" elo_epoch_ms=");
             out.num(t.elo_epoch_ms);
+        }
+        if !t.pressure {
+            out.str(" pressure=off");
+        } else if t.pressure_pct != Tunables::DEFAULT.pressure_pct || t.pressure_psi != Tunables::DEFAULT.pressure_psi {
+            out.str(" pressure_pct=");
+            out.num(t.pressure_pct);
+            out.str(" pressure_psi=");
+            out.num(t.pressure_psi);
         }
         out.len
     }

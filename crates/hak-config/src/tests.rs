@@ -170,12 +170,19 @@ fn config_line() {
         free_pages_keep: big,
         thread_cache_kb: big,
         elo_epoch_ms: u64::MAX,
+        pressure: true,
+        pressure_pct: u64::MAX,
+        pressure_psi: u64::MAX,
         verbose: true,
     };
     let c = Config { mode: Mode::Research, features: Features::all(), tunables: t };
     let n = c.render(&mut buf);
     assert!(
-        n < LINE_MAX && buf[..n].ends_with(b"thread_cache_kb=18446744073709551615 elo_epoch_ms=18446744073709551615")
+        n < LINE_MAX
+            && buf[..n].ends_with(
+                b"elo_epoch_ms=18446744073709551615 pressure_pct=18446744073709551615 pressure_psi=18446744073709551615"
+            ),
+        "{n}"
     );
     // Small buffers cut the text without panicking.
     for len in 0..8 {
@@ -223,4 +230,29 @@ fn elo_epoch_length() {
     assert_eq!(parse(&[("HAKMEM_ELO_EPOCH_MS", "0")]).0.tunables.elo_epoch_ms, 1);
     let (c, msgs) = parse(&[("HAKMEM_ELO_EPOCH_MS", "-3")]);
     assert_eq!((c.tunables.elo_epoch_ms, msgs.len()), (200, 1));
+}
+
+#[test]
+fn pressure_switch_and_thresholds() {
+    let t = parse(&[]).0.tunables;
+    assert_eq!((t.pressure, t.pressure_pct, t.pressure_psi), (true, 90, 10));
+    let (c, msgs) = parse(&[("HAKMEM_PRESSURE", "0"), ("HAKMEM_PRESSURE_PCT", "75"), ("HAKMEM_PRESSURE_PSI", "0")]);
+    assert!(msgs.is_empty());
+    assert_eq!((c.tunables.pressure, c.tunables.pressure_pct, c.tunables.pressure_psi), (false, 75, 0));
+    // Out of range: clamped to a percentage (a threshold of 0 % would be
+    // pressure all the time).
+    let t = parse(&[("HAKMEM_PRESSURE_PCT", "0"), ("HAKMEM_PRESSURE_PSI", "250")]).0.tunables;
+    assert_eq!((t.pressure_pct, t.pressure_psi), (1, 100));
+    assert_eq!(parse(&[("HAKMEM_PRESSURE_PCT", "1000")]).0.tunables.pressure_pct, 100);
+    let (c, msgs) = parse(&[("HAKMEM_PRESSURE", "sometimes"), ("HAKMEM_PRESSURE_PCT", "9x")]);
+    assert_eq!((c.tunables, msgs.len()), (Tunables::DEFAULT, 2));
+    // Rendered only when off or not the defaults.
+    let line = |pairs: &[(&str, &str)]| {
+        let mut buf = [0u8; LINE_MAX];
+        let n = parse(pairs).0.render(&mut buf);
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    };
+    assert!(!line(&[]).contains("pressure"));
+    assert!(line(&[("HAKMEM_PRESSURE", "off")]).ends_with(" pressure=off"));
+    assert!(line(&[("HAKMEM_PRESSURE_PCT", "80")]).ends_with(" pressure_pct=80 pressure_psi=10"));
 }

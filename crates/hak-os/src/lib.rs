@@ -7,7 +7,8 @@
 //! ([`meta`]), a yielding spin lock ([`lock`]), the one stderr writer
 //! ([`diag`]), environment variables ([`env`](mod@env)), thread-exit keys, fork and
 //! exit handlers ([`thread`]), process services such as `abort`, `dlsym`
-//! and small file reads ([`process`]), the initial-exec TLS block
+//! and small file reads ([`process`]), memory limits and pressure
+//! ([`pressure`]), the initial-exec TLS block
 //! (`tls`, x86-64) and the synchronisation facade that lets loom check all
 //! of the above ([`sync`]). With the `fault-injection` feature, [`fault`]
 //! makes chosen mappings fail.
@@ -25,6 +26,7 @@ pub mod fault;
 pub mod lock;
 pub mod map;
 pub mod meta;
+pub mod pressure;
 pub mod process;
 pub mod segmap;
 pub mod sync;

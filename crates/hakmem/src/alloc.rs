@@ -45,18 +45,31 @@ pub(crate) fn alloc_slow(tier: Tier, class: usize) -> *mut u8 {
     p
 }
 
-/// After an allocation failed for want of a mapping: returns the mappings
-/// the big-block cache keeps to the OS (under `RLIMIT_AS` their address
-/// space may be what the kernel lacks, and they would keep it until other
-/// big frees evict them) and says whether there were any, so that the
-/// caller tries once more.
+/// After an allocation failed for want of a mapping: gives back what
+/// hakmem holds and says whether anything was, so that the caller tries
+/// once more. The calling thread's cached blocks go back to their pages
+/// (pages of other classes may then be empty, and any class can take an
+/// empty page of its tier), its empty pages go back to their tiers, every
+/// tier's empty pages are decommitted and the big-block cache's mappings
+/// are unmapped ([`crate::trim`]): under `RLIMIT_AS` their address space
+/// may be what the kernel lacks, under a commit limit their pages, and
+/// they would keep them until other frees evict them.
 #[cold]
 fn release_cached_mappings() -> bool {
-    if hak_bigcache::cached().0 == 0 {
-        return false;
-    }
-    hak_bigcache::trim();
-    true
+    // What trim gives back that a retry can use: blocks cached by this
+    // thread, empty pages, cached mappings.
+    let c = tls::ctx();
+    // SAFETY: a live context is this thread's; `cached` only reads it.
+    let cached_blocks = crate::ctx::live(c) && unsafe { Cache::cached(ptr::addr_of_mut!((*c).cache)) } != 0;
+    let had = cached_blocks || hak_bigcache::cached().0 != 0;
+    let mut returned = false;
+    // The system calls of a trim must not change errno: the caller reports
+    // the failure (or the retry succeeds and reports nothing).
+    hak_os::map::quiet(|| {
+        returned = crate::trim();
+        false
+    });
+    had || returned
 }
 
 fn alloc_slow_once(tier: Tier, class: usize) -> *mut u8 {
@@ -202,6 +215,7 @@ pub(crate) fn alloc_big(size: usize, align: usize, zero: bool) -> *mut u8 {
     }
     init();
     crate::learn::count_big();
+    crate::pressure::poll();
     let p = hak_bigcache::alloc(size, align, zero);
     if p.is_null() && release_cached_mappings() {
         return hak_bigcache::alloc(size, align, zero);

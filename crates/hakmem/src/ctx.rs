@@ -94,6 +94,7 @@ pub(crate) unsafe fn upkeep(c: *mut ThreadCtx) {
             }
             flush_counts(c);
             hak_bigcache::decay();
+            crate::pressure::on_upkeep(now);
         }
     }
 }

@@ -10,7 +10,7 @@ use hak_os::{map, meta, segmap, thread};
 use crate::aligned::ALIGNED_BY_CLASS;
 use crate::alloc::{L25_LIMIT, L2_LIMIT, TINY_LIMIT};
 use crate::ctx::{thread_exit, CACHE_BUDGET, GLOBAL};
-use crate::{learn, stats, TIERS};
+use crate::{learn, pressure, stats, TIERS};
 
 // The states of initialisation: not begun, running (in one thread; the
 // others go on without it, through the global heaps), done.
@@ -69,6 +69,14 @@ pub fn init() {
         };
         learn::enable(start, hak_elo::Config::DEFAULT.seed, t.elo_epoch_ms, t.verbose);
     }
+    pressure::init(
+        t,
+        pressure::Configured {
+            decay_ms: decay,
+            big_entries: t.bigcache_entries,
+            cache_bytes: t.thread_cache_kb.saturating_mul(1 << 10),
+        },
+    );
     segmap::init();
     if let Some(key) = thread::key_create(thread_exit) {
         KEY.store(key.index() + 1, Ordering::Relaxed);
@@ -121,4 +129,5 @@ extern "C" fn postfork_parent() {
 extern "C" fn postfork_child() {
     postfork();
     learn::after_fork_child();
+    pressure::after_fork_child();
 }

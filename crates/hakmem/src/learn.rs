@@ -125,7 +125,7 @@ fn apply_decay(v: u64) {
 
 fn apply_cache(v: u64) {
     crate::ctx::CACHE_BUDGET.store((v as usize).saturating_mul(1 << 10), Ordering::Relaxed);
-    CACHE_GEN.fetch_add(1, Ordering::Relaxed);
+    resize_caches();
 }
 
 /// The knobs, in turn order.
@@ -140,6 +140,26 @@ pub(crate) static KNOBS: [Knob; 3] = [
 #[inline]
 pub(crate) fn cache_generation() -> usize {
     CACHE_GEN.load(Ordering::Relaxed)
+}
+
+/// Makes every thread re-size its cache at its next upkeep pass (after
+/// [`crate::ctx::CACHE_BUDGET`] changed; the pressure response's use).
+pub(crate) fn resize_caches() {
+    CACHE_GEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Applies again the value each active knob holds (the pressure response
+/// overrode them for a while); nothing when the driver is off.
+pub(crate) fn reapply() {
+    if !enabled() {
+        return;
+    }
+    let active = ACTIVE.load(Ordering::Relaxed);
+    for (k, knob) in KNOBS.iter().enumerate() {
+        if active & (1 << k) != 0 {
+            (knob.apply)(knob.learner.current_value());
+        }
+    }
 }
 
 /// What the driver starts from: each knob's configured value, or `None`

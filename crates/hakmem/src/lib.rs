@@ -33,7 +33,8 @@
 // fork handlers), ctx.rs (thread contexts, upkeep, thread exit, the global
 // heaps), alloc.rs (routing, the allocation paths), aligned.rs, free.rs,
 // realloc.rs, global.rs (`GlobalAlloc`), info.rs (the statistics
-// snapshot), stats.rs (its report), trim.rs (`malloc_trim`); tls.rs holds
+// snapshot), stats.rs (its report), trim.rs (`malloc_trim`), learn.rs
+// (ELO), pressure.rs (the response to memory pressure); tls.rs holds
 // the thread's slot.
 mod aligned;
 mod alloc;
@@ -43,6 +44,7 @@ mod global;
 mod info;
 mod init;
 mod learn;
+mod pressure;
 mod realloc;
 mod stats;
 mod tls;

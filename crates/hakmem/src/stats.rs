@@ -135,6 +135,7 @@ pub fn print_stats() {
     let fd = out_fd();
     print_to(&st, &mut |b| hak_os::diag::write_fd(fd, b));
     crate::learn::print_stats(fd);
+    crate::pressure::print_stats(fd);
 }
 
 /// `atexit` hook installed when statistics are enabled.

@@ -5,6 +5,10 @@
  *
  * Usage: oom_rlimit huge            requests beyond the limit, every entry point
  *        oom_rlimit exhaust SIZE    malloc(SIZE) until NULL, free all, again
+ *        oom_rlimit recover SIZE E  entry point E (malloc, calloc, realloc,
+ *                                   aligned_alloc, posix_memalign, memalign,
+ *                                   valloc, pvalloc) until NULL, free all,
+ *                                   SIZE from every entry point, E again
  *        oom_rlimit overcommit      no limit: requests of twice RAM + swap,
  *                                   which the kernel's default overcommit
  *                                   heuristic refuses (`huge`'s checks)
@@ -171,6 +175,98 @@ static void t_exhaust(size_t size) {
     if (size > MiB) still_works("freeing what filled the address space");
 }
 
+/* recover: the entry points, by name. Each allocates `size` bytes (valloc
+ * and pvalloc page-aligned, the aligned ones at 64 bytes; realloc grows a
+ * block of half the size, copying it). */
+static const char *const entries[] = {"malloc",  "calloc",         "realloc", "aligned_alloc",
+                                      "posix_memalign", "memalign", "valloc",  "pvalloc"};
+#define ENTRIES (sizeof entries / sizeof entries[0])
+
+static void *alloc_by(size_t e, size_t size) {
+    void *p = NULL;
+    errno = 0;
+    switch (e) {
+    case 0: return malloc(v(size));
+    case 1: return calloc(1, v(size));
+    case 2: {
+        void *q = malloc(size / 2 + 1);
+        if (!q) return NULL;
+        p = realloc(q, v(size));
+        if (!p) free(q);
+        return p;
+    }
+    case 3: return aligned_alloc(64, v(size));
+    case 4: {
+        int rc = posix_memalign(&p, 64, v(size));
+        if (rc) errno = rc;
+        return rc ? NULL : p;
+    }
+    case 5: return memalign(64, v(size));
+    case 6: return valloc(v(size));
+    default: return pvalloc(v(size));
+    }
+}
+
+/* Whether the block of `e` is as aligned as it must be. */
+static int aligned_as(size_t e, void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (e == 6 || e == 7) return a % (uintptr_t)sysconf(_SC_PAGESIZE) == 0;
+    if (e >= 3) return a % 64 == 0;
+    return a % 16 == 0;
+}
+
+/* recover SIZE ENTRY: blocks of SIZE from ENTRY until it returns NULL with
+ * ENOMEM (a list linked through the blocks: no array bounds the count),
+ * all freed; then SIZE through every entry point, one block each, all
+ * live at once and checked; the exhausting entry point gets as many
+ * blocks again as before. */
+static void t_recover(size_t size, size_t e) {
+    size_t rounds[2];
+    for (int round = 0; round < 2; round++) {
+        void *head = NULL;
+        size_t n = 0;
+        for (;;) {
+            void *p = alloc_by(e, size);
+            if (!p) {
+                CHECK(errno == ENOMEM, "%s(%zu) returned NULL with errno %d, not ENOMEM", entries[e], size, errno);
+                break;
+            }
+            CHECK(aligned_as(e, p), "%s(%zu) = %p misaligned", entries[e], size, p);
+            memcpy(p, &head, sizeof head);
+            head = p;
+            n++;
+        }
+        CHECK(n > 0, "not one block of %zu bytes from %s under the limit", size, entries[e]);
+        while (head) {
+            void *next;
+            memcpy(&next, head, sizeof next);
+            free(head);
+            head = next;
+        }
+        rounds[round] = n;
+        if (round == 0) {
+            /* Every entry point allocates again (the retry after a failure
+             * gives back what the caches hold). */
+            void *p[ENTRIES];
+            for (size_t i = 0; i < ENTRIES; i++) {
+                p[i] = alloc_by(i, size);
+                CHECK(p[i] != NULL, "%s(%zu) after %s(%zu) filled the address space and all was freed: errno %d",
+                      entries[i], size, entries[e], size, errno);
+                CHECK(aligned_as(i, p[i]), "%s(%zu) = %p misaligned", entries[i], size, p[i]);
+                fill(p[i], size, i);
+            }
+            for (size_t i = 0; i < ENTRIES; i++) {
+                CHECK_PAT(p[i], size, i, "block of %s(%zu)", entries[i], size);
+                free(p[i]);
+            }
+        }
+    }
+    printf("%s(%zu): %zu blocks, after freeing them all: %zu\n", entries[e], size, rounds[0], rounds[1]);
+    /* glibc's pvalloc loses 6 % to fragmentation the second time. */
+    CHECK(rounds[1] + rounds[1] / 8 + 2 >= rounds[0], "only %zu blocks of %s(%zu) the second time, %zu the first",
+          rounds[1], entries[e], size, rounds[0]);
+}
+
 /* overcommit: the kernel's default heuristic (vm.overcommit_memory=0)
  * refuses one mapping larger than RAM + swap; so does strict accounting
  * (2). Under 1 ("always") every request succeeds: nothing to check. */
@@ -191,7 +287,7 @@ static int overcommit_refuses(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) FAIL("usage: oom_rlimit huge | exhaust SIZE | overcommit");
+    if (argc < 2) FAIL("usage: oom_rlimit huge | exhaust SIZE | recover SIZE ENTRY | overcommit");
     if (!strcmp(argv[1], "overcommit")) {
         if (overcommit_refuses()) t_huge();
         printf("OK\n");
@@ -202,6 +298,12 @@ int main(int argc, char **argv) {
         t_huge();
     else if (!strcmp(argv[1], "exhaust") && argc == 3)
         t_exhaust((size_t)strtoull(argv[2], NULL, 0));
+    else if (!strcmp(argv[1], "recover") && argc == 4) {
+        size_t e = 0;
+        while (e < ENTRIES && strcmp(entries[e], argv[3])) e++;
+        if (e == ENTRIES) FAIL("unknown entry point %s", argv[3]);
+        t_recover((size_t)strtoull(argv[2], NULL, 0), e);
+    }
     else
         FAIL("unknown section %s", argv[1]);
     printf("OK\n");

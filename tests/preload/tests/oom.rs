@@ -56,3 +56,21 @@ fn filling_the_address_space_fails_cleanly_and_the_memory_is_reused() {
         oom_rlimit(&["exhaust", size]);
     }
 }
+
+/// The recovery acceptance: at 8 B, 1 KiB, 30 KiB, 200 KiB and
+/// 3 MiB, each entry point (malloc, calloc, realloc, aligned_alloc,
+/// posix_memalign, memalign, valloc, pvalloc) allocates until NULL with
+/// ENOMEM under the limit; everything freed, every entry point allocates
+/// that size again (all eight blocks live at once, aligned, checked), and
+/// the first one gets as many blocks as before.
+#[test]
+fn after_exhaustion_every_entry_point_allocates_every_size_again() {
+    const SIZES: [&str; 5] = ["8", "1024", "30720", "204800", "3145728"];
+    const ENTRIES: [&str; 8] =
+        ["malloc", "calloc", "realloc", "aligned_alloc", "posix_memalign", "memalign", "valloc", "pvalloc"];
+    for size in SIZES {
+        for entry in ENTRIES {
+            oom_rlimit(&["recover", size, entry]);
+        }
+    }
+}
