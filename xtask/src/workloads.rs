@@ -68,7 +68,7 @@ const RARE_RSS: Metric = Metric {
 /// `reclaim`'s second line: mean RSS of its second half over the live bytes.
 const STEADY_RSS: Metric = Metric {
     name: "steady RSS",
-    unit: "times the live bytes (mean RSS of the second half)",
+    unit: "times the live bytes",
     short_unit: "x live",
     higher_is_better: false,
     key: "Steady RSS",
