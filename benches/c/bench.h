@@ -138,7 +138,11 @@ static void bench_report_peak_rss(void) {
 
 /* Which allocator serves malloc here, by the symbols each one exports:
  * hakmem `hak_version`, mimalloc `mi_version`, jemalloc `mallctl`,
- * tcmalloc `tc_version`; none of them: the C library's. Printed first. */
+ * tcmalloc `tc_version`, snmalloc `__malloc_end_pointer` (its shim's
+ * extension; it has no version call), rpmalloc `rpmalloc_initialize` (no
+ * version call either; `cargo xtask bench` records both versions from the
+ * crates their sources come from); none of them: the C library's. Printed
+ * first. */
 static inline void bench_allocator_check(void) {
     void *sym;
     atexit(bench_report_peak_rss);
@@ -149,6 +153,10 @@ static inline void bench_allocator_check(void) {
         int (*version)(void) = (int (*)(void))sym;
         /* MI_MALLOC_VERSION: 209 for 2.0.9, 30302 for 3.3.2 */
         printf("allocator-check: mimalloc %d\n", version());
+    } else if (dlsym(RTLD_DEFAULT, "__malloc_end_pointer") != NULL) {
+        printf("allocator-check: snmalloc\n");
+    } else if (dlsym(RTLD_DEFAULT, "rpmalloc_initialize") != NULL) {
+        printf("allocator-check: rpmalloc\n");
     } else if ((sym = dlsym(RTLD_DEFAULT, "mallctl")) != NULL) {
         int (*mallctl)(const char *, void *, size_t *, void *, size_t) =
             (int (*)(const char *, void *, size_t *, void *, size_t))sym;
@@ -167,6 +175,45 @@ static inline void bench_allocator_check(void) {
         printf("allocator-check: system glibc %s\n", gnu_get_libc_version());
     }
     fflush(stdout);
+}
+
+/* Canary of a block handed between threads: a word derived from its
+ * address and size, written at its start and (blocks of 16 B or more) at its
+ * end, checked by the thread that frees it. A block whose contents changed
+ * while it was live (an allocator that handed it out twice, or wrote into
+ * it) fails the check: the program reports it and exits with status 1. */
+static inline uint64_t canary_of(const void *p, size_t size) {
+    return ((uint64_t)(uintptr_t)p ^ 0xC0FFEE5A17ED0B5EULL) * 0x9E3779B97F4A7C15ULL + (uint64_t)size;
+}
+
+static inline void canary_set(void *p, size_t size) {
+    uint64_t c = canary_of(p, size);
+    memcpy(p, &c, sizeof c);
+    if (size >= 16) memcpy((char *)p + size - sizeof c, &c, sizeof c);
+}
+
+static inline void canary_check(const void *p, size_t size) {
+    uint64_t c = canary_of(p, size), head, tail = c;
+    memcpy(&head, p, sizeof head);
+    if (size >= 16) memcpy(&tail, (const char *)p + size - sizeof tail, sizeof tail);
+    if (head != c || tail != c) {
+        fprintf(stderr, "%s: block %p of %zu bytes was corrupted while live (canary %016llx/%016llx, expected %016llx)\n",
+                bench_prog, p, size, (unsigned long long)head, (unsigned long long)tail, (unsigned long long)c);
+        exit(1);
+    }
+}
+
+/* malloc with its canary written (size >= 8). */
+static inline void *xmalloc_canary(size_t size) {
+    void *p = xmalloc(size);
+    canary_set(p, size);
+    return p;
+}
+
+/* Check the canary, then free. */
+static inline void free_canary(void *p, size_t size) {
+    canary_check(p, size);
+    free(p);
 }
 
 static inline double arg_seconds(const char *arg, const char *name) {

@@ -70,13 +70,20 @@ pub fn run_interleaved(
                     Ok(v) => {
                         o.values.push(v);
                         o.rss_kib.push(out.peak_rss_kib());
+                        o.push_also(w.also, &out.stdout);
                         if let Some(c) = allocator_check(&out.stdout) {
                             if !o.checks.iter().any(|x| x == c) {
                                 o.checks.push(c.to_string());
                             }
                         }
+                        let mut also = String::new();
+                        for (m, values) in w.also.iter().zip(&o.also) {
+                            if let (Some(x), true) = (values.last(), values.len() == o.values.len()) {
+                                also.push_str(&format!("  {} {} {}", m.key, fmt_value(*x, m), m.short_unit));
+                            }
+                        }
                         println!(
-                            "{what}  {:>14} {}  peak RSS {}",
+                            "{what}  {:>14} {}  peak RSS {}{also}",
                             fmt_value(v, &w.metric),
                             w.metric.short_unit,
                             fmt_mib(out.peak_rss_kib())

@@ -43,6 +43,11 @@ workload_program!(PHASES, "phases");
 workload_program!(SITES, "sites");
 workload_program!(TABLE, "table");
 workload_program!(PAIRS, "pairs");
+workload_program!(REMOTE, "remote");
+workload_program!(HANDOFF, "handoff");
+workload_program!(MIXED32, "mixed32");
+workload_program!(MIDPHASES, "midphases");
+workload_program!(RECLAIM, "reclaim");
 
 /// Flags every workload is compiled with. Plain `malloc`/`free` calls, no
 /// `-fno-builtin` games: the program must behave as an ordinary C program.

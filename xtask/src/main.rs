@@ -15,10 +15,12 @@
 //! 2. [`sysinfo`]: what a benchmark record must carry (commit, rustc, CPU…);
 //!    [`workloads`]: the workload catalogue (programs, cases, metrics);
 //!    [`dist`]: `dist` (target/dist/ with pkg-config) and the tier crates'
-//!    examples and benches in CI.
-//! 3. [`peers`]: the allocators compared (Debian peers, mimalloc-latest build);
+//!    examples and benches in CI; [`peers_src`]: the peers built from
+//!    sources vendored by crates.io packages (snmalloc, rpmalloc).
+//! 3. [`peers`]: the allocators compared (Debian peers, the built ones);
 //!    [`instructions`]: instructions per malloc+free pair under callgrind.
-//! 4. [`options`]: `bench`'s command line.
+//! 4. [`options`]: `bench`'s command line; [`report_also`]: the tables and
+//!    JSON of a workload's further measures (e.g. `Steady RSS`).
 //! 5. [`report`]: the session record; tables, JSON, Markdown, SVG chart.
 //! 6. [`bench`](mod@bench): `bench [WORKLOAD...]`: allocators x workloads,
 //!    interleaved runs; [`ci`]: `test`, the exact sequence CI runs.
@@ -38,8 +40,10 @@ mod matrix;
 mod model;
 mod options;
 mod peers;
+mod peers_src;
 mod preload;
 mod report;
+mod report_also;
 mod sysinfo;
 mod util;
 mod workloads;
@@ -52,9 +56,9 @@ use std::process::ExitCode;
 const LAYERS: &[&[&str]] = &[
     &["util", "json"],
     &["model", "cbuild", "preload", "loom"],
-    &["sysinfo", "workloads", "configs", "dist"],
+    &["sysinfo", "workloads", "configs", "dist", "peers_src"],
     &["peers", "instructions", "matrix"],
-    &["options", "features_options"],
+    &["options", "features_options", "report_also"],
     &["report", "features_report"],
     &["bench", "ci"],
     &["features"],
@@ -106,15 +110,22 @@ commands:
         system and to the best peer, peak RSS) and a summary.
           WORKLOAD     larson prodcons churn-fixed churn-mixed mid large
                        realloc-grow aligned calloc-large threads retention
-                       burst-idle phases sites table instructions; none = all
-                       of them
-          --threads    thread counts of larson, prodcons, threads (default 1,4)
-          --alloc      system,hakmem,jemalloc,tcmalloc,mimalloc,mimalloc-latest
-                       (default all; system always runs: it is the baseline).
+                       burst-idle phases sites table remote handoff mixed32
+                       midphases reclaim instructions; none = all of them
+                       (docs/bench/README.md describes each)
+          --threads    thread counts of larson, prodcons, threads (default 1,4);
+                       remote (2,4,8), handoff (8,32) and mixed32 (32) run at
+                       their own counts, reclaim with 4 producers + 1 reclaimer
+          --alloc      system,hakmem,jemalloc,tcmalloc,mimalloc,mimalloc-latest,
+                       snmalloc,rpmalloc (default all; system always runs: it
+                       is the baseline).
                        Debian peers: apt-get install -y libjemalloc2
                        libtcmalloc-minimal4 libmimalloc2.0 (missing ones are
-                       skipped); mimalloc-latest is built from the crates.io
-                       package libmimalloc-sys into target/bench-bin/
+                       skipped); mimalloc-latest, snmalloc and rpmalloc are
+                       built into target/bench-bin/ from the sources vendored
+                       by the crates.io packages libmimalloc-sys, snmalloc-sys
+                       0.7.6 and rpmalloc-sys 0.2.3 (fetched with cargo;
+                       snmalloc is C++20: apt-get install -y g++, or $CXX)
           --extra NAME=PATH  one more allocator, the preload library PATH
                        (repeatable), e.g. another build of hakmem:
                          --extra hakmem-base=../base/target/release/libhakmem.so
@@ -129,7 +140,8 @@ commands:
                        show it like a peer but it is never the best peer;
                        the summary adds a column hakmem ÷ NAME
           --seconds    length of a timed run (default 2; --quick: 0.25)
-          --quick      smoke-test sizes: 1 run, 0.25 s, 32 MiB retention burst
+          --quick      smoke-test sizes: 1 run, 0.25 s, 32 MiB retention burst,
+                       midphases 16 MiB live, reclaim 100,000 replacements
           --cpus LIST  pin every run to these CPUs (taskset -c LIST, e.g. 0),
                        the same for every allocator: placement held fixed
           --json FILE  write the JSON record

@@ -242,6 +242,9 @@ pub struct Workload {
     pub case_column: &'static str,
     pub cases: Vec<Case>,
     pub metric: Metric,
+    /// Further keyed measures each run prints (e.g. `Steady RSS`): recorded
+    /// per run and reported, not judged (a run that lacks one still counts).
+    pub also: &'static [Metric],
     /// A run taking longer than this is killed and recorded as failed.
     pub timeout: Duration,
     /// How `binary` was built (for the record), if we built it.
@@ -311,9 +314,27 @@ pub struct Outcome {
     pub checks: Vec<String>,
     /// The exact command line.
     pub command: String,
+    /// `also[i]`: the value of the workload's i-th further measure
+    /// ([`Workload::also`]) in each successful run that printed it.
+    pub also: Vec<Vec<f64>>,
 }
 
 impl Outcome {
+    /// Record the further measures of a successful run's stdout.
+    pub fn push_also(&mut self, also: &[Metric], stdout: &str) {
+        self.also.resize(also.len(), Vec::new());
+        for (values, m) in self.also.iter_mut().zip(also) {
+            if let Some(v) = m.parse(stdout) {
+                values.push(v);
+            }
+        }
+    }
+
+    /// min / median / max of the i-th further measure, if any run printed it.
+    pub fn also_summary(&self, i: usize) -> Option<Summary> {
+        self.also.get(i).filter(|v| !v.is_empty()).map(|v| summarize(v))
+    }
+
     pub fn summary(&self) -> Option<Summary> {
         (!self.values.is_empty()).then(|| summarize(&self.values))
     }
@@ -568,6 +589,7 @@ mod tests {
             case_column: "threads",
             cases: vec![Case { label: "1".into(), threads: 1, args: vec![] }],
             metric,
+            also: &[],
             timeout: Duration::from_secs(1),
             build_cmd: None,
             cpus: None,
@@ -585,5 +607,18 @@ mod tests {
             loadavg: String::new(),
         };
         assert_eq!(r.best_peer(0, &allocs), Some((2, 2.0)));
+    }
+
+    #[test]
+    fn further_measures_are_recorded_when_printed() {
+        const STEADY: Metric =
+            Metric { name: "s", unit: "x", short_unit: "x", higher_is_better: false, key: "Steady RSS" };
+        let mut o = Outcome::default();
+        o.push_also(&[STEADY], "Throughput = 5 ops\nSteady RSS = 1.25 times\n");
+        o.push_also(&[STEADY], "Throughput = 5 ops\n");
+        o.push_also(&[STEADY], "Steady RSS = 1.5 times\n");
+        assert_eq!(o.also, [vec![1.25, 1.5]]);
+        assert_eq!(o.also_summary(0).map(|s| s.max), Some(1.5));
+        assert_eq!(o.also_summary(1), None);
     }
 }

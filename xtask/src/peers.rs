@@ -1,19 +1,22 @@
 //! The allocators `cargo xtask bench` compares (BENCHMARKS.md, "Peers"):
 //! the system allocator, hakmem (the freshly built libhakmem.so), the Debian
-//! packages of jemalloc, tcmalloc and mimalloc, and `mimalloc-latest`, built
-//! here from the C sources vendored in the crates.io package `libmimalloc-sys`.
+//! packages of jemalloc, tcmalloc and mimalloc, `mimalloc-latest`, built
+//! here from the C sources vendored in the crates.io package `libmimalloc-sys`,
+//! and `snmalloc` and `rpmalloc`, built from the sources vendored in
+//! `snmalloc-sys` and `rpmalloc-sys` ([`crate::peers_src`]).
 //!
 //! A peer that is not installed (or cannot be built) is skipped with the
 //! reason and the command that fixes it; it is never replaced by something else.
 
 use crate::json;
 use crate::model::Allocator;
+use crate::peers_src;
 use crate::util::{self, Result};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Every allocator name `--alloc` accepts, in the order runs are interleaved.
-pub const ALL: &[&str] = &["system", "hakmem", "jemalloc", "tcmalloc", "mimalloc", "mimalloc-latest"];
+pub const ALL: &[&str] =
+    &["system", "hakmem", "jemalloc", "tcmalloc", "mimalloc", "mimalloc-latest", "snmalloc", "rpmalloc"];
 
 /// `(name, library, Debian package)` of the peers loaded from Debian packages.
 pub const DEBIAN: &[(&str, &str, &str)] = &[
@@ -66,6 +69,24 @@ pub fn resolve(names: &[String], hakmem_so: &Path) -> (Vec<Allocator>, Vec<Skipp
                     reason: format!("cannot build it from the crates.io package libmimalloc-sys: {e}"),
                 }),
             },
+            "snmalloc" | "rpmalloc" => {
+                let (built, package) = if name == "snmalloc" {
+                    (peers_src::build_snmalloc(), peers_src::SNMALLOC_SYS)
+                } else {
+                    (peers_src::build_rpmalloc(), peers_src::RPMALLOC_SYS)
+                };
+                match built {
+                    Ok((so, info)) => {
+                        let mut a = Allocator::preloaded(name, so);
+                        a.info = info;
+                        allocs.push(a);
+                    }
+                    Err(e) => skipped.push(Skipped {
+                        name: name.into(),
+                        reason: format!("cannot build it from the crates.io package {} {}: {e}", package.0, package.1),
+                    }),
+                }
+            }
             _ => {
                 let &(_, lib, package) =
                     DEBIAN.iter().find(|(n, _, _)| *n == name).expect("every peer of ALL is handled");
@@ -163,14 +184,8 @@ pub fn mi_version_dotted(v: &str) -> String {
 /// crate version) or the command changes. Returns the library and its record.
 pub fn build_mimalloc_latest() -> Result<(PathBuf, Vec<(&'static str, String)>)> {
     let src = locate_mimalloc_source()?;
-    let dir = util::target_dir().join("bench-bin");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let so = dir.join("libmimalloc-latest.so");
-    let stamp = dir.join("libmimalloc-latest.so.cmd");
-    let tmp = dir.join(".libmimalloc-latest.so.tmp");
     let cc = crate::cbuild::compiler();
-    let mut cmd = Command::new(&cc);
-    cmd.args([
+    let args = [
         "-O3",
         "-DNDEBUG",
         "-DMI_MALLOC_OVERRIDE",
@@ -181,24 +196,8 @@ pub fn build_mimalloc_latest() -> Result<(PathBuf, Vec<(&'static str, String)>)>
         "-pthread",
         "src/static.c",
         "-o",
-    ])
-    .arg(&tmp)
-    .current_dir(&src.dir);
-    let recorded = format!(
-        "cd {} && {}",
-        util::shell_quote(&src.dir.to_string_lossy()),
-        util::display_cmd(&cmd).replace(&*tmp.to_string_lossy(), &so.to_string_lossy())
-    );
-    let fresh = so.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == recorded);
-    if !fresh {
-        eprintln!("building mimalloc-latest: {recorded}");
-        let out = cmd.output().map_err(|e| format!("cannot run `{cc}`: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("`{recorded}` failed:\n{}", String::from_utf8_lossy(&out.stderr).trim()));
-        }
-        std::fs::rename(&tmp, &so).map_err(|e| format!("{}: {e}", so.display()))?;
-        std::fs::write(&stamp, format!("{recorded}\n")).map_err(|e| format!("{}: {e}", stamp.display()))?;
-    }
+    ];
+    let (so, recorded) = peers_src::build_library("mimalloc-latest", &cc, &src.dir, &args)?;
     let info = vec![
         (
             "source",

@@ -8,6 +8,7 @@ use crate::model::{fmt_mib, fmt_value};
 use crate::model::{format_duration, format_seconds, ratio, Allocator, WorkloadResults};
 use crate::options::Options;
 use crate::peers::Skipped;
+use crate::report_also;
 use crate::sysinfo;
 use std::path::PathBuf;
 
@@ -88,6 +89,11 @@ pub fn workload_table(r: &WorkloadResults, allocs: &[Allocator]) -> String {
     best_notes.extend(extras_note(allocs));
     for n in best_notes.into_iter().chain(notes) {
         t.push_str(&format!("- {n}\n"));
+    }
+    let also = report_also::also_tables(r, allocs);
+    if !also.is_empty() {
+        t.push('\n');
+        t.push_str(&also);
     }
     t
 }
@@ -300,6 +306,7 @@ pub fn json(s: &Session) -> Json {
                         .with("peak_rss_kb_runs", o.rss_kib.clone())
                         .with("failures", o.failures.clone())
                         .with("allocator_check", o.checks.clone())
+                        .with("also", report_also::also_json(r, o).unwrap_or(Json::Null))
                         .with("command", o.command.as_str()),
                 );
             }
@@ -508,6 +515,8 @@ fn color(name: &str) -> &'static str {
         "tcmalloc" => "#2ca02c",
         "mimalloc" => "#ff7f0e",
         "mimalloc-latest" => "#9467bd",
+        "snmalloc" => "#393b79",
+        "rpmalloc" => "#8c6d31",
         // Extras: a colour by name, the same in every record.
         other => {
             const EXTRA: [&str; 4] = ["#17becf", "#8c564b", "#e377c2", "#bcbd22"];
@@ -700,6 +709,7 @@ mod tests {
             failures: vec![],
             checks: vec![],
             command: "cmd".into(),
+            also: vec![],
         }
     }
 

@@ -19,6 +19,13 @@ pub enum Kind {
     /// Single-threaded bursts and idle periods: `seconds burst_mib
     /// idle_seconds seed` (`--quick`: a 32 MiB burst, 0.2 s idle).
     Burst,
+    /// One case per listed thread count, whatever `--threads` says (the
+    /// counts the pattern is about): `seconds threads seed`.
+    Fixed(&'static [usize]),
+    /// `reclaim`: 4 producers and 1 reclaimer over 40,000 blocks, a fixed
+    /// amount of work (3 million replacements per producer; `--quick`:
+    /// 100,000), not `--seconds`.
+    Reclaim,
 }
 
 /// A workload of the catalogue.
@@ -28,6 +35,8 @@ pub struct Spec {
     pub kind: Kind,
     pub about: &'static str,
     pub metric: Metric,
+    /// Further keyed measures each run prints (recorded, not judged).
+    pub also: &'static [Metric],
 }
 
 const THROUGHPUT: Metric = Metric {
@@ -38,6 +47,33 @@ const THROUGHPUT: Metric = Metric {
     key: "Throughput",
 };
 
+/// `burst-idle`'s second line: RSS still resident after idle.
+const RETAINED_AFTER_IDLE: Metric = Metric {
+    name: "retained after idle",
+    unit: "% of the bursts' RSS increase",
+    short_unit: "%",
+    higher_is_better: false,
+    key: "Retained",
+};
+
+/// `phases`' second line: mean RSS of its rare phases.
+const RARE_RSS: Metric = Metric {
+    name: "rare-phase RSS",
+    unit: "kB, mean RSS of the rare phases",
+    short_unit: "kB",
+    higher_is_better: false,
+    key: "Rare RSS",
+};
+
+/// `reclaim`'s second line: mean RSS of its second half over the live bytes.
+const STEADY_RSS: Metric = Metric {
+    name: "steady RSS",
+    unit: "times the live bytes",
+    short_unit: "x live",
+    higher_is_better: false,
+    key: "Steady RSS",
+};
+
 /// Every workload, in the order `cargo xtask bench` runs them.
 pub const CATALOGUE: &[Spec] = &[
     Spec {
@@ -46,6 +82,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Threaded,
         about: "Larson & Krishnan server simulation: random sizes 8..1024 B, threads replaced by successors (cross-thread frees, thread churn); reference args `S 8 1024 10000 1 12345 T`",
         metric: THROUGHPUT,
+        also: &[],
     },
     Spec {
         name: "prodcons",
@@ -53,6 +90,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Threaded,
         about: "producer/consumer pairs: producers only malloc (16..1024 B) and push through a 4096-entry ring, consumers only free (remote frees); threads split half/half, at least 2",
         metric: THROUGHPUT,
+        also: &[],
     },
     Spec {
         name: "churn-fixed",
@@ -60,6 +98,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Single,
         about: "same-thread malloc/free of fixed sizes 16..1024 B: ring replacement over a 512-block working set per size, then batches of 512 freed in order",
         metric: THROUGHPUT,
+        also: &[],
     },
     Spec {
         name: "churn-mixed",
@@ -67,6 +106,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Single,
         about: "same-thread random replacement in a live set of 10000 blocks of log-uniform sizes 8 B..4 KiB",
         metric: THROUGHPUT,
+        also: &[],
     },
     Spec {
         name: "mid",
@@ -74,6 +114,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Single,
         about: "same-thread random replacement in a live set of 128 blocks of log-uniform sizes 2 KiB..1 MiB, one write per 4 KiB page",
         metric: THROUGHPUT,
+        also: &[],
     },
     Spec {
         name: "large",
@@ -81,6 +122,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Single,
         about: "malloc 1..16 MiB (log-uniform), write every 4 KiB page, free",
         metric: THROUGHPUT,
+        also: &[],
     },
     Spec {
         name: "realloc-grow",
@@ -88,6 +130,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Single,
         about: "16 vectors grown by realloc (x1.5 + 16..79 B) from 16 B to 1..4 MiB in interleaved random order, contents checked; ops = reallocs",
         metric: THROUGHPUT,
+        also: &[],
     },
     Spec {
         name: "aligned",
@@ -95,6 +138,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Single,
         about: "posix_memalign / aligned_alloc, alignments 16..4096, sizes 16 B..64 KiB, live set of 1024, alignment checked",
         metric: THROUGHPUT,
+        also: &[],
     },
     Spec {
         name: "calloc-large",
@@ -102,6 +146,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Single,
         about: "calloc 1..64 MiB, read one byte per 4 KiB page (checked zero), dirty every 8th page, free",
         metric: THROUGHPUT,
+        also: &[],
     },
     Spec {
         name: "threads",
@@ -115,6 +160,7 @@ pub const CATALOGUE: &[Spec] = &[
             higher_is_better: true,
             key: "Throughput",
         },
+        also: &[],
     },
     Spec {
         name: "retention",
@@ -128,6 +174,7 @@ pub const CATALOGUE: &[Spec] = &[
             higher_is_better: false,
             key: "Retained",
         },
+        also: &[],
     },
     Spec {
         name: "burst-idle",
@@ -135,6 +182,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Burst,
         about: "cycles of a 200 MiB burst of log-uniform 64 B..4 MiB blocks (built, churned 4x, freed) and 1 s of light activity; metric = the bursts' mallocs+frees per second (idle excluded); also prints `Retained`, % of the burst's RSS increase still resident after idle",
         metric: THROUGHPUT,
+        also: &[RETAINED_AFTER_IDLE],
     },
     Spec {
         name: "phases",
@@ -142,6 +190,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Single,
         about: "four phases: churn (16 live 2..8 MiB blocks, 8 replaced per round: rewards a large big-block cache), rare (one 2..32 MiB block per 10 ms: rewards a small one), churn, rare; metric = churn mallocs+frees per second; also prints `Rare RSS`, mean RSS of the rare phases",
         metric: THROUGHPUT,
+        also: &[RARE_RSS],
     },
     Spec {
         name: "sites",
@@ -149,6 +198,7 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Single,
         about: "four call sites: long-lived 8..64 KiB blocks, short-lived ones of the same sizes, realloc-grown buffers to 1 MiB, long-lived 2 MiB blocks; metric = mallocs+frees+reallocs per second; peak RSS",
         metric: THROUGHPUT,
+        also: &[],
     },
     Spec {
         name: "table",
@@ -156,6 +206,47 @@ pub const CATALOGUE: &[Spec] = &[
         kind: Kind::Single,
         about: "random 8-byte read-modify-writes over 8 heap tables of 128 MiB (1 GiB), one table freed and rebuilt every 64 rounds of 65,536 accesses; metric = accesses per second",
         metric: THROUGHPUT,
+        also: &[],
+    },
+    Spec {
+        name: "remote",
+        program: &cbuild::REMOTE,
+        kind: Kind::Fixed(&[2, 4, 8]),
+        about: "all-to-all remote frees: threads in a ring, each allocates batches of 64 blocks (log-uniform 16..1023 B, canary checked) and hands each batch to the next thread, which frees it: every free is remote; at 2, 4 and 8 threads",
+        metric: THROUGHPUT,
+        also: &[],
+    },
+    Spec {
+        name: "handoff",
+        program: &cbuild::HANDOFF,
+        kind: Kind::Fixed(&[8, 32]),
+        about: "thread churn with hand-off: T lanes of 1,000 live blocks (8..1024 B, canary checked); each generation is a new thread doing 2,000 replacements, then it creates the next and hands it the lane; at 8 and 32 threads; ops = replacements",
+        metric: THROUGHPUT,
+        also: &[],
+    },
+    Spec {
+        name: "mixed32",
+        program: &cbuild::MIXED32,
+        kind: Kind::Fixed(&[32]),
+        about: "mixed stress at 32 threads: random replacement in 64-slot working sets of log-uniform 8 B..256 KiB blocks (a byte per page, canary checked), one block in 8 sent to another thread, 4 long-lived blocks per thread; ops = blocks allocated",
+        metric: THROUGHPUT,
+        also: &[],
+    },
+    Spec {
+        name: "midphases",
+        program: &cbuild::MIDPHASES,
+        kind: Kind::Single,
+        about: "one thread, 64 MiB live of 4 KiB..1 MiB blocks in six phases of different size bands (free 3/4, refill, 2,000 replacements; a byte per page, canary checked); ops = mallocs+frees; peak RSS is the figure to watch",
+        metric: THROUGHPUT,
+        also: &[],
+    },
+    Spec {
+        name: "reclaim",
+        program: &cbuild::RECLAIM,
+        kind: Kind::Reclaim,
+        about: "issue 21's reclaimer: 4 producers replace blocks of a live set of 40,000 blocks of 592 B, 3 million replacements each, and send the replaced blocks through queues to 1 thread that frees them (canary checked); ops = replacements; also `Steady RSS`, mean RSS of the second half over the live bytes",
+        metric: THROUGHPUT,
+        also: &[STEADY_RSS],
     },
 ];
 
@@ -216,6 +307,24 @@ impl Spec {
                     cases.push(Case { label: t.to_string(), threads: t, args });
                 }
             }
+            Kind::Fixed(counts) => {
+                for &t in counts {
+                    cases.push(Case {
+                        label: t.to_string(),
+                        threads: t,
+                        args: vec![secs.clone(), t.to_string(), seed.clone()],
+                    });
+                }
+            }
+            Kind::Reclaim => {
+                let replacements = if p.quick { "100000" } else { "3000000" };
+                timeout_secs = 300.0;
+                cases.push(Case {
+                    label: "4+1".into(),
+                    threads: 5,
+                    args: vec!["4".into(), "40000".into(), replacements.into(), seed.clone()],
+                });
+            }
             Kind::Burst => {
                 let (burst, idle) = if p.quick { ("32", 0.2) } else { ("200", 1.0) };
                 timeout_secs = p.seconds + 4.0 * idle + 120.0;
@@ -230,6 +339,10 @@ impl Spec {
                 if self.name == "table" && p.quick {
                     // 8 tables of 8 MiB instead of 128 MiB: a smoke run.
                     args.push("8".into());
+                }
+                if self.name == "midphases" && p.quick {
+                    // 16 MiB live instead of 64: a smoke run.
+                    args.push("16".into());
                 }
                 cases.push(Case { label: "1".into(), threads: 1, args });
             }
@@ -252,6 +365,7 @@ impl Spec {
             case_column: "threads",
             cases,
             metric: self.metric,
+            also: self.also,
             timeout: Duration::from_secs_f64(timeout_secs),
             build_cmd: cbuild::build_command(self.program),
             cpus: None,
@@ -277,7 +391,7 @@ mod tests {
                 assert!(crate::util::root().join(src).is_file(), "{src}");
             }
         }
-        assert_eq!(names().len(), 15);
+        assert_eq!(names().len(), 20);
     }
 
     #[test]
