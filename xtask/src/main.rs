@@ -83,16 +83,19 @@ commands:
 
   test
         everything CI runs (.ci/run), stopping at the first failure:
-          1. cargo test --workspace --exclude hakmem-preload-tests, then
-             HAKMEM_THREAD_CACHE_KB=0 cargo test -p hakmem
-             and the tier crates' examples and `cargo bench --no-run`
-          2. build-preload
-          3. cargo test --release -p hakmem-preload-tests   (env HAKMEM_SO=<abs .so>;
-             skipped with a notice while tests/preload does not exist)
-          4. workload smoke under LD_PRELOAD: larson (0.3 s, 1 and 4 threads)
+          1. gates: cargo fmt --check, cargo clippy -D warnings (workspace,
+             then hakmem-cdylib alone), cargo doc with warnings denied
+          2. cargo test --workspace (without the preload and security suites),
+             then HAKMEM_THREAD_CACHE_KB=0 cargo test -p hakmem, the tier
+             crates' examples and `cargo bench --no-run`
+          3. build-preload
+          4. cargo test --release -p hakmem-preload-tests   (env HAKMEM_SO=<abs .so>)
+          5. cargo test --release -p hakmem-security-tests  (misuse cases under
+             glibc and hakmem, docs/security.md)
+          6. workload smoke under LD_PRELOAD: larson (0.3 s, 1 and 4 threads)
              and every other workload of benches/c (0.1 s): exit 0, hakmem
              really preloaded, a metric line
-          5. cargo xtask loom   (every loom model, LOOM_MAX_PREEMPTIONS=3)
+          7. cargo xtask loom   (every loom model, LOOM_MAX_PREEMPTIONS=3)
 
   dist
         build target/dist/: lib/libhakmem.so (SONAME libhakmem.so.0.MINOR),
