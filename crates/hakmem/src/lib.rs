@@ -44,6 +44,7 @@ mod info;
 mod init;
 mod learn;
 mod realloc;
+mod secure;
 mod stats;
 mod tls;
 mod trim;
