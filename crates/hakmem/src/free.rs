@@ -92,9 +92,35 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
 #[inline(never)]
 unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
     if crate::secure::on() {
-        // SAFETY: p lies in seg.
-        unsafe { crate::secure::check_free_slab(seg, p) };
+        // SAFETY: forwarded contract.
+        return unsafe { free_secure(seg, p) };
     }
+    // SAFETY: forwarded contract.
+    unsafe { free_below_cache(seg, p) }
+}
+
+/// [`free_past_full_bin`] in secure mode (every free): the block is checked
+/// and marked free first. Out of line, so that the default path keeps its
+/// frame.
+///
+/// # Safety
+/// As [`free_past_full_bin`], except that `p` need only lie in `seg`.
+#[cold]
+#[inline(never)]
+unsafe fn free_secure(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
+    // SAFETY: p lies in seg; once checked it is a live block of seg.
+    unsafe {
+        crate::secure::check_free_slab(seg, p);
+        free_below_cache(seg, p)
+    }
+}
+
+/// The body of [`free_past_full_bin`].
+///
+/// # Safety
+/// As [`free_past_full_bin`].
+#[inline(always)]
+unsafe fn free_below_cache(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
     let c = tls::ctx();
     // SAFETY: `c` is this thread's context or a dormant record; p is a
     // live block of seg.
