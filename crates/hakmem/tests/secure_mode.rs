@@ -38,7 +38,7 @@ fn secure_mode_serves_every_path_and_keeps_the_pages_consistent() {
     }
     for align in [32usize, 64, 256, 4096, 1 << 16] {
         let p = hakmem::alloc_aligned(100, align);
-        assert!(!p.is_null() && p as usize % align == 0, "align {align}: {p:?}");
+        assert!(!p.is_null() && (p as usize).is_multiple_of(align), "align {align}: {p:?}");
         fill(p, 100, 7);
         live.push((p, 100, 7));
     }
