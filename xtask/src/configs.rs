@@ -97,7 +97,7 @@ pub const STUDIED: &[Studied] = &[
 
 /// Features of `hak_config::FEATURE_VARS` the matrix does not measure: the
 /// tiers (every mode needs them) and the statistics printout.
-pub const NOT_STUDIED: &[&str] = &["TINY_POOL", "POOL", "L25_POOL", "STATS"];
+pub const NOT_STUDIED: &[&str] = &["TINY_POOL", "POOL", "L25_POOL", "STATS", "SECURE", "SECURE_ZERO"];
 
 /// A workload of the matrix and the measures shown besides its metric.
 pub struct MatrixWorkload {

@@ -100,7 +100,7 @@ mod tests;
 pub use cache::{BigCache, BigStats};
 pub use hak_os::segmap::TAG_BIG;
 pub use purge::MAX_DIRTY;
-pub use record::{usable_size, BigBlock};
+pub use record::{live_size, usable_size, BigBlock};
 
 /// Smallest request the router's `malloc` sends here: just above 1 MiB,
 /// the largest size of the L2.5 pool (the tier itself serves any size; the

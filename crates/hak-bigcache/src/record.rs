@@ -160,3 +160,14 @@ pub unsafe fn usable_size(entry: usize, p: *const u8) -> usize {
     // SAFETY: live record.
     unsafe { (*rec).size }
 }
+
+/// Usable bytes of big block `p` if it is the start of a live block (no
+/// abort otherwise: secure mode checks before it frees).
+///
+/// # Safety
+/// `entry` is `segmap::lookup(p)`, tagged [`TAG_BIG`].
+pub unsafe fn live_size(entry: usize, p: *const u8) -> Option<usize> {
+    let rec = (entry & !segmap::TAG_MASK) as *mut BigBlock;
+    // SAFETY: records registered in the segment map are never unmapped.
+    unsafe { ((*rec).user == p as usize && (*rec).state.load(Ordering::Acquire) == LIVE).then(|| (*rec).size) }
+}

@@ -72,7 +72,7 @@ pub struct Config {
 }
 
 /// Buffer size that always holds a rendered config line or a [`Rejected`](crate::Rejected) message.
-pub const LINE_MAX: usize = 400;
+pub const LINE_MAX: usize = 448;
 
 impl Config {
     /// The configuration used when no variable is set (mode `minimal`).

@@ -40,6 +40,8 @@
 //! | `HAKMEM_BATCH_MADVISE` | batched, decayed `madvise` of freed memory | on |
 //! | `HAKMEM_THP` | transparent huge pages for big mappings | `balanced` and up |
 //! | `HAKMEM_STATS` | print per-tier counters at exit | off |
+//! | `HAKMEM_SECURE` | secure mode (docs/security.md): no thread cache, encoded free lists, canaries, exact double/invalid-free checks | off (on with the cargo feature `secure`) |
+//! | `HAKMEM_SECURE_ZERO` | with `HAKMEM_SECURE`: zero blocks on free | off |
 //!
 //! ## Tunables
 //!

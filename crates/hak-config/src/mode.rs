@@ -44,7 +44,8 @@ impl Mode {
             .union(Features::POOL)
             .union(Features::L25_POOL)
             .union(Features::BIGCACHE)
-            .union(Features::BATCH_MADVISE);
+            .union(Features::BATCH_MADVISE)
+            .union(Features::SECURE_BUILD);
         let balanced = minimal.union(Features::THP);
         let learning = balanced.union(Features::ELO);
         match self {
@@ -83,11 +84,25 @@ bitflags::bitflags! {
         const THP = 1 << 7;
         /// Per-tier counters printed at exit (`HAKMEM_STATS`).
         const STATS = 1 << 8;
+        /// Secure mode: no thread cache, encoded and validated free lists,
+        /// canaries, exact double-free and invalid-free checks, randomised
+        /// reuse (`HAKMEM_SECURE`; on by default with the cargo feature
+        /// `secure`).
+        const SECURE = 1 << 9;
+        /// With [`Features::SECURE`]: freed blocks are zeroed
+        /// (`HAKMEM_SECURE_ZERO`).
+        const SECURE_ZERO = 1 << 10;
     }
 }
 
+impl Features {
+    /// [`Features::SECURE`] when the cargo feature `secure` compiles it in
+    /// as the default of every mode, else nothing.
+    pub const SECURE_BUILD: Features = if cfg!(feature = "secure") { Features::SECURE } else { Features::empty() };
+}
+
 /// Each feature with the variable that overrides it.
-pub const FEATURE_VARS: [(Features, &str); 9] = [
+pub const FEATURE_VARS: [(Features, &str); 11] = [
     (Features::TINY_POOL, "HAKMEM_TINY_POOL"),
     (Features::POOL, "HAKMEM_POOL"),
     (Features::L25_POOL, "HAKMEM_L25_POOL"),
@@ -97,6 +112,8 @@ pub const FEATURE_VARS: [(Features, &str); 9] = [
     (Features::BATCH_MADVISE, "HAKMEM_BATCH_MADVISE"),
     (Features::THP, "HAKMEM_THP"),
     (Features::STATS, "HAKMEM_STATS"),
+    (Features::SECURE, "HAKMEM_SECURE"),
+    (Features::SECURE_ZERO, "HAKMEM_SECURE_ZERO"),
 ];
 
 impl Features {

@@ -293,6 +293,11 @@ pub(crate) unsafe fn collect_remote(pg: PagePtr) -> u32 {
         if n == 0 || n > pg.used() {
             diag::fatal("free(): double free detected in page", pg.start());
         }
+        if crate::secure::on() {
+            crate::secure_heap::collect_chain(pg, r, n);
+            pg.set_used(pg.used() - n);
+            return n;
+        }
         if pg.free().is_null() {
             // The usual case (refill): the chain becomes the free list as it
             // is; its count came with the swap, so no block is touched here

@@ -139,6 +139,9 @@ impl Cache {
     /// `this` is a valid cache used by the calling thread only; the tier's
     /// index is below [`MAX_TIERS`](crate::MAX_TIERS).
     pub unsafe fn set_caps(this: *mut Cache, tier: &super::SlabTier, budget: usize) {
+        // Secure mode caches nothing: every operation takes the checked
+        // page paths (`crate::secure`).
+        let budget = if crate::secure::on() { 0 } else { budget };
         // SAFETY: per contract; the pointers are derived from `this`, not
         // from a reference that later borrows would invalidate.
         unsafe {

@@ -114,9 +114,13 @@ unsafe fn walk_page(pg: PagePtr, page_shift: u32, cur: bool) {
                 "page {pg:?}: free list block {b:?} is not a carved block of the page"
             );
             n += 1;
-            b = (*b).next;
+            b = if crate::secure::on() { crate::secure::link(pg, b) } else { (*b).next };
         }
-        assert_eq!(n + used - phantom, cap, "page {pg:?}: {n} free + {used} out (current: {cur}) != {cap} carved");
+        assert_eq!(
+            n + used - phantom + crate::secure::reserved_blocks().min(cap),
+            cap,
+            "page {pg:?}: {n} free + {used} out (current: {cur}) != {cap} carved"
+        );
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Heap {
     pub(crate) remote_collected: usize,
     /// Adopt abandoned pages on free.
     pub(crate) adopts: bool,
+    /// Secure mode: the state of the carving shuffle.
+    pub(crate) rng: u64,
 }
 
 impl Heap {
@@ -47,6 +49,7 @@ impl Heap {
             partial: [PagePtr::NULL; MAX_CLASSES],
             slow_allocs: 0,
             remote_collected: 0,
+            rng: 0,
             adopts: true,
         }
     }
@@ -65,7 +68,11 @@ impl Heap {
     /// own pages.
     pub fn init_with_token(&mut self, tier: &'static SlabTier, token: usize) {
         debug_assert!(token > ABANDONED, "owner token {token} is a reserved owner value");
-        self.token = token;
+        // Secure mode: pages are owned under a token the router's
+        // `free_fast` (which passes the context's address) never matches, so
+        // every free takes the checked slow path (`secure_heap`).
+        self.token = if crate::secure::on() { token | 1 } else { token };
+        self.rng = crate::secure::seed(token);
         self.cur = [empty_page(); MAX_CLASSES];
         self.partial = [PagePtr::NULL; MAX_CLASSES];
         self.tier = tier;
@@ -150,6 +157,10 @@ impl Heap {
     #[inline(never)]
     pub unsafe fn alloc_slow(&mut self, class: usize) -> *mut u8 {
         self.slow_allocs += 1;
+        if crate::secure::on() {
+            // SAFETY: forwarded contract.
+            return unsafe { self.alloc_secure(class) };
+        }
         // SAFETY: every page reached from the heap lists is owned by us, and
         // so is every page acquired or adopted here.
         unsafe {
@@ -327,7 +338,7 @@ impl Heap {
     pub unsafe fn free(&mut self, pg: *mut Page, p: *mut u8) {
         // SAFETY: forwarded contract.
         unsafe {
-            if !free_fast(pg, p, self.token) {
+            if crate::secure::on() || !free_fast(pg, p, self.token) {
                 self.free_slow(pg, p);
             }
         }
@@ -371,6 +382,10 @@ impl Heap {
     pub(crate) unsafe fn free_local_slow(&mut self, pg: PagePtr, p: *mut u8) {
         // SAFETY: we own the page.
         unsafe {
+            if crate::secure::on() {
+                self.free_local_secure(pg, p);
+                return;
+            }
             let u = pg.used();
             let is_cur = self.cur[pg.class() as usize] == pg;
             if u == is_cur as u32 || pg.free() == p as *mut Block || !pg.is_block_start(p as usize) {

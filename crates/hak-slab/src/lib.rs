@@ -87,6 +87,8 @@ pub mod classes;
 mod heap;
 mod lists;
 mod page;
+pub mod secure;
+mod secure_heap;
 mod segment;
 mod stats;
 mod tier;

@@ -116,6 +116,18 @@ impl Page {
         self.block_size as usize
     }
 
+    /// The index of the block `p` starts in this page, if `p` is the start
+    /// of one of the blocks the page can hold (any thread: the class of a
+    /// page with a live block does not change).
+    pub fn block_index(&self, p: usize) -> Option<usize> {
+        let bs = self.block_size as usize;
+        if bs == 0 || p < self.start || !(p - self.start).is_multiple_of(bs) {
+            return None;
+        }
+        let i = (p - self.start) / bs;
+        (i < self.reserved as usize).then_some(i)
+    }
+
     /// Whether `p` is the start of a block of this page (slow check used by
     /// diagnostics and `realloc`).
     pub fn is_block_start(&self, p: usize) -> bool {
@@ -393,7 +405,7 @@ pub(crate) unsafe fn refill(pg: PagePtr) -> bool {
 /// `left` (at least one) blocks not carved yet: about 4 KiB's worth, at
 /// least one block.
 #[inline(always)]
-const fn carve_blocks(bs: usize, left: usize) -> usize {
+pub(crate) const fn carve_blocks(bs: usize, left: usize) -> usize {
     let n = 4096 / bs;
     let n = if n < 1 { 1 } else { n };
     if n < left {

@@ -81,6 +81,10 @@ fn alloc_aligned_search(size: usize, align: usize) -> *mut u8 {
         return ptr::null_mut();
     }
     init();
+    // Secure mode: a class holding the trailer too (`crate::secure`).
+    let secure = crate::secure::on();
+    let asked = size;
+    let size = if secure { size + hak_slab::secure::TRAILER } else { size };
     let rounded = (size.max(1) + align - 1) & !(align - 1);
     let (tier, class) = route(rounded);
     if tier != Tier::Big {
@@ -89,12 +93,15 @@ fn alloc_aligned_search(size: usize, align: usize) -> *mut u8 {
         } else {
             match aligned_class_search(size, align) {
                 Some(tc) => tc,
-                None => return alloc_big(size, align, false),
+                None => return alloc_big(asked, align, false),
             }
         };
+        if secure {
+            return crate::secure::alloc_class(t, c, asked, align);
+        }
         return alloc_slow(t, c);
     }
-    alloc_big(size, align, false)
+    alloc_big(asked, align, false)
 }
 
 /// The smallest enabled slab class holding `size` bytes whose block size is a

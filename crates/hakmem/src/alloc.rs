@@ -194,6 +194,15 @@ fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
 #[cold]
 #[inline(never)]
 pub(crate) fn alloc_routed_slow(size: usize, on_null: fn()) -> *mut u8 {
+    // Secure mode is decided at init: read it after.
+    init();
+    if crate::secure::on() {
+        let p = crate::secure::alloc(size);
+        if p.is_null() {
+            on_null();
+        }
+        return p;
+    }
     let (tier, class) = route(size);
     if tier != Tier::Big {
         // SAFETY: route gives a class of its tier.
@@ -208,8 +217,19 @@ pub(crate) fn alloc_routed_slow(size: usize, on_null: fn()) -> *mut u8 {
     p
 }
 
+/// A big block of `size` bytes (secure mode adds its canaries).
 #[cold]
 pub(crate) fn alloc_big(size: usize, align: usize, zero: bool) -> *mut u8 {
+    init();
+    if crate::secure::on() {
+        return crate::secure::alloc_big(size, align, zero);
+    }
+    alloc_big_raw(size, align, zero)
+}
+
+/// [`alloc_big`] without secure mode's canaries.
+#[cold]
+pub(crate) fn alloc_big_raw(size: usize, align: usize, zero: bool) -> *mut u8 {
     if size > isize::MAX as usize {
         return ptr::null_mut();
     }

@@ -91,6 +91,36 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
 #[cold]
 #[inline(never)]
 unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
+    if crate::secure::on() {
+        // SAFETY: forwarded contract.
+        return unsafe { free_secure(seg, p) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { free_below_cache(seg, p) }
+}
+
+/// [`free_past_full_bin`] in secure mode (every free): the block is checked
+/// and marked free first. Out of line, so that the default path keeps its
+/// frame.
+///
+/// # Safety
+/// As [`free_past_full_bin`], except that `p` need only lie in `seg`.
+#[cold]
+#[inline(never)]
+unsafe fn free_secure(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
+    // SAFETY: p lies in seg; once checked it is a live block of seg.
+    unsafe {
+        crate::secure::check_free_slab(seg, p);
+        free_below_cache(seg, p)
+    }
+}
+
+/// The body of [`free_past_full_bin`].
+///
+/// # Safety
+/// As [`free_past_full_bin`].
+#[inline(always)]
+unsafe fn free_below_cache(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
     let c = tls::ctx();
     // SAFETY: `c` is this thread's context or a dormant record; p is a
     // live block of seg.
@@ -146,6 +176,10 @@ unsafe fn free_slab_slow(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, pg: *mut ha
 #[cold]
 unsafe fn free_other(e: usize, p: *mut u8) -> bool {
     if e & segmap::TAG_BIG != 0 {
+        if crate::secure::on() {
+            // SAFETY: entry tagged big for p.
+            unsafe { crate::secure::check_free_big(e, p) };
+        }
         // SAFETY: entry tagged big for p.
         unsafe { hak_bigcache::free(e, p) };
         return true;
@@ -165,11 +199,26 @@ unsafe fn free_other_or_forward(p: *mut u8, e: usize, foreign: unsafe fn(*mut u8
 }
 
 /// The usable size of block `p`: 0 for null or memory that is not
-/// hakmem's; otherwise the exact number of bytes the block offers.
+/// hakmem's; otherwise the exact number of bytes the block offers (in
+/// secure mode the size asked for: the canary follows it).
 ///
 /// # Safety
 /// `p` is null, a live hakmem block, or not hakmem memory.
 pub unsafe fn usable_size(p: *const u8) -> usize {
+    if crate::secure::on() {
+        // SAFETY: forwarded contract.
+        return unsafe { crate::secure::usable_size(p) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { block_size(p) }
+}
+
+/// The bytes of block `p` (its class size, or a big block's usable size);
+/// 0 for null or memory that is not hakmem's.
+///
+/// # Safety
+/// As [`usable_size`].
+pub(crate) unsafe fn block_size(p: *const u8) -> usize {
     let e = segmap::lookup(p as usize);
     if e & segmap::TAG_SLAB != 0 {
         // SAFETY: slab entry for p.

@@ -40,7 +40,11 @@ pub fn init() {
     TINY_LIMIT.store(tiny, Ordering::Relaxed);
     L2_LIMIT.store(l2, Ordering::Relaxed);
     L25_LIMIT.store(l25, Ordering::Relaxed);
-    ALIGNED_BY_CLASS.store(tiny > 0 && l2 > tiny && l25 > l2, Ordering::Relaxed);
+    let secure = f.contains(Features::SECURE);
+    if secure {
+        hak_slab::secure::enable(f.contains(Features::SECURE_ZERO));
+    }
+    ALIGNED_BY_CLASS.store(tiny > 0 && l2 > tiny && l25 > l2 && !secure, Ordering::Relaxed);
     // HAKMEM_FREE_PAGES_KEEP counts 64 KiB tiny pages; larger-page tiers
     // keep the same number of bytes (at least one page).
     for tier in TIERS {
@@ -55,7 +59,7 @@ pub fn init() {
     // (see `hak_bigcache::BigCache::cut_for_growth`).
     map::set_growth_hook(hak_bigcache::cut_for_growth);
     hak_bigcache::configure(
-        f.contains(Features::BIGCACHE),
+        f.contains(Features::BIGCACHE) && !secure,
         t.bigcache_entries,
         cfg.bigcache_max_bytes(),
         decay,

@@ -46,6 +46,7 @@ mod init;
 mod learn;
 mod pressure;
 mod realloc;
+mod secure;
 mod stats;
 mod tls;
 mod trim;

@@ -43,6 +43,10 @@ pub const REALLOC_MAP_MAX_LIVE: usize = 4096;
 /// # Safety
 /// `p` is null or a live hakmem block owned by the caller.
 pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
+    if crate::secure::on() {
+        // SAFETY: forwarded contract.
+        return unsafe { crate::secure::realloc(p, new_size) };
+    }
     if p.is_null() {
         return alloc(new_size);
     }

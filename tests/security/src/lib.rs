@@ -173,6 +173,9 @@ pub struct Config {
 pub const GLIBC: Config = Config { name: "glibc", preload: Preload::No, env: &[] };
 /// hakmem in its default configuration.
 pub const HAKMEM: Config = Config { name: "hakmem", preload: Preload::Yes, env: &[] };
+/// hakmem in secure mode (`HAKMEM_SECURE=1`).
+pub const HAKMEM_SECURE: Config =
+    Config { name: "hakmem secure", preload: Preload::Yes, env: &[("HAKMEM_SECURE", "1")] };
 
 /// When a case ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -592,26 +595,24 @@ pub fn markdown(cases: &[Case], configs: &[Config], results: &Results) -> String
          (glibc {}, the default configuration of each allocator).\n\n",
         glibc_version()
     ));
-    md.push_str(&format!(
-        "### Gaps: caught by {} but not by {}\n\n",
-        configs[..last].iter().map(|c| c.name).collect::<Vec<_>>().join(" or "),
-        configs[last].name
-    ));
-    let mut gaps = 0;
-    for case in cases {
-        let runs = &results[case];
-        if !runs[last].outcome.is_caught() && runs[..last].iter().any(|r| r.outcome.is_caught()) {
-            gaps += 1;
-            md.push_str(&format!("- `{}`: {}", case.id(), configs[last].name));
-            md.push_str(&format!(" {}; ", runs[last].outcome.cell()));
-            let refs: Vec<String> =
-                configs[..last].iter().zip(runs).map(|(c, r)| format!("{} {}", c.name, r.outcome.cell())).collect();
-            md.push_str(&refs.join("; "));
-            md.push('\n');
+    // One list of gaps per column after the reference (the first).
+    for k in 1..=last {
+        md.push_str(&format!("### Gaps: caught by {} but not by {}\n\n", configs[0].name, configs[k].name));
+        let mut gaps = 0;
+        for case in cases {
+            let runs = &results[case];
+            if !runs[k].outcome.is_caught() && runs[0].outcome.is_caught() {
+                gaps += 1;
+                md.push_str(&format!("- `{}`: {}", case.id(), configs[k].name));
+                md.push_str(&format!(" {}; ", runs[k].outcome.cell()));
+                md.push_str(&format!("{} {}", configs[0].name, runs[0].outcome.cell()));
+                md.push('\n');
+            }
         }
-    }
-    if gaps == 0 {
-        md.push_str("None.\n");
+        if gaps == 0 {
+            md.push_str("None.\n");
+        }
+        md.push('\n');
     }
     for f in FAMILIES {
         md.push_str(&format!("\n### {}\n\n", f.title));

@@ -16,90 +16,274 @@ use hakmem_security_tests::*;
 use std::path::Path;
 use std::sync::OnceLock;
 
-/// What hakmem (default configuration) does in each case today: one row
-/// per case and size, keyed by [`Case::id`].
-const EXPECTED: &[(&str, Expect)] = &[
+/// What hakmem does in each case today: one row per case and size, keyed
+/// by [`Case::id`]: the default configuration, then secure mode
+/// (`HAKMEM_SECURE=1`).
+const EXPECTED: &[(&str, Expect, Expect)] = &[
     // double free
-    ("double_free/immediate@8", Expect::caught("hakmem: free(): double free detected")),
-    ("double_free/immediate@4096", Expect::caught("hakmem: free(): double free detected")),
-    ("double_free/immediate@262144", Expect::caught("hakmem: free(): double free or invalid pointer")),
-    ("double_free/immediate@2097152", Expect::caught("hakmem: free(): double free or invalid pointer")),
-    ("double_free/after_others@8", Expect::crashed_later(libc::SIGSEGV).with(&["duplicate"])),
-    ("double_free/after_others@4096", Expect::crashed_later(libc::SIGSEGV).with(&["duplicate"])),
-    ("double_free/after_others@262144", Expect::caught("hakmem: free(): double free or invalid pointer")),
-    ("double_free/after_others@2097152", Expect::caught("hakmem: free(): double free or invalid pointer")),
-    ("double_free/after_reuse@8", Expect::survived().with(&["duplicate"])),
-    ("double_free/after_reuse@4096", Expect::survived().with(&["duplicate"])),
-    ("double_free/after_reuse@262144", Expect::survived().with(&["duplicate"])),
-    ("double_free/after_reuse@2097152", Expect::survived().with(&["duplicate"])),
-    ("double_free/other_thread@8", Expect::caught("hakmem: free(): double free detected")),
-    ("double_free/other_thread@4096", Expect::caught("hakmem: free(): double free detected")),
-    ("double_free/other_thread@262144", Expect::caught("hakmem: free(): double free detected")),
-    ("double_free/other_thread@2097152", Expect::caught("hakmem: free(): double free or invalid pointer")),
+    (
+        "double_free/immediate@8",
+        Expect::caught("hakmem: free(): double free detected"),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/immediate@4096",
+        Expect::caught("hakmem: free(): double free detected"),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/immediate@262144",
+        Expect::caught("hakmem: free(): double free or invalid pointer"),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/immediate@2097152",
+        Expect::caught("hakmem: free(): double free or invalid pointer"),
+        Expect::caught("hakmem: free(): invalid pointer"),
+    ),
+    (
+        "double_free/after_others@8",
+        Expect::crashed_later(libc::SIGSEGV).with(&["duplicate"]),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/after_others@4096",
+        Expect::crashed_later(libc::SIGSEGV).with(&["duplicate"]),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/after_others@262144",
+        Expect::caught("hakmem: free(): double free or invalid pointer"),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/after_others@2097152",
+        Expect::caught("hakmem: free(): double free or invalid pointer"),
+        Expect::caught("hakmem: free(): invalid pointer"),
+    ),
+    (
+        "double_free/after_reuse@8",
+        Expect::survived().with(&["duplicate"]),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/after_reuse@4096",
+        Expect::survived().with(&["duplicate"]),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/after_reuse@262144",
+        Expect::survived().with(&["duplicate"]),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/after_reuse@2097152",
+        Expect::survived().with(&["duplicate"]),
+        Expect::survived().with(&["duplicate"]),
+    ),
+    (
+        "double_free/other_thread@8",
+        Expect::caught("hakmem: free(): double free detected"),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/other_thread@4096",
+        Expect::caught("hakmem: free(): double free detected"),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/other_thread@262144",
+        Expect::caught("hakmem: free(): double free detected"),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "double_free/other_thread@2097152",
+        Expect::caught("hakmem: free(): double free or invalid pointer"),
+        Expect::caught("hakmem: free(): invalid pointer"),
+    ),
     // invalid free
-    ("invalid_free/stack", Expect::caught("hakmem: free(): invalid pointer")),
-    ("invalid_free/static", Expect::caught("hakmem: free(): invalid pointer")),
-    ("invalid_free/mmap", Expect::caught("hakmem: free(): invalid pointer")),
-    ("invalid_free/interior@8", Expect::crashed_later(libc::SIGSEGV).with(&["duplicate"])),
-    ("invalid_free/interior@4096", Expect::survived().with(&["duplicate"])),
-    ("invalid_free/interior@262144", Expect::survived().with(&["duplicate"])),
-    ("invalid_free/interior@2097152", Expect::caught("hakmem: free(): double free or invalid pointer")),
-    ("invalid_free/unaligned@8", Expect::survived().with(&["duplicate"])),
-    ("invalid_free/unaligned@4096", Expect::survived().with(&["duplicate"])),
-    ("invalid_free/unaligned@262144", Expect::survived().with(&["duplicate"])),
-    ("invalid_free/unaligned@2097152", Expect::caught("hakmem: free(): double free or invalid pointer")),
-    ("invalid_free/realloc_moved@8", Expect::caught("hakmem: free(): double free detected")),
-    ("invalid_free/realloc_moved@4096", Expect::caught("hakmem: free(): double free detected")),
-    ("invalid_free/realloc_moved@262144", Expect::caught("hakmem: free(): double free or invalid pointer")),
-    ("invalid_free/realloc_moved@2097152", Expect::caught("hakmem: free(): invalid pointer")),
+    (
+        "invalid_free/stack",
+        Expect::caught("hakmem: free(): invalid pointer"),
+        Expect::caught("hakmem: free(): invalid pointer"),
+    ),
+    (
+        "invalid_free/static",
+        Expect::caught("hakmem: free(): invalid pointer"),
+        Expect::caught("hakmem: free(): invalid pointer"),
+    ),
+    (
+        "invalid_free/mmap",
+        Expect::caught("hakmem: free(): invalid pointer"),
+        Expect::caught("hakmem: free(): invalid pointer"),
+    ),
+    (
+        "invalid_free/interior@8",
+        Expect::crashed_later(libc::SIGSEGV).with(&["duplicate"]),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "invalid_free/interior@4096",
+        Expect::survived().with(&["duplicate"]),
+        Expect::caught("hakmem: free(): invalid pointer (not a block start) detected at"),
+    ),
+    (
+        "invalid_free/interior@262144",
+        Expect::survived().with(&["duplicate"]),
+        Expect::caught("hakmem: free(): invalid pointer (not a block start) detected at"),
+    ),
+    (
+        "invalid_free/interior@2097152",
+        Expect::caught("hakmem: free(): double free or invalid pointer"),
+        Expect::caught("hakmem: free(): double free or invalid pointer"),
+    ),
+    (
+        "invalid_free/unaligned@8",
+        Expect::survived().with(&["duplicate"]),
+        Expect::caught("hakmem: free(): invalid pointer (not a block start) detected at"),
+    ),
+    (
+        "invalid_free/unaligned@4096",
+        Expect::survived().with(&["duplicate"]),
+        Expect::caught("hakmem: free(): invalid pointer (not a block start) detected at"),
+    ),
+    (
+        "invalid_free/unaligned@262144",
+        Expect::survived().with(&["duplicate"]),
+        Expect::caught("hakmem: free(): invalid pointer (not a block start) detected at"),
+    ),
+    (
+        "invalid_free/unaligned@2097152",
+        Expect::caught("hakmem: free(): double free or invalid pointer"),
+        Expect::caught("hakmem: free(): double free or invalid pointer"),
+    ),
+    (
+        "invalid_free/realloc_moved@8",
+        Expect::caught("hakmem: free(): double free detected"),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "invalid_free/realloc_moved@4096",
+        Expect::caught("hakmem: free(): double free detected"),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "invalid_free/realloc_moved@262144",
+        Expect::caught("hakmem: free(): double free or invalid pointer"),
+        Expect::caught("hakmem: free(): double free detected"),
+    ),
+    (
+        "invalid_free/realloc_moved@2097152",
+        Expect::caught("hakmem: free(): invalid pointer"),
+        Expect::caught("hakmem: free(): invalid pointer"),
+    ),
     // heap overflow / underflow
-    ("overflow/over1@8", Expect::survived()),
-    ("overflow/over1@4096", Expect::survived()),
-    ("overflow/over1@262144", Expect::survived()),
-    ("overflow/over1@2097152", Expect::survived()),
-    ("overflow/over32@8", Expect::crashed_later(libc::SIGSEGV)),
-    ("overflow/over32@4096", Expect::survived()),
-    ("overflow/over32@262144", Expect::survived()),
-    ("overflow/over32@2097152", Expect::survived()),
-    ("overflow/under1@8", Expect::crashed_at_access(libc::SIGSEGV)),
-    ("overflow/under1@4096", Expect::survived()),
-    ("overflow/under1@262144", Expect::crashed_at_access(libc::SIGSEGV)),
-    ("overflow/under1@2097152", Expect::survived()),
-    ("overflow/under32@8", Expect::crashed_at_access(libc::SIGSEGV)),
-    ("overflow/under32@4096", Expect::survived()),
-    ("overflow/under32@262144", Expect::crashed_at_access(libc::SIGSEGV)),
-    ("overflow/under32@2097152", Expect::survived()),
+    (
+        "overflow/over1@8",
+        Expect::survived(),
+        Expect::caught("hakmem: free(): heap overflow (block trailer) detected at"),
+    ),
+    ("overflow/over1@4096", Expect::survived(), Expect::caught("hakmem: free(): heap overflow (canary) detected at")),
+    ("overflow/over1@262144", Expect::survived(), Expect::caught("hakmem: free(): heap overflow (canary) detected at")),
+    (
+        "overflow/over1@2097152",
+        Expect::survived(),
+        Expect::caught("hakmem: free(): heap overflow (canary) detected at"),
+    ),
+    (
+        "overflow/over32@8",
+        Expect::crashed_later(libc::SIGSEGV),
+        Expect::caught("hakmem: free(): heap overflow (block trailer) detected at"),
+    ),
+    ("overflow/over32@4096", Expect::survived(), Expect::caught("hakmem: free(): heap overflow (canary) detected at")),
+    (
+        "overflow/over32@262144",
+        Expect::survived(),
+        Expect::caught("hakmem: free(): heap overflow (canary) detected at"),
+    ),
+    (
+        "overflow/over32@2097152",
+        Expect::survived(),
+        Expect::caught("hakmem: free(): heap overflow (canary) detected at"),
+    ),
+    (
+        "overflow/under1@8",
+        Expect::crashed_at_access(libc::SIGSEGV),
+        Expect::caught("hakmem: free(): heap underflow detected at"),
+    ),
+    ("overflow/under1@4096", Expect::survived(), Expect::caught("hakmem: free(): heap underflow detected at")),
+    (
+        "overflow/under1@262144",
+        Expect::crashed_at_access(libc::SIGSEGV),
+        Expect::caught("hakmem: free(): heap underflow detected at"),
+    ),
+    ("overflow/under1@2097152", Expect::survived(), Expect::caught("hakmem: free(): heap underflow detected at")),
+    (
+        "overflow/under32@8",
+        Expect::crashed_at_access(libc::SIGSEGV),
+        Expect::caught("hakmem: free(): heap underflow detected at"),
+    ),
+    ("overflow/under32@4096", Expect::survived(), Expect::caught("hakmem: free(): heap underflow detected at")),
+    (
+        "overflow/under32@262144",
+        Expect::crashed_at_access(libc::SIGSEGV),
+        Expect::caught("hakmem: free(): heap underflow detected at"),
+    ),
+    ("overflow/under32@2097152", Expect::survived(), Expect::caught("hakmem: free(): heap underflow detected at")),
     // use after free
-    ("uaf/write@8", Expect::survived().with(&["forged"])),
-    ("uaf/write@4096", Expect::survived().with(&["forged"])),
-    ("uaf/write@262144", Expect::crashed_later(libc::SIGSEGV).with(&["forged"])),
-    ("uaf/write@2097152", Expect::survived()),
+    (
+        "uaf/write@8",
+        Expect::survived().with(&["forged"]),
+        Expect::caught_later("hakmem: malloc(): corrupted free list (write after free?) detected at"),
+    ),
+    (
+        "uaf/write@4096",
+        Expect::survived().with(&["forged"]),
+        Expect::caught_later("hakmem: malloc(): corrupted free list (write after free?) detected at"),
+    ),
+    (
+        "uaf/write@262144",
+        Expect::crashed_later(libc::SIGSEGV).with(&["forged"]),
+        Expect::caught_later("hakmem: malloc(): corrupted free list (write after free?) detected at"),
+    ),
+    ("uaf/write@2097152", Expect::survived(), Expect::crashed_at_access(libc::SIGSEGV)),
     // huge sizes: NULL with errno, never a crash
-    ("huge/malloc_max", Expect::error("ENOMEM")),
-    ("huge/malloc_over_ptrdiff", Expect::error("ENOMEM")),
-    ("huge/calloc_overflow", Expect::error("ENOMEM")),
-    ("huge/realloc_max", Expect::error("ENOMEM")),
-    ("huge/reallocarray_overflow", Expect::error("ENOMEM")),
-    ("huge/aligned_alloc_huge", Expect::error("ENOMEM")),
-    ("huge/memalign_huge", Expect::error("ENOMEM")),
-    ("huge/posix_memalign_huge", Expect::error("ENOMEM")),
-    ("huge/posix_memalign_align", Expect::error("EINVAL")),
+    ("huge/malloc_max", Expect::error("ENOMEM"), Expect::error("ENOMEM")),
+    ("huge/malloc_over_ptrdiff", Expect::error("ENOMEM"), Expect::error("ENOMEM")),
+    ("huge/calloc_overflow", Expect::error("ENOMEM"), Expect::error("ENOMEM")),
+    ("huge/realloc_max", Expect::error("ENOMEM"), Expect::error("ENOMEM")),
+    ("huge/reallocarray_overflow", Expect::error("ENOMEM"), Expect::error("ENOMEM")),
+    ("huge/aligned_alloc_huge", Expect::error("ENOMEM"), Expect::error("ENOMEM")),
+    ("huge/memalign_huge", Expect::error("ENOMEM"), Expect::error("ENOMEM")),
+    ("huge/posix_memalign_huge", Expect::error("ENOMEM"), Expect::error("ENOMEM")),
+    ("huge/posix_memalign_align", Expect::error("EINVAL"), Expect::error("EINVAL")),
 ];
 
 /// Children run at once (2 cores; most of a case is process start-up).
 const JOBS: usize = 4;
 
 /// The columns: the reference first, hakmem last.
-const CONFIGS: [Config; 2] = [GLIBC, HAKMEM];
+const CONFIGS: [Config; 3] = [GLIBC, HAKMEM, HAKMEM_SECURE];
 
 fn results() -> &'static Results {
     static R: OnceLock<Results> = OnceLock::new();
     R.get_or_init(|| run_all(&catalogue(), &CONFIGS, JOBS))
 }
 
-fn expected(case: &Case) -> Expect {
+/// The expected outcome of `case` in column `k` of [`CONFIGS`] (1: hakmem,
+/// 2: hakmem secure).
+fn expected_in(case: &Case, k: usize) -> Expect {
     let id = case.id();
-    EXPECTED.iter().find(|(k, _)| *k == id).map(|(_, e)| *e).unwrap_or_else(|| panic!("no EXPECTED row for {id}"))
+    EXPECTED
+        .iter()
+        .find(|(c, _, _)| *c == id)
+        .map(|&(_, d, s)| if k == 1 { d } else { s })
+        .unwrap_or_else(|| panic!("no EXPECTED row for {id}"))
+}
+
+/// The expected outcome of `case` in the default configuration.
+fn expected(case: &Case) -> Expect {
+    expected_in(case, 1)
 }
 
 /// Compares hakmem's outcome of every case of `program` with [`EXPECTED`];
@@ -107,23 +291,26 @@ fn expected(case: &Case) -> Expect {
 fn check_family(program: &str) {
     let mut failures = Vec::new();
     for (case, runs) in results().iter().filter(|(c, _)| c.program == program) {
-        let want = expected(case);
-        let got = &runs[CONFIGS.len() - 1];
-        if !want.matches(&got.outcome) {
-            let verdict = if got.outcome.is_caught() && !want.is_caught() {
-                "detection IMPROVED: update EXPECTED in tests/security/tests/security.rs and regenerate \
-                 docs/security.md (HAKMEM_SECURITY_TABLE)"
-            } else {
-                "REGRESSION (or a changed message): hakmem no longer does what docs/security.md says"
-            };
-            failures.push(format!(
-                "{}: expected {:?}, got {}\n  {verdict}\n  glibc: {}\n{}",
-                case.id(),
-                want,
-                got.outcome.cell(),
-                runs[0].outcome.cell(),
-                got.report
-            ));
+        for (k, config) in CONFIGS.iter().enumerate().skip(1) {
+            let want = expected_in(case, k);
+            let got = &runs[k];
+            if !want.matches(&got.outcome) {
+                let verdict = if got.outcome.is_caught() && !want.is_caught() {
+                    "detection IMPROVED: update EXPECTED in tests/security/tests/security.rs and regenerate \
+                     docs/security.md (HAKMEM_SECURITY_TABLE)"
+                } else {
+                    "REGRESSION (or a changed message): hakmem no longer does what docs/security.md says"
+                };
+                failures.push(format!(
+                    "{} ({}): expected {:?}, got {}\n  {verdict}\n  glibc: {}\n{}",
+                    case.id(),
+                    config.name,
+                    want,
+                    got.outcome.cell(),
+                    runs[0].outcome.cell(),
+                    got.report
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{} case(s) differ from EXPECTED:\n\n{}", failures.len(), failures.join("\n\n"));
@@ -134,10 +321,10 @@ fn check_family(program: &str) {
 fn every_case_has_exactly_one_expectation() {
     let ids: Vec<String> = catalogue().iter().map(Case::id).collect();
     for id in &ids {
-        let n = EXPECTED.iter().filter(|(k, _)| k == id).count();
+        let n = EXPECTED.iter().filter(|(k, _, _)| k == id).count();
         assert_eq!(n, 1, "{id}: {n} rows in EXPECTED");
     }
-    for (k, _) in EXPECTED {
+    for (k, _, _) in EXPECTED {
         assert!(ids.iter().any(|id| id == k), "EXPECTED row {k} is not a case of the catalogue");
     }
 }
