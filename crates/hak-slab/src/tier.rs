@@ -59,6 +59,8 @@ impl SlabTier {
                 dirty_of: [PagePtr::NULL; MAX_CLASSES],
                 clean: PagePtr::NULL,
                 hints: [PagePtr::NULL; MAX_CLASSES],
+                peak_in_use: 0,
+                peak_ms: 0,
             }),
             segs: stat::AtomicPtr::new(ptr::null_mut()),
             stats: TierStats::new(),
