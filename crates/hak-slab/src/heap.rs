@@ -190,24 +190,10 @@ impl Heap {
                 }
                 self.detach(pg);
             }
-            loop {
-                let pg = tier.take_abandoned(class, self);
-                if pg.is_null() {
-                    break;
-                }
-                self.adopt(pg);
-                if pg.class() as usize != class {
-                    if pg.used() == 0 {
-                        tier.release_page(pg);
-                    } else {
-                        self.link(pg);
-                    }
-                } else if self.refill(pg) {
-                    self.make_cur(class, pg);
-                    return Self::pop(pg);
-                } else {
-                    self.detach(pg);
-                }
+            let pg = self.adopt_serving(class, Self::refill);
+            if !pg.is_null() {
+                self.make_cur(class, pg);
+                return Self::pop(pg);
             }
             let pg = tier.acquire_page(class, self);
             if pg.is_null() {
@@ -218,6 +204,43 @@ impl Heap {
             }
             self.make_cur(class, pg);
             Self::pop(pg)
+        }
+    }
+
+    /// Adopts abandoned pages of `class` until one that `refill` gives a
+    /// free block: that page is returned, owned and on no list (null if
+    /// none). Adopted pages of another class (reused since they were hinted)
+    /// go back to the tier when empty, else on this heap's partial list;
+    /// pages of `class` with no free block are detached again.
+    ///
+    /// # Safety
+    /// As [`Heap::alloc`]; `refill` is [`Heap::refill`] or its secure twin.
+    pub(crate) unsafe fn adopt_serving(
+        &mut self,
+        class: usize,
+        refill: unsafe fn(&mut Heap, PagePtr) -> bool,
+    ) -> PagePtr {
+        // SAFETY: every page adopted here is ours.
+        unsafe {
+            let tier = &*self.tier;
+            loop {
+                let pg = tier.take_abandoned(class, self);
+                if pg.is_null() {
+                    return pg;
+                }
+                self.adopt(pg);
+                if pg.class() as usize != class {
+                    if pg.used() == 0 {
+                        tier.release_page(pg);
+                    } else {
+                        self.link(pg);
+                    }
+                } else if refill(self, pg) {
+                    return pg;
+                } else {
+                    self.detach(pg);
+                }
+            }
         }
     }
 

@@ -34,24 +34,10 @@ impl Heap {
                 self.unlink(pg);
                 self.detach(pg);
             }
-            loop {
-                let pg = tier.take_abandoned(class, self);
-                if pg.is_null() {
-                    break;
-                }
-                self.adopt(pg);
-                if pg.class() as usize != class {
-                    if pg.used() == 0 {
-                        tier.release_page(pg);
-                    } else {
-                        self.link(pg);
-                    }
-                } else if self.refill_secure(pg) {
-                    self.link(pg);
-                    return pop_secure(pg);
-                } else {
-                    self.detach(pg);
-                }
+            let pg = self.adopt_serving(class, Self::refill_secure);
+            if !pg.is_null() {
+                self.link(pg);
+                return pop_secure(pg);
             }
             let pg = tier.acquire_page(class, self);
             if pg.is_null() {
