@@ -1,72 +1,88 @@
 /*
- * sites -- several call sites with different lifetimes and growth: what
- * per-call-site rules (hakmem's site rules) are for.
+ * sites -- a compiler-like program whose call sites differ in lifetime:
+ * what per-call-site rules (hakmem's site rules) are for.
  *
  *   usage: sites seconds seed
  *
- * Four allocation sites, each a distinct non-inlined function (so each has
- * its own return address):
- * - site_long: long-lived blocks of 8..64 KiB (log-uniform), a set of 1024
- *   of which one is replaced every 16 rounds;
- * - site_short: short-lived blocks of the same sizes, 64 per round,
- *   allocated interleaved with the round's other work and all freed at its
- *   end (they share pages with the long-lived ones unless the allocator
- *   keeps them apart, and those pages can then never be returned);
- * - site_grow: a buffer grown by realloc (x1.5 + 1 KiB) from 1 KiB to
- *   1 MiB, then freed and started again, 4 steps per round;
- * - site_big: long-lived blocks of 2 MiB, a set of 16 of which one is
- *   replaced every 64 rounds.
- * Every block is written (one byte per 4 KiB page). Metrics: `Throughput`
- * = mallocs, frees and reallocs per second; peak RSS (VmHWM, printed at exit).
+ * The program compiles modules, one after another, until `seconds` have
+ * passed (at least MIN_MODULES). A module is FUNCS functions compiled in
+ * turn (the phases). Each function has a size of its own: its blocks are
+ * uniform in [s, s + s/8], s log-uniform in 33..256 KiB (seeded), so
+ * consecutive functions mostly use different size classes. Two call
+ * sites, each a distinct non-inlined function (its own return address):
+ * - site_scratch: per-function scratch buffers (token buffers, work
+ *   lists), SCRATCH per function in a FIFO of LIVE: each is freed LIVE
+ *   allocations after it was made, the last LIVE when the function ends;
+ * - site_keep: the function's long-lived result (its tree and symbols),
+ *   one block per KEEP_EVERY scratch buffers, of the same sizes, allocated
+ *   among them and kept until the module ends.
+ * An allocator that serves both sites from the same pages leaves every
+ * function's pages pinned by its long-lived blocks when its scratch is
+ * freed; the next function needs other size classes, so it takes new
+ * pages, and the resident set grows with the number of functions. One that
+ * keeps the long-lived blocks apart empties the scratch pages at the end
+ * of each function and reuses them for the next. Every block is written
+ * (one byte per 4 KiB page). Each module is the same program (the same
+ * seed), so the peak does not depend on how many modules ran.
+ * Metrics: `Throughput` = mallocs and frees per second; peak RSS (VmHWM,
+ * printed at exit).
  */
 #include "bench.h"
 
-#define LONG_N 1024
-#define SHORT_N 64
-#define BIG_N 16
-#define BIG_SIZE (2u << 20)
-#define GROW_MAX (1u << 20)
+#define FUNCS 32
+#define SCRATCH 1536
+#define LIVE 192
+#define KEEP_EVERY 128
+#define MIN_MODULES 2
+#define BAND_MIN (33u << 10)
+#define BAND_MAX (256u << 10)
 
 static void touch(char *p, size_t n) {
     for (size_t off = 0; off < n; off += 4096) p[off] = (char)off;
     p[n - 1] = 1;
 }
 
-__attribute__((noinline)) static char *site_long(uint64_t *rng) {
-    size_t n = rng_logsize(rng, 8 << 10, 64 << 10);
+__attribute__((noinline)) static char *site_scratch(size_t n) {
     char *p = xmalloc(n);
     touch(p, n);
     return p;
 }
 
-__attribute__((noinline)) static char *site_short(uint64_t *rng) {
-    size_t n = rng_logsize(rng, 8 << 10, 64 << 10);
+/* Not the same code as site_scratch (so the compiler cannot fold the two
+ * into one function, one call site): the block starts with its size. */
+__attribute__((noinline)) static char *site_keep(size_t n) {
     char *p = xmalloc(n);
     touch(p, n);
+    memcpy(p, &n, sizeof n);
     return p;
 }
 
-__attribute__((noinline)) static char *site_grow(char *p, size_t *len) {
-    size_t n = *len == 0 ? 1024 : *len + *len / 2 + 1024;
-    char *q = realloc(p, n);
-    if (q == NULL) {
-        fprintf(stderr, "sites: realloc(%zu) returned NULL\n", n);
-        exit(1);
+/* One module: FUNCS functions; returns the mallocs and frees it made. */
+static uint64_t module(uint64_t seed) {
+    static char *keep[FUNCS * (SCRATCH / KEEP_EVERY)];
+    char *fifo[LIVE];
+    uint64_t rng = rng_seed(seed), ops = 0;
+    size_t nkeep = 0;
+    for (int f = 0; f < FUNCS; f++) {
+        size_t s = rng_logsize(&rng, BAND_MIN, BAND_MAX);
+        for (int i = 0; i < SCRATCH; i++) {
+            if (i >= LIVE) {
+                free(fifo[i % LIVE]);
+                ops++;
+            }
+            fifo[i % LIVE] = site_scratch(rng_range(&rng, s, s + s / 8));
+            ops++;
+            if (i % KEEP_EVERY == KEEP_EVERY - 1) {
+                keep[nkeep++] = site_keep(rng_range(&rng, s, s + s / 8));
+                ops++;
+            }
+        }
+        for (int i = 0; i < LIVE; i++) free(fifo[i]);
+        ops += LIVE;
     }
-    if (*len > 0 && q[*len - 1] != (char)(*len - 1)) {
-        fprintf(stderr, "sites: realloc lost the contents of a %zu-byte buffer\n", *len);
-        exit(1);
-    }
-    for (size_t off = *len; off < n; off += 4096) q[off] = (char)off;
-    q[n - 1] = (char)(n - 1);
-    *len = n;
-    return q;
-}
-
-__attribute__((noinline)) static char *site_big(void) {
-    char *p = xmalloc(BIG_SIZE);
-    touch(p, BIG_SIZE);
-    return p;
+    for (size_t i = 0; i < nkeep; i++) free(keep[i]);
+    ops += nkeep;
+    return ops;
 }
 
 int main(int argc, char **argv) {
@@ -78,66 +94,20 @@ int main(int argc, char **argv) {
     double seconds = arg_seconds(argv[1], "seconds");
     uint64_t seed = arg_u64(argv[2], "seed", 0, UINT64_MAX);
     bench_allocator_check();
-    printf("sites: seconds=%g; long-lived %d x 8-64 KiB, short-lived %d x 8-64 KiB per round, realloc growth "
-           "1 KiB-1 MiB, long-lived %d x 2 MiB; seed=%llu\n",
-           seconds, LONG_N, SHORT_N, BIG_N, (unsigned long long)seed);
+    printf("sites: seconds=%g; modules of %d functions (blocks of 33..288 KiB, one size band per function), "
+           "each %d scratch blocks (%d live) and one long-lived block per %d kept to the module's end; seed=%llu\n",
+           seconds, FUNCS, SCRATCH, LIVE, KEEP_EVERY, (unsigned long long)seed);
     fflush(stdout);
 
-    uint64_t rng = rng_seed(seed);
-    static char *longs[LONG_N];
-    static char *bigs[BIG_N];
-    char *shorts[SHORT_N];
-    char *grow = NULL;
-    size_t grow_len = 0;
-    uint64_t ops = 0, rounds = 0;
+    uint64_t ops = 0, modules = 0;
     double start = now_seconds(), elapsed;
-    /* The long-lived sets build up during the first rounds, interleaved
-     * with the short-lived blocks, as a server's caches fill. */
-    size_t nlong = 0, nbig = 0;
     do {
-        for (int i = 0; i < SHORT_N; i++) {
-            shorts[i] = site_short(&rng);
-            ops++;
-            if (i % 8 == 0 && nlong < LONG_N) {
-                longs[nlong++] = site_long(&rng);
-                ops++;
-            }
-        }
-        for (int s = 0; s < 4; s++) {
-            if (grow_len >= GROW_MAX) {
-                free(grow);
-                grow = NULL;
-                grow_len = 0;
-                ops++;
-            }
-            grow = site_grow(grow, &grow_len);
-            ops++;
-        }
-        if (nbig < BIG_N) {
-            bigs[nbig++] = site_big();
-            ops++;
-        } else if (rounds % 64 == 0) {
-            size_t k = rng_range(&rng, 0, BIG_N - 1);
-            free(bigs[k]);
-            bigs[k] = site_big();
-            ops += 2;
-        }
-        if (nlong == LONG_N && rounds % 16 == 0) {
-            size_t k = rng_range(&rng, 0, LONG_N - 1);
-            free(longs[k]);
-            longs[k] = site_long(&rng);
-            ops += 2;
-        }
-        for (int i = 0; i < SHORT_N; i++) free(shorts[i]);
-        ops += SHORT_N;
-        rounds++;
+        ops += module(seed);
+        modules++;
         elapsed = now_seconds() - start;
-    } while (elapsed < seconds);
+    } while (elapsed < seconds || modules < MIN_MODULES);
 
-    for (size_t i = 0; i < nlong; i++) free(longs[i]);
-    for (size_t i = 0; i < nbig; i++) free(bigs[i]);
-    free(grow);
-    printf("rounds = %llu, long-lived built = %zu, big built = %zu\n", (unsigned long long)rounds, nlong, nbig);
-    print_throughput(ops, elapsed, "mallocs, frees and reallocs of 4 call sites");
+    printf("modules = %llu\n", (unsigned long long)modules);
+    print_throughput(ops, elapsed, "mallocs and frees of 2 call sites");
     return 0;
 }

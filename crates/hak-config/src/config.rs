@@ -22,6 +22,11 @@ pub struct Tunables {
     /// Length of one ELO epoch in ms (`HAKMEM_ELO_EPOCH_MS`, default 200;
     /// 0 counts as 1). Rendered only when ELO is on.
     pub elo_epoch_ms: u64,
+    /// Site rules sample about one request above 32 KiB in this many
+    /// (`HAKMEM_SITE_SAMPLE`, default 64; rounded down to a power of two,
+    /// 0 counts as 1, above 2^30 as 2^30). Rendered only when
+    /// `SITE_RULES` is on.
+    pub site_sample: u64,
     /// Respond to memory pressure: purge at once and shrink the caches
     /// near the memory cgroup's limit or under pressure stall
     /// (`HAKMEM_PRESSURE`, default on). Rendered only when off.
@@ -47,6 +52,7 @@ impl Tunables {
         free_pages_keep: 16,
         thread_cache_kb: 256,
         elo_epoch_ms: 200,
+        site_sample: 64,
         pressure: true,
         pressure_pct: 90,
         pressure_psi: 10,
@@ -109,7 +115,7 @@ impl Config {
     }
 
     /// Renders `mode=minimal features=TINY_POOL|... bigcache_entries=32 bigcache_max_mb=256
-    /// decay_ms=500 free_pages_keep=16 thread_cache_kb=256` (plus ` elo_epoch_ms=200` when ELO is on,
+    /// decay_ms=500 free_pages_keep=16 thread_cache_kb=256` (plus ` elo_epoch_ms=200` when ELO is on, ` site_sample=64` when SITE_RULES is on,
     /// ` pressure=off` when the pressure response is off, its thresholds when they are not the
     /// defaults; one line, no newline) into `buf`; returns the
     /// bytes written. [`LINE_MAX`] bytes always suffice; a smaller buffer cuts the text.
@@ -133,6 +139,10 @@ impl Config {
         if self.features.contains(Features::ELO) {
             out.str(" elo_epoch_ms=");
             out.num(t.elo_epoch_ms);
+        }
+        if self.features.contains(Features::SITE_RULES) {
+            out.str(" site_sample=");
+            out.num(t.site_sample);
         }
         if !t.pressure {
             out.str(" pressure=off");

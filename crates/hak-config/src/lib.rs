@@ -36,7 +36,7 @@
 //! | `HAKMEM_L25_POOL` | L2.5 pool (32 KiB–1 MiB) | on |
 //! | `HAKMEM_BIGCACHE` | cache of released big mappings | on |
 //! | `HAKMEM_ELO` | learning, one at a time, of the big-block cache's capacity, the decay interval and the thread-cache budget while the program runs | `learning`, `research` |
-//! | `HAKMEM_SITE_RULES` | per-call-site rules (no effect yet: the router does not consult them) | `research` |
+//! | `HAKMEM_SITE_RULES` | per-call-site rules: call sites whose blocks above 32 KiB outlive the others of their size get mappings of their own | `research` |
 //! | `HAKMEM_BATCH_MADVISE` | batched, decayed `madvise` of freed memory | on |
 //! | `HAKMEM_THP` | transparent huge pages for big mappings | `balanced` and up |
 //! | `HAKMEM_STATS` | print per-tier counters at exit | off |
@@ -55,6 +55,7 @@
 //! | `HAKMEM_FREE_PAGES_KEEP` | 16 | empty pages a tier keeps committed |
 //! | `HAKMEM_THREAD_CACHE_KB` | 256 | per class, KiB of freed blocks a thread keeps for reuse (at least 16 blocks of a class up to 64 KiB; 0: none) |
 //! | `HAKMEM_ELO_EPOCH_MS` | 200 | length of one ELO epoch (with `HAKMEM_ELO`); 0 counts as 1 |
+//! | `HAKMEM_SITE_SAMPLE` | 64 | site rules sample about one request above 32 KiB in this many (with `HAKMEM_SITE_RULES`; a power of two, 0 counts as 1) |
 //! | `HAKMEM_PRESSURE` | on | boolean: respond to memory pressure (near the memory cgroup's limit, or pressure stall): purge freed memory at once, shrink the thread caches and the big-block cache, back to the configured values when it is gone; each change printed with `HAKMEM_VERBOSE` |
 //! | `HAKMEM_PRESSURE_PCT` | 90 | near the limit: the cgroup's usage at this % of its lower limit (`memory.max`, `memory.high`; v1 `memory.limit_in_bytes`) or above; over when below 10 points less (1..100) |
 //! | `HAKMEM_PRESSURE_PSI` | 10 | under pressure: `some avg10` of the cgroup's `memory.pressure` (else `/proc/pressure/memory`) at this % or above; over below half of it (0: ignored) |

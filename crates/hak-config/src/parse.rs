@@ -117,6 +117,9 @@ pub fn parse_with<'v>(lookup: impl Fn(&[u8]) -> Option<&'v [u8]>, mut report: im
         free_pages_keep: read(l, r, "HAKMEM_FREE_PAGES_KEEP", parse_usize, INT_EXPECTED).unwrap_or(d.free_pages_keep),
         thread_cache_kb: read(l, r, "HAKMEM_THREAD_CACHE_KB", parse_usize, INT_EXPECTED).unwrap_or(d.thread_cache_kb),
         elo_epoch_ms: read(l, r, "HAKMEM_ELO_EPOCH_MS", parse_u64, INT_EXPECTED).unwrap_or(d.elo_epoch_ms).max(1),
+        site_sample: read(l, r, "HAKMEM_SITE_SAMPLE", parse_u64, INT_EXPECTED)
+            .unwrap_or(d.site_sample)
+            .clamp(1, 1 << 30),
         pressure: read(l, r, "HAKMEM_PRESSURE", parse_bool, BOOL_EXPECTED).unwrap_or(d.pressure),
         pressure_pct: read(l, r, "HAKMEM_PRESSURE_PCT", parse_u64, INT_EXPECTED)
             .unwrap_or(d.pressure_pct)

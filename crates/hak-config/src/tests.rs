@@ -170,6 +170,7 @@ fn config_line() {
         free_pages_keep: big,
         thread_cache_kb: big,
         elo_epoch_ms: u64::MAX,
+        site_sample: u64::MAX,
         pressure: true,
         pressure_pct: u64::MAX,
         pressure_psi: u64::MAX,
@@ -180,7 +181,7 @@ fn config_line() {
     assert!(
         n < LINE_MAX
             && buf[..n].ends_with(
-                b"elo_epoch_ms=18446744073709551615 pressure_pct=18446744073709551615 pressure_psi=18446744073709551615"
+                b"elo_epoch_ms=18446744073709551615 site_sample=18446744073709551615 pressure_pct=18446744073709551615 pressure_psi=18446744073709551615"
             ),
         "{n}"
     );
@@ -230,6 +231,23 @@ fn elo_epoch_length() {
     assert_eq!(parse(&[("HAKMEM_ELO_EPOCH_MS", "0")]).0.tunables.elo_epoch_ms, 1);
     let (c, msgs) = parse(&[("HAKMEM_ELO_EPOCH_MS", "-3")]);
     assert_eq!((c.tunables.elo_epoch_ms, msgs.len()), (200, 1));
+}
+
+#[test]
+fn site_sample_interval() {
+    assert_eq!(parse(&[]).0.tunables.site_sample, 64);
+    assert_eq!(parse(&[("HAKMEM_SITE_SAMPLE", "1")]).0.tunables.site_sample, 1);
+    // 0 would never sample: it counts as 1; huge values stop at 2^30.
+    assert_eq!(parse(&[("HAKMEM_SITE_SAMPLE", "0")]).0.tunables.site_sample, 1);
+    assert_eq!(parse(&[("HAKMEM_SITE_SAMPLE", "99999999999")]).0.tunables.site_sample, 1 << 30);
+    let (c, msgs) = parse(&[("HAKMEM_SITE_SAMPLE", "often")]);
+    assert_eq!((c.tunables.site_sample, msgs.len()), (64, 1));
+    // Rendered only with site rules on.
+    let mut buf = [0u8; LINE_MAX];
+    let n = parse(&[("HAKMEM_SITE_SAMPLE", "8")]).0.render(&mut buf);
+    assert!(!buf[..n].windows(11).any(|w| w == b"site_sample"));
+    let n = parse(&[("HAKMEM_SITE_SAMPLE", "8"), ("HAKMEM_SITE_RULES", "1")]).0.render(&mut buf);
+    assert!(buf[..n].ends_with(b" site_sample=8"), "{}", core::str::from_utf8(&buf[..n]).unwrap());
 }
 
 #[test]

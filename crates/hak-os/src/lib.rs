@@ -19,6 +19,8 @@
 #![cfg_attr(not(loom), no_std)]
 #![warn(missing_docs)]
 
+#[cfg(target_arch = "x86_64")]
+pub mod caller;
 pub mod diag;
 pub mod env;
 #[cfg(any(feature = "fault-injection", doc))]

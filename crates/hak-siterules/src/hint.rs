@@ -93,7 +93,7 @@ pub const GROW_DIV: u32 = 4;
 /// young (`young × 4 ≤ samples`; blocks still alive count as not young,
 /// see the crate docs), and its blocks are worth segregating only when the
 /// *other* sites' sampled blocks of the same size bucket (log2 of the
-/// size) die young at least one time in `YOUNG_DIV` (`others_young × 4 ≥
+/// size; over the whole run) die young at least one time in `YOUNG_DIV` (`others_young × 4 ≥
 /// others_samples`, with at least [`MIN_SAMPLES`] of them): without that
 /// churn there is nothing to segregate from and a separate page set only
 /// adds a partly filled page.

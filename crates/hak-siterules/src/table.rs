@@ -5,7 +5,7 @@ use core::sync::atomic::{AtomicU32 as StatU32, AtomicU64 as StatU64, Ordering::R
 
 use hak_os::sync::{AtomicU8, AtomicUsize, Ordering};
 
-use crate::hint::{derive, Counts, Hint, BIG_MIN_SIZE, DEFAULT_YOUNG_AGE, HINT_MIN_SIZE};
+use crate::hint::{derive, Counts, Hint, BIG_MIN_SIZE, DEFAULT_YOUNG_AGE, HINT_MIN_SIZE, MIN_SAMPLES};
 use crate::tag::SampleTag;
 
 /// Slots a key may occupy: its home slot (Fibonacci hash of the address)
@@ -20,8 +20,6 @@ pub const AGE_SAMPLES: u32 = 1024;
 
 /// Size buckets (log2 of the size) of the table-wide churn counters.
 const BUCKETS: usize = 64;
-/// A bucket whose sample count reaches this halves its counters.
-const BUCKET_AGE: u32 = 1 << 16;
 
 /// One site: its key (the return address, 0 while free), its hint and its
 /// counters. One cache line, so that two hot sites never share one.
@@ -39,6 +37,15 @@ pub(crate) struct Entry {
     grows: StatU32,
     bytes: StatU64,
     live: StatU64,
+    /// Samples and young frees over the whole run (never aged): what the
+    /// site added to the size buckets, taken off them when its hint asks
+    /// for the *other* sites' churn. Taking its aged counts off instead
+    /// left its forgotten history in the buckets as other sites' blocks,
+    /// and taking the forgotten half off the bucket of its mean size
+    /// emptied that bucket when the site's blocks spread over several (a
+    /// scratch site of 40..450 KiB).
+    all_samples: StatU32,
+    all_young: StatU32,
 }
 
 impl Entry {
@@ -55,6 +62,8 @@ impl Entry {
                 grows: StatU32::new(0),
                 bytes: StatU64::new(0),
                 live: StatU64::new(0),
+                all_samples: StatU32::new(0),
+                all_young: StatU32::new(0),
             }
         }
     }
@@ -77,24 +86,23 @@ impl Entry {
     }
 
     /// Halves the counters of the site's history (a racing increment may
-    /// be lost: statistics, not protocol). Returns the samples and young
-    /// frees taken off and the mean size before, so the table can take the
-    /// same off the size bucket (else the site's forgotten history would
-    /// count as other sites' blocks there).
-    fn age(&self) -> (u32, u32, u64) {
+    /// be lost: statistics, not protocol). Not its lifetime totals: those
+    /// are its share of the size buckets.
+    fn age(&self) {
         let c = self.counts();
         for a in [&self.samples, &self.young, &self.old, &self.grown, &self.grows] {
             a.store(a.load(Relaxed) / 2, Relaxed);
         }
         self.bytes.store(c.bytes / 2, Relaxed);
-        (c.samples - c.samples / 2, c.young - c.young / 2, c.mean_size())
     }
 }
 
-/// Table-wide samples and young frees of one size bucket.
+/// Table-wide samples and young frees of one size bucket, over the whole
+/// run (never aged: a site's own share is taken off with its lifetime
+/// totals, which a site's aging does not touch).
 struct Bucket {
-    samples: StatU32,
-    young: StatU32,
+    samples: StatU64,
+    young: StatU64,
 }
 
 /// The call-site table: `N` entries (a power of two, 8 to 65 536), keyed
@@ -152,7 +160,7 @@ impl<const N: usize> SiteTable<N> {
             let () = Self::VALID;
             SiteTable {
                 entries: entries::<N>(),
-                buckets: [const { Bucket { samples: StatU32::new(0), young: StatU32::new(0) } }; BUCKETS],
+                buckets: [const { Bucket { samples: StatU64::new(0), young: StatU64::new(0) } }; BUCKETS],
                 young_age,
                 sites: StatU32::new(0),
                 samples: StatU64::new(0),
@@ -256,6 +264,36 @@ impl<const N: usize> SiteTable<N> {
         }
     }
 
+    /// [`hint`](Self::hint), and whether `site` still needs samples: true
+    /// when it holds an entry with fewer than [`MIN_SAMPLES`] samples, or
+    /// holds none and its probe window has a free slot (a site that could
+    /// never get an entry never asks for samples). An allocator that
+    /// samples every request of such a site learns a new site's rule after
+    /// its first [`MIN_SAMPLES`] requests instead of after `MIN_SAMPLES`
+    /// times its sampling interval. The same probe as [`hint`](Self::hint).
+    #[inline]
+    pub fn query(&self, site: usize, size: usize) -> (Hint, bool) {
+        if size <= HINT_MIN_SIZE || site == 0 {
+            return (Hint::None, false);
+        }
+        let h = Self::home(site);
+        for i in 0..PROBE {
+            let e = self.slot(h + i);
+            let k = e.key.load(Ordering::Relaxed);
+            if k == site {
+                let hint = match Hint::from_u8(e.hint.load(Ordering::Relaxed)) {
+                    Hint::Big if size < BIG_MIN_SIZE => Hint::None,
+                    h => h,
+                };
+                return (hint, e.samples.load(Relaxed) < MIN_SAMPLES);
+            }
+            if k == 0 {
+                return (Hint::None, true);
+            }
+        }
+        (Hint::None, false)
+    }
+
     /// Records a sampled allocation of `size` bytes from `site` at clock
     /// value `now`, and recomputes the site's hint. Returns the tag the
     /// allocator keeps for the block, or `None` when `site` is 0 or its
@@ -276,16 +314,10 @@ impl<const N: usize> SiteTable<N> {
         e.bytes.fetch_add(size, Relaxed);
         e.live.fetch_add(size, Relaxed);
         self.samples.fetch_add(1, Relaxed);
-        let b = self.bucket(size);
-        if b.samples.fetch_add(1, Relaxed).wrapping_add(1) == BUCKET_AGE {
-            b.samples.store(b.samples.load(Relaxed) / 2, Relaxed);
-            b.young.store(b.young.load(Relaxed) / 2, Relaxed);
-        }
+        e.all_samples.fetch_add(1, Relaxed);
+        self.bucket(size).samples.fetch_add(1, Relaxed);
         if s == AGE_SAMPLES {
-            let (samples, young, mean) = e.age();
-            let b = self.bucket(mean);
-            sub_sat32(&b.samples, samples);
-            sub_sat32(&b.young, young);
+            e.age();
         }
         self.refresh(e);
         Some(tag)
@@ -300,6 +332,7 @@ impl<const N: usize> SiteTable<N> {
         if now.saturating_sub(tag.birth()) < self.young_age {
             e.young.fetch_add(1, Relaxed);
             self.young_frees.fetch_add(1, Relaxed);
+            e.all_young.fetch_add(1, Relaxed);
             self.bucket(size).young.fetch_add(1, Relaxed);
         } else {
             e.old.fetch_add(1, Relaxed);
@@ -346,7 +379,8 @@ impl<const N: usize> SiteTable<N> {
         sub_sat64(&e.bytes, size);
         e.live.fetch_sub(size, Relaxed);
         sub_sat64(&self.samples, 1);
-        sub_sat32(&self.bucket(size).samples, 1);
+        sub_sat32(&e.all_samples, 1);
+        sub_sat64(&self.bucket(size).samples, 1);
         self.forgotten.fetch_add(1, Relaxed);
         self.refresh(e);
     }
@@ -368,8 +402,8 @@ impl<const N: usize> SiteTable<N> {
     fn refresh(&self, e: &Entry) {
         let c = e.counts();
         let b = self.bucket(c.mean_size());
-        let others_young = (b.young.load(Relaxed) as u64).saturating_sub(c.young as u64);
-        let others_samples = (b.samples.load(Relaxed) as u64).saturating_sub(c.samples as u64);
+        let others_young = b.young.load(Relaxed).saturating_sub(e.all_young.load(Relaxed) as u64);
+        let others_samples = b.samples.load(Relaxed).saturating_sub(e.all_samples.load(Relaxed) as u64);
         let h = derive(&c, others_young, others_samples) as u8;
         if e.hint.load(Ordering::Relaxed) != h {
             e.hint.store(h, Ordering::Relaxed);

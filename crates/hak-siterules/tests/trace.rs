@@ -138,3 +138,30 @@ fn a_site_that_changes_is_relearned() {
     let k = flipped.expect("the hint follows the new behaviour");
     assert!((100..250).contains(&k), "flipped after {k} young samples");
 }
+
+/// `query` asks for samples exactly while a site could get an entry and
+/// has fewer than `MIN_SAMPLES`: a new site, a site being learned; not a
+/// settled site, nor one whose window is full of other sites, nor a
+/// request of at most `HINT_MIN_SIZE` bytes.
+#[test]
+fn query_asks_for_samples_until_a_site_is_settled() {
+    let t: SiteTable<PROBE> = SiteTable::new();
+    let site = 1 << 12;
+    assert_eq!(t.query(site, 2 << 20), (Hint::None, true), "a new site");
+    assert_eq!(t.query(site, HINT_MIN_SIZE), (Hint::None, false), "too small");
+    assert_eq!(t.query(0, 2 << 20), (Hint::None, false), "no site");
+    for n in 1..=MIN_SAMPLES {
+        t.record_alloc(site, 2 << 20, 0).unwrap();
+        let want = if n < MIN_SAMPLES { (Hint::None, true) } else { (Hint::Big, false) };
+        assert_eq!(t.query(site, 2 << 20), want, "after {n} samples");
+    }
+    // Big applies from BIG_MIN_SIZE, as `hint` says.
+    assert_eq!(t.query(site, BIG_MIN_SIZE - 1), (Hint::None, false));
+    assert_eq!(t.query(site, 2 << 20).0, t.hint(site, 2 << 20));
+    // Fill the one window: a new site can no longer get an entry.
+    for k in 2..=PROBE {
+        t.record_alloc(k << 12, 4096, 0).unwrap();
+        assert_eq!(t.query(k << 12, 4096), (Hint::None, true));
+    }
+    assert_eq!(t.query(0xdead_0000, 2 << 20), (Hint::None, false), "window full");
+}

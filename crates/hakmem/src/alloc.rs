@@ -176,6 +176,17 @@ pub(crate) unsafe fn try_heap(slot: usize, size: usize, on_null: fn()) -> Option
 /// configuration); bigger ones are big blocks.
 #[inline(never)]
 fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
+    if crate::sites::on() {
+        // A tail jump: the trampoline finds `malloc`'s caller at `[rsp]`.
+        // SAFETY: it forwards two register arguments.
+        return unsafe { crate::sites::alloc_mid(size, on_null) };
+    }
+    alloc_mid_plain(size, on_null)
+}
+
+/// [`alloc_mid_report`]'s body, without site rules.
+#[inline(always)]
+pub(crate) fn alloc_mid_plain(size: usize, on_null: fn()) -> *mut u8 {
     if size <= hak_pool::L25_MAX {
         // SAFETY: an L2.5 class of a size in (L2_MAX, L25_MAX].
         if let Some(p) = unsafe { try_heap(Tier::L25.slot(hak_pool::l25_class_of(size)), size, on_null) } {

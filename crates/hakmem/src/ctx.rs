@@ -35,6 +35,8 @@ pub struct ThreadCtx {
     /// leaves the thread cache for its page, a slow path; added at upkeep,
     /// flush, exit and on a statistics read by this thread).
     returned: [u64; hak_slab::SLOTS],
+    /// Site rules' sampling countdown (`sites.rs`; zero: not started).
+    pub(crate) sites: crate::sites::ThreadSampler,
 }
 
 impl ThreadCtx {
@@ -47,6 +49,7 @@ impl ThreadCtx {
             last_upkeep_ms: 0,
             cache_gen: 0,
             returned: [0; hak_slab::SLOTS],
+            sites: crate::sites::ThreadSampler::new(),
         }
     }
 }

@@ -180,6 +180,9 @@ unsafe fn free_other(e: usize, p: *mut u8) -> bool {
             // SAFETY: entry tagged big for p.
             unsafe { crate::secure::check_free_big(e, p) };
         }
+        if crate::sites::on() {
+            crate::sites::on_free_big(p);
+        }
         // SAFETY: entry tagged big for p.
         unsafe { hak_bigcache::free(e, p) };
         return true;

@@ -73,6 +73,9 @@ pub fn init() {
         };
         learn::enable(start, hak_elo::Config::DEFAULT.seed, t.elo_epoch_ms, t.verbose);
     }
+    if f.contains(Features::SITE_RULES) {
+        crate::sites::enable(t.site_sample);
+    }
     pressure::init(
         t,
         pressure::Configured {
@@ -101,6 +104,7 @@ extern "C" fn prefork() {
         return;
     }
     GLOBAL.raw_lock();
+    crate::sites::LONG.raw_lock();
     for t in TIERS {
         t.prefork();
     }
@@ -122,6 +126,7 @@ fn postfork() {
     }
     // SAFETY: taken by prefork in this thread.
     unsafe {
+        crate::sites::LONG.force_unlock();
         GLOBAL.force_unlock();
     }
 }

@@ -47,6 +47,7 @@ mod learn;
 mod pressure;
 mod realloc;
 mod secure;
+mod sites;
 mod stats;
 mod tls;
 mod trim;
@@ -63,6 +64,7 @@ pub use self::global::HakMem;
 pub use self::info::{snapshot, ClassStats, Stats, TierStats, STATS_CLASSES, STATS_TIERS, STATS_VERSION};
 pub use self::init::init;
 pub use self::realloc::{realloc, REALLOC_MAP_MAX_LIVE, REALLOC_MAP_MIN};
+pub use self::sites::{set_site_sample, site_counts, site_hint};
 pub use self::stats::{print_stats, print_to};
 pub use self::trim::{set_trim_threshold, trim};
 

@@ -72,6 +72,9 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
             // SAFETY: big entry for a live block we own.
             let r = attempt(|| unsafe { hak_bigcache::realloc(e, p, new_size) });
             if !r.is_null() {
+                if crate::sites::on() {
+                    crate::sites::on_realloc_big(p, r, new_size);
+                }
                 return r;
             }
         }
@@ -97,7 +100,7 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
 /// Runs `f`, an allocation the caller can do without (it has a fallback):
 /// when `f` fails, errno is left as it was.
 #[inline]
-fn attempt(f: impl FnOnce() -> *mut u8) -> *mut u8 {
+pub(crate) fn attempt(f: impl FnOnce() -> *mut u8) -> *mut u8 {
     let mut q = ptr::null_mut();
     map::quiet(|| {
         q = f();

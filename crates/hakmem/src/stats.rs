@@ -129,13 +129,14 @@ fn class_line(c: &ClassStats) -> Line {
 }
 
 /// Prints the statistics report ([`print_to`]) to stderr, then the
-/// learning driver's lines.
+/// learning driver's, the pressure response's and site rules' lines.
 pub fn print_stats() {
     let st = snapshot();
     let fd = out_fd();
     print_to(&st, &mut |b| hak_os::diag::write_fd(fd, b));
     crate::learn::print_stats(fd);
     crate::pressure::print_stats(fd);
+    crate::sites::print_stats(&mut |b| hak_os::diag::write_fd(fd, b));
 }
 
 /// `atexit` hook installed when statistics are enabled.
