@@ -174,17 +174,31 @@ pub(crate) unsafe fn try_heap(slot: usize, size: usize, on_null: fn()) -> Option
 /// for smaller sizes, a tier switched off never gets pages or cached
 /// blocks, so its sizes miss and the slow path routes them by
 /// configuration); bigger ones are big blocks.
+///
+/// The bound is [`MID_FAST_LIMIT`] (a load in the compare, no instruction
+/// more than a constant): with site rules on it excludes every L2.5 size,
+/// so those requests and big ones leave by a tail jump to the site rules'
+/// trampoline, which finds `malloc`'s caller at `[rsp]` (`sites.rs`).
 #[inline(never)]
 fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
-    if crate::sites::on() {
-        // A tail jump: the trampoline finds `malloc`'s caller at `[rsp]`.
-        // SAFETY: it forwards two register arguments.
-        return unsafe { crate::sites::alloc_mid(size, on_null) };
+    if size < MID_FAST_LIMIT.load(Ordering::Relaxed) {
+        // SAFETY: an L2.5 class of a size in (L2_MAX, L25_MAX].
+        if let Some(p) = unsafe { try_heap(Tier::L25.slot(hak_pool::l25_class_of(size)), size, on_null) } {
+            return p;
+        }
+        return alloc_routed_slow(size, on_null);
     }
-    alloc_mid_plain(size, on_null)
+    // SAFETY: the trampoline forwards two register arguments.
+    unsafe { crate::sites::alloc_mid(size, on_null) }
 }
 
-/// [`alloc_mid_report`]'s body, without site rules.
+/// Sizes above L2's and below this take the L2.5 fast path of
+/// `alloc_mid_report`: `L25_MAX + 1`, or `L2_MAX + 1` while site rules
+/// run (set once by `init`).
+pub(crate) static MID_FAST_LIMIT: AtomicUsize = AtomicUsize::new(hak_pool::L25_MAX + 1);
+
+/// The L2.5 fast path and the routed slow path, without site rules (from
+/// the site rules' trampoline).
 #[inline(always)]
 pub(crate) fn alloc_mid_plain(size: usize, on_null: fn()) -> *mut u8 {
     if size <= hak_pool::L25_MAX {

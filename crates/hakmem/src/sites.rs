@@ -7,11 +7,13 @@
 //!
 //! * **Where.** Only requests of the L2.5 sizes (32 KiB .. 1 MiB), on
 //!   their own out-of-line path: C `malloc` reaches `alloc_mid_report` by
-//!   a tail jump, and with site rules on that function tail-jumps to
-//!   [`alloc_mid`], a naked trampoline ([`hak_os::with_return_address!`])
-//!   that reads the return address at `[rsp]`: `malloc`'s caller. Sizes up
-//!   to 32 KiB and their fast path are untouched; with site rules off the
-//!   L2.5 path pays one relaxed load and a branch.
+//!   a tail jump, and with site rules on that function's fast-path bound
+//!   (`MID_FAST_LIMIT`, a load in its compare) excludes the L2.5 sizes, so
+//!   it tail-jumps to [`alloc_mid`], a naked trampoline
+//!   ([`hak_os::with_return_address!`]) that reads the return address at
+//!   `[rsp]`: `malloc`'s caller. Sizes up to 32 KiB and their fast path are
+//!   untouched; with site rules off the L2.5 fast path has the same
+//!   instructions as without them (big requests pass the trampoline).
 //! * **The site.** A return address inside the object that holds hakmem
 //!   itself (a call from `calloc`, `realloc`'s moves, aligned allocation:
 //!   not a tail jump) is no site: [`hak_os::caller::own_text`] gives that
@@ -87,6 +89,7 @@ static OWN_STATE: AtomicU8 = AtomicU8::new(0);
 pub(crate) fn enable(sample: u64) {
     set_sample(sample);
     ON.store(true, Ordering::Relaxed);
+    crate::alloc::MID_FAST_LIMIT.store(hak_pool::L2_MAX + 1, Ordering::Relaxed);
 }
 
 /// Sets the sampling interval (`init`; tests through
@@ -131,21 +134,22 @@ impl ThreadSampler {
 }
 
 hak_os::with_return_address! {
-    /// The L2.5 path with site rules on: [`alloc_mid_at`] with the return
-    /// address on top of the stack (`malloc`'s caller, reached by tail
-    /// jumps from `malloc` and `alloc_mid_report`).
+    /// Requests above L2's that `alloc_mid_report` does not serve on its
+    /// fast path (big ones; every L2.5 size with site rules on):
+    /// [`alloc_mid_at`] with the return address on top of the stack
+    /// (`malloc`'s caller, reached by tail jumps from `malloc` and
+    /// `alloc_mid_report`).
     #[allow(improper_ctypes_definitions)]
     pub(crate) unsafe extern "C" fn alloc_mid(size: usize, on_null: fn()) -> *mut u8 => alloc_mid_at
 }
 
 /// A request of `size` bytes (above 32 KiB) from return address `site`:
-/// a sample or a hinted request gets a mapping of its own, the rest the
-/// usual path.
-#[cold]
+/// with site rules on, a sampled or hinted L2.5 request gets a block of
+/// [`place`]; the rest the usual path.
 #[inline(never)]
 #[allow(improper_ctypes_definitions)]
 extern "C" fn alloc_mid_at(size: usize, on_null: fn(), site: usize) -> *mut u8 {
-    if size <= hak_pool::L25_MAX && !crate::secure::on() && !own(site) {
+    if size <= hak_pool::L25_MAX && on() && !crate::secure::on() && !own(site) {
         let p = place(size, site);
         if !p.is_null() {
             return p;
