@@ -91,7 +91,7 @@ pub const STUDIED: &[Studied] = &[
         feature: "SITE_RULES",
         workload: "sites",
         gain: Measure::PeakRss,
-        why: "segregates long-lived from short-lived blocks and sends large long-lived and realloc-growing sites to fitting tiers: lower peak RSS",
+        why: "learns which call sites allocate blocks above 32 KiB that outlive the churn of their size and serves them from L2.5 pages of their own, so the scratch pages of each phase empty and serve the next phase's size class: lower peak RSS",
     },
 ];
 

@@ -196,7 +196,7 @@ pub const CATALOGUE: &[Spec] = &[
         name: "sites",
         program: &cbuild::SITES,
         kind: Kind::Single,
-        about: "four call sites: long-lived 8..64 KiB blocks, short-lived ones of the same sizes, realloc-grown buffers to 1 MiB, long-lived 2 MiB blocks; metric = mallocs+frees+reallocs per second; peak RSS",
+        about: "a compiler: modules of 32 functions, each with its own size band (33..288 KiB), 1536 short-lived scratch blocks (192 live) and one long-lived block per 128 kept to the module's end, from two call sites; metric = mallocs+frees per second; peak RSS",
         metric: THROUGHPUT,
         also: &[],
     },

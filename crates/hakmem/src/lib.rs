@@ -34,8 +34,8 @@
 // heaps), alloc.rs (routing, the allocation paths), aligned.rs, free.rs,
 // realloc.rs, global.rs (`GlobalAlloc`), info.rs (the statistics
 // snapshot), stats.rs (its report), trim.rs (`malloc_trim`), learn.rs
-// (ELO), pressure.rs (the response to memory pressure); tls.rs holds
-// the thread's slot.
+// (ELO), pressure.rs (the response to memory pressure), sites.rs (site
+// rules); tls.rs holds the thread's slot.
 mod aligned;
 mod alloc;
 mod ctx;
