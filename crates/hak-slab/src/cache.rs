@@ -38,6 +38,17 @@ pub const fn bin_offset(slot: usize) -> usize {
     slot * core::mem::size_of::<Bin>()
 }
 
+/// A cached block: the link, then the key, the address of the bin that
+/// holds it (null once it leaves the bin). A free of a block whose key is
+/// its bin's address is checked against the bin ([`Cache::push_at`]); any
+/// other value (the program's data) skips the check. A word in the block
+/// the free writes anyway (the link shares its line), not a lookup table.
+#[repr(C)]
+struct Cached {
+    next: *mut Block,
+    key: *mut Bin,
+}
+
 /// One class's list of cached blocks.
 #[repr(C)]
 struct Bin {
@@ -59,13 +70,15 @@ struct Bin {
 /// [`Cache::push`] writes an unpinned cache, so a never-written one can
 /// stand in for a thread that has no cache.
 ///
-/// Double frees: a block freed again while it is its bin's last block is
-/// reported ([`Push::DoubleFree`]); one deeper in a bin is cached twice and
-/// later handed out twice, as in jemalloc's and tcmalloc's thread caches
-/// (glibc's tcache finds it with a key in the block's second word, but
-/// loading that word from a cold block costs a cache miss per free: see
-/// docs/decisions/0013). A double free that builds a cycle is reported when
-/// the bin is drained.
+/// Double frees: a block freed again while it is in its bin, wherever in
+/// the bin, is reported ([`Push::DoubleFree`]), as glibc's tcache does: a
+/// cached block's second word holds its bin's address (the key, written by
+/// the push that caches it, cleared by the pop or drain that takes it out),
+/// and a free that finds the key scans the bin for the block (out of line;
+/// the program's data equal to the key by chance costs that scan, nothing
+/// else). Decision 0037. A double free that still builds a cycle (a block
+/// freed into the bin of another thread) is reported when the bin is
+/// drained.
 #[repr(C)]
 pub struct Cache {
     /// First, so that a bin lies at its [`bin_offset`] from the cache.
@@ -105,10 +118,14 @@ pub enum Push {
     Cached,
     /// The bin is full (or caches nothing): free the block to its page.
     Full,
-    /// The block is the one the bin received last: a double free (checked
-    /// before the room, so a first free that filled the bin does not hide
-    /// it). A block deeper in the bin is not found: see [`Cache`].
+    /// The block is in the bin: a double free (checked before the room, so
+    /// a first free that filled the bin does not hide it). See [`Cache`].
     DoubleFree,
+    /// From [`Cache::push_at`] only: the block carries its bin's key, so it
+    /// may be in the bin. Nothing was written; settle it with
+    /// [`Cache::push_suspect`] (out of line, so that the fast path keeps
+    /// its frame).
+    Suspect,
 }
 
 impl Cache {
@@ -160,7 +177,8 @@ impl Cache {
         }
     }
 
-    /// Pops the block freed last into `slot`'s bin; null if it is empty.
+    /// Pops the block freed last into `slot`'s bin (clearing its key); null
+    /// if it is empty.
     ///
     /// # Safety
     /// `this` is a valid cache used by its owning thread only, `slot <=
@@ -178,6 +196,8 @@ impl Cache {
                 let next = (*b).next;
                 (*bin).head = next;
                 (*bin).room += 1;
+                // Handed out: no longer the bin's (see `Cached`).
+                (*(b as *mut Cached)).key = ptr::null_mut();
                 // The next pop reads `next`'s link: start loading it now.
                 crate::page::prefetch(next.cast());
             }
@@ -185,9 +205,9 @@ impl Cache {
         }
     }
 
-    /// Caches block `p` in `slot`'s bin if it has room; reports the bin's
-    /// last block freed again ([`Push::DoubleFree`]). Writes nothing when
-    /// the bin has no room (as every bin of an unpinned cache).
+    /// Caches block `p` in `slot`'s bin if it has room; reports a block of
+    /// the bin freed again ([`Push::DoubleFree`]). Writes nothing when the
+    /// bin has no room (as every bin of an unpinned cache).
     ///
     /// # Safety
     /// `this` is a valid cache used by its owning thread only, `slot <=
@@ -196,12 +216,57 @@ impl Cache {
     #[inline(always)]
     pub unsafe fn push(this: *mut Cache, slot: usize, p: *mut u8) -> Push {
         // SAFETY: forwarded contract.
-        unsafe { Self::push_at(this, bin_offset(slot), p) }
+        unsafe {
+            match Self::push_at(this, bin_offset(slot), p) {
+                Push::Suspect => Self::push_suspect(this, bin_offset(slot), p),
+                r => r,
+            }
+        }
+    }
+
+    /// [`Cache::push_at`] of a block that carries its bin's key
+    /// ([`Push::Suspect`]): [`Push::DoubleFree`] if the bin holds it, else
+    /// (the program's data equal to the key by chance) the push.
+    ///
+    /// # Safety
+    /// As [`Cache::push_at`].
+    #[cold]
+    #[inline(never)]
+    pub unsafe fn push_suspect(this: *mut Cache, bin: usize, p: *mut u8) -> Push {
+        // SAFETY: per contract.
+        unsafe {
+            let bin = this.byte_add(bin) as *mut Bin;
+            if Self::holds(bin, p.cast()) {
+                return Push::DoubleFree;
+            }
+            if (*bin).room == 0 {
+                return Push::Full;
+            }
+            Self::link(bin, p);
+            Push::Cached
+        }
+    }
+
+    /// Puts `p` at the head of `bin`, keyed, and takes one room.
+    ///
+    /// # Safety
+    /// `bin` has room; `p` is a block of its slot that it does not hold.
+    #[inline(always)]
+    unsafe fn link(bin: *mut Bin, p: *mut u8) {
+        // SAFETY: per contract.
+        unsafe {
+            let b = p as *mut Cached;
+            (*b).next = (*bin).head;
+            (*b).key = bin;
+            (*bin).head = b.cast();
+            (*bin).room -= 1;
+        }
     }
 
     /// [`Cache::push`] to the bin at `bin` bytes from the cache: the
     /// [`bin_offset`] of the slot, as a segment record publishes it
-    /// ([`SegMeta::bin_of`](crate::SegMeta::bin_of)).
+    /// ([`SegMeta::bin_of`](crate::SegMeta::bin_of)); a block that carries
+    /// its bin's key is left to [`Cache::push_suspect`] ([`Push::Suspect`]).
     ///
     /// # Safety
     /// As [`Cache::push`], with `bin` the [`bin_offset`] of the slot.
@@ -225,17 +290,42 @@ impl Cache {
             // compiler rebuilt the indexed accesses.)
             #[cfg(target_arch = "x86_64")]
             core::arch::asm!("/* {0} */", inout(reg) bin, options(pure, nomem, nostack, preserves_flags));
-            let b = p as *mut Block;
-            if (*bin).head == b {
-                return Push::DoubleFree;
+            let b = p as *mut Cached;
+            // The key: the bin's address in a cached block's second word
+            // (compared with the register that holds it anyway; the block's
+            // line is written below in any case).
+            if (*b).key == bin {
+                return Push::Suspect;
             }
             if (*bin).room == 0 {
                 return Push::Full;
             }
-            (*b).next = (*bin).head;
-            (*bin).head = b;
-            (*bin).room -= 1;
+            Self::link(bin, p);
             Push::Cached
+        }
+    }
+
+    /// Whether `bin` holds block `b` (whose key says so): a walk of at most
+    /// [`MAX_BIN`] links, out of line. A key equal to the bin's address by
+    /// chance (the program's data) walks the bin and finds nothing.
+    ///
+    /// # Safety
+    /// `bin` is a valid bin of a cache used by the calling thread only.
+    #[cold]
+    #[inline(never)]
+    unsafe fn holds(bin: *mut Bin, b: *mut Block) -> bool {
+        // SAFETY: per contract; cached blocks link to the next one.
+        unsafe {
+            let mut c = (*bin).head;
+            let mut n = 0;
+            while !c.is_null() && n < MAX_BIN {
+                if c == b {
+                    return true;
+                }
+                c = (*c).next;
+                n += 1;
+            }
+            false
         }
     }
 
@@ -291,6 +381,7 @@ impl Cache {
                         hak_os::diag::fatal("free(): thread cache corrupted (double free?) at", b as usize);
                     }
                     let next = (*b).next;
+                    (*(b as *mut Cached)).key = ptr::null_mut();
                     free(b.cast());
                     b = next;
                     n += 1;

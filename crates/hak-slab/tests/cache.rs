@@ -1,8 +1,8 @@
 //! The per-thread block cache on its own: LIFO reuse, capacities from the
-//! byte budget, double-free detection at the bin's head, drain hands every block
-//! back exactly once, and an unpinned cache or a free page's slot caches
-//! nothing. Blocks are plain 64-byte buffers (the cache only uses a block's
-//! first word).
+//! byte budget, double-free detection anywhere in a bin, drain hands every
+//! block back exactly once, and an unpinned cache or a free page's slot
+//! caches nothing. Blocks are plain 64-byte buffers (the cache uses a
+//! block's first two words).
 
 use hak_slab::{slot, Cache, Heap, Push, SlabTier, MAX_BIN, MAX_CACHED, MAX_CLASSES, MIN_BIN, NO_SLOT};
 
@@ -112,6 +112,39 @@ fn a_second_free_of_the_bins_last_block_is_reported_even_in_a_full_bin() {
         let b = Cache::pop(c, s);
         assert_eq!(b, ptr(&mut v, last));
         assert_eq!(Cache::push(c, s, b), Push::Cached);
+    }
+}
+
+#[test]
+fn a_second_free_of_any_block_of_the_bin_is_reported() {
+    let c = pinned(0x100); // 16 blocks of 16 B (= MIN_BIN)
+    let mut v = blocks(MIN_BIN + 1);
+    let s = slot(1, 0);
+    // SAFETY: unused buffers; the second pushes are refused.
+    unsafe {
+        for i in 0..MIN_BIN {
+            assert_eq!(Cache::push(c, s, ptr(&mut v, i)), Push::Cached);
+        }
+        // Every block, deepest (freed first) included, in a full bin.
+        for i in 0..MIN_BIN {
+            assert_eq!(Cache::push(c, s, ptr(&mut v, i)), Push::DoubleFree, "block {i}");
+        }
+        assert_eq!(Cache::cached(c), MIN_BIN);
+        // Blocks that left the bin (pop, drain) can be freed again, even
+        // if the program never wrote them.
+        let b = Cache::pop(c, s);
+        assert_eq!(Cache::push(c, s, b), Push::Cached);
+        Cache::drain(c, |_| {});
+        for i in 0..MIN_BIN {
+            assert_eq!(Cache::push(c, s, ptr(&mut v, i)), Push::Cached, "block {i} after the drain");
+        }
+        // The program's data equal to the key (a copy of a cached block's
+        // second word) costs a scan, not a false report.
+        let key = *ptr(&mut v, 0).cast::<usize>().add(1);
+        *ptr(&mut v, MIN_BIN).cast::<usize>().add(1) = key;
+        assert_eq!(Cache::push(c, s, ptr(&mut v, MIN_BIN)), Push::Full);
+        Cache::drain(c, |_| {});
+        assert_eq!(Cache::push(c, s, ptr(&mut v, MIN_BIN)), Push::Cached);
     }
 }
 

@@ -73,8 +73,30 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
         // A dormant record's bins are full: the push writes nothing.
         match Cache::push_at(ptr::addr_of_mut!((*c).cache), seg.bin_of(p as usize), p) {
             Push::Cached => true,
-            Push::DoubleFree => double_free(p),
             Push::Full => free_past_full_bin(seg, p),
+            Push::Suspect => free_suspect(seg, p),
+            Push::DoubleFree => double_free(p),
+        }
+    }
+}
+
+/// [`free_slab`] of a block that carries its bin's key (`Push::Suspect`):
+/// a double free if the bin holds it, else cached or freed past the bin.
+/// Out of line, reading the context again, as [`free_past_full_bin`].
+///
+/// # Safety
+/// As [`free_past_full_bin`].
+#[cold]
+#[inline(never)]
+unsafe fn free_suspect(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
+    // SAFETY: forwarded contract; `c` is this thread's context or a dormant
+    // record (whose bins never match a key).
+    unsafe {
+        let c = tls::ctx();
+        match Cache::push_suspect(ptr::addr_of_mut!((*c).cache), seg.bin_of(p as usize), p) {
+            Push::Cached => true,
+            Push::DoubleFree => double_free(p),
+            _ => free_past_full_bin(seg, p),
         }
     }
 }
