@@ -73,8 +73,8 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
         // A dormant record's bins are full: the push writes nothing.
         match Cache::push_at(ptr::addr_of_mut!((*c).cache), seg.bin_of(p as usize), p) {
             Push::Cached => true,
-            Push::Full => free_past_full_bin(seg, p),
-            Push::Suspect => free_suspect(seg, p),
+            Push::Full => free_past_full_bin(p, seg),
+            Push::Suspect => free_suspect(p, seg),
             Push::DoubleFree => double_free(p),
         }
     }
@@ -88,7 +88,7 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
 /// As [`free_past_full_bin`].
 #[cold]
 #[inline(never)]
-unsafe fn free_suspect(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
+unsafe fn free_suspect(p: *mut u8, seg: &hak_slab::SegMeta) -> bool {
     // SAFETY: forwarded contract; `c` is this thread's context or a dormant
     // record (whose bins never match a key).
     unsafe {
@@ -96,7 +96,7 @@ unsafe fn free_suspect(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
         match Cache::push_suspect(ptr::addr_of_mut!((*c).cache), seg.bin_of(p as usize), p) {
             Push::Cached => true,
             Push::DoubleFree => double_free(p),
-            _ => free_past_full_bin(seg, p),
+            _ => free_past_full_bin(p, seg),
         }
     }
 }
@@ -112,7 +112,7 @@ unsafe fn free_suspect(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
 /// live block of `seg`.
 #[cold]
 #[inline(never)]
-unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
+unsafe fn free_past_full_bin(p: *mut u8, seg: &hak_slab::SegMeta) -> bool {
     if crate::secure::on() {
         // SAFETY: forwarded contract.
         return unsafe { free_secure(seg, p) };
