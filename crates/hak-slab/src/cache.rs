@@ -49,7 +49,7 @@ struct Cached {
     key: *mut Bin,
 }
 
-/// One class's list of cached blocks.
+/// One class's list of cached blocks, and the class's block-start test.
 #[repr(C)]
 struct Bin {
     head: *mut Block,
@@ -57,9 +57,35 @@ struct Bin {
     room: u32,
     /// Blocks the bin holds at most.
     cap: u32,
+    /// The page-offset mask of the slot's tier (page size - 1); 0 in a bin
+    /// that tests nothing (no tier set its capacities, or `NO_SLOT`).
+    mask: usize,
+    /// `ceil(2^64 / block size)`: `off` (under `mask`) is a multiple of the
+    /// block size exactly when `off * magic mod 2^64 < magic` (Lemire, Kaser
+    /// and Kurz, "Faster remainder by direct computation", 2019: exact for
+    /// `off` and the size below 2^32). 1 in a bin that tests nothing.
+    magic: u64,
 }
 
-/// Cached blocks per slot, owned by one thread (24 bytes per slot).
+impl Bin {
+    const EMPTY: Bin = Bin { head: ptr::null_mut(), room: 0, cap: 0, mask: 0, magic: 1 };
+}
+
+/// The `magic` of [`Bin`] for blocks of `size` bytes (at least 2).
+pub(crate) const fn block_magic(size: usize) -> u64 {
+    u64::MAX / size as u64 + 1
+}
+
+/// Whether `off` (an offset in a page) is a multiple of the block size
+/// whose [`block_magic`] is `magic`: one multiplication and a compare
+/// ([`Cache::push_at`] spells it out on x86-64).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline(always)]
+pub(crate) const fn starts_block(off: usize, magic: u64) -> bool {
+    (off as u64).wrapping_mul(magic) < magic
+}
+
+/// Cached blocks per slot, owned by one thread (40 bytes per slot).
 ///
 /// [`Cache::set_caps`] pins the cache: it fills a table of pointers into
 /// the cache itself, so the cache must not move afterwards (the router's
@@ -95,7 +121,7 @@ pub struct Cache {
 
 /// The bin every slot of an unpinned cache points to: always empty, never
 /// written (a pop writes only a bin whose head is not null).
-static NO_BIN: NoBin = NoBin(Bin { head: ptr::null_mut(), room: 0, cap: 0 });
+static NO_BIN: NoBin = NoBin(Bin::EMPTY);
 struct NoBin(Bin);
 // SAFETY: never written (see above); its only pointer is null.
 unsafe impl Sync for NoBin {}
@@ -121,6 +147,9 @@ pub enum Push {
     /// The block is in the bin: a double free (checked before the room, so
     /// a first free that filled the bin does not hide it). See [`Cache`].
     DoubleFree,
+    /// The pointer does not start a block of its page's class (an
+    /// interior or unaligned pointer); nothing was written.
+    Invalid,
     /// From [`Cache::push_at`] only: the block carries its bin's key, so it
     /// may be in the bin. Nothing was written; settle it with
     /// [`Cache::push_suspect`] (out of line, so that the fast path keeps
@@ -131,8 +160,7 @@ pub enum Push {
 impl Cache {
     /// An empty cache that caches nothing until [`Cache::set_caps`].
     pub const fn new() -> Cache {
-        const B: Bin = Bin { head: ptr::null_mut(), room: 0, cap: 0 };
-        Cache { bins: [B; SLOTS + 1], bin_of: [&NO_BIN.0 as *const Bin as *mut Bin; SLOTS + 1] }
+        Cache { bins: [Bin::EMPTY; SLOTS + 1], bin_of: [&NO_BIN.0 as *const Bin as *mut Bin; SLOTS + 1] }
     }
 
     /// The bin of `slot`, reached from `this` without a reference to the
@@ -149,6 +177,8 @@ impl Cache {
     /// Sets the capacity of every class of `tier`: `budget` bytes' worth of
     /// blocks, at least [`MIN_BIN`] and at most [`MAX_BIN`]; classes above
     /// [`MAX_CACHED`] bytes are not cached, nor any when `budget` is 0.
+    /// Every class of the tier gets its block-start test ([`Push::Invalid`]),
+    /// cached or not.
     /// Call it on an empty cache (a new one, or after
     /// [`Cache::drain`]). Pins the cache (see [`Cache`]).
     ///
@@ -166,6 +196,11 @@ impl Cache {
             for i in 0..=SLOTS {
                 *table.add(i) = Self::bin(this, i);
             }
+            // The free pages' bin tests nothing, in a cache made from
+            // zeroed memory too (its magic would refuse every pointer).
+            let none = Self::bin(this, crate::NO_SLOT);
+            (*none).mask = 0;
+            (*none).magic = 1;
             for (c, &size) in tier.sizes().iter().enumerate() {
                 let size = size as usize;
                 let n =
@@ -173,6 +208,8 @@ impl Cache {
                 let bin = Self::bin(this, slot(tier.index() as usize, c));
                 (*bin).cap = n;
                 (*bin).room = n;
+                (*bin).mask = (1usize << tier.page_shift) - 1;
+                (*bin).magic = block_magic(size);
             }
         }
     }
@@ -205,14 +242,16 @@ impl Cache {
         }
     }
 
-    /// Caches block `p` in `slot`'s bin if it has room; reports a block of
-    /// the bin freed again ([`Push::DoubleFree`]). Writes nothing when the
-    /// bin has no room (as every bin of an unpinned cache).
+    /// Caches block `p` in `slot`'s bin if it has room; reports a pointer
+    /// that starts no block of the slot's class ([`Push::Invalid`]) and a
+    /// block of the bin freed again ([`Push::DoubleFree`]). Writes nothing
+    /// when the bin has no room (as every bin of an unpinned cache).
     ///
     /// # Safety
     /// `this` is a valid cache used by its owning thread only, `slot <=
     /// SLOTS` is the slot of `p`'s page, and `p` is a block (at least 16
-    /// bytes) its caller frees.
+    /// bytes) its caller frees, or a pointer into a block of the slot (which
+    /// it reports).
     #[inline(always)]
     pub unsafe fn push(this: *mut Cache, slot: usize, p: *mut u8) -> Push {
         // SAFETY: forwarded contract.
@@ -290,6 +329,28 @@ impl Cache {
             // compiler rebuilt the indexed accesses.)
             #[cfg(target_arch = "x86_64")]
             core::arch::asm!("/* {0} */", inout(reg) bin, options(pure, nomem, nostack, preserves_flags));
+            // A block starts at a multiple of its size from its page's start
+            // (pages are aligned to their size): one mask, one multiply,
+            // one compare with the magic's line, which the push writes.
+            let mut x = p as usize & (*bin).mask;
+            // The product with the magic in memory: loaded into a register
+            // for the multiply and the compare, it cost one more instruction.
+            #[cfg(target_arch = "x86_64")]
+            core::arch::asm!(
+                "imul {x}, qword ptr [{b} + {m}]",
+                x = inout(reg) x,
+                b = in(reg) bin,
+                m = const core::mem::offset_of!(Bin, magic),
+                options(pure, readonly, nostack)
+            );
+            #[cfg(target_arch = "x86_64")]
+            if x as u64 >= (*bin).magic {
+                return Push::Invalid;
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            if !starts_block(x, (*bin).magic) {
+                return Push::Invalid;
+            }
             let b = p as *mut Cached;
             // The key: the bin's address in a cached block's second word
             // (compared with the register that holds it anyway; the block's
@@ -394,5 +455,26 @@ impl Cache {
 impl Default for Cache {
     fn default() -> Cache {
         Cache::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{block_magic, starts_block};
+    use crate::classes;
+
+    /// The block-start test is exact for every class of the grid at every
+    /// offset of the largest page (1 MiB).
+    #[test]
+    fn starts_block_is_exact_for_every_class() {
+        for class in 0..classes::COUNT {
+            let size = classes::size(class);
+            let magic = block_magic(size);
+            for off in 0..classes::MAX_SIZE {
+                assert_eq!(starts_block(off, magic), off % size == 0, "size {size} offset {off}");
+            }
+        }
+        // A bin that tests nothing (mask 0, magic 1) passes every pointer.
+        assert!(starts_block(0, 1));
     }
 }

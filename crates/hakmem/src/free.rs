@@ -20,10 +20,9 @@ pub fn owns(p: *const u8) -> bool {
 /// Frees `p`. Returns true when `p` was null or hakmem's (now freed), false
 /// when `p` is not hakmem's (it is left untouched). Aborts with a message on
 /// a detected double free (see the thread cache's limits in `hak_slab::Cache`)
-/// or a pointer into the middle of a big block. A pointer into the middle of
-/// a slab block is not detected: its segment and page are found by address,
-/// and the fast paths do not check that it starts a block (as jemalloc's and
-/// tcmalloc's thread caches do not).
+/// and on a pointer that starts no block: a slab pointer is tested against
+/// its page's class by the cache's push (`Push::Invalid`, one multiply), a
+/// big one is looked up exactly.
 ///
 /// # Safety
 /// `p` is null, a live hakmem block, or not hakmem memory at all.
@@ -76,6 +75,7 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
             Push::Full => free_past_full_bin(p, seg),
             Push::Suspect => free_suspect(p, seg),
             Push::DoubleFree => double_free(p),
+            Push::Invalid => invalid_free(p),
         }
     }
 }
@@ -96,6 +96,7 @@ unsafe fn free_suspect(p: *mut u8, seg: &hak_slab::SegMeta) -> bool {
         match Cache::push_suspect(ptr::addr_of_mut!((*c).cache), seg.bin_of(p as usize), p) {
             Push::Cached => true,
             Push::DoubleFree => double_free(p),
+            Push::Invalid => invalid_free(p),
             _ => free_past_full_bin(p, seg),
         }
     }
@@ -185,6 +186,14 @@ pub(crate) unsafe fn free_to_page(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, p:
 #[inline(never)]
 fn double_free(p: *mut u8) -> ! {
     hak_os::diag::fatal("free(): double free detected", p as usize)
+}
+
+/// The report of a slab pointer that starts no block (the message of
+/// secure mode's exact check, `crate::secure`).
+#[cold]
+#[inline(never)]
+fn invalid_free(p: *mut u8) -> ! {
+    hak_os::diag::fatal("free(): invalid pointer (not a block start) detected at", p as usize)
 }
 
 #[cold]
