@@ -230,6 +230,10 @@ const EXPECTED: &[(&str, Expect, Expect)] = &[
         Expect::caught("hakmem: free(): heap underflow detected at"),
     ),
     ("overflow/under32@2097152", Expect::survived(), Expect::caught("hakmem: free(): heap underflow detected at")),
+    ("overflow/linear@8", Expect::crashed_later(libc::SIGSEGV), Expect::crashed_at_access(libc::SIGSEGV)),
+    ("overflow/linear@4096", Expect::survived(), Expect::crashed_at_access(libc::SIGSEGV)),
+    ("overflow/linear@262144", Expect::survived(), Expect::crashed_at_access(libc::SIGSEGV)),
+    ("overflow/linear@2097152", Expect::survived(), Expect::crashed_at_access(libc::SIGSEGV)),
     // use after free
     (
         "uaf/write@8",
