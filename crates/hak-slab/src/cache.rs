@@ -38,15 +38,40 @@ pub const fn bin_offset(slot: usize) -> usize {
     slot * core::mem::size_of::<Bin>()
 }
 
-/// A cached block: the link, then the key, the address of the bin that
-/// holds it (null once it leaves the bin). A free of a block whose key is
-/// its bin's address is checked against the bin ([`Cache::push_at`]); any
-/// other value (the program's data) skips the check. A word in the block
-/// the free writes anyway (the link shares its line), not a lookup table.
+/// A free block as the double-free check sees it: the link, then the key,
+/// a heap token or a cache's address (0 once the block is handed out). A
+/// block in a bin carries its cache's address; a block carved onto a page's
+/// free list and not handed out yet carries the page owner's token (the
+/// router's token is its context, whose first field is its cache: the same
+/// value). A free of a block whose key is the freeing cache's address is
+/// checked against the bin and the page ([`Push::Suspect`]); any other value
+/// (the program's data) skips the check. A word in the block the free writes
+/// anyway (the link shares its line), not a lookup table.
 #[repr(C)]
 struct Cached {
     next: *mut Block,
-    key: *mut Bin,
+    key: usize,
+}
+
+/// Keys block `b`, carved onto the free list of a page owned by `token`
+/// (see [`Cached`]).
+///
+/// # Safety
+/// `b` is a block of at least 16 bytes that nothing else uses.
+#[inline(always)]
+pub(crate) unsafe fn key_carved(b: *mut Block, token: usize) {
+    // SAFETY: per contract.
+    unsafe { (*(b as *mut Cached)).key = token };
+}
+
+/// Clears the key of block `b`, handed out from its page's free list.
+///
+/// # Safety
+/// `b` is a block of at least 16 bytes being handed out.
+#[inline(always)]
+pub(crate) unsafe fn clear_key(b: *mut Block) {
+    // SAFETY: per contract.
+    unsafe { (*(b as *mut Cached)).key = 0 };
 }
 
 /// One class's list of cached blocks, and the class's block-start test.
@@ -98,11 +123,13 @@ pub(crate) const fn starts_block(off: usize, magic: u64) -> bool {
 ///
 /// Double frees: a block freed again while it is in its bin, wherever in
 /// the bin, is reported ([`Push::DoubleFree`]), as glibc's tcache does: a
-/// cached block's second word holds its bin's address (the key, written by
-/// the push that caches it, cleared by the pop or drain that takes it out),
-/// and a free that finds the key scans the bin for the block (out of line;
-/// the program's data equal to the key by chance costs that scan, nothing
-/// else). Decision 0037. A double free that still builds a cycle (a block
+/// cached block's second word holds the cache's address (the key, written
+/// by the push that caches it, cleared by the pop or drain that takes it
+/// out), and a free that finds the key scans the bin for the block (out of
+/// line; the program's data equal to the key by chance costs that scan,
+/// nothing else). Blocks carved and not handed out carry their page owner's
+/// token, which the router makes its cache's address: a free of one by its
+/// owner is found on the page ([`Cache::page_holds`]). Decision 0037. A double free that still builds a cycle (a block
 /// freed into the bin of another thread) is reported when the bin is
 /// drained.
 #[repr(C)]
@@ -150,7 +177,7 @@ pub enum Push {
     /// The pointer does not start a block of its page's class (an
     /// interior or unaligned pointer); nothing was written.
     Invalid,
-    /// From [`Cache::push_at`] only: the block carries its bin's key, so it
+    /// From [`Cache::push_at`] only: the block carries the cache's key, so it
     /// may be in the bin. Nothing was written; settle it with
     /// [`Cache::push_suspect`] (out of line, so that the fast path keeps
     /// its frame).
@@ -234,7 +261,7 @@ impl Cache {
                 (*bin).head = next;
                 (*bin).room += 1;
                 // Handed out: no longer the bin's (see `Cached`).
-                (*(b as *mut Cached)).key = ptr::null_mut();
+                (*(b as *mut Cached)).key = 0;
                 // The next pop reads `next`'s link: start loading it now.
                 crate::page::prefetch(next.cast());
             }
@@ -263,9 +290,10 @@ impl Cache {
         }
     }
 
-    /// [`Cache::push_at`] of a block that carries its bin's key
-    /// ([`Push::Suspect`]): [`Push::DoubleFree`] if the bin holds it, else
-    /// (the program's data equal to the key by chance) the push.
+    /// [`Cache::push_at`] of a block that carries the cache's key
+    /// ([`Push::Suspect`]): [`Push::DoubleFree`] if its bin holds it, else
+    /// (the program's data equal to the key by chance, or a block on its
+    /// page's free list: check [`Cache::page_holds`] first) the push.
     ///
     /// # Safety
     /// As [`Cache::push_at`].
@@ -274,29 +302,84 @@ impl Cache {
     pub unsafe fn push_suspect(this: *mut Cache, bin: usize, p: *mut u8) -> Push {
         // SAFETY: per contract.
         unsafe {
-            let bin = this.byte_add(bin) as *mut Bin;
-            if Self::holds(bin, p.cast()) {
+            if Self::bin_holds(this, bin, p) {
                 return Push::DoubleFree;
             }
+            Self::push_unchecked(this, bin, p)
+        }
+    }
+
+    /// Whether the bin at `bin` bytes from the cache holds `p`.
+    ///
+    /// # Safety
+    /// As [`Cache::push_at`].
+    pub unsafe fn bin_holds(this: *mut Cache, bin: usize, p: *mut u8) -> bool {
+        // SAFETY: per contract.
+        unsafe { Self::holds(this.byte_add(bin) as *mut Bin, p.cast()) }
+    }
+
+    /// [`Cache::push_at`] without its checks: [`Push::Cached`] or
+    /// [`Push::Full`].
+    ///
+    /// # Safety
+    /// As [`Cache::push_at`], and `p` starts a block that the bin does not
+    /// hold.
+    pub unsafe fn push_unchecked(this: *mut Cache, bin: usize, p: *mut u8) -> Push {
+        // SAFETY: per contract.
+        unsafe {
+            let bin = this.byte_add(bin) as *mut Bin;
             if (*bin).room == 0 {
                 return Push::Full;
             }
-            Self::link(bin, p);
+            Self::link(this, bin, p);
             Push::Cached
         }
     }
 
-    /// Puts `p` at the head of `bin`, keyed, and takes one room.
+    /// Whether `p`, a block of page `pg` whose key is the freeing thread's
+    /// `token`, is on the page's free list: carved and never handed out, so
+    /// its free is a free of a free block. Walks at most the page's carved
+    /// blocks, and only a page `token` owns (whose list it may read); false
+    /// for any other page.
     ///
     /// # Safety
-    /// `bin` has room; `p` is a block of its slot that it does not hold.
+    /// `pg` is the descriptor of `p`'s page; the caller is the thread whose
+    /// heaps own pages under `token`.
+    #[cold]
+    #[inline(never)]
+    pub unsafe fn page_holds(pg: *mut crate::Page, p: *mut u8, token: usize) -> bool {
+        // SAFETY: per contract; the free list is read only by its owner.
+        unsafe {
+            let pg = crate::page::PagePtr::from_raw(pg);
+            if pg.owner(hak_os::sync::Ordering::Relaxed) != token {
+                return false;
+            }
+            let mut b = pg.free();
+            let mut n = 0;
+            while !b.is_null() && n < pg.capacity() {
+                if b == p as *mut Block {
+                    return true;
+                }
+                b = (*b).next;
+                n += 1;
+            }
+            false
+        }
+    }
+
+    /// Puts `p` at the head of `bin` of cache `this`, keyed, and takes one
+    /// room.
+    ///
+    /// # Safety
+    /// `bin` is a bin of `this` with room; `p` is a block of its slot that
+    /// it does not hold.
     #[inline(always)]
-    unsafe fn link(bin: *mut Bin, p: *mut u8) {
+    unsafe fn link(this: *mut Cache, bin: *mut Bin, p: *mut u8) {
         // SAFETY: per contract.
         unsafe {
             let b = p as *mut Cached;
             (*b).next = (*bin).head;
-            (*b).key = bin;
+            (*b).key = this as usize;
             (*bin).head = b.cast();
             (*bin).room -= 1;
         }
@@ -305,7 +388,7 @@ impl Cache {
     /// [`Cache::push`] to the bin at `bin` bytes from the cache: the
     /// [`bin_offset`] of the slot, as a segment record publishes it
     /// ([`SegMeta::bin_of`](crate::SegMeta::bin_of)); a block that carries
-    /// its bin's key is left to [`Cache::push_suspect`] ([`Push::Suspect`]).
+    /// the cache's key is left to [`Cache::push_suspect`] ([`Push::Suspect`]).
     ///
     /// # Safety
     /// As [`Cache::push`], with `bin` the [`bin_offset`] of the slot.
@@ -352,22 +435,22 @@ impl Cache {
                 return Push::Invalid;
             }
             let b = p as *mut Cached;
-            // The key: the bin's address in a cached block's second word
+            // The key: the cache's address in a free block's second word
             // (compared with the register that holds it anyway; the block's
             // line is written below in any case).
-            if (*b).key == bin {
+            if (*b).key == this as usize {
                 return Push::Suspect;
             }
             if (*bin).room == 0 {
                 return Push::Full;
             }
-            Self::link(bin, p);
+            Self::link(this, bin, p);
             Push::Cached
         }
     }
 
     /// Whether `bin` holds block `b` (whose key says so): a walk of at most
-    /// [`MAX_BIN`] links, out of line. A key equal to the bin's address by
+    /// [`MAX_BIN`] links, out of line. A key equal to the cache's address by
     /// chance (the program's data) walks the bin and finds nothing.
     ///
     /// # Safety
@@ -442,7 +525,7 @@ impl Cache {
                         hak_os::diag::fatal("free(): thread cache corrupted (double free?) at", b as usize);
                     }
                     let next = (*b).next;
-                    (*(b as *mut Cached)).key = ptr::null_mut();
+                    (*(b as *mut Cached)).key = 0;
                     free(b.cast());
                     b = next;
                     n += 1;

@@ -80,23 +80,30 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
     }
 }
 
-/// [`free_slab`] of a block that carries its bin's key (`Push::Suspect`):
-/// a double free if the bin holds it, else cached or freed past the bin.
-/// Out of line, reading the context again, as [`free_past_full_bin`].
+/// [`free_slab`] of a block that carries the cache's key (`Push::Suspect`):
+/// a double free if its bin holds it or it lies on the free list of a page
+/// of ours (carved, never handed out: a free of a free block, such as
+/// `free(p + 16)` of an 8-byte block); else (the program's data equal to
+/// the key) cached or freed past the bin. Out of line, reading the context
+/// again, as [`free_past_full_bin`].
 ///
 /// # Safety
 /// As [`free_past_full_bin`].
 #[cold]
 #[inline(never)]
 unsafe fn free_suspect(p: *mut u8, seg: &hak_slab::SegMeta) -> bool {
-    // SAFETY: forwarded contract; `c` is this thread's context or a dormant
-    // record (whose bins never match a key).
+    // SAFETY: forwarded contract; `c` is this thread's context (whose
+    // heaps own pages under its address) or a dormant record (no key is
+    // its address, so it never gets here).
     unsafe {
         let c = tls::ctx();
-        match Cache::push_suspect(ptr::addr_of_mut!((*c).cache), seg.bin_of(p as usize), p) {
+        let cache = ptr::addr_of_mut!((*c).cache);
+        let bin = seg.bin_of(p as usize);
+        if Cache::bin_holds(cache, bin, p) || Cache::page_holds(seg.page_of(p as usize), p, c as usize) {
+            double_free(p)
+        }
+        match Cache::push_unchecked(cache, bin, p) {
             Push::Cached => true,
-            Push::DoubleFree => double_free(p),
-            Push::Invalid => invalid_free(p),
             _ => free_past_full_bin(p, seg),
         }
     }
