@@ -48,7 +48,8 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
         2,
         &format!(
             "workspace tests: cargo test --workspace --exclude {PRELOAD_TESTS_PKG} --exclude \
-             {SECURITY_TESTS_PKG}, then the router's again with {NO_CACHE_ENV}=0"
+             {SECURITY_TESTS_PKG}, then the router's again with {NO_CACHE_ENV}=0, hak-config's with \
+             --features secure"
         ),
     );
     let mut cmd = util::cargo();
@@ -60,6 +61,12 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
     let mut cmd = util::cargo();
     cmd.args(["test", "-p", "hakmem"]).env(NO_CACHE_ENV, "0");
     util::run(&mut cmd).map_err(|e| format!("step 2 (router tests with {NO_CACHE_ENV}=0) failed: {e}"))?;
+    // The `secure` build feature changes every mode's defaults: the
+    // configuration's tests check that (a few seconds; the other crates'
+    // secure paths are tested through HAKMEM_SECURE=1).
+    let mut cmd = util::cargo();
+    cmd.args(["test", "-p", "hak-config", "--features", "secure"]);
+    util::run(&mut cmd).map_err(|e| format!("step 2 (hak-config tests with --features secure) failed: {e}"))?;
     crate::dist::embedding_checks().map_err(|e| format!("step 2 (tier examples, benches compile) failed: {e}"))?;
 
     header(3, "build-preload: cargo build --release -p hakmem-cdylib");

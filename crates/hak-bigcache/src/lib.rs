@@ -91,6 +91,8 @@ mod purge;
 mod record;
 // `realloc`: in place, grown by `mremap`, or moved (`hak_os::map::move_mapping`).
 mod remap;
+// Guard pages after big blocks (secure mode): `set_guard`, `mapping_size`, `place`.
+mod guard;
 
 #[cfg(all(test, loom))]
 mod loom_models;
@@ -98,6 +100,7 @@ mod loom_models;
 mod tests;
 
 pub use cache::{BigCache, BigStats};
+pub use guard::set_guard;
 pub use hak_os::segmap::TAG_BIG;
 pub use purge::MAX_DIRTY;
 pub use record::{live_size, usable_size, BigBlock};

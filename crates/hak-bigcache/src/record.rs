@@ -76,6 +76,9 @@ impl BigCache {
     /// or null (nothing left behind) when the OS or the metadata arena
     /// refuses or the segment map cannot describe the range.
     pub(crate) fn map_fresh(&self, need: usize, align: usize, color: usize, size: usize) -> *mut u8 {
+        // With guards (secure mode), the page after the block's last one.
+        let end = color + usable(color, size);
+        let need = crate::guard::mapping_size(need, end);
         let base = map::map_aligned(need, align);
         if base.is_null() {
             return base;
@@ -98,6 +101,8 @@ impl BigCache {
             (*rec).huge = false;
             self.fit_huge(rec);
         }
+        // SAFETY: fresh mapping of at least `end` + a page (mapping_size).
+        unsafe { crate::guard::place(base, end) };
         if !segmap::set_range(base as usize, need, rec as usize | TAG_BIG) {
             // SAFETY: unpublished mapping and record.
             unsafe {

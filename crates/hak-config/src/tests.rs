@@ -20,11 +20,19 @@ fn parse(pairs: &[(&str, &str)]) -> (Config, Vec<String>) {
     (config, msgs)
 }
 
+/// What the cargo feature `secure` adds to every mode's defaults, spelt out
+/// here (not through `Features::SECURE_BUILD`) so that the tests check it.
+#[cfg(feature = "secure")]
+const BUILD: Features = Features::SECURE;
+#[cfg(not(feature = "secure"))]
+const BUILD: Features = Features::empty();
+
 const MINIMAL: Features = Features::TINY_POOL
     .union(Features::POOL)
     .union(Features::L25_POOL)
     .union(Features::BIGCACHE)
-    .union(Features::BATCH_MADVISE);
+    .union(Features::BATCH_MADVISE)
+    .union(BUILD);
 
 #[test]
 fn defaults() {
@@ -40,6 +48,23 @@ fn defaults() {
     );
     assert!(!t.verbose);
     assert_eq!(c.bigcache_max_bytes(), 256 << 20);
+}
+
+/// Secure mode is off by default and `HAKMEM_SECURE=1` turns it on; the
+/// cargo feature `secure` makes it the default of every mode, which
+/// `HAKMEM_SECURE=0` still turns off.
+#[test]
+fn secure_default_follows_the_build_and_the_variable_wins() {
+    let built_in = cfg!(feature = "secure");
+    for mode in ["minimal", "fast", "balanced", "learning", "research"] {
+        let (c, _) = parse(&[("HAKMEM_MODE", mode)]);
+        assert_eq!(c.enabled(Features::SECURE), built_in, "{mode}");
+        let (c, _) = parse(&[("HAKMEM_MODE", mode), ("HAKMEM_SECURE", "0")]);
+        assert!(!c.enabled(Features::SECURE), "{mode}");
+        let (c, _) = parse(&[("HAKMEM_MODE", mode), ("HAKMEM_SECURE", "1")]);
+        assert!(c.enabled(Features::SECURE), "{mode}");
+    }
+    assert_eq!(Config::DEFAULT.enabled(Features::SECURE), built_in);
 }
 
 #[test]
@@ -156,10 +181,17 @@ fn rejected_value_sanitised_and_cut() {
 fn config_line() {
     let mut buf = [0u8; LINE_MAX];
     let n = Config::DEFAULT.render(&mut buf);
+    let features = if cfg!(feature = "secure") {
+        "TINY_POOL|POOL|L25_POOL|BIGCACHE|BATCH_MADVISE|SECURE"
+    } else {
+        "TINY_POOL|POOL|L25_POOL|BIGCACHE|BATCH_MADVISE"
+    };
     assert_eq!(
         core::str::from_utf8(&buf[..n]).unwrap(),
-        "mode=minimal features=TINY_POOL|POOL|L25_POOL|BIGCACHE|BATCH_MADVISE \
-         bigcache_entries=32 bigcache_max_mb=256 decay_ms=500 free_pages_keep=16 thread_cache_kb=256"
+        std::format!(
+            "mode=minimal features={features} \
+             bigcache_entries=32 bigcache_max_mb=256 decay_ms=500 free_pages_keep=16 thread_cache_kb=256"
+        )
     );
     // The longest possible line fits in LINE_MAX.
     let big = usize::MAX;

@@ -12,6 +12,8 @@ fn child() {
         assert_eq!(a.mode, hak_config::Mode::Balanced);
         assert!(!a.enabled(hak_config::Features::THP));
         assert_eq!(a.tunables.decay_ms, 500);
+        // The cargo feature `secure` makes secure mode the default.
+        assert_eq!(a.enabled(hak_config::Features::SECURE), cfg!(feature = "secure"));
     }
 }
 
@@ -29,12 +31,15 @@ fn reports_once_on_stderr() {
     assert!(out.status.success(), "{out:?}");
     let err = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("hakmem: ")).collect();
+    let secure = if cfg!(feature = "secure") { "|SECURE" } else { "" };
     assert_eq!(
         lines,
         [
-            "hakmem: ignoring HAKMEM_DECAY_MS=12x (expected a non-negative integer)",
-            "hakmem: mode=balanced features=TINY_POOL|POOL|L25_POOL|BIGCACHE|BATCH_MADVISE \
-             bigcache_entries=32 bigcache_max_mb=256 decay_ms=500 free_pages_keep=16 thread_cache_kb=256",
+            "hakmem: ignoring HAKMEM_DECAY_MS=12x (expected a non-negative integer)".to_string(),
+            format!(
+                "hakmem: mode=balanced features=TINY_POOL|POOL|L25_POOL|BIGCACHE|BATCH_MADVISE{secure} \
+                 bigcache_entries=32 bigcache_max_mb=256 decay_ms=500 free_pages_keep=16 thread_cache_kb=256"
+            ),
         ]
     );
 }

@@ -160,6 +160,19 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     quiet(|| unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 })
 }
 
+/// Makes `[p, p+size)` inaccessible (`PROT_NONE`): a guard page, where a
+/// read or write faults. Returns whether the kernel agreed (it refuses
+/// when the process has too many mappings, `vm.max_map_count`: the range
+/// then stays accessible, errno untouched).
+///
+/// # Safety
+/// The range is page-aligned, lies in a mapping made by this module and
+/// holds nothing anyone will use.
+pub unsafe fn protect_none(p: *mut u8, size: usize) -> bool {
+    // SAFETY: per the caller's contract.
+    quiet(|| unsafe { libc::mprotect(p.cast(), size, libc::PROT_NONE) == 0 })
+}
+
 /// Runs `f`, a system call whose failure the caller handles as an expected
 /// outcome (an advice the kernel may refuse, an attempt with a fallback),
 /// and restores errno when it returns false: an allocation that succeeds

@@ -38,7 +38,43 @@ pub const fn bin_offset(slot: usize) -> usize {
     slot * core::mem::size_of::<Bin>()
 }
 
-/// One class's list of cached blocks.
+/// A free block as the double-free check sees it: the link, then the key,
+/// a heap token or a cache's address (0 once the block is handed out). A
+/// block in a bin carries its cache's address; a block carved onto a page's
+/// free list and not handed out yet carries the page owner's token (the
+/// router's token is its context, whose first field is its cache: the same
+/// value). A free of a block whose key is the freeing cache's address is
+/// checked against the bin and the page ([`Push::Suspect`]); any other value
+/// (the program's data) skips the check. A word in the block the free writes
+/// anyway (the link shares its line), not a lookup table.
+#[repr(C)]
+struct Cached {
+    next: *mut Block,
+    key: usize,
+}
+
+/// Keys block `b`, carved onto the free list of a page owned by `token`
+/// (see [`Cached`]).
+///
+/// # Safety
+/// `b` is a block of at least 16 bytes that nothing else uses.
+#[inline(always)]
+pub(crate) unsafe fn key_carved(b: *mut Block, token: usize) {
+    // SAFETY: per contract.
+    unsafe { (*(b as *mut Cached)).key = token };
+}
+
+/// Clears the key of block `b`, handed out from its page's free list.
+///
+/// # Safety
+/// `b` is a block of at least 16 bytes being handed out.
+#[inline(always)]
+pub(crate) unsafe fn clear_key(b: *mut Block) {
+    // SAFETY: per contract.
+    unsafe { (*(b as *mut Cached)).key = 0 };
+}
+
+/// One class's list of cached blocks, and the class's block-start test.
 #[repr(C)]
 struct Bin {
     head: *mut Block,
@@ -46,9 +82,35 @@ struct Bin {
     room: u32,
     /// Blocks the bin holds at most.
     cap: u32,
+    /// The page-offset mask of the slot's tier (page size - 1); 0 in a bin
+    /// that tests nothing (no tier set its capacities, or `NO_SLOT`).
+    mask: usize,
+    /// `ceil(2^64 / block size)`: `off` (under `mask`) is a multiple of the
+    /// block size exactly when `off * magic mod 2^64 < magic` (Lemire, Kaser
+    /// and Kurz, "Faster remainder by direct computation", 2019: exact for
+    /// `off` and the size below 2^32). 1 in a bin that tests nothing.
+    magic: u64,
 }
 
-/// Cached blocks per slot, owned by one thread (24 bytes per slot).
+impl Bin {
+    const EMPTY: Bin = Bin { head: ptr::null_mut(), room: 0, cap: 0, mask: 0, magic: 1 };
+}
+
+/// The `magic` of [`Bin`] for blocks of `size` bytes (at least 2).
+pub(crate) const fn block_magic(size: usize) -> u64 {
+    u64::MAX / size as u64 + 1
+}
+
+/// Whether `off` (an offset in a page) is a multiple of the block size
+/// whose [`block_magic`] is `magic`: one multiplication and a compare
+/// ([`Cache::push_at`] spells it out on x86-64).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline(always)]
+pub(crate) const fn starts_block(off: usize, magic: u64) -> bool {
+    (off as u64).wrapping_mul(magic) < magic
+}
+
+/// Cached blocks per slot, owned by one thread (40 bytes per slot).
 ///
 /// [`Cache::set_caps`] pins the cache: it fills a table of pointers into
 /// the cache itself, so the cache must not move afterwards (the router's
@@ -59,13 +121,17 @@ struct Bin {
 /// [`Cache::push`] writes an unpinned cache, so a never-written one can
 /// stand in for a thread that has no cache.
 ///
-/// Double frees: a block freed again while it is its bin's last block is
-/// reported ([`Push::DoubleFree`]); one deeper in a bin is cached twice and
-/// later handed out twice, as in jemalloc's and tcmalloc's thread caches
-/// (glibc's tcache finds it with a key in the block's second word, but
-/// loading that word from a cold block costs a cache miss per free: see
-/// docs/decisions/0013). A double free that builds a cycle is reported when
-/// the bin is drained.
+/// Double frees: a block freed again while it is in its bin, wherever in
+/// the bin, is reported ([`Push::DoubleFree`]), as glibc's tcache does: a
+/// cached block's second word holds the cache's address (the key, written
+/// by the push that caches it, cleared by the pop or drain that takes it
+/// out), and a free that finds the key scans the bin for the block (out of
+/// line; the program's data equal to the key by chance costs that scan,
+/// nothing else). Blocks carved and not handed out carry their page owner's
+/// token, which the router makes its cache's address: a free of one by its
+/// owner is found on the page ([`Cache::page_holds`]). Decision 0038. A double free that still builds a cycle (a block
+/// freed into the bin of another thread) is reported when the bin is
+/// drained.
 #[repr(C)]
 pub struct Cache {
     /// First, so that a bin lies at its [`bin_offset`] from the cache.
@@ -82,7 +148,7 @@ pub struct Cache {
 
 /// The bin every slot of an unpinned cache points to: always empty, never
 /// written (a pop writes only a bin whose head is not null).
-static NO_BIN: NoBin = NoBin(Bin { head: ptr::null_mut(), room: 0, cap: 0 });
+static NO_BIN: NoBin = NoBin(Bin::EMPTY);
 struct NoBin(Bin);
 // SAFETY: never written (see above); its only pointer is null.
 unsafe impl Sync for NoBin {}
@@ -105,17 +171,23 @@ pub enum Push {
     Cached,
     /// The bin is full (or caches nothing): free the block to its page.
     Full,
-    /// The block is the one the bin received last: a double free (checked
-    /// before the room, so a first free that filled the bin does not hide
-    /// it). A block deeper in the bin is not found: see [`Cache`].
+    /// The block is in the bin: a double free (checked before the room, so
+    /// a first free that filled the bin does not hide it). See [`Cache`].
     DoubleFree,
+    /// The pointer does not start a block of its page's class (an
+    /// interior or unaligned pointer); nothing was written.
+    Invalid,
+    /// From [`Cache::push_at`] only: the block carries the cache's key, so it
+    /// may be in the bin. Nothing was written; settle it with
+    /// [`Cache::push_suspect`] (out of line, so that the fast path keeps
+    /// its frame).
+    Suspect,
 }
 
 impl Cache {
     /// An empty cache that caches nothing until [`Cache::set_caps`].
     pub const fn new() -> Cache {
-        const B: Bin = Bin { head: ptr::null_mut(), room: 0, cap: 0 };
-        Cache { bins: [B; SLOTS + 1], bin_of: [&NO_BIN.0 as *const Bin as *mut Bin; SLOTS + 1] }
+        Cache { bins: [Bin::EMPTY; SLOTS + 1], bin_of: [&NO_BIN.0 as *const Bin as *mut Bin; SLOTS + 1] }
     }
 
     /// The bin of `slot`, reached from `this` without a reference to the
@@ -132,6 +204,8 @@ impl Cache {
     /// Sets the capacity of every class of `tier`: `budget` bytes' worth of
     /// blocks, at least [`MIN_BIN`] and at most [`MAX_BIN`]; classes above
     /// [`MAX_CACHED`] bytes are not cached, nor any when `budget` is 0.
+    /// Every class of the tier gets its block-start test ([`Push::Invalid`]),
+    /// cached or not.
     /// Call it on an empty cache (a new one, or after
     /// [`Cache::drain`]). Pins the cache (see [`Cache`]).
     ///
@@ -149,6 +223,11 @@ impl Cache {
             for i in 0..=SLOTS {
                 *table.add(i) = Self::bin(this, i);
             }
+            // The free pages' bin tests nothing, in a cache made from
+            // zeroed memory too (its magic would refuse every pointer).
+            let none = Self::bin(this, crate::NO_SLOT);
+            (*none).mask = 0;
+            (*none).magic = 1;
             for (c, &size) in tier.sizes().iter().enumerate() {
                 let size = size as usize;
                 let n =
@@ -156,11 +235,14 @@ impl Cache {
                 let bin = Self::bin(this, slot(tier.index() as usize, c));
                 (*bin).cap = n;
                 (*bin).room = n;
+                (*bin).mask = (1usize << tier.page_shift) - 1;
+                (*bin).magic = block_magic(size);
             }
         }
     }
 
-    /// Pops the block freed last into `slot`'s bin; null if it is empty.
+    /// Pops the block freed last into `slot`'s bin (clearing its key); null
+    /// if it is empty.
     ///
     /// # Safety
     /// `this` is a valid cache used by its owning thread only, `slot <=
@@ -178,6 +260,8 @@ impl Cache {
                 let next = (*b).next;
                 (*bin).head = next;
                 (*bin).room += 1;
+                // Handed out: no longer the bin's (see `Cached`).
+                (*(b as *mut Cached)).key = 0;
                 // The next pop reads `next`'s link: start loading it now.
                 crate::page::prefetch(next.cast());
             }
@@ -185,23 +269,126 @@ impl Cache {
         }
     }
 
-    /// Caches block `p` in `slot`'s bin if it has room; reports the bin's
-    /// last block freed again ([`Push::DoubleFree`]). Writes nothing when
-    /// the bin has no room (as every bin of an unpinned cache).
+    /// Caches block `p` in `slot`'s bin if it has room; reports a pointer
+    /// that starts no block of the slot's class ([`Push::Invalid`]) and a
+    /// block of the bin freed again ([`Push::DoubleFree`]). Writes nothing
+    /// when the bin has no room (as every bin of an unpinned cache).
     ///
     /// # Safety
     /// `this` is a valid cache used by its owning thread only, `slot <=
     /// SLOTS` is the slot of `p`'s page, and `p` is a block (at least 16
-    /// bytes) its caller frees.
+    /// bytes) its caller frees, or a pointer into a block of the slot (which
+    /// it reports).
     #[inline(always)]
     pub unsafe fn push(this: *mut Cache, slot: usize, p: *mut u8) -> Push {
         // SAFETY: forwarded contract.
-        unsafe { Self::push_at(this, bin_offset(slot), p) }
+        unsafe {
+            match Self::push_at(this, bin_offset(slot), p) {
+                Push::Suspect => Self::push_suspect(this, bin_offset(slot), p),
+                r => r,
+            }
+        }
+    }
+
+    /// [`Cache::push_at`] of a block that carries the cache's key
+    /// ([`Push::Suspect`]): [`Push::DoubleFree`] if its bin holds it, else
+    /// (the program's data equal to the key by chance, or a block on its
+    /// page's free list: check [`Cache::page_holds`] first) the push.
+    ///
+    /// # Safety
+    /// As [`Cache::push_at`].
+    #[cold]
+    #[inline(never)]
+    pub unsafe fn push_suspect(this: *mut Cache, bin: usize, p: *mut u8) -> Push {
+        // SAFETY: per contract.
+        unsafe {
+            if Self::bin_holds(this, bin, p) {
+                return Push::DoubleFree;
+            }
+            Self::push_unchecked(this, bin, p)
+        }
+    }
+
+    /// Whether the bin at `bin` bytes from the cache holds `p`.
+    ///
+    /// # Safety
+    /// As [`Cache::push_at`].
+    pub unsafe fn bin_holds(this: *mut Cache, bin: usize, p: *mut u8) -> bool {
+        // SAFETY: per contract.
+        unsafe { Self::holds(this.byte_add(bin) as *mut Bin, p.cast()) }
+    }
+
+    /// [`Cache::push_at`] without its checks: [`Push::Cached`] or
+    /// [`Push::Full`].
+    ///
+    /// # Safety
+    /// As [`Cache::push_at`], and `p` starts a block that the bin does not
+    /// hold.
+    pub unsafe fn push_unchecked(this: *mut Cache, bin: usize, p: *mut u8) -> Push {
+        // SAFETY: per contract.
+        unsafe {
+            let bin = this.byte_add(bin) as *mut Bin;
+            if (*bin).room == 0 {
+                return Push::Full;
+            }
+            Self::link(this, bin, p);
+            Push::Cached
+        }
+    }
+
+    /// Whether `p`, a block of page `pg` whose key is the freeing thread's
+    /// `token`, is on the page's free list: carved and never handed out, so
+    /// its free is a free of a free block. Walks at most the page's carved
+    /// blocks, and only a page `token` owns (whose list it may read); false
+    /// for any other page.
+    ///
+    /// # Safety
+    /// `pg` is the descriptor of `p`'s page; the caller is the thread whose
+    /// heaps own pages under `token`.
+    #[cold]
+    #[inline(never)]
+    pub unsafe fn page_holds(pg: *mut crate::Page, p: *mut u8, token: usize) -> bool {
+        // SAFETY: per contract; the free list is read only by its owner.
+        unsafe {
+            let pg = crate::page::PagePtr::from_raw(pg);
+            if pg.owner(hak_os::sync::Ordering::Relaxed) != token {
+                return false;
+            }
+            let mut b = pg.free();
+            let mut n = 0;
+            while !b.is_null() && n < pg.capacity() {
+                if b == p as *mut Block {
+                    return true;
+                }
+                b = (*b).next;
+                n += 1;
+            }
+            false
+        }
+    }
+
+    /// Puts `p` at the head of `bin` of cache `this`, keyed, and takes one
+    /// room.
+    ///
+    /// # Safety
+    /// `bin` is a bin of `this` with room; `p` is a block of its slot that
+    /// it does not hold.
+    #[inline(always)]
+    unsafe fn link(this: *mut Cache, bin: *mut Bin, p: *mut u8) {
+        // SAFETY: per contract.
+        unsafe {
+            let b = p as *mut Cached;
+            (*b).next = (*bin).head;
+            (*b).key = this as usize;
+            (*bin).head = b.cast();
+            (*bin).room -= 1;
+        }
     }
 
     /// [`Cache::push`] to the bin at `bin` bytes from the cache: the
     /// [`bin_offset`] of the slot, as a segment record publishes it
-    /// ([`SegMeta::bin_of`](crate::SegMeta::bin_of)).
+    /// ([`SegMeta::bin_of`](crate::SegMeta::bin_of)); a block that carries
+    /// the cache's key is left to [`Cache::push_suspect`] ([`Push::Suspect`]).
     ///
     /// # Safety
     /// As [`Cache::push`], with `bin` the [`bin_offset`] of the slot.
@@ -225,17 +412,64 @@ impl Cache {
             // compiler rebuilt the indexed accesses.)
             #[cfg(target_arch = "x86_64")]
             core::arch::asm!("/* {0} */", inout(reg) bin, options(pure, nomem, nostack, preserves_flags));
-            let b = p as *mut Block;
-            if (*bin).head == b {
-                return Push::DoubleFree;
+            // A block starts at a multiple of its size from its page's start
+            // (pages are aligned to their size): one mask, one multiply,
+            // one compare with the magic's line, which the push writes.
+            let mut x = p as usize & (*bin).mask;
+            // The product with the magic in memory: loaded into a register
+            // for the multiply and the compare, it cost one more instruction.
+            #[cfg(target_arch = "x86_64")]
+            core::arch::asm!(
+                "imul {x}, qword ptr [{b} + {m}]",
+                x = inout(reg) x,
+                b = in(reg) bin,
+                m = const core::mem::offset_of!(Bin, magic),
+                options(pure, readonly, nostack)
+            );
+            #[cfg(target_arch = "x86_64")]
+            if x as u64 >= (*bin).magic {
+                return Push::Invalid;
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            if !starts_block(x, (*bin).magic) {
+                return Push::Invalid;
+            }
+            let b = p as *mut Cached;
+            // The key: the cache's address in a free block's second word
+            // (compared with the register that holds it anyway; the block's
+            // line is written below in any case).
+            if (*b).key == this as usize {
+                return Push::Suspect;
             }
             if (*bin).room == 0 {
                 return Push::Full;
             }
-            (*b).next = (*bin).head;
-            (*bin).head = b;
-            (*bin).room -= 1;
+            Self::link(this, bin, p);
             Push::Cached
+        }
+    }
+
+    /// Whether `bin` holds block `b` (whose key says so): a walk of at most
+    /// [`MAX_BIN`] links, out of line. A key equal to the cache's address by
+    /// chance (the program's data) walks the bin and finds nothing.
+    ///
+    /// # Safety
+    /// `bin` is a valid bin of a cache used by the calling thread only.
+    #[cold]
+    #[inline(never)]
+    unsafe fn holds(bin: *mut Bin, b: *mut Block) -> bool {
+        // SAFETY: per contract; cached blocks link to the next one.
+        unsafe {
+            let mut c = (*bin).head;
+            let mut n = 0;
+            while !c.is_null() && n < MAX_BIN {
+                if c == b {
+                    return true;
+                }
+                c = (*c).next;
+                n += 1;
+            }
+            false
         }
     }
 
@@ -291,6 +525,7 @@ impl Cache {
                         hak_os::diag::fatal("free(): thread cache corrupted (double free?) at", b as usize);
                     }
                     let next = (*b).next;
+                    (*(b as *mut Cached)).key = 0;
                     free(b.cast());
                     b = next;
                     n += 1;
@@ -303,5 +538,26 @@ impl Cache {
 impl Default for Cache {
     fn default() -> Cache {
         Cache::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{block_magic, starts_block};
+    use crate::classes;
+
+    /// The block-start test is exact for every class of the grid at every
+    /// offset of the largest page (1 MiB).
+    #[test]
+    fn starts_block_is_exact_for_every_class() {
+        for class in 0..classes::COUNT {
+            let size = classes::size(class);
+            let magic = block_magic(size);
+            for off in 0..classes::MAX_SIZE {
+                assert_eq!(starts_block(off, magic), off % size == 0, "size {size} offset {off}");
+            }
+        }
+        // A bin that tests nothing (mask 0, magic 1) passes every pointer.
+        assert!(starts_block(0, 1));
     }
 }

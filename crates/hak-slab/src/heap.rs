@@ -132,9 +132,10 @@ impl Heap {
                 let next = (*b).next;
                 pg.set_free(next);
                 pg.set_used(pg.used() + 1);
-                // The next allocation will read `next`'s link: start loading
-                // its line now (free lists of long-lived heaps are cold;
-                // prefetching null is harmless).
+                crate::cache::clear_key(b); // handed out: see `Cache::page_holds`
+                                            // The next allocation will read `next`'s link: start loading
+                                            // its line now (free lists of long-lived heaps are cold;
+                                            // prefetching null is harmless).
                 prefetch(next.cast());
             }
             b.cast()
@@ -312,6 +313,7 @@ impl Heap {
             let b = pg.free();
             pg.set_free((*b).next);
             pg.set_used(pg.used() + 1);
+            crate::cache::clear_key(b); // handed out: see `Cache::page_holds`
             check_used(pg, true);
             b.cast()
         }

@@ -449,9 +449,11 @@ pub(crate) unsafe fn extend(pg: PagePtr) {
         let left = (pg.reserved() - pg.capacity()) as usize;
         let n = carve_blocks(bs, left);
         let first = pg.start() + pg.capacity() as usize * bs;
+        let owner = pg.owner(Ordering::Relaxed);
         for i in 0..n {
             let b = (first + i * bs) as *mut Block;
             (*b).next = if i + 1 < n { (first + (i + 1) * bs) as *mut Block } else { ptr::null_mut() };
+            crate::cache::key_carved(b, owner); // free of a free block: `Cache::page_holds`
         }
         pg.set_free(first as *mut Block);
         pg.set_capacity(pg.capacity() + n as u32);

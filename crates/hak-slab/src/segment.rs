@@ -122,8 +122,26 @@ pub fn seg_of_entry(entry: usize) -> *const SegMeta {
     entry.wrapping_sub(TAG_SLAB) as *const SegMeta
 }
 
+/// Secure mode's guard at the end of a segment at `base`: its last OS
+/// page made inaccessible, so that a linear overflow running off the end
+/// of the segment's blocks faults before it reaches whatever is mapped
+/// next. Returns whether the guard is in place (then the segment's last
+/// slab page, which holds it, is never handed out).
+///
+/// # Safety
+/// `base` is a fresh segment that no one else knows yet.
+unsafe fn guard_segment(base: *mut u8) -> bool {
+    if !crate::secure::on() {
+        return false;
+    }
+    let ps = map::page_size();
+    // SAFETY: the segment's last OS page, per contract unused.
+    unsafe { map::protect_none(base.add(SEGMENT_SIZE - ps), ps) }
+}
+
 impl SlabTier {
-    /// Reserves a new segment and returns its pages, linked through `next`.
+    /// Reserves a new segment and returns its pages, linked through `next`
+    /// (all but the last one in secure mode: see [`guard_segment`]).
     pub(crate) fn new_segment(&'static self) -> PagePtr {
         let base = map::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
         if base.is_null() {
@@ -136,6 +154,9 @@ impl SlabTier {
             return PagePtr::NULL;
         }
         let npages = SEGMENT_SIZE >> self.page_shift;
+        // SAFETY: a fresh segment.
+        // (A tier whose page is the whole segment has no page to spare.)
+        let handed = if npages > 1 && unsafe { guard_segment(base) } { npages - 1 } else { npages };
         // SAFETY: `rec` is a fresh zeroed record of the right size that no one
         // else knows yet.
         unsafe {
@@ -151,7 +172,7 @@ impl SlabTier {
                 (*rec).bins[g].store(cache::bin_offset(NO_SLOT) as u32, stat::Ordering::Relaxed);
             }
             for i in 0..npages {
-                let next = if i + 1 < npages { PagePtr::from_raw(pages.add(i + 1)) } else { PagePtr::NULL };
+                let next = if i + 1 < handed { PagePtr::from_raw(pages.add(i + 1)) } else { PagePtr::NULL };
                 PagePtr::from_raw(pages.add(i)).init(base as usize + (i << self.page_shift), next);
             }
         }

@@ -20,10 +20,9 @@ pub fn owns(p: *const u8) -> bool {
 /// Frees `p`. Returns true when `p` was null or hakmem's (now freed), false
 /// when `p` is not hakmem's (it is left untouched). Aborts with a message on
 /// a detected double free (see the thread cache's limits in `hak_slab::Cache`)
-/// or a pointer into the middle of a big block. A pointer into the middle of
-/// a slab block is not detected: its segment and page are found by address,
-/// and the fast paths do not check that it starts a block (as jemalloc's and
-/// tcmalloc's thread caches do not).
+/// and on a pointer that starts no block: a slab pointer is tested against
+/// its page's class by the cache's push (`Push::Invalid`, one multiply), a
+/// big one is looked up exactly.
 ///
 /// # Safety
 /// `p` is null, a live hakmem block, or not hakmem memory at all.
@@ -73,8 +72,39 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
         // A dormant record's bins are full: the push writes nothing.
         match Cache::push_at(ptr::addr_of_mut!((*c).cache), seg.bin_of(p as usize), p) {
             Push::Cached => true,
+            Push::Full => free_past_full_bin(p, seg),
+            Push::Suspect => free_suspect(p, seg),
             Push::DoubleFree => double_free(p),
-            Push::Full => free_past_full_bin(seg, p),
+            Push::Invalid => invalid_free(p),
+        }
+    }
+}
+
+/// [`free_slab`] of a block that carries the cache's key (`Push::Suspect`):
+/// a double free if its bin holds it or it lies on the free list of a page
+/// of ours (carved, never handed out: a free of a free block, such as
+/// `free(p + 16)` of an 8-byte block); else (the program's data equal to
+/// the key) cached or freed past the bin. Out of line, reading the context
+/// again, as [`free_past_full_bin`].
+///
+/// # Safety
+/// As [`free_past_full_bin`].
+#[cold]
+#[inline(never)]
+unsafe fn free_suspect(p: *mut u8, seg: &hak_slab::SegMeta) -> bool {
+    // SAFETY: forwarded contract; `c` is this thread's context (whose
+    // heaps own pages under its address) or a dormant record (no key is
+    // its address, so it never gets here).
+    unsafe {
+        let c = tls::ctx();
+        let cache = ptr::addr_of_mut!((*c).cache);
+        let bin = seg.bin_of(p as usize);
+        if Cache::bin_holds(cache, bin, p) || Cache::page_holds(seg.page_of(p as usize), p, c as usize) {
+            double_free(p)
+        }
+        match Cache::push_unchecked(cache, bin, p) {
+            Push::Cached => true,
+            _ => free_past_full_bin(p, seg),
         }
     }
 }
@@ -90,7 +120,7 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
 /// live block of `seg`.
 #[cold]
 #[inline(never)]
-unsafe fn free_past_full_bin(seg: &hak_slab::SegMeta, p: *mut u8) -> bool {
+unsafe fn free_past_full_bin(p: *mut u8, seg: &hak_slab::SegMeta) -> bool {
     if crate::secure::on() {
         // SAFETY: forwarded contract.
         return unsafe { free_secure(seg, p) };
@@ -163,6 +193,14 @@ pub(crate) unsafe fn free_to_page(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, p:
 #[inline(never)]
 fn double_free(p: *mut u8) -> ! {
     hak_os::diag::fatal("free(): double free detected", p as usize)
+}
+
+/// The report of a slab pointer that starts no block (the message of
+/// secure mode's exact check, `crate::secure`).
+#[cold]
+#[inline(never)]
+fn invalid_free(p: *mut u8) -> ! {
+    hak_os::diag::fatal("free(): invalid pointer (not a block start) detected at", p as usize)
 }
 
 #[cold]

@@ -2,6 +2,9 @@
  *   over1 / over32    p = malloc(size); nb = malloc(size); write 1 / 32 bytes
  *                     of 0x41 at p + size (past the requested size)
  *   under1 / under32  the same, at p - 1 / p - 32 (before the block)
+ *   linear            0x41 written byte after byte from p + size up to the
+ *                     next 4 MiB boundary (the end of hakmem's slab segment
+ *                     or big mapping holding p): a guard page stops it
  * then free(p), q = malloc(size), free(q): MISUSE DONE; nb stays live into
  * the aftermath (sec.h), which frees it; SURVIVED. */
 #include "sec.h"
@@ -19,6 +22,9 @@ int main(int argc, char **argv) {
         MEMSET(p + n, 0x41, 1);
     } else if (!strcmp(c, "over32")) {
         MEMSET(p + n, 0x41, 32);
+    } else if (!strcmp(c, "linear")) {
+        uintptr_t end = ((uintptr_t)(p + n) | (((uintptr_t)4 << 20) - 1)) + 1;
+        for (volatile char *w = p + n; (uintptr_t)w < end; w++) *w = 0x41;
     } else if (!strcmp(c, "under1")) {
         MEMSET(p - 1, 0x41, 1);
     } else if (!strcmp(c, "under32")) {

@@ -82,6 +82,12 @@ pub const FAMILIES: &[Family] = &[
             ("over32", true, "32 bytes written past the requested size, then the same"),
             ("under1", true, "1 byte written before the block, then the same"),
             ("under32", true, "32 bytes written before the block, then the same"),
+            (
+                "linear",
+                true,
+                "bytes written one after another past the requested size up to the next 4 MiB boundary (the end \
+                 of hakmem's segment or big mapping), then the same",
+            ),
         ],
     },
     Family {
