@@ -381,8 +381,15 @@ impl Heap {
                 self.free_local_slow(pg, p);
                 return;
             }
+            // Adopt only a page of a class this heap allocates (it has a
+            // current page of it): a thread that only frees a class would
+            // keep the page, and its free blocks, out of reach of the
+            // threads that allocate it until its last block came back
+            // (issue 21's reclaimer). Unadopted, the page goes back to
+            // them through the hints of `free_remote`.
             if owner == ABANDONED
                 && self.adopts
+                && self.cur.get(pg.class() as usize).is_some_and(|&cur| cur != empty_page())
                 && pg.cas_owner(ABANDONED, self.token(), Ordering::AcqRel, Ordering::Relaxed).is_ok()
             {
                 self.adopt(pg);
