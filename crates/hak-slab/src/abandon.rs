@@ -78,6 +78,9 @@ impl Heap {
         if self.tier.is_null() {
             return;
         }
+        // Batched blocks go to their pages first (ours included: their
+        // remote lists are collected below).
+        self.flush_remote();
         // SAFETY: all pages reached are ours, until abandoned.
         unsafe {
             self.check();
@@ -195,32 +198,52 @@ pub unsafe fn free_remote(pg: *mut Page, p: *mut u8) {
         if pg.owner(Ordering::Relaxed) == NO_OWNER {
             diag::fatal("free(): double free detected", p as usize);
         }
-        // Read while we hold a live block of the page: it cannot change
-        // class until every block is back.
+        push_remote(pg, b, b, 1);
+    }
+}
+
+/// Pushes the chain of `n` blocks of page `pg` from `first` (linked through
+/// their first words) to `last` (whose link is written here) onto the
+/// page's remote list with one CAS: [`free_remote`] of one block, and the
+/// remote-free batching of a heap (`batch.rs`). Afterwards, as for one
+/// block: if the page is abandoned, the push that brings the list's count
+/// to `used` reclaims it, and the push that brings it across
+/// [`hint_threshold`] records it as a hint.
+///
+/// # Safety
+/// The chain holds `n >= 1` distinct live blocks of `pg`, which the caller
+/// frees.
+#[inline]
+pub(crate) unsafe fn push_remote(pg: PagePtr, first: *mut Block, last: *mut Block, n: u32) {
+    // SAFETY: the remote list is a Treiber stack of blocks we own until the
+    // CAS publishes them; page descriptors stay readable forever; while we
+    // hold the chain the page keeps its class.
+    unsafe {
         let class = pg.class() as usize;
         let mut head = pg.remote(Ordering::Relaxed);
         let count = loop {
-            let n = remote_count(head);
-            if remote_ptr(head) == b || n == u16::MAX as u32 {
-                diag::fatal("free(): double free detected", p as usize);
+            let had = remote_count(head);
+            if remote_ptr(head) == first || had + n > u16::MAX as u32 {
+                diag::fatal("free(): double free detected", first as usize);
             }
-            (*b).next = remote_ptr(head);
-            // Release: publishes the block's link to the collector. Acquire:
-            // if the push reads from an abandoner's CAS null → null
-            // (`abandon`), we see the owner and `used` it left.
-            match pg.cas_remote_weak(head, remote_word(b, n + 1), Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => break n + 1,
+            (*last).next = remote_ptr(head);
+            // Release: publishes the blocks' links to the collector.
+            // Acquire: if the push reads from an abandoner's CAS null →
+            // null (`abandon`), we see the owner and `used` it left.
+            match pg.cas_remote_weak(head, remote_word(first, had + n), Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => break had + n,
                 Err(h) => head = h,
             }
         };
         // Any other owner value: an owner or adopter collects on its
         // refills, a reclaimer re-checks after giving the page up, and a
-        // free page (NO_OWNER) had our block collected before release.
+        // free page (NO_OWNER) had our blocks collected before release.
         if pg.owner(Ordering::Relaxed) == ABANDONED {
             let used = pg.used();
+            let t = hint_threshold(used);
             if count == used {
                 reclaim(pg);
-            } else if count == hint_threshold(used) {
+            } else if count - n < t && t <= count {
                 hint(pg, class);
             }
         }
@@ -244,10 +267,10 @@ pub(crate) fn hint_threshold(used: u32) -> u32 {
     used.div_ceil(8).max(1)
 }
 
-/// Records abandoned page `pg` (of class `class`) as a hint in its tier,
-/// for the next heap that needs a page of the class
-/// ([`SlabTier::take_abandoned`](crate::SlabTier)). A stale hint (the page
-/// was adopted or reclaimed meanwhile) costs its taker a failed CAS.
+/// Records abandoned page `pg` (of class `class`) as a hint in its tier's
+/// inbox, for the next heap that needs a page of the class (`SlabTier::
+/// push_inbox`, `take_abandoned`). A stale hint (the page was adopted or
+/// reclaimed meanwhile) costs its taker a failed CAS.
 ///
 /// # Safety
 /// `pg` is a page descriptor of a live segment.
@@ -257,8 +280,7 @@ unsafe fn hint(pg: PagePtr, class: usize) {
     // SAFETY: page descriptors and segment records stay valid forever.
     unsafe {
         let seg = seg_of_entry(segmap::lookup(pg.start()));
-        let tier = &*(*seg).tier;
-        tier.push_hints(&[(pg, class)]);
+        (*(*seg).tier).push_inbox(pg, class);
     }
 }
 

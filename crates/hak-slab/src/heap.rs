@@ -7,6 +7,7 @@ use hak_os::diag;
 use hak_os::sync::Ordering;
 
 use crate::abandon::collect_remote;
+use crate::batch::Batch;
 use crate::check::{check_page, check_used};
 use crate::page::{empty_page, extend, prefetch, Block, Page, PagePtr, ABANDONED};
 use crate::stats::count;
@@ -34,6 +35,9 @@ pub struct Heap {
     pub(crate) adopts: bool,
     /// Secure mode: the state of the carving shuffle.
     pub(crate) rng: u64,
+    /// Per class, blocks of another heap's page freed by this heap and not
+    /// yet pushed to the page (`batch.rs`).
+    pub(crate) batch: [Batch; MAX_CLASSES],
 }
 
 impl Heap {
@@ -51,6 +55,7 @@ impl Heap {
             remote_collected: 0,
             rng: 0,
             adopts: true,
+            batch: [Batch::EMPTY; MAX_CLASSES],
         }
     }
     }
@@ -79,6 +84,8 @@ impl Heap {
         self.slow_allocs = 0;
         self.remote_collected = 0;
         self.adopts = true;
+        debug_assert!(self.batched() == 0, "heap re-initialised with batched frees");
+        self.batch = [Batch::EMPTY; MAX_CLASSES];
     }
 
     /// Whether [`Heap::init`] ran.
@@ -353,7 +360,11 @@ impl Heap {
     /// If the page belongs to this heap the block goes onto its free list
     /// (no atomics). If the page is abandoned, this heap adopts it first
     /// (ownership follows the thread that frees its blocks, which is who
-    /// received them). Otherwise the block goes onto the page's remote list.
+    /// received them) if this heap allocates the page's class. Otherwise
+    /// the block joins this heap's chain of blocks of that page, pushed to
+    /// the page's remote list with one CAS when a block of another page
+    /// arrives, when it is long, or at [`Heap::maintain`], [`Heap::collect`]
+    /// and [`Heap::abandon_all`] (`batch.rs`).
     ///
     /// # Safety
     /// `p` is a live block of `pg`; `self` belongs to the calling thread.
@@ -397,7 +408,11 @@ impl Heap {
                 self.free_local_slow(pg, p);
                 return;
             }
-            free_remote(pg.as_ptr(), p);
+            if crate::secure::on() {
+                free_remote(pg.as_ptr(), p);
+            } else {
+                self.free_batched(pg, p);
+            }
         }
     }
 
@@ -453,7 +468,8 @@ impl Heap {
         }
     }
 
-    /// Collects the remote frees of the current and partial pages and
+    /// Pushes this heap's batched remote frees (`Heap::flush_remote`),
+    /// collects the remote frees of the current and partial pages and
     /// returns pages that became empty to the tier (an explicit flush, e.g.
     /// `hak_thread_flush`; also part of [`Heap::maintain`]).
     ///
@@ -463,6 +479,9 @@ impl Heap {
         if self.tier.is_null() {
             return;
         }
+        // Batched blocks go to their pages first (ours included: their
+        // remote lists are collected below).
+        self.flush_remote();
         // SAFETY: all pages reached are ours.
         unsafe {
             let tier = &*self.tier;

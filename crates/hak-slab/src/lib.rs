@@ -81,6 +81,7 @@ pub const MAX_PAGES: usize = hak_os::SEGMENT_SIZE >> 16;
 mod loom_models;
 
 mod abandon;
+mod batch;
 mod cache;
 mod check;
 pub mod classes;
@@ -94,6 +95,7 @@ mod stats;
 mod tier;
 
 pub use abandon::{free_fast, free_remote};
+pub use batch::BATCH_MAX;
 pub use cache::{bin_offset, slot, Cache, Push, MAX_BIN, MAX_CACHED, MIN_BIN};
 pub use heap::Heap;
 pub use page::{Block, Page, ABANDONED, NO_OWNER, TRIM_MAX_PAGE_SHIFT};
