@@ -299,6 +299,10 @@ pub(crate) unsafe fn abandon(pg: PagePtr) -> bool {
     // SAFETY: per contract.
     unsafe {
         check_owned(pg, "abandoning");
+        let owner = pg.owner(Ordering::Relaxed);
+        if owner != RECLAIMING {
+            pg.set_abandoned_by(owner);
+        }
         pg.set_owner(ABANDONED, Ordering::Release);
         pg.cas_remote(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire).is_ok()
     }

@@ -394,7 +394,7 @@ impl Heap {
             }
             if owner == ABANDONED
                 && self.adopts
-                && self.wants(pg.class() as usize)
+                && self.wants(pg)
                 && pg.cas_owner(ABANDONED, self.token(), Ordering::AcqRel, Ordering::Relaxed).is_ok()
             {
                 self.adopt(pg);
@@ -410,9 +410,11 @@ impl Heap {
         }
     }
 
-    /// Whether this heap adopts an abandoned page of `class` it frees into:
-    /// only while it allocates the class (it has a current page of it) and
-    /// holds no partially free page of it already. A thread that frees far
+    /// Whether this heap adopts the abandoned page `pg` it frees into: only
+    /// while it allocates the page's class (it has a current page of it),
+    /// and then a page it abandoned itself (a thread freeing what it
+    /// allocated, page after page), or any while it holds no partially
+    /// free page of the class already. A thread that frees far
     /// more of a class than it allocates (issue 21's reclaimer: every
     /// replaced block, while it allocates a few) would otherwise keep
     /// every page it frees into, and their free blocks, out of reach of
@@ -421,10 +423,18 @@ impl Heap {
     /// back to those threads through the hints of the remote frees
     /// (`abandon::hint_threshold`); a heap that allocates the class takes
     /// its partial page first, and adopts again once it has none.
+    ///
+    /// # Safety
+    /// `pg` is a page descriptor of our tier.
     #[inline]
-    fn wants(&self, class: usize) -> bool {
-        self.cur.get(class).is_some_and(|&cur| cur != empty_page())
-            && self.partial.get(class).is_some_and(|p| p.is_null())
+    unsafe fn wants(&self, pg: PagePtr) -> bool {
+        // SAFETY: per contract; the class of a page with a live block (the
+        // caller's) does not change.
+        unsafe {
+            let class = pg.class() as usize;
+            self.cur.get(class).is_some_and(|&cur| cur != empty_page())
+                && (pg.abandoned_by() == self.token || self.partial.get(class).is_some_and(|p| p.is_null()))
+        }
     }
 
     /// Whether this heap adopts abandoned pages it frees into (default yes;

@@ -94,6 +94,9 @@ pub struct Page {
     /// its Release CAS on the inbox head, read by the drain after its
     /// Acquire swap).
     inbox_next: PagePtr,
+    /// The token of the heap that last abandoned the page (relaxed, any
+    /// thread; a hint for adoption on free, see `Heap::free_slow`).
+    abandoned_by: AtomicUsize,
 }
 
 impl Page {
@@ -117,6 +120,7 @@ impl Page {
             in_inbox: AtomicBool::new(false),
             inbox_class: 0,
             inbox_next: PagePtr::NULL,
+            abandoned_by: AtomicUsize::new(0),
             depth: 0,
             class_next: PagePtr::NULL,
             class_prev: PagePtr::NULL,
@@ -238,6 +242,26 @@ impl PagePtr {
         class_prev / set_class_prev: PagePtr;
         inbox_class / set_inbox_class: u8;
         inbox_next / set_inbox_next: PagePtr;
+    }
+
+    /// The token of the heap that last abandoned the page (0: none yet).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline]
+    pub(crate) unsafe fn abandoned_by(self) -> usize {
+        // SAFETY: per contract.
+        unsafe { (*self.0).abandoned_by.load(Ordering::Relaxed) }
+    }
+
+    /// Records `token` as the heap that abandons the page.
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor; the caller owns the page.
+    #[inline]
+    pub(crate) unsafe fn set_abandoned_by(self, token: usize) {
+        // SAFETY: per contract.
+        unsafe { (*self.0).abandoned_by.store(token, Ordering::Relaxed) }
     }
 
     /// Claims the page for the tier's hint inbox: true for the one caller
