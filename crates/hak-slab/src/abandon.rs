@@ -15,6 +15,10 @@ use crate::page::{
 use crate::stats::count;
 use crate::{seg_of_entry, Heap, MAX_CLASSES};
 
+/// [`PagePtr::abandoned_by`] of a page abandoned at its owner's exit: no
+/// live heap allocates from it any more.
+pub(crate) const ORPHAN: usize = 0;
+
 /// Abandoned pages with free space that [`Heap::abandon_all`] records in the
 /// tier per lock acquisition at most.
 pub(crate) const HINT_BATCH: usize = 32;
@@ -41,7 +45,7 @@ impl Heap {
         // if our CAS wins (the page's fields then are as we left them, or
         // as the last owner released them with its store of ABANDONED).
         unsafe {
-            if abandon(pg) {
+            if abandon(pg, self.token) {
                 count(&(*self.tier).stats.pages_abandoned, 1);
                 return;
             }
@@ -111,7 +115,7 @@ impl Heap {
                     }
                     let has_room = !pg.free().is_null() || pg.capacity() < pg.reserved();
                     count(&tier.stats.pages_abandoned, 1);
-                    if !abandon(pg) {
+                    if !abandon(pg, ORPHAN) {
                         reclaim(pg);
                     }
                     if has_room {
@@ -293,16 +297,17 @@ unsafe fn hint(pg: PagePtr, class: usize) {
 /// may have read the owner before our store, so the caller must see that
 /// the block is collected (take the page back, or [`reclaim`] it).
 ///
+/// `by` is recorded in the page ([`PagePtr::abandoned_by`]): the token of
+/// a live heap that gives the page up, [`ORPHAN`] at thread exit (see
+/// `Heap::wants`).
+///
 /// # Safety
 /// As above; after a true return the caller no longer owns the page.
-pub(crate) unsafe fn abandon(pg: PagePtr) -> bool {
+pub(crate) unsafe fn abandon(pg: PagePtr, by: usize) -> bool {
     // SAFETY: per contract.
     unsafe {
         check_owned(pg, "abandoning");
-        let owner = pg.owner(Ordering::Relaxed);
-        if owner != RECLAIMING {
-            pg.set_abandoned_by(owner);
-        }
+        pg.set_abandoned_by(by);
         pg.set_owner(ABANDONED, Ordering::Release);
         pg.cas_remote(ptr::null_mut(), ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
@@ -337,7 +342,9 @@ pub(crate) unsafe fn reclaim(pg: PagePtr) {
                 tier.release_page(pg);
                 return;
             }
-            if abandon(pg) || pg.cas_owner(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            if abandon(pg, pg.abandoned_by())
+                || pg.cas_owner(ABANDONED, RECLAIMING, Ordering::Acquire, Ordering::Relaxed).is_err()
+            {
                 return;
             }
         }

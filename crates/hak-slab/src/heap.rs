@@ -6,7 +6,7 @@ use core::ptr;
 use hak_os::diag;
 use hak_os::sync::Ordering;
 
-use crate::abandon::collect_remote;
+use crate::abandon::{collect_remote, ORPHAN};
 use crate::batch::Batch;
 use crate::check::{check_page, check_used};
 use crate::page::{empty_page, extend, prefetch, Block, Page, PagePtr, ABANDONED};
@@ -38,7 +38,14 @@ pub struct Heap {
     /// Per class, blocks of another heap's page freed by this heap and not
     /// yet pushed to the page (`batch.rs`).
     pub(crate) batch: [Batch; MAX_CLASSES],
+    /// Pages on each class's partial list.
+    pub(crate) npartial: [u32; MAX_CLASSES],
 }
+
+/// Bytes of partially free pages of a class below which a heap adopts on
+/// free any abandoned page of the class (see `Heap::wants`): four 64 KiB
+/// pages of the tiny tier, one page of the larger tiers.
+const ADOPT_BYTES: usize = 256 << 10;
 
 impl Heap {
     hak_os::loom_const_fn! {
@@ -56,6 +63,7 @@ impl Heap {
             rng: 0,
             adopts: true,
             batch: [Batch::EMPTY; MAX_CLASSES],
+            npartial: [0; MAX_CLASSES],
         }
     }
     }
@@ -86,6 +94,7 @@ impl Heap {
         self.adopts = true;
         debug_assert!(self.batched() == 0, "heap re-initialised with batched frees");
         self.batch = [Batch::EMPTY; MAX_CLASSES];
+        self.npartial = [0; MAX_CLASSES];
     }
 
     /// Whether [`Heap::init`] ran.
@@ -335,6 +344,9 @@ impl Heap {
                 (*head).set_prev(pg);
             }
             *head = pg;
+            if let Some(n) = self.npartial.get_mut(pg.class() as usize) {
+                *n += 1;
+            }
         }
     }
 
@@ -352,6 +364,9 @@ impl Heap {
             }
             pg.set_next(PagePtr::NULL);
             pg.set_prev(PagePtr::NULL);
+            if let Some(n) = self.npartial.get_mut(pg.class() as usize) {
+                *n = n.saturating_sub(1);
+            }
         }
     }
 
@@ -413,8 +428,10 @@ impl Heap {
     /// Whether this heap adopts the abandoned page `pg` it frees into: only
     /// while it allocates the page's class (it has a current page of it),
     /// and then a page it abandoned itself (a thread freeing what it
-    /// allocated, page after page), or any while it holds no partially
-    /// free page of the class already. A thread that frees far
+    /// allocated, page after page), a page of an exited thread (nobody
+    /// else allocates from it: larson's successors), or any while it holds
+    /// less than [`ADOPT_BYTES`] of partially free pages of the class. A
+    /// thread that frees far
     /// more of a class than it allocates (issue 21's reclaimer: every
     /// replaced block, while it allocates a few) would otherwise keep
     /// every page it frees into, and their free blocks, out of reach of
@@ -432,8 +449,10 @@ impl Heap {
         // caller's) does not change.
         unsafe {
             let class = pg.class() as usize;
+            let by = pg.abandoned_by();
+            let partial_bytes = self.npartial.get(class).map_or(0, |&n| (n as usize) << (*self.tier).page_shift);
             self.cur.get(class).is_some_and(|&cur| cur != empty_page())
-                && (pg.abandoned_by() == self.token || self.partial.get(class).is_some_and(|p| p.is_null()))
+                && (by == ORPHAN || by == self.token || partial_bytes < ADOPT_BYTES)
         }
     }
 

@@ -244,7 +244,8 @@ impl PagePtr {
         inbox_next / set_inbox_next: PagePtr;
     }
 
-    /// The token of the heap that last abandoned the page (0: none yet).
+    /// The token of the heap that last abandoned the page (0, `ORPHAN`: an
+    /// exiting one, or none yet).
     ///
     /// # Safety
     /// As every [`PagePtr`] accessor.
