@@ -6,7 +6,8 @@ use core::ptr;
 use hak_os::diag;
 use hak_os::sync::Ordering;
 
-use crate::abandon::collect_remote;
+use crate::abandon::{collect_remote, ORPHAN};
+use crate::batch::Batch;
 use crate::check::{check_page, check_used};
 use crate::page::{empty_page, extend, prefetch, Block, Page, PagePtr, ABANDONED};
 use crate::stats::count;
@@ -34,7 +35,17 @@ pub struct Heap {
     pub(crate) adopts: bool,
     /// Secure mode: the state of the carving shuffle.
     pub(crate) rng: u64,
+    /// Per class, blocks of another heap's page freed by this heap and not
+    /// yet pushed to the page (`batch.rs`).
+    pub(crate) batch: [Batch; MAX_CLASSES],
+    /// Pages on each class's partial list.
+    pub(crate) npartial: [u32; MAX_CLASSES],
 }
+
+/// Bytes of partially free pages of a class below which a heap adopts on
+/// free any abandoned page of the class (see `Heap::wants`): four 64 KiB
+/// pages of the tiny tier, one page of the larger tiers.
+const ADOPT_BYTES: usize = 256 << 10;
 
 impl Heap {
     hak_os::loom_const_fn! {
@@ -51,6 +62,8 @@ impl Heap {
             remote_collected: 0,
             rng: 0,
             adopts: true,
+            batch: [Batch::EMPTY; MAX_CLASSES],
+            npartial: [0; MAX_CLASSES],
         }
     }
     }
@@ -79,6 +92,9 @@ impl Heap {
         self.slow_allocs = 0;
         self.remote_collected = 0;
         self.adopts = true;
+        debug_assert!(self.batched() == 0, "heap re-initialised with batched frees");
+        self.batch = [Batch::EMPTY; MAX_CLASSES];
+        self.npartial = [0; MAX_CLASSES];
     }
 
     /// Whether [`Heap::init`] ran.
@@ -330,6 +346,9 @@ impl Heap {
                 (*head).set_prev(pg);
             }
             *head = pg;
+            if let Some(n) = self.npartial.get_mut(pg.class() as usize) {
+                *n += 1;
+            }
         }
     }
 
@@ -347,6 +366,9 @@ impl Heap {
             }
             pg.set_next(PagePtr::NULL);
             pg.set_prev(PagePtr::NULL);
+            if let Some(n) = self.npartial.get_mut(pg.class() as usize) {
+                *n = n.saturating_sub(1);
+            }
         }
     }
 
@@ -355,7 +377,11 @@ impl Heap {
     /// If the page belongs to this heap the block goes onto its free list
     /// (no atomics). If the page is abandoned, this heap adopts it first
     /// (ownership follows the thread that frees its blocks, which is who
-    /// received them). Otherwise the block goes onto the page's remote list.
+    /// received them) if this heap allocates the page's class. Otherwise
+    /// the block joins this heap's chain of blocks of that page, pushed to
+    /// the page's remote list with one CAS when a block of another page
+    /// arrives, when it is long, or at [`Heap::maintain`], [`Heap::collect`]
+    /// and [`Heap::abandon_all`] (`batch.rs`).
     ///
     /// # Safety
     /// `p` is a live block of `pg`; `self` belongs to the calling thread.
@@ -385,6 +411,7 @@ impl Heap {
             }
             if owner == ABANDONED
                 && self.adopts
+                && self.wants(pg)
                 && pg.cas_owner(ABANDONED, self.token(), Ordering::AcqRel, Ordering::Relaxed).is_ok()
             {
                 self.adopt(pg);
@@ -392,7 +419,42 @@ impl Heap {
                 self.free_local_slow(pg, p);
                 return;
             }
-            free_remote(pg.as_ptr(), p);
+            if crate::secure::on() {
+                free_remote(pg.as_ptr(), p);
+            } else {
+                self.free_batched(pg, p);
+            }
+        }
+    }
+
+    /// Whether this heap adopts the abandoned page `pg` it frees into: only
+    /// while it allocates the page's class (it has a current page of it),
+    /// and then a page it abandoned itself (a thread freeing what it
+    /// allocated, page after page), a page of an exited thread (nobody
+    /// else allocates from it: larson's successors), or any while it holds
+    /// less than [`ADOPT_BYTES`] of partially free pages of the class. A
+    /// thread that frees far
+    /// more of a class than it allocates (issue 21's reclaimer: every
+    /// replaced block, while it allocates a few) would otherwise keep
+    /// every page it frees into, and their free blocks, out of reach of
+    /// the threads that allocate the class until the last block of each
+    /// came back: 6.5x the live bytes resident. Unadopted, a page goes
+    /// back to those threads through the hints of the remote frees
+    /// (`abandon::hint_threshold`); a heap that allocates the class takes
+    /// its partial page first, and adopts again once it has none.
+    ///
+    /// # Safety
+    /// `pg` is a page descriptor of our tier.
+    #[inline]
+    unsafe fn wants(&self, pg: PagePtr) -> bool {
+        // SAFETY: per contract; the class of a page with a live block (the
+        // caller's) does not change.
+        unsafe {
+            let class = pg.class() as usize;
+            let by = pg.abandoned_by();
+            let partial_bytes = self.npartial.get(class).map_or(0, |&n| (n as usize) << (*self.tier).page_shift);
+            self.cur.get(class).is_some_and(|&cur| cur != empty_page())
+                && (by == ORPHAN || by == self.token || partial_bytes < ADOPT_BYTES)
         }
     }
 
@@ -448,7 +510,8 @@ impl Heap {
         }
     }
 
-    /// Collects the remote frees of the current and partial pages and
+    /// Pushes this heap's batched remote frees (`Heap::flush_remote`),
+    /// collects the remote frees of the current and partial pages and
     /// returns pages that became empty to the tier (an explicit flush, e.g.
     /// `hak_thread_flush`; also part of [`Heap::maintain`]).
     ///
@@ -458,6 +521,9 @@ impl Heap {
         if self.tier.is_null() {
             return;
         }
+        // Batched blocks go to their pages first (ours included: their
+        // remote lists are collected below).
+        self.flush_remote();
         // SAFETY: all pages reached are ours.
         unsafe {
             let tier = &*self.tier;

@@ -29,11 +29,13 @@
 //! * **abandonment**: a page whose owner does not need it (exhausted, or
 //!   every page at thread exit, [`Heap::abandon_all`]) is given up
 //!   (`owner = ABANDONED`) instead of being kept on an owner's list that
-//!   nobody looks at. The first thread that frees a block of an abandoned
-//!   page through a heap adopts it (CAS `ABANDONED → token`): blocks are
-//!   freed by whoever received them, so the page follows its data and later
-//!   frees are local again (larson's hand-over pattern), and an owner that
-//!   went idle does not sit on pages whose blocks other threads freed. A heap
+//!   nobody looks at. A heap that allocates the page's class and frees a
+//!   block of it adopts it (CAS `ABANDONED → token`; within bounds, see
+//!   `Heap::wants`): the page follows its data and later frees are local
+//!   again (larson's hand-over pattern). Other freers push to its remote
+//!   list (batched per page, `batch`), and the push that makes an eighth of
+//!   it free records it as a hint, so the threads that allocate the class
+//!   reuse it (issue 21's reclaimer; docs/decisions/0039). A heap
 //!   that needs a page adopts an abandoned one with free space before taking
 //!   a clean one. A free into an abandoned page by a thread that cannot
 //!   adopt (no heap, or an exiting thread's) goes to the remote list, where
@@ -81,6 +83,7 @@ pub const MAX_PAGES: usize = hak_os::SEGMENT_SIZE >> 16;
 mod loom_models;
 
 mod abandon;
+mod batch;
 mod cache;
 mod check;
 pub mod classes;
@@ -94,6 +97,7 @@ mod stats;
 mod tier;
 
 pub use abandon::{free_fast, free_remote};
+pub use batch::BATCH_MAX;
 pub use cache::{bin_offset, slot, Cache, Push, MAX_BIN, MAX_CACHED, MIN_BIN};
 pub use heap::Heap;
 pub use page::{Block, Page, ABANDONED, NO_OWNER, TRIM_MAX_PAGE_SHIFT};

@@ -158,7 +158,11 @@ unsafe fn check(w: &World, held: &[usize]) {
     // walked is a page or block of this tier.
     unsafe {
         {
-            let s = tier.shared.lock();
+            let mut s = tier.shared.lock();
+            // Hints still in the inbox join the hint lists (as the next
+            // heap that takes hints would have them).
+            tier.drain_inbox(&mut s);
+            assert!(tier.inbox.load(Ordering::SeqCst).is_null(), "inbox not empty after the drain");
             let mut n = 0;
             let mut dirty = HashSet::new();
             let mut prev = PagePtr::NULL;
@@ -295,10 +299,24 @@ unsafe fn alloc_n(h: P<Heap>, n: usize) -> Vec<usize> {
     (0..n).map(|_| unsafe { (*h.0).alloc(0) } as usize).collect()
 }
 
-/// Frees `b` through `h` (the router's slab free: fast path, then slow).
+/// A heap that allocated one block of class 0 (returned): it has a current
+/// page of the class, so it adopts abandoned class 0 pages it frees into
+/// (`Heap::free_slow`).
+unsafe fn allocating_heap(w: &mut World) -> (P<Heap>, usize) {
+    let h = w.heap();
+    // SAFETY: the calling thread owns the new heap.
+    let b = unsafe { (*h.0).alloc(0) } as usize;
+    (h, b)
+}
+
+/// Frees `b` through `h` (the router's slab free: fast path, then slow),
+/// then pushes what `h` batched (as its next upkeep would).
 unsafe fn heap_free(tier: &SlabTier, h: P<Heap>, b: usize) {
     // SAFETY: b is a live block of this tier; h belongs to the caller.
-    unsafe { (*h.0).free(page_of(tier, b), b as *mut u8) }
+    unsafe {
+        (*h.0).free(page_of(tier, b), b as *mut u8);
+        (*h.0).flush_remote();
+    }
 }
 
 /// A free by a thread without a heap.
@@ -375,13 +393,13 @@ fn concurrent_remote_pushes() {
 fn detach_vs_frees() {
     model("detach_vs_frees", || {
         let mut w = World::new(&SIZES_2);
-        let h0 = w.heap();
-        let h1 = w.heap();
-        let tier = w.tier;
         // SAFETY: set-up on the main thread; then h1 and block a belong to
         // the first spawned thread, block b to the second, h0 and the other
         // blocks to the main thread.
         unsafe {
+            let (h1, own1) = allocating_heap(&mut w); // a page of its own: h1 may adopt
+            let h0 = w.heap();
+            let tier = w.tier;
             let mut mine = alloc_n(h0, 2); // page exhausted, still current
             let (a, b) = (mine.pop().unwrap(), mine.pop().unwrap());
             let t1 = thread::spawn(move || heap_free(tier, h1, a));
@@ -390,11 +408,13 @@ fn detach_vs_frees() {
             mine.push((*h0.0).alloc(0) as usize);
             t1.join().unwrap();
             t2.join().unwrap();
+            mine.push(own1);
             check(&w, &mine);
+            mine.pop();
             for b in mine.drain(..) {
                 heap_free(tier, h0, b);
             }
-            check(&w, &[]);
+            check(&w, &[own1]);
         }
     });
 }
@@ -408,14 +428,14 @@ fn detach_vs_frees() {
 fn take_abandoned_race() {
     model("take_abandoned_race", || {
         let mut w = World::new(&SIZES_4);
-        let h0 = w.heap();
-        let h1 = w.heap();
-        let h2 = w.heap();
-        let tier = w.tier;
         // SAFETY: set-up on the main thread (h0 abandons its page, which
         // has room, so it is hinted); then h1 belongs to the first spawned
         // thread, h2 and block a to the second, block b to the main thread.
         unsafe {
+            let (h2, own2) = allocating_heap(&mut w); // before the hint: h2 may adopt
+            let h0 = w.heap();
+            let h1 = w.heap();
+            let tier = w.tier;
             let mut given = alloc_n(h0, 2);
             (*h0.0).abandon_all();
             let (a, b) = (given.pop().unwrap(), given.pop().unwrap());
@@ -423,7 +443,7 @@ fn take_abandoned_race() {
             let t2 = thread::spawn(move || heap_free(tier, h2, a));
             thread::yield_now();
             remote_free(tier, b);
-            let mine = [t1.join().unwrap()];
+            let mine = [t1.join().unwrap(), own2];
             t2.join().unwrap();
             check(&w, &mine);
         }
@@ -473,12 +493,12 @@ fn stale_hint_of_another_class() {
 fn abandon_vs_remote_frees() {
     model("abandon_vs_remote_frees", || {
         let mut w = World::new(&SIZES_4);
-        let h0 = w.heap();
-        let h1 = w.heap();
-        let tier = w.tier;
         // SAFETY: set-up on the main thread; then h0 is the main thread's,
         // h1 and block a the first spawned thread's, block b the second's.
         unsafe {
+            let (h1, own1) = allocating_heap(&mut w);
+            let h0 = w.heap();
+            let tier = w.tier;
             let mut mine = alloc_n(h0, 3);
             let (a, b) = (mine.pop().unwrap(), mine.pop().unwrap());
             let t1 = thread::spawn(move || heap_free(tier, h1, a));
@@ -490,6 +510,7 @@ fn abandon_vs_remote_frees() {
             // h0's thread is gone: its last block now belongs to no heap
             // (heap_free through h1 would adopt), check before and after
             // it is freed remotely.
+            mine.insert(0, own1);
             check(&w, &mine);
             remote_free(tier, mine.pop().unwrap());
             check(&w, &mine);
@@ -504,14 +525,14 @@ fn abandon_vs_remote_frees() {
 fn adoption_race() {
     model("adoption_race", || {
         let mut w = World::new(&SIZES_4);
-        let h0 = w.heap();
-        let h1 = w.heap();
-        let h2 = w.heap();
-        let tier = w.tier;
         // SAFETY: set-up on the main thread (h0 abandons its page); then h1
         // and block a belong to the first spawned thread, h2 and block b to
         // the second, block c to the main thread.
         unsafe {
+            let (h1, own1) = allocating_heap(&mut w);
+            let (h2, own2) = allocating_heap(&mut w);
+            let h0 = w.heap();
+            let tier = w.tier;
             let mut mine = alloc_n(h0, 4);
             (*h0.0).abandon_all();
             let (a, b, c) = (mine.pop().unwrap(), mine.pop().unwrap(), mine.pop().unwrap());
@@ -521,6 +542,7 @@ fn adoption_race() {
             remote_free(tier, c);
             t1.join().unwrap();
             t2.join().unwrap();
+            mine.extend([own1, own2]);
             check(&w, &mine);
         }
     });
@@ -577,6 +599,82 @@ fn concurrent_segment_creation() {
             let mine = (*h0.0).alloc(0) as usize;
             let theirs = t.join().unwrap();
             check(&w, &[mine, theirs]);
+        }
+    });
+}
+
+/// Remote-free batching racing detachment: a heap that does not allocate
+/// the class frees two blocks of another heap's exhausted current page
+/// (one chain, not adopted) and pushes them with one CAS, while the owner's
+/// next allocation detaches the page (`abandon`: store ABANDONED, re-check
+/// `remote`). Either the re-check sees the chain (the owner takes the page
+/// back) or the pusher sees ABANDONED and records a hint; no block lost.
+/// Then the last two blocks are freed without a heap: the page, all of
+/// whose blocks are free, is never left abandoned.
+#[test]
+fn batched_chain_vs_detach() {
+    model("batched_chain_vs_detach", || {
+        let mut w = World::new(&SIZES_4);
+        let h0 = w.heap();
+        let h1 = w.heap();
+        let tier = w.tier;
+        // SAFETY: set-up on the main thread; then h1 and blocks a, b belong
+        // to the spawned thread, h0 and the other blocks to the main thread.
+        unsafe {
+            let mut mine = alloc_n(h0, 4); // page exhausted, still current
+            let (a, b) = (mine.pop().unwrap(), mine.pop().unwrap());
+            let t = thread::spawn(move || {
+                (*h1.0).free(page_of(tier, a), a as *mut u8);
+                (*h1.0).free(page_of(tier, b), b as *mut u8);
+                assert_eq!((*h1.0).batched(), 2, "two blocks of one page not batched");
+                (*h1.0).flush_remote();
+            });
+            thread::yield_now();
+            mine.push((*h0.0).alloc(0) as usize);
+            t.join().unwrap();
+            check(&w, &mine);
+            let new = mine.pop().unwrap();
+            for b in mine.drain(..) {
+                remote_free(tier, b);
+            }
+            check(&w, &[new]);
+        }
+    });
+}
+
+/// The hint of a partly freed abandoned page: a heapless freer's push onto
+/// an exhausted, abandoned page crosses the hint threshold (an eighth of
+/// four blocks, at least one: the first) and records the page in the tier's hints, while
+/// another heap needing a page of the class takes hints (or a fresh page).
+/// Afterwards the freed block is reachable: the racing heap got it, or the
+/// next heap that needs a page adopts the page through the hint and hands
+/// the block out again.
+#[test]
+fn hint_vs_take() {
+    model("hint_vs_take", || {
+        let mut w = World::new(&SIZES_4);
+        let h0 = w.heap();
+        let h1 = w.heap();
+        let h2 = w.heap();
+        let tier = w.tier;
+        // SAFETY: set-up on the main thread (h0's first page exhausted and
+        // detached by its fifth allocation); then block a belongs to the
+        // spawned thread, h1, h2 and the other blocks to the main thread.
+        unsafe {
+            let mut mine = alloc_n(h0, 5);
+            let a = mine[0];
+            mine.remove(0);
+            let t = thread::spawn(move || remote_free(tier, a));
+            thread::yield_now();
+            mine.push((*h1.0).alloc(0) as usize);
+            t.join().unwrap();
+            check(&w, &mine);
+            if !mine.contains(&a) {
+                let z = (*h2.0).alloc(0) as usize;
+                assert_eq!(z, a, "the freed block of the abandoned page came back to no allocating heap");
+                mine.push(z);
+            }
+            check(&w, &mine);
         }
     });
 }

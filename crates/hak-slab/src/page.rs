@@ -6,7 +6,7 @@ use core::ptr;
 use core::sync::atomic as stat;
 
 use hak_os::map;
-use hak_os::sync::{AtomicPtr, AtomicUsize, Ordering};
+use hak_os::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 use crate::abandon::collect_remote;
 
@@ -80,9 +80,23 @@ pub struct Page {
     /// On a hint list of the tier (under the tier lock; the page may have
     /// been adopted or released since it was put there).
     hinted: bool,
+    /// In the tier's hint inbox (`SlabTier::push_inbox`): set by the one
+    /// remote freer that pushes the page (Acquire CAS), cleared by the
+    /// drain under the tier lock after it read `inbox_next` (Release).
+    in_inbox: AtomicBool,
+    /// The class the page had when it was pushed to the inbox (written by
+    /// its pusher, read by the drain).
+    inbox_class: u8,
     /// Links of the tier's per-class dirty list (under the tier lock).
     class_next: PagePtr,
     class_prev: PagePtr,
+    /// Link of the tier's hint inbox (written by the page's pusher before
+    /// its Release CAS on the inbox head, read by the drain after its
+    /// Acquire swap).
+    inbox_next: PagePtr,
+    /// The token of the heap that last abandoned the page (relaxed, any
+    /// thread; a hint for adoption on free, see `Heap::free_slow`).
+    abandoned_by: AtomicUsize,
 }
 
 impl Page {
@@ -103,6 +117,10 @@ impl Page {
             freed_at_ms: 0,
             hint_next: PagePtr::NULL,
             hinted: false,
+            in_inbox: AtomicBool::new(false),
+            inbox_class: 0,
+            inbox_next: PagePtr::NULL,
+            abandoned_by: AtomicUsize::new(0),
             depth: 0,
             class_next: PagePtr::NULL,
             class_prev: PagePtr::NULL,
@@ -150,7 +168,9 @@ impl Page {
 /// the heap-list links by the page's owner (a heap whose token is in
 /// `owner`, a reclaimer, or whoever holds a free page off every list); the
 /// tier-list links, `freed_at_ms` and the hint fields under the tier lock
-/// (or by whoever holds the free page off every list). The atomics
+/// (or by whoever holds the free page off every list); the inbox fields by
+/// the thread that claimed the page for the inbox, then by the drain (see
+/// [`PagePtr::claim_inbox`]). The atomics
 /// (`owner`, `remote`, `used`) may be read by any thread that reached the
 /// page (descriptors are never freed while their tier lives).
 #[repr(transparent)]
@@ -220,6 +240,52 @@ impl PagePtr {
         hinted / set_hinted: bool;
         class_next / set_class_next: PagePtr;
         class_prev / set_class_prev: PagePtr;
+        inbox_class / set_inbox_class: u8;
+        inbox_next / set_inbox_next: PagePtr;
+    }
+
+    /// The token of the heap that last abandoned the page (0, `ORPHAN`: an
+    /// exiting one, or none yet).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline]
+    pub(crate) unsafe fn abandoned_by(self) -> usize {
+        // SAFETY: per contract.
+        unsafe { (*self.0).abandoned_by.load(Ordering::Relaxed) }
+    }
+
+    /// Records `token` as the heap that abandons the page.
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor; the caller owns the page.
+    #[inline]
+    pub(crate) unsafe fn set_abandoned_by(self, token: usize) {
+        // SAFETY: per contract.
+        unsafe { (*self.0).abandoned_by.store(token, Ordering::Relaxed) }
+    }
+
+    /// Claims the page for the tier's hint inbox: true for the one caller
+    /// that found it out of the inbox (Acquire: the previous drain's reads
+    /// of the inbox fields happened before).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline]
+    pub(crate) unsafe fn claim_inbox(self) -> bool {
+        // SAFETY: per contract.
+        unsafe { (*self.0).in_inbox.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() }
+    }
+
+    /// Lets the page be pushed to the inbox again (Release: after the
+    /// drain read its inbox fields).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor; the caller drained the page.
+    #[inline]
+    pub(crate) unsafe fn release_inbox(self) {
+        // SAFETY: per contract.
+        unsafe { (*self.0).in_inbox.store(false, Ordering::Release) }
     }
 
     /// Blocks handed out and not yet returned (relaxed; any thread).

@@ -7,11 +7,12 @@ use core::sync::atomic as stat;
 
 use hak_os::lock::SpinLock;
 use hak_os::map;
-use hak_os::sync::Ordering;
+use hak_os::sync::{AtomicPtr, Ordering};
 
 use crate::check::{check_owned, check_page};
+use crate::lists::Shared as Lists;
 use crate::lists::{Shared, PURGE_BATCH};
-use crate::page::{first_carve, page_depth, PagePtr, ABANDONED, NO_OWNER};
+use crate::page::{first_carve, page_depth, Page, PagePtr, ABANDONED, NO_OWNER};
 use crate::segment::set_slot;
 use crate::{slot, Heap, TierStats, MAX_CLASSES, MAX_TIERS, NO_SLOT, TRIM_MAX_PAGE_SHIFT};
 
@@ -29,6 +30,11 @@ pub struct SlabTier {
     /// `SegMeta::next`; pushed once each, never removed): what
     /// [`SlabTier::usage`] walks.
     pub(crate) segs: stat::AtomicPtr<crate::SegMeta>,
+    /// Abandoned pages that remote freers found worth reusing
+    /// ([`SlabTier::push_inbox`]), not yet on the hint lists: a lock-free
+    /// stack (any thread pushes with a Release CAS; the drain under the
+    /// tier lock swaps it out whole, Acquire).
+    pub(crate) inbox: AtomicPtr<Page>,
     /// Slow-path counters.
     pub stats: TierStats,
     /// Loom builds: the segments to unmap when a model's tier is dropped.
@@ -63,6 +69,7 @@ impl SlabTier {
                 peak_ms: 0,
             }),
             segs: stat::AtomicPtr::new(ptr::null_mut()),
+            inbox: AtomicPtr::new(ptr::null_mut()),
             stats: TierStats::new(),
             #[cfg(loom)]
             segments: std::sync::Mutex::new(std::vec::Vec::new()),
@@ -315,6 +322,7 @@ impl SlabTier {
     /// class by now (released and abandoned again since it was hinted).
     pub(crate) fn take_abandoned(&self, class: usize, heap: &Heap) -> PagePtr {
         let mut s = self.shared.lock();
+        self.drain_inbox(&mut s);
         loop {
             let pg = s.hints[class];
             if pg.is_null() {
@@ -327,6 +335,63 @@ impl SlabTier {
                 if pg.cas_owner(ABANDONED, heap.token, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
                     return pg;
                 }
+            }
+        }
+    }
+
+    /// Records abandoned page `pg` of class `class` as a hint without the
+    /// tier lock (a remote freer's, see `abandon::hint`): pushes it onto the
+    /// inbox, unless it is there already; the next
+    /// [`SlabTier::take_abandoned`] moves it to the hint lists.
+    ///
+    /// A freer that took the tier lock instead would contend with the
+    /// heaps that acquire and release pages under it, and a thread that
+    /// only frees (issue 21's reclaimer) pushes a hint every few dozen
+    /// frees.
+    ///
+    /// # Safety
+    /// `pg` is a page descriptor of this tier.
+    pub(crate) unsafe fn push_inbox(&self, pg: PagePtr, class: usize) {
+        // SAFETY: claiming the page makes its inbox fields ours until the
+        // drain reads them after its swap (which our Release CAS
+        // publishes them to).
+        unsafe {
+            if !pg.claim_inbox() {
+                return;
+            }
+            pg.set_inbox_class(class as u8);
+            let mut head = self.inbox.load(Ordering::Relaxed);
+            loop {
+                pg.set_inbox_next(PagePtr::from_raw(head));
+                match self.inbox.compare_exchange_weak(head, pg.as_ptr(), Ordering::Release, Ordering::Relaxed) {
+                    Ok(_) => return,
+                    Err(h) => head = h,
+                }
+            }
+        }
+    }
+
+    /// Moves every page of the inbox to the hint list of the class it was
+    /// pushed with (a page already on a hint list stays where it is).
+    pub(crate) fn drain_inbox(&self, s: &mut Lists) {
+        if self.inbox.load(Ordering::Relaxed).is_null() {
+            return;
+        }
+        let mut pg = PagePtr::from_raw(self.inbox.swap(ptr::null_mut(), Ordering::Acquire));
+        // SAFETY: the swap acquired the pushers' writes of the inbox fields;
+        // the hint fields are ours under the tier lock (held by the caller:
+        // `s` is its guard's value).
+        unsafe {
+            while !pg.is_null() {
+                let next = pg.inbox_next();
+                let c = (pg.inbox_class() as usize).min(MAX_CLASSES - 1);
+                pg.release_inbox();
+                if !pg.hinted() {
+                    pg.set_hinted(true);
+                    pg.set_hint_next(s.hints[c]);
+                    s.hints[c] = pg;
+                }
+                pg = next;
             }
         }
     }
