@@ -1,6 +1,7 @@
 /*
- * phases -- a workload whose best big-block cache size changes half way:
- * what a learning policy (hakmem's ELO) is for.
+ * phases -- a workload whose best allocator settings change with each phase
+ * (a busy churn, then a quiet stretch): what a learning policy (hakmem's
+ * ELO) is for.
  *
  *   usage: phases seconds seed
  *
@@ -10,11 +11,13 @@
  *   one byte per 4 KiB page of each. A cache that holds the 8 released
  *   mappings serves the next 8 requests without mmap and page faults: a
  *   large cache wins.
- * - rare: the working set is freed; every 10 ms one block of 2..32 MiB is
+ * - rare: the working set is freed; every 100 ms one block of 2..32 MiB is
  *   allocated, written and freed, with light small-block activity (8
  *   mallocs and frees of 16..256 B) every 1 ms. Throughput hardly matters
- *   here; every mapping a cache keeps is resident memory nobody uses: no
- *   cache wins.
+ *   here; a mapping kept between two uses 100 ms apart is resident memory
+ *   nobody uses: a decay interval shorter than that gap wins (50 ms: the
+ *   cache keeps few mappings resident; 500 ms: it keeps about five), while
+ *   the churn phases lose throughput with it. No fixed setting suits both.
  *
  * The score is the resource cost per operation that hakmem's ELO learner
  * minimises (crates/hakmem/src/learn.rs, decision 0037):
@@ -37,11 +40,11 @@
  *                    in ns per operation (lower is better).
  *
  * Best fixed strategies: `cargo xtask features --sweep` runs this under
- * every candidate value of ELO's knobs (the record names the best by each
- * measure); in short, churn phases want 8..64 cache entries (0..4 are
- * hundreds of times slower: every release is unmapped and every reuse
- * faults) and a decay of 500 ms or more, rare phases want 0 entries (about
- * 2 MiB mean RSS against 50-70 MiB with 32).
+ * every candidate value of ELO's knobs and under ELO (the record names the
+ * best setting by each measure and ELO's cost divided by the best cost).
+ * Side by side (not in a record): the rare phases' mean RSS is about 18 MiB
+ * with a 50 ms decay against 47 MiB with minimal's 500 ms; 0..4 cache
+ * entries are hundreds of times slower in the churn phases.
  */
 #include "bench.h"
 
@@ -56,6 +59,8 @@
 /* Resident memory that costs as much as one busy CPU (KiB): 64 MiB. */
 #define RSS_SCALE_KIB (64.0 * 1024)
 #define SAMPLE_S 0.010
+/* One big block per this many seconds in the rare phases. */
+#define RARE_EVERY_S 0.100
 
 static void touch(char *p, size_t n) {
     for (size_t off = 0; off < n; off += 4096) p[off] = (char)off;
@@ -108,7 +113,7 @@ int main(int argc, char **argv) {
     bench_allocator_check();
     double phase = seconds / 4;
     printf("phases: seconds=%g (4 phases of %g s: churn, rare, churn, rare); churn: %d live blocks of 2-8 MiB, "
-           "%d replaced per round; rare: one 2-32 MiB block every 10 ms; seed=%llu; cost = (CPU + wall x RSS / "
+           "%d replaced per round; rare: one 2-32 MiB block every 100 ms; seed=%llu; cost = (CPU + wall x RSS / "
            "64 MiB) per operation\n",
            seconds, phase, WS, BATCH, (unsigned long long)seed);
     fflush(stdout);
@@ -164,7 +169,7 @@ int main(int argc, char **argv) {
                     keep(p);
                     free(p);
                     ops += 2;
-                    next_big += 0.010;
+                    next_big += RARE_EVERY_S;
                 }
                 char *small[8];
                 for (int i = 0; i < 8; i++) {

@@ -8,7 +8,8 @@ use hak_os::sync::cell::UnsafeCell;
 use hak_os::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::config::{Config, Error};
-use crate::learner::{Learner, Phase, Step};
+use crate::learner::Learner;
+use crate::step::{Phase, Step};
 
 /// Everything the try-lock protects.
 struct State<const N: usize, M> {

@@ -52,10 +52,15 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use hak_elo::{Config, Phase, Reason, Shared, Step, Transition};
+use hak_elo::{Config, Phase, Reason, Shared, Transition};
 use hak_os::diag::Line;
 
 use crate::TIERS;
+
+// The log lines and the statistics report.
+mod report;
+pub(crate) use report::print_stats;
+use report::{elapsed_ms, log};
 
 /// Candidates per knob.
 const N: usize = 4;
@@ -500,105 +505,28 @@ pub(crate) fn cost(cpu_us: u64, wall_ms: u64, rss_kib: u64, ops: u64) -> u64 {
     u64::try_from(per_op).unwrap_or(u64::MAX).max(1)
 }
 
-fn phase_name(p: Phase) -> &'static str {
-    match p {
-        Phase::Learn => "LEARN",
-        Phase::Frozen => "FROZEN",
-        Phase::Canary => "CANARY",
-    }
-}
-
-/// One line per phase change (`HAKMEM_VERBOSE=1`), with the driver's
-/// scored-epoch count.
-fn log(knob: &Knob, step: &Step, epoch: u64) {
-    let Some(t) = step.transition else { return };
-    let values = knob.learner.values();
-    let mut l = Line::new();
-    l.s("hakmem: elo ").s(knob.name).s(": ");
-    match t {
-        Transition::Froze => l.s("froze at "),
-        Transition::CanaryStarted { .. } => l.s("canary of "),
-        Transition::CanaryPassed => l.s("canary passed, keeps "),
-        Transition::Relearn(Reason::Drift) => l.s("relearning (cost drift), first tries "),
-        Transition::Relearn(Reason::ChallengerWon) => l.s("relearning (a challenger won), first tries "),
-    };
-    l.u(values.get(step.strategy).copied().unwrap_or(0));
-    if let Transition::CanaryStarted { challenger } = t {
-        l.s(" against ").u(values.get(challenger).copied().unwrap_or(0));
-    }
-    if let Some(r) = step.result {
-        l.s(" (last match ")
-            .u(values.get(r.first).copied().unwrap_or(0))
-            .s(" cost ")
-            .u(r.first_cost >> 10)
-            .s(" vs ")
-            .u(values.get(r.second).copied().unwrap_or(0))
-            .s(" cost ")
-            .u(r.second_cost >> 10)
-            .s(")");
-    }
-    l.s(" at epoch ").u(epoch).s(", ").u(elapsed_ms()).s(" ms\n").emit();
-}
-
-/// Milliseconds since the driver was enabled (for the log lines).
-fn elapsed_ms() -> u64 {
-    hak_os::now_ms().saturating_sub(START_MS.load(Ordering::Relaxed))
-}
-
-/// The learners' state for `HAKMEM_STATS=1`: one line per active knob,
-/// nothing when the driver is off (a knob a thread is stepping right now
-/// is left out).
-pub(crate) fn print_stats(fd: i32) {
-    if !enabled() {
-        return;
-    }
-    let active = ACTIVE.load(Ordering::Relaxed);
-    for (k, knob) in KNOBS.iter().enumerate() {
-        if active & (1 << k) != 0 {
-            print_knob(knob, fd);
-        }
-    }
-}
-
-fn print_knob(knob: &Knob, fd: i32) {
-    let Some((phase, epochs, counts, ratings)) =
-        knob.learner.with_learner(|l| (l.phase(), l.epochs(), l.counts(), *l.ratings()))
-    else {
-        return;
-    };
-    let values = knob.learner.values();
-    let mut l = Line::new();
-    l.s("hakmem: elo ")
-        .s(knob.name)
-        .s(": value=")
-        .u(knob.learner.current_value())
-        .s(" phase=")
-        .s(phase_name(phase))
-        .s(" epochs=")
-        .u(epochs)
-        .s(" matches=")
-        .u(counts.matches)
-        .s(" freezes=")
-        .u(counts.freezes)
-        .s(" canaries=")
-        .u(counts.canaries)
-        .s(" relearns=")
-        .u(counts.challenger_wins + counts.drifts + counts.reopens)
-        .s(" eliminations=")
-        .u(counts.eliminations)
-        .s(" ratings=");
-    for (i, r) in ratings.iter().enumerate() {
-        if i > 0 {
-            l.s(",");
-        }
-        l.u(values.get(i).copied().unwrap_or(0)).s(":").u((*r).max(0) as u64);
-    }
-    l.s("\n").emit_to(fd);
-}
-
 /// In a `fork` child: the stepping thread of the parent, if any, is gone.
 pub(crate) fn after_fork_child() {
     for knob in &KNOBS {
         knob.learner.after_fork_child();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exchange rate of decision 0037, as the learner computes it.
+    #[test]
+    fn a_cpu_second_costs_as_much_as_64_mib_held_for_a_second() {
+        // 1000 operations in 1 s: busy with nothing resident, or idle holding 64 MiB.
+        let busy = cost(1_000_000, 1000, 0, 1000);
+        let holding = cost(0, 1000, 64 << 10, 1000);
+        assert_eq!(busy, holding);
+        assert_eq!(busy, 1_000_000 * 1024, "1 ms per operation, in 1/1024 ns");
+        // Memory is charged for as long as it is held, busy or not.
+        assert_eq!(cost(0, 2000, 64 << 10, 1000), 2 * holding);
+        // Twice the operations for the same resources: half the cost.
+        assert_eq!(cost(1_000_000, 1000, 64 << 10, 2000) * 2, cost(1_000_000, 1000, 64 << 10, 1000));
     }
 }
