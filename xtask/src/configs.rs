@@ -9,8 +9,8 @@
 //! alone on top of `minimal`: `minimal+F` (`HAKMEM_F=1`) for a feature
 //! minimal leaves off, `minimal-F` (`HAKMEM_F=0`) for one minimal turns on,
 //! whose worth then shows as the loss without it. The system allocator runs
-//! too, as the usual baseline. `--sweep` replaces them by minimal with each
-//! `HAKMEM_BIGCACHE_ENTRIES` value of [`SWEEP_ENTRIES`].
+//! too, as the usual baseline. `--sweep` replaces them by `phases` under
+//! every fixed setting of ELO's knobs and under ELO (`sweep.rs`).
 
 use crate::model::Allocator;
 use hak_config::{Features, Mode, FEATURE_VARS};
@@ -50,6 +50,13 @@ impl Measure {
 pub const RETAINED: Measure = Measure::Keyed { key: "Retained", short_unit: "%", higher_is_better: false };
 /// `phases`' second line: mean RSS of the rare phases.
 pub const RARE_RSS: Measure = Measure::Keyed { key: "Rare RSS", short_unit: "kB", higher_is_better: false };
+/// `phases`' `Cost`: (CPU + wall × RSS / 64 MiB) per operation over the
+/// whole run, the measure ELO minimises (decision 0040).
+pub const COST: Measure = Measure::Keyed { key: "Cost", short_unit: "ns", higher_is_better: false };
+/// `phases` runs at least this long (four phases of 5 s: ELO's three knobs
+/// re-learn within about 5 s of a shift at its default 200 ms epochs, 100 ms
+/// while exploring), whatever `--seconds` says (except `--quick`).
+pub const PHASES_SECONDS: f64 = 20.0;
 
 /// A studied feature: its name (`HAKMEM_<name>` switches it), the workload
 /// it exists for and what it should win there.
@@ -85,7 +92,7 @@ pub const STUDIED: &[Studied] = &[
         feature: "ELO",
         workload: "phases",
         gain: RARE_RSS,
-        why: "learns the BigCache capacity: minimal's 32 entries already suit the churn phases, so what learning can win is the rare phases' resident memory (keeping the churn throughput); best fixed capacities from `--sweep` (benches/c/phases.c): 16 entries in the churn phases (8..64 within 7 %), 0 in the rare ones (1.8 MiB against 69 MiB with 32)",
+        why: "learns the decay interval, the BigCache capacity and the thread-cache budget by one cost, (CPU + wall × RSS / 64 MiB) per operation, which `phases` also reports (`Cost`); the churn phases want a long decay and 8+ entries, the rare (quiet) ones a short decay: what learning can win there is resident memory (`Rare RSS`); `--sweep` names the best fixed setting by that cost and ELO's ratio to it",
     },
     Studied {
         feature: "SITE_RULES",
@@ -111,7 +118,7 @@ pub const WORKLOADS: &[MatrixWorkload] = &[
     MatrixWorkload { name: "larson", extra: &[] },
     MatrixWorkload { name: "large", extra: &[] },
     MatrixWorkload { name: "burst-idle", extra: &[RETAINED] },
-    MatrixWorkload { name: "phases", extra: &[RARE_RSS] },
+    MatrixWorkload { name: "phases", extra: &[RARE_RSS, COST] },
     MatrixWorkload { name: "sites", extra: &[] },
     MatrixWorkload { name: "table", extra: &[] },
 ];
@@ -120,10 +127,35 @@ pub fn matrix_workload(name: &str) -> Option<&'static MatrixWorkload> {
     WORKLOADS.iter().find(|w| w.name == name)
 }
 
-/// `HAKMEM_BIGCACHE_ENTRIES` values of `--sweep` (the cache holds at most 64).
-pub const SWEEP_ENTRIES: &[u64] = &[0, 1, 2, 4, 8, 16, 32, 64];
-/// The variable `--sweep` varies.
-pub const SWEEP_VAR: &str = "HAKMEM_BIGCACHE_ENTRIES";
+/// Minimal's values of ELO's knobs (hak-config's defaults).
+pub const FIXED_DEFAULT: Fixed = Fixed { entries: 32, decay_ms: 500, cache_kb: 256 };
+
+/// One fixed setting of the three knobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fixed {
+    pub entries: u64,
+    pub decay_ms: u64,
+    pub cache_kb: u64,
+}
+
+impl Fixed {
+    /// `c32-d500-t256`; minimal's values are named `minimal`.
+    pub fn name(&self) -> String {
+        if *self == FIXED_DEFAULT {
+            return MINIMAL.into();
+        }
+        format!("c{}-d{}-t{}", self.entries, self.decay_ms, self.cache_kb)
+    }
+
+    /// The `hakmem: mode=` line's words that must say these values.
+    pub fn words(&self) -> [String; 3] {
+        [
+            format!("bigcache_entries={}", self.entries),
+            format!("decay_ms={}", self.decay_ms),
+            format!("thread_cache_kb={}", self.cache_kb),
+        ]
+    }
+}
 
 /// What a configuration is.
 #[derive(Clone, Debug, PartialEq)]
@@ -136,8 +168,8 @@ pub enum Kind {
     Plus(&'static str),
     /// `minimal-F`: minimal with feature F switched off.
     Minus(&'static str),
-    /// `--sweep`: minimal with `HAKMEM_BIGCACHE_ENTRIES=N`.
-    Entries(u64),
+    /// `--sweep`: minimal with fixed values of ELO's knobs.
+    Fixed(Fixed),
 }
 
 /// A configuration: its name and the variables its runs set.
@@ -198,19 +230,6 @@ pub fn all() -> Vec<Config> {
     out
 }
 
-/// `--sweep`'s configurations: system, then minimal with each entry count.
-pub fn sweep() -> Vec<Config> {
-    let mut out = vec![Config { name: SYSTEM.into(), kind: Kind::System, vars: vec![] }];
-    for &n in SWEEP_ENTRIES {
-        out.push(Config {
-            name: format!("entries={n}"),
-            kind: Kind::Entries(n),
-            vars: vec![("HAKMEM_MODE".into(), MINIMAL.into()), (SWEEP_VAR.into(), n.to_string())],
-        });
-    }
-    out
-}
-
 /// Every variable a configuration may set: `HAKMEM_MODE` and every feature
 /// switch. A run sets those of its configuration and removes the others, so
 /// that the caller's environment cannot change what a row means.
@@ -230,7 +249,7 @@ impl Config {
             Kind::Mode(m) => Some(m.default_features()),
             Kind::Plus(f) => Some(minimal | feature_flag(f)?),
             Kind::Minus(f) => Some(minimal - feature_flag(f)?),
-            Kind::Entries(_) => Some(minimal),
+            Kind::Fixed(_) => Some(minimal),
         }
     }
 
@@ -271,8 +290,8 @@ pub fn reported_features(line: &str) -> Option<Features> {
 }
 
 /// Checks a configuration's `hakmem: mode=...` line: the features it
-/// reports are the ones the configuration means (and, in a sweep, the entry
-/// count). `Err` says what differs.
+/// reports are the ones the configuration means (and, in a sweep, the knobs'
+/// values). `Err` says what differs.
 pub fn check_resolved(c: &Config, line: &str) -> Result<(), String> {
     if let Some(want) = c.expected_features() {
         match reported_features(line) {
@@ -288,10 +307,11 @@ pub fn check_resolved(c: &Config, line: &str) -> Result<(), String> {
             None => return Err(format!("{}: no features= in `{line}`", c.name)),
         }
     }
-    if let Kind::Entries(n) = c.kind {
-        let want = format!("bigcache_entries={n}");
-        if !line.split_whitespace().any(|w| w == want) {
-            return Err(format!("{}: `{line}` does not say {want}", c.name));
+    if let Kind::Fixed(f) = c.kind {
+        for want in f.words() {
+            if !line.split_whitespace().any(|w| w == want) {
+                return Err(format!("{}: `{line}` does not say {want}", c.name));
+            }
         }
     }
     Ok(())
@@ -383,11 +403,11 @@ mod tests {
         assert!(check_resolved(minimal, "mode=minimal").is_err());
         assert_eq!(reported_features("mode=x features=none"), Some(Features::empty()));
         assert_eq!(reported_features("features=BOGUS"), None);
-        let s = sweep();
-        assert_eq!(s.len(), 1 + SWEEP_ENTRIES.len());
-        let e8 = s.iter().find(|c| c.name == "entries=8").unwrap();
-        assert!(check_resolved(e8, &format!("{line} x")).unwrap_err().contains("bigcache_entries=8"));
-        let ok = line.replace("bigcache_entries=32", "bigcache_entries=8");
+        let s = crate::sweep::configs();
+        let e8 = s.iter().find(|c| c.name == "c8-d50-t256").unwrap();
+        let full = format!("{line} decay_ms=500 thread_cache_kb=256");
+        assert!(check_resolved(e8, &full).unwrap_err().contains("bigcache_entries=8"));
+        let ok = full.replace("bigcache_entries=32", "bigcache_entries=8").replace("decay_ms=500", "decay_ms=50");
         assert_eq!(check_resolved(e8, &ok), Ok(()));
     }
 }

@@ -37,9 +37,10 @@ pub fn features_cmd(args: &[String]) -> Result<()> {
     let so = snapshot_hakmem(&built)?;
 
     let names = o.selected_workloads();
-    let params = Params { seconds: o.seconds, threads: vec![1, 4], quick: o.quick, seed: workloads::SEED };
     let mut to_run = Vec::new();
     for name in &names {
+        let params =
+            Params { seconds: run_seconds(&o, name), threads: vec![1, 4], quick: o.quick, seed: workloads::SEED };
         let spec = workloads::find(name).ok_or(format!("{name} is not in the workload catalogue"))?;
         let mw = configs::matrix_workload(name).ok_or(format!("{name} is not a workload of the matrix"))?;
         let binary = cbuild::build(spec.program)?;
@@ -150,7 +151,7 @@ pub fn features_cmd(args: &[String]) -> Result<()> {
         print!("{}", matrix::matrix_table(&r, &configs));
         if o.sweep {
             println!();
-            print!("{}", matrix::sweep_table(&r, &configs));
+            print!("{}", crate::sweep::table(&r, &configs));
         }
         results.push(r);
     }
@@ -234,6 +235,16 @@ fn resolved_line(pairs: &Path, a: &Allocator) -> Result<String> {
         .ok_or(format!("{}: no `hakmem: mode=` line on stderr of `{line}`", a.name))
 }
 
+/// The length of one timed run of workload `name`: `--seconds`, except
+/// that `phases` runs at least [`configs::PHASES_SECONDS`] (unless `--quick`).
+pub fn run_seconds(o: &FeatureOptions, name: &str) -> f64 {
+    if name == "phases" && !o.quick {
+        o.seconds.max(configs::PHASES_SECONDS)
+    } else {
+        o.seconds
+    }
+}
+
 /// A rough forecast of the wall time: every run's timed part plus start-up,
 /// and `burst-idle`'s idle periods (at least one cycle of build, churn and
 /// idle per run).
@@ -241,7 +252,7 @@ pub fn expected_seconds(o: &FeatureOptions, configs: usize, cases: &[usize], nam
     let per_run = |name: &str| match name {
         "burst-idle" if o.quick => o.seconds.max(0.2) + 0.2 + 0.1,
         "burst-idle" => o.seconds.max(1.0) + 1.0 + 0.5,
-        _ => o.seconds + 0.1,
+        _ => run_seconds(o, name) + 0.1,
     };
     names.iter().zip(cases).map(|(n, &k)| per_run(n) * (k * configs * o.runs) as f64).sum()
 }

@@ -20,7 +20,8 @@ pub struct FeatureOptions {
     pub only: Option<Vec<String>>,
     /// `--workloads`: these workloads of the matrix (empty: all).
     pub workloads: Vec<String>,
-    /// `--sweep`: `phases` under minimal with each BigCache entry count.
+    /// `--sweep`: `phases` under every fixed setting of ELO's knobs and
+    /// under ELO ([`crate::sweep`]).
     pub sweep: bool,
 }
 
@@ -28,7 +29,7 @@ impl FeatureOptions {
     /// The configurations to run, in table order: `--only`'s plus minimal and
     /// system, or all of them.
     pub fn configs(&self) -> Vec<Config> {
-        let all = if self.sweep { configs::sweep() } else { configs::all() };
+        let all = if self.sweep { crate::sweep::configs() } else { configs::all() };
         match &self.only {
             None => all,
             Some(only) => {
@@ -110,7 +111,7 @@ pub fn parse(args: &[String]) -> Result<FeatureOptions> {
     }
     // Checked once every flag is known (--sweep changes the names).
     if let Some(only) = &o.only {
-        let known = if o.sweep { configs::sweep() } else { configs::all() };
+        let known = if o.sweep { crate::sweep::configs() } else { configs::all() };
         for name in only {
             if !known.iter().any(|c| c.name == *name) {
                 return Err(format!("--only: unknown configuration `{name}`; known: {}", names(&known)));
@@ -154,9 +155,9 @@ mod tests {
         assert_eq!(names, ["system", "minimal", "balanced", "minimal+THP"]);
         // Matrix order, not command-line order.
         assert_eq!(o.selected_workloads(), ["larson", "sites"]);
-        let o = parse(&args("--sweep --only entries=0,entries=64")).unwrap();
+        let o = parse(&args("--sweep --only c0-d500-t256,minimal+ELO")).unwrap();
         let names: Vec<String> = o.configs().into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["system", "entries=0", "entries=64"]);
+        assert_eq!(names, ["system", "minimal", "c0-d500-t256", "minimal+ELO"]);
         assert_eq!(o.selected_workloads(), ["phases"]);
         assert!(parse(&args("--sweep --workloads phases")).is_ok());
     }
@@ -172,7 +173,7 @@ mod tests {
             "--only",
             "--only ,",
             "--only nosuch",
-            "--only entries=8",
+            "--only c8-d50-t256",
             "--workloads mid",
             "--workloads ,",
             "--sweep --workloads larson",

@@ -207,7 +207,7 @@ pub fn markdown(s: &FeatureSession, name: &str) -> String {
         md.push_str(&matrix::matrix_table(r, &s.configs));
         if s.options.sweep {
             md.push('\n');
-            md.push_str(&matrix::sweep_table(r, &s.configs));
+            md.push_str(&crate::sweep::table(r, &s.configs));
         }
         md.push_str("\nCommands:\n\n```\n");
         for (ki, _) in r.workload.cases.iter().enumerate() {

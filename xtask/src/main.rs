@@ -18,7 +18,9 @@
 //!    examples and benches in CI; [`peers_src`]: the peers built from
 //!    sources vendored by crates.io packages (snmalloc, rpmalloc).
 //! 3. [`peers`]: the allocators compared (Debian peers, the built ones);
-//!    [`instructions`]: instructions per malloc+free pair under callgrind.
+//!    [`instructions`]: instructions per malloc+free pair under callgrind;
+//!    [`matrix`]: the tables of `features`; above it, alone, [`sweep`]: its
+//!    `--sweep` (configurations and table).
 //! 4. [`options`]: `bench`'s command line; [`report_also`]: the tables and
 //!    JSON of a workload's further measures (e.g. `Steady RSS`).
 //! 5. [`report`]: the session record; tables, JSON, Markdown, SVG chart.
@@ -44,6 +46,7 @@ mod peers_src;
 mod preload;
 mod report;
 mod report_also;
+mod sweep;
 mod sysinfo;
 mod util;
 mod workloads;
@@ -58,6 +61,7 @@ const LAYERS: &[&[&str]] = &[
     &["model", "cbuild", "preload", "loom"],
     &["sysinfo", "workloads", "configs", "dist", "peers_src"],
     &["peers", "instructions", "matrix"],
+    &["sweep"],
     &["options", "features_options", "report_also"],
     &["report", "features_report"],
     &["bench", "ci"],
@@ -192,11 +196,13 @@ commands:
                        table
           --save NAME  write docs/bench/NAME.md, NAME.svg and NAME.json
           --json FILE  write the JSON record (schema hakmem-features/1)
-          --sweep      instead: `phases` under minimal with
-                       HAKMEM_BIGCACHE_ENTRIES=0,1,2,4,8,16,32,64, and which
-                       count is best in its churn phases (throughput) and in
-                       its rare phases (mean RSS): the best fixed strategies
-                       ELO is judged against
+          --sweep      instead: `phases` under minimal with every fixed
+                       setting of ELO's knobs (HAKMEM_BIGCACHE_ENTRIES 8..64
+                       x HAKMEM_DECAY_MS 50..1500, entries 0 and 2, each
+                       HAKMEM_THREAD_CACHE_KB) and under minimal+ELO: the
+                       best fixed setting by `Cost` (the measure ELO
+                       minimises) and ELO's cost divided by it
+          (phases runs at least 20 s, four 5 s phases, except with --quick)
 
   loom [--preemptions N] [FILTER]
         loom models of the cross-thread structures (see xtask/src/loom.rs),

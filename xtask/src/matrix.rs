@@ -3,9 +3,10 @@
 //! (configurations x median, min, max, ratio to minimal and to the system
 //! allocator, peak RSS), the feature summary (cost on larson, gain on the
 //! feature's own workload, pass/fail against issue 16's thresholds), the
-//! mode summary and the `--sweep` table. Pure computation: no runs here.
+//! mode summary (the `--sweep` table is in `sweep.rs`). Pure
+//! computation: no runs here.
 
-use crate::configs::{self, Config, Kind, Measure, MINIMAL, STUDIED, SYSTEM};
+use crate::configs::{Config, Kind, Measure, MINIMAL, STUDIED, SYSTEM};
 use crate::model::{fmt_mib, fmt_value, parse_keyed, ratio, summarize, Outcome, Workload};
 
 /// Issue 16: a feature alone costs at most 2 % on larson 1T and 4T.
@@ -396,58 +397,10 @@ pub fn mode_table(rows: &[ModeRow]) -> String {
     t
 }
 
-/// `--sweep`: for each entry count, the churn throughput and the rare
-/// phases' mean RSS of `phases`, each divided by the best of the sweep, and
-/// which count is best in each phase.
-pub fn sweep_table(r: &MatrixResults, configs: &[Config]) -> String {
-    let rare = configs::RARE_RSS;
-    let counts: Vec<(usize, u64)> = configs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| if let Kind::Entries(n) = c.kind { Some((i, n)) } else { None })
-        .collect();
-    let best = |m: &Measure| {
-        counts.iter().filter_map(|&(i, n)| r.median(0, i, m).map(|v| (n, v))).fold(None, |b: Option<(u64, f64)>, x| {
-            match b {
-                Some(b) if (m.higher_is_better() && b.1 >= x.1) || (!m.higher_is_better() && b.1 <= x.1) => Some(b),
-                _ => Some(x),
-            }
-        })
-    };
-    let (bt, br) = (best(&Measure::Primary), best(&rare));
-    let mut t = format!(
-        "| {} | churn {} | ÷ best | rare phases' mean RSS | ÷ best |\n|---:|---:|---:|---:|---:|\n",
-        configs::SWEEP_VAR,
-        r.workload.metric.short_unit
-    );
-    for &(i, n) in &counts {
-        let tp = r.median(0, i, &Measure::Primary);
-        let rs = r.median(0, i, &rare);
-        t.push_str(&format!(
-            "| {n} | {} | {} | {} | {} |\n",
-            tp.map_or("FAILED".into(), |v| fmt_value(v, &r.workload.metric)),
-            fmt_ratio(tp.zip(bt).and_then(|(v, b)| ratio(v, b.1))),
-            rs.map_or("FAILED".into(), |v| fmt_mib(v.round() as u64)),
-            fmt_ratio(rs.zip(br).and_then(|(v, b)| ratio(v, b.1))),
-        ));
-    }
-    t.push('\n');
-    if let (Some(bt), Some(br)) = (bt, br) {
-        t.push_str(&format!(
-            "- best in the churn phases: {}={} (highest throughput); best in the rare phases: {}={} (lowest mean RSS)\n",
-            configs::SWEEP_VAR,
-            bt.0,
-            configs::SWEEP_VAR,
-            br.0
-        ));
-    }
-    t
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::configs::{all, sweep};
+    use crate::configs::all;
     use crate::workloads::{self, Params};
 
     fn cell(values: &[f64], rss: u64) -> Cell {
@@ -597,7 +550,7 @@ mod tests {
     }
 
     #[test]
-    fn failed_runs_and_the_sweep() {
+    fn failed_runs() {
         let configs = all();
         let mut r = results("larson", 2, 100.0, &[], &[]);
         r.cells[1][3] = Cell::default();
@@ -607,26 +560,5 @@ mod tests {
         assert!(t.contains("- larson threads=4 balanced: run 1: was killed by signal 11 (SIGSEGV)"), "{t}");
         assert!(t.contains("| 1 | minimal | 100.0 | 99.0 | 101.0 | 1.00 | 1.00 | 1.0 MiB | 1.00 | 3 |"), "{t}");
         assert_eq!(mode_rows(&configs, &[r]).iter().find(|m| m.mode == "balanced").unwrap().cost[1], None);
-
-        let sc = sweep();
-        let mut s = MatrixResults {
-            workload: workload("phases"),
-            extra: &[crate::configs::RARE_RSS],
-            cells: vec![vec![]],
-            loadavg: String::new(),
-        };
-        for c in &sc {
-            let n = match c.kind {
-                Kind::Entries(n) => n as f64,
-                _ => 0.5,
-            };
-            let mut x = cell(&[100.0 * n.min(8.0) + n], 1000);
-            x.extra = vec![vec![1000.0 + 100.0 * n]];
-            s.cells[0].push(x);
-        }
-        let t = sweep_table(&s, &sc);
-        assert!(t.contains("best in the churn phases: HAKMEM_BIGCACHE_ENTRIES=64"), "{t}");
-        assert!(t.contains("best in the rare phases: HAKMEM_BIGCACHE_ENTRIES=0"), "{t}");
-        assert!(t.contains("| 0 | 0.00 | n/a |") || t.contains("| 0 | 0.00 |"), "{t}");
     }
 }

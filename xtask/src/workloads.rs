@@ -188,7 +188,7 @@ pub const CATALOGUE: &[Spec] = &[
         name: "phases",
         program: &cbuild::PHASES,
         kind: Kind::Single,
-        about: "four phases: churn (16 live 2..8 MiB blocks, 8 replaced per round: rewards a large big-block cache), rare (one 2..32 MiB block per 10 ms: rewards a small one), churn, rare; metric = churn mallocs+frees per second; also prints `Rare RSS`, mean RSS of the rare phases",
+        about: "four phases: churn (16 live 2..8 MiB blocks, 8 replaced per round: rewards a big-block cache and a long decay), rare (one 2..32 MiB block per 100 ms: rewards a short decay), churn, rare; metric = churn mallocs+frees per second; also prints `Rare RSS`, mean RSS of the rare phases, and `Cost`, (CPU + wall × RSS / 64 MiB) per operation, the cost ELO minimises",
         metric: THROUGHPUT,
         also: &[RARE_RSS],
     },

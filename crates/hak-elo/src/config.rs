@@ -70,10 +70,29 @@ pub struct Config {
     /// distance from the mean (1500): old knowledge is a prior, not a
     /// verdict. Default 250; clamped to at most 1000.
     pub shrink_permille: u32,
+    /// Elimination: a strategy that loses a match by more than this many
+    /// thousandths (its cost above the winner's) plays no more matches in
+    /// this LEARN phase and is no canary challenger until LEARN re-opens.
+    /// It bounds what exploring a disastrous value costs: one epoch per
+    /// LEARN instead of one per pair. Default 0 (off); the allocator's knobs
+    /// use 1000 (a loss by more than 2x).
+    pub eliminate_permille: u32,
+    /// Shift: a frozen epoch whose cost exceeds the frozen strategy's
+    /// reference (its baseline, or before the baseline exists its recent
+    /// LEARN cost) by more than this many thousandths re-opens LEARN at once
+    /// ([`Reason::Drift`](crate::Reason::Drift)), without waiting for
+    /// `drift_epochs`. Default 0 (off); the allocator's knobs use 1000 (2x).
+    pub shift_permille: u32,
     /// Length of an epoch in milliseconds, for [`Shared`](crate::Shared)
     /// (the bare [`Learner`](crate::Learner) is stepped by its caller).
     /// Default 200; 0 is rejected by `Shared`.
     pub epoch_ms: u64,
+    /// Length of a LEARN or CANARY epoch (exploring), in thousandths of
+    /// `epoch_ms`, for [`Shared`](crate::Shared): both epochs of a match have
+    /// the same length, frozen epochs (the drift check) keep `epoch_ms`.
+    /// Default 1000; clamped to 1..=1000 (an exploring epoch lasts at least
+    /// 1 ms).
+    pub explore_permille: u32,
 }
 
 impl Config {
@@ -89,7 +108,10 @@ impl Config {
         drift_permille: 250,
         drift_epochs: 2,
         shrink_permille: 250,
+        eliminate_permille: 0,
+        shift_permille: 0,
         epoch_ms: 200,
+        explore_permille: 1000,
     };
 
     /// The defaults with another seed.
@@ -108,6 +130,7 @@ impl Config {
             canary_wins: clamp(self.canary_wins, 1, u32::MAX),
             drift_epochs: clamp(self.drift_epochs, 1, u32::MAX),
             shrink_permille: clamp(self.shrink_permille, 0, 1000),
+            explore_permille: clamp(self.explore_permille, 1, 1000),
             ..self
         }
     }

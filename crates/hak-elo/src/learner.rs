@@ -6,109 +6,7 @@ use crate::config::{Config, Error};
 use crate::rating::{self, Outcome, INITIAL_RATING};
 use crate::rng::Rng;
 use crate::schedule::Order;
-
-/// Where the learner is in its lifecycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Playing matches (two epochs each) to rate the strategies.
-    Learn,
-    /// Running the best-rated strategy, watching its cost for drift.
-    Frozen,
-    /// Re-testing the frozen strategy against one challenger.
-    Canary,
-}
-
-/// Why LEARN re-opened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
-    /// A canary challenger beat the frozen strategy (in
-    /// [`Config::canary_wins`] matches in a row).
-    ChallengerWon,
-    /// The frozen strategy's cost stayed above its baseline by more than
-    /// [`Config::drift_permille`] for [`Config::drift_epochs`] epochs.
-    Drift,
-}
-
-/// A phase change, reported by the [`Step`] that made it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transition {
-    /// LEARN → FROZEN: [`Step::strategy`] is the best-rated strategy.
-    Froze,
-    /// FROZEN → CANARY: a canary match starts (also CANARY → CANARY: a
-    /// challenger that won gets a re-match, see [`Config::canary_wins`]).
-    CanaryStarted {
-        /// The strategy tested against the frozen one.
-        challenger: usize,
-    },
-    /// CANARY → FROZEN: the frozen strategy held (the challenger lost, drew,
-    /// or did not win often enough in a row).
-    CanaryPassed,
-    /// FROZEN or CANARY → LEARN, ratings shrunk toward the mean.
-    Relearn(Reason),
-}
-
-/// A finished match: two consecutive epochs, `first` then `second`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MatchResult {
-    /// The strategy run in the first epoch.
-    pub first: usize,
-    /// The strategy run in the second epoch.
-    pub second: usize,
-    /// The first epoch's cost.
-    pub first_cost: u64,
-    /// The second epoch's cost.
-    pub second_cost: u64,
-    /// Who won (lower cost, beyond the tie band).
-    pub outcome: Outcome,
-    /// Whether this was a canary match (frozen strategy vs. a challenger).
-    pub canary: bool,
-}
-
-impl MatchResult {
-    /// The winning strategy, `None` for a draw.
-    pub const fn winner(&self) -> Option<usize> {
-        match self.outcome {
-            Outcome::FirstWins => Some(self.first),
-            Outcome::SecondWins => Some(self.second),
-            Outcome::Draw => None,
-        }
-    }
-}
-
-/// What one [`Learner::end_epoch`] did: the strategy to apply next and
-/// what to log or count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Step {
-    /// The strategy to run for the next epoch.
-    pub strategy: usize,
-    /// Whether it differs from the one that just ran (the caller applies it).
-    pub changed: bool,
-    /// The phase of the next epoch.
-    pub phase: Phase,
-    /// The match this epoch finished, if any.
-    pub result: Option<MatchResult>,
-    /// The phase change this epoch made, if any.
-    pub transition: Option<Transition>,
-}
-
-/// Event counters since construction (for `HAKMEM_STATS=1`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Matches played (LEARN and canary).
-    pub matches: u64,
-    /// Of which draws.
-    pub draws: u64,
-    /// LEARN → FROZEN transitions.
-    pub freezes: u64,
-    /// Canary matches played.
-    pub canaries: u64,
-    /// Re-learns because a challenger won.
-    pub challenger_wins: u64,
-    /// Re-learns because the frozen cost drifted.
-    pub drifts: u64,
-    /// Epochs after which the strategy changed.
-    pub switches: u64,
-}
+use crate::step::{Counts, MatchResult, Phase, Reason, Step, Transition};
 
 /// Frozen epochs whose mean becomes the drift baseline (no drift check
 /// before).
@@ -166,6 +64,11 @@ pub struct Learner<const N: usize> {
     drifting: u32,
     canary_streak: u32,
     next_challenger: usize,
+    /// Bit `s`: strategy `s` is eliminated until LEARN re-opens.
+    eliminated: u32,
+    /// The frozen strategy's cost when it froze (its recent LEARN cost): the
+    /// shift check's reference until the baseline exists.
+    frozen_ref: u64,
     epochs: u64,
     counts: Counts,
 }
@@ -205,6 +108,8 @@ impl<const N: usize> Learner<N> {
             drifting: 0,
             canary_streak: 0,
             next_challenger: 0,
+            eliminated: 0,
+            frozen_ref: 0,
             epochs: 0,
             counts: Counts {
                 matches: 0,
@@ -214,6 +119,8 @@ impl<const N: usize> Learner<N> {
                 challenger_wins: 0,
                 drifts: 0,
                 switches: 0,
+                eliminations: 0,
+                reopens: 0,
             },
         })
     }
@@ -322,6 +229,26 @@ impl<const N: usize> Learner<N> {
         &self.cfg
     }
 
+    /// Whether strategy `s` is eliminated (see
+    /// [`Config::eliminate_permille`]) until LEARN re-opens.
+    pub const fn eliminated(&self, s: usize) -> bool {
+        s < N && self.eliminated & (1 << s) != 0
+    }
+
+    /// Re-opens LEARN now, from outside: the caller saw the workload shift
+    /// (e.g. another knob's drift). As a drift would: ratings shrunk toward
+    /// the mean, eliminations cleared, a fresh full round whose first match
+    /// starts with the next epoch (a LEARN phase in progress starts over:
+    /// its matches straddle the shift).
+    pub fn reopen(&mut self) {
+        self.counts.reopens += 1;
+        let ran = self.current;
+        self.relearn();
+        if self.current != ran {
+            self.counts.switches += 1;
+        }
+    }
+
     /// Folds `cost` into strategy `s`'s recent cost.
     fn record_cost(&mut self, s: usize, cost: u64) {
         if let Some(c) = self.costs.get_mut(s) {
@@ -347,6 +274,20 @@ impl<const N: usize> Learner<N> {
         if outcome == Outcome::Draw {
             self.counts.draws += 1;
         }
+        let e = self.cfg.eliminate_permille;
+        let loser = match outcome {
+            Outcome::FirstWins if e != 0 && above(cost, self.first_cost, e) => Some(b),
+            Outcome::SecondWins if e != 0 && above(self.first_cost, cost, e) => Some(a),
+            _ => None,
+        };
+        // The frozen strategy is never eliminated by a canary: a challenger
+        // that beats it re-opens LEARN instead.
+        if let Some(l) = loser.filter(|&l| !(canary && l == self.best)) {
+            if !self.eliminated(l) {
+                self.eliminated |= 1 << l;
+                self.counts.eliminations += 1;
+            }
+        }
         self.half = Half::None;
         MatchResult { first: a, second: b, first_cost: self.first_cost, second_cost: cost, outcome, canary }
     }
@@ -369,7 +310,12 @@ impl<const N: usize> Learner<N> {
             while self.pos < self.order.len() {
                 let (i, j) = self.order.pair(self.pos);
                 self.pos += 1;
-                if self.round == 0 || (self.contender(i) && self.contender(j)) {
+                let playable = if self.round == 0 {
+                    !self.eliminated(i) && !self.eliminated(j)
+                } else {
+                    self.contender(i) && self.contender(j)
+                };
+                if playable {
                     self.start_match(i, j);
                     return true;
                 }
@@ -388,10 +334,16 @@ impl<const N: usize> Learner<N> {
     /// The best-rated strategy (ties: lower recent cost, then lower index).
     const fn leader(&self) -> usize {
         let mut best = 0;
-        let mut s = 1;
+        while best + 1 < N && self.eliminated(best) {
+            best += 1;
+        }
+        let mut s = best + 1;
         while s < N {
             let (r, rb) = (self.ratings[s], self.ratings[best]);
-            if r > rb || (r == rb && self.costs[s] != 0 && (self.costs[best] == 0 || self.costs[s] < self.costs[best]))
+            if self.eliminated(s) {
+                // Out: never the leader.
+            } else if r > rb
+                || (r == rb && self.costs[s] != 0 && (self.costs[best] == 0 || self.costs[s] < self.costs[best]))
             {
                 best = s;
             }
@@ -402,6 +354,9 @@ impl<const N: usize> Learner<N> {
 
     /// Whether `s` is rated within the margin of the leader.
     fn contender(&self, s: usize) -> bool {
+        if self.eliminated(s) {
+            return false;
+        }
         let top = self.ratings.get(self.leader()).copied().unwrap_or(INITIAL_RATING);
         let r = self.ratings.get(s).copied().unwrap_or(i32::MIN);
         i64::from(r) + i64::from(self.cfg.margin) >= i64::from(top)
@@ -415,6 +370,7 @@ impl<const N: usize> Learner<N> {
     fn freeze(&mut self) {
         self.best = self.leader();
         self.current = self.best;
+        self.frozen_ref = self.costs.get(self.best).copied().unwrap_or(0);
         self.phase = Phase::Frozen;
         self.half = Half::None;
         self.baseline = 0;
@@ -438,7 +394,13 @@ impl<const N: usize> Learner<N> {
         let drift = self.cfg.drift_permille;
         self.recent =
             if self.frozen_epochs == 0 { cost } else { self.recent / 2 + cost / 2 + (self.recent & cost & 1) };
+        let reference = if self.frozen_epochs >= WARM_EPOCHS { self.baseline } else { self.frozen_ref };
         self.frozen_epochs = self.frozen_epochs.saturating_add(1);
+        if self.cfg.shift_permille != 0 && reference != 0 && above(cost, reference, self.cfg.shift_permille) {
+            self.counts.drifts += 1;
+            self.relearn();
+            return Some(Transition::Relearn(Reason::Drift));
+        }
         if self.frozen_epochs <= WARM_EPOCHS {
             self.baseline = self.baseline.saturating_add(cost);
             if self.frozen_epochs == WARM_EPOCHS {
@@ -459,7 +421,11 @@ impl<const N: usize> Learner<N> {
         }
         self.since_canary = self.since_canary.saturating_add(1);
         if self.cfg.canary_every != 0 && self.since_canary >= self.cfg.canary_every && self.drifting == 0 {
-            let challenger = self.challenger();
+            let Some(challenger) = self.challenger() else {
+                // Every other strategy is eliminated: nothing to re-test.
+                self.since_canary = 0;
+                return None;
+            };
             self.start_canary(challenger);
             return Some(Transition::CanaryStarted { challenger });
         }
@@ -467,11 +433,17 @@ impl<const N: usize> Learner<N> {
     }
 
     /// The next challenger: the other strategies in turn, so each is
-    /// re-tested every `N - 1` canaries.
-    fn challenger(&mut self) -> usize {
-        let c = (self.best + 1 + self.next_challenger % (N - 1)) % N;
-        self.next_challenger = (self.next_challenger + 1) % (N - 1);
-        c
+    /// re-tested every `N - 1` canaries; eliminated ones are skipped
+    /// (`None`: all are).
+    fn challenger(&mut self) -> Option<usize> {
+        for _ in 0..N - 1 {
+            let c = (self.best + 1 + self.next_challenger % (N - 1)) % N;
+            self.next_challenger = (self.next_challenger + 1) % (N - 1);
+            if !self.eliminated(c) {
+                return Some(c);
+            }
+        }
+        None
     }
 
     fn start_canary(&mut self, challenger: usize) {
@@ -510,6 +482,7 @@ impl<const N: usize> Learner<N> {
             *r = INITIAL_RATING + (d * keep / 1000) as i32;
         }
         self.phase = Phase::Learn;
+        self.eliminated = 0;
         self.round = 0;
         self.pos = 0;
         self.order = Order::new(N, &mut self.rng);

@@ -1,9 +1,9 @@
 //! hak-elo — ELO learning for hakmem's policy knobs.
 //!
 //! A *knob* is one policy choice with `N` candidate values, its
-//! *strategies* (2 to [`MAX_STRATEGIES`]): the BigCache capacity {8, 16, 32,
-//! 64, 128 entries}, the thread-cache budget {64, 128, 256, 512 KiB}, the
-//! decay interval {50, 200, 500, 2000 ms}. A [`Learner`] rates the
+//! *strategies* (2 to [`MAX_STRATEGIES`]): in hakmem the decay interval
+//! {50, 150, 500, 1500 ms}, the BigCache capacity {8, 16, 32, 64 entries},
+//! the thread-cache budget {64, 128, 256, 512 KiB}. A [`Learner`] rates the
 //! strategies with Elo ratings (integers; the expected score comes from a
 //! table, no floating point) and decides which one runs. It is a pure policy:
 //! it knows no tier and no router, holds fixed-size state, never allocates
@@ -39,6 +39,22 @@
 //!   Re-opened LEARN keeps [`Config::shrink_permille`] of each rating's
 //!   distance from the mean, so the old ranking is a prior that fresh
 //!   evidence overturns within a round.
+//!
+//! # Bounded exploration and shifts (off by default)
+//!
+//! * [`Config::eliminate_permille`]: a strategy that loses a match by more
+//!   than this is out for the rest of the LEARN phase and no canary
+//!   challenger until LEARN re-opens, so a disastrous strategy costs one
+//!   epoch per LEARN instead of one per pair.
+//! * [`Config::shift_permille`]: a frozen epoch dearer than the reference by
+//!   more than this re-opens LEARN at once, not after
+//!   [`Config::drift_epochs`].
+//! * [`Config::explore_permille`]: [`Shared`]'s LEARN and CANARY epochs are
+//!   this fraction of a frozen one.
+//! * [`Learner::reopen`] / [`Shared::reopen`]: the caller re-opens LEARN
+//!   (hakmem does so for every knob when one of them sees a shift).
+//!
+//! `tests/exploration.rs` pins what each does on exact costs.
 //!
 //! # Costs
 //!
@@ -100,8 +116,10 @@
 // One file per concern.
 // `Config`, its defaults and clamping, `Error`, `MAX_STRATEGIES`.
 mod config;
-// The state machine: `Learner`, `Step`, `Phase`, `Transition`, `MatchResult`, `Counts`.
+// The state machine: `Learner`.
 mod learner;
+// What it reports: `Step`, `Phase`, `Transition`, `MatchResult`, `Counts`.
+mod step;
 // Integer Elo: the expected-score table, judging costs, the update.
 pub mod rating;
 // The seeded random source (SplitMix64).
@@ -119,6 +137,7 @@ mod loom_models;
 mod tests;
 
 pub use config::{Config, Error, MAX_STRATEGIES};
-pub use learner::{Counts, Learner, MatchResult, Phase, Reason, Step, Transition, WARM_EPOCHS};
+pub use learner::{Learner, WARM_EPOCHS};
 pub use rating::Outcome;
 pub use shared::Shared;
+pub use step::{Counts, MatchResult, Phase, Reason, Step, Transition};

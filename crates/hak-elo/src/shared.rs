@@ -8,7 +8,8 @@ use hak_os::sync::cell::UnsafeCell;
 use hak_os::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::config::{Config, Error};
-use crate::learner::{Learner, Step};
+use crate::learner::Learner;
+use crate::step::{Phase, Step};
 
 /// Everything the try-lock protects.
 struct State<const N: usize, M> {
@@ -20,6 +21,28 @@ struct State<const N: usize, M> {
     started: bool,
     /// Epoch length (ms).
     epoch_ms: u64,
+    /// Exploring epochs' length ([`Config::explore_permille`] of `epoch_ms`).
+    explore_ms: u64,
+}
+
+impl<const N: usize, M> State<N, M> {
+    /// The length of the learner's next epoch: shorter while it explores.
+    fn next_epoch_ms(&self) -> u64 {
+        match self.learner.phase() {
+            Phase::Frozen => self.epoch_ms,
+            Phase::Learn | Phase::Canary => self.explore_ms,
+        }
+    }
+}
+
+/// `epoch_ms × permille / 1000`, at least 1 ms.
+const fn explore_ms(epoch_ms: u64, permille: u32) -> u64 {
+    let ms = (epoch_ms as u128 * permille as u128 / 1000) as u64;
+    if ms == 0 {
+        1
+    } else {
+        ms
+    }
 }
 
 /// One knob's learner shared by all threads, stepped on a time base.
@@ -78,7 +101,13 @@ impl<const N: usize, M: Copy> Shared<N, M> {
                 value: AtomicU64::new(values[initial]),
                 index: AtomicUsize::new(initial),
                 values,
-                state: UnsafeCell::new(State { learner, probe, started: false, epoch_ms: config.epoch_ms }),
+                state: UnsafeCell::new(State {
+                    learner,
+                    probe,
+                    started: false,
+                    epoch_ms: config.epoch_ms,
+                    explore_ms: explore_ms(config.epoch_ms, config.clamped().explore_permille),
+                }),
             })
         }
     }
@@ -110,7 +139,8 @@ impl<const N: usize, M: Copy> Shared<N, M> {
     /// Ends the running epoch if it is due at `now_ms` and no other thread
     /// is stepping: calls `measure` (under the lock, with the measurement
     /// state) for the epoch's cost, steps the learner, publishes the next
-    /// strategy and starts the next epoch (`now_ms + epoch_ms`).
+    /// strategy and starts the next epoch (`now_ms + epoch_ms`, or the
+    /// shorter exploring length while the learner is in LEARN or CANARY).
     ///
     /// Returns the step, or `None` when nothing was stepped: not due,
     /// another thread holds the lock (this one returns at once), the first
@@ -136,7 +166,7 @@ impl<const N: usize, M: Copy> Shared<N, M> {
                 self.publish(s.strategy);
                 step = Some(s);
             }
-            self.deadline.store(now_ms.saturating_add(st.epoch_ms), Ordering::Relaxed);
+            self.deadline.store(now_ms.saturating_add(st.next_epoch_ms()), Ordering::Relaxed);
             step
         })
         .flatten()
@@ -162,10 +192,31 @@ impl<const N: usize, M: Copy> Shared<N, M> {
             st.learner = learner;
             st.started = false;
             st.epoch_ms = config.epoch_ms;
+            st.explore_ms = explore_ms(config.epoch_ms, config.clamped().explore_permille);
             self.publish(initial);
             self.deadline.store(0, Ordering::Relaxed);
         })
         .ok_or(Error::Busy)
+    }
+
+    /// Re-opens LEARN ([`Learner::reopen`]) unless a thread is stepping the
+    /// learner; publishes the strategy of its next epoch and makes that
+    /// epoch due at once (its caller's measurement decides whether the epoch
+    /// that ends then is scored). Returns whether LEARN was re-opened.
+    pub fn reopen(&self) -> bool {
+        self.locked(|st| {
+            st.learner.reopen();
+            self.publish(st.learner.current());
+            self.deadline.store(0, Ordering::Relaxed);
+        })
+        .is_some()
+    }
+
+    /// The value of the learner's best strategy ([`Learner::best`]: the
+    /// frozen one, or the best-rated so far while learning); `None` while a
+    /// thread is stepping it.
+    pub fn best_value(&self) -> Option<u64> {
+        self.locked(|st| self.values.get(st.learner.best()).copied()).flatten()
     }
 
     /// Runs `f` on the state under the try-lock; `None` (at once) if

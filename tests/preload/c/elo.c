@@ -1,8 +1,11 @@
 /* Big-block churn for about 1.5 s (argv[1] seconds if given; a working set of 12 blocks of 2..6 MiB,
  * one replaced at a time, every page written and checked): long enough for
  * hakmem's ELO driver (HAKMEM_ELO=1, 200 ms epochs) to score several epochs
- * and switch the big-block cache's capacity while the program runs. Every
- * block's contents are checked before it is freed. */
+ * and switch its knobs while the program runs. With argv[2] = "shift" the
+ * second half is another phase: small blocks allocated and freed
+ * back to back, one big block replaced every 10 ms (a phase shift the
+ * driver must notice). Every block's contents are checked before it is
+ * freed; prints `shift at <ms>` (ms since start) when the second half starts. */
 #define _GNU_SOURCE
 #include "check.h"
 #include <time.h>
@@ -19,9 +22,31 @@ int main(int argc, char **argv) {
     unsigned char *ws[WS] = {0};
     size_t len[WS] = {0};
     uint64_t rng = 88172645463325252ull;
-    double end = now_s() + (argc > 1 ? atof(argv[1]) : 1.5);
+    double start = now_s();
+    double seconds = argc > 1 ? atof(argv[1]) : 1.5;
+    double end = start + seconds;
+    int shift = argc > 2 && strcmp(argv[2], "shift") == 0;
+    int second_half = 0;
     unsigned long rounds = 0;
     while (now_s() < end) {
+        if (shift && !second_half && now_s() >= start + seconds / 2) {
+            second_half = 1;
+            printf("shift at %.0f\n", (now_s() - start) * 1000);
+            fflush(stdout);
+        }
+        if (second_half) {
+            /* Small blocks only, but for one big block replaced every 10 ms:
+             * the allocator's operation rate changes by orders of magnitude. */
+            double next = now_s() + 0.010;
+            while (now_s() < next) {
+                for (int k = 0; k < 256; k++) {
+                    volatile char *p = malloc(16 + (size_t)k % 200);
+                    CHECK(p != NULL, "small malloc");
+                    p[0] = (char)k;
+                    free((void *)p);
+                }
+            }
+        }
         rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
         int i = (int)(rng % WS);
         if (ws[i]) {
