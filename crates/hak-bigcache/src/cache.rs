@@ -34,7 +34,10 @@ pub struct BigStats {
     pub purges: stat::AtomicUsize,
     /// `realloc`s served by mremap or in place.
     pub remaps: stat::AtomicUsize,
-    /// Bytes currently mapped by this tier (live and cached).
+    /// Freed mappings put in quarantine (secure mode, see `quarantine`).
+    pub quarantined: stat::AtomicUsize,
+    /// Bytes currently mapped by this tier (live, cached and quarantined:
+    /// the last hold address space only).
     pub mapped_bytes: stat::AtomicUsize,
     /// Usable bytes of the live blocks (their requests rounded up to pages).
     pub live_bytes: stat::AtomicUsize,
@@ -52,6 +55,7 @@ impl BigStats {
             unmaps: stat::AtomicUsize::new(0),
             purges: stat::AtomicUsize::new(0),
             remaps: stat::AtomicUsize::new(0),
+            quarantined: stat::AtomicUsize::new(0),
             mapped_bytes: stat::AtomicUsize::new(0),
             live_bytes: stat::AtomicUsize::new(0),
             returned_bytes: stat::AtomicUsize::new(0),
@@ -96,6 +100,8 @@ impl Cache {
 /// functions; an embedder or a loom model may build its own.
 pub struct BigCache {
     pub(crate) cache: SpinLock<Cache>,
+    /// Freed mappings kept inaccessible (secure mode, see `quarantine`).
+    pub(crate) quarantine: SpinLock<crate::quarantine::Fifo>,
     enabled: stat::AtomicBool,
     max_n: stat::AtomicUsize,
     max_bytes: stat::AtomicUsize,
@@ -113,6 +119,7 @@ impl BigCache {
         pub fn new() -> BigCache {
             BigCache {
                 cache: SpinLock::new(Cache { entries: [ptr::null_mut(); MAX_ENTRIES], n: 0, bytes: 0, dirty: 0, seq: 0 }),
+                quarantine: SpinLock::new(crate::quarantine::Fifo::new()),
                 enabled: stat::AtomicBool::new(true),
                 max_n: stat::AtomicUsize::new(32),
                 max_bytes: stat::AtomicUsize::new(256 << 20),
@@ -349,7 +356,7 @@ impl BigCache {
             self.check_locked(&c);
         }
         for &e in &evict[..ne] {
-            self.destroy(e);
+            self.retire(e);
         }
     }
 
@@ -391,12 +398,16 @@ impl BigCache {
     /// Takes the cache lock before `fork`.
     pub fn prefork(&self) {
         self.cache.raw_lock();
+        self.quarantine.raw_lock();
     }
 
     /// Releases the cache lock after `fork` (parent and child).
     pub fn postfork(&self) {
         // SAFETY: taken by prefork (or by a thread that is gone in the child).
-        unsafe { self.cache.force_unlock() };
+        unsafe {
+            self.quarantine.force_unlock();
+            self.cache.force_unlock();
+        }
     }
 }
 

@@ -93,6 +93,9 @@ mod record;
 mod remap;
 // Guard pages after big blocks (secure mode): `set_guard`, `mapping_size`, `place`.
 mod guard;
+// The quarantine of freed mappings (secure mode): `BigCache::retire`,
+// `quarantined`, `fault_kind`.
+mod quarantine;
 
 #[cfg(all(test, loom))]
 mod loom_models;
@@ -103,6 +106,7 @@ pub use cache::{BigCache, BigStats};
 pub use guard::set_guard;
 pub use hak_os::segmap::TAG_BIG;
 pub use purge::MAX_DIRTY;
+pub use quarantine::{fault_kind, quarantined, Fault, MAX_QUARANTINED, MAX_QUARANTINED_BYTES};
 pub use record::{live_size, usable_size, BigBlock};
 
 /// Smallest request the router's `malloc` sends here: just above 1 MiB,
@@ -240,6 +244,13 @@ pub fn cached_dirty() -> (usize, usize, usize) {
 #[cfg(not(loom))]
 pub fn set_max_dirty(bytes: usize) {
     BIG.set_max_dirty(bytes)
+}
+
+/// Quarantined entries and address space of the process-wide tier right
+/// now (secure mode, see [`BigCache::quarantined`]).
+#[cfg(not(loom))]
+pub fn quarantined_now() -> (usize, usize) {
+    BIG.quarantined()
 }
 
 /// Takes the process-wide cache lock before `fork`.

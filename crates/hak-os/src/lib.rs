@@ -8,7 +8,7 @@
 //! ([`diag`]), environment variables ([`env`](mod@env)), thread-exit keys, fork and
 //! exit handlers ([`thread`]), process services such as `abort`, `dlsym`
 //! and small file reads ([`process`]), memory limits and pressure
-//! ([`pressure`]), the initial-exec TLS block
+//! ([`pressure`]), secure mode's fault reporter (`signal`), the initial-exec TLS block
 //! (`tls`, x86-64) and the synchronisation facade that lets loom check all
 //! of the above ([`sync`]). With the `fault-injection` feature, [`fault`]
 //! makes chosen mappings fail.
@@ -31,6 +31,8 @@ pub mod meta;
 pub mod pressure;
 pub mod process;
 pub mod segmap;
+#[cfg(not(loom))]
+pub mod signal;
 pub mod sync;
 pub mod thread;
 #[cfg(target_arch = "x86_64")]

@@ -173,6 +173,21 @@ pub unsafe fn protect_none(p: *mut u8, size: usize) -> bool {
     quiet(|| unsafe { libc::mprotect(p.cast(), size, libc::PROT_NONE) == 0 })
 }
 
+/// Replaces `[p, p+size)` by an inaccessible, unbacked range (`mmap` with
+/// `MAP_FIXED`, `PROT_NONE`, `MAP_NORESERVE`): its pages are released and
+/// no longer charged to the commit limit, the addresses stay reserved (no
+/// later `mmap` gets them) and any access faults. Returns whether the
+/// kernel agreed (errno untouched when not; the range is then unchanged).
+///
+/// # Safety
+/// The range is page-aligned, lies in a mapping made by this module and
+/// holds nothing anyone will use.
+pub unsafe fn quarantine(p: *mut u8, size: usize) -> bool {
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE;
+    // SAFETY: per the caller's contract (MAP_FIXED replaces only our range).
+    quiet(|| unsafe { libc::mmap(p.cast(), size, libc::PROT_NONE, flags, -1, 0) } == p.cast())
+}
+
 /// Runs `f`, a system call whose failure the caller handles as an expected
 /// outcome (an advice the kernel may refuse, an attempt with a fallback),
 /// and restores errno when it returns false: an allocation that succeeds

@@ -44,6 +44,7 @@ pub fn init() {
     if secure {
         hak_slab::secure::enable(f.contains(Features::SECURE_ZERO));
         hak_bigcache::set_guard(true);
+        crate::secure::install_fault_reporter();
     }
     ALIGNED_BY_CLASS.store(tiny > 0 && l2 > tiny && l25 > l2 && !secure, Ordering::Relaxed);
     // HAKMEM_FREE_PAGES_KEEP counts 64 KiB tiny pages; larger-page tiers

@@ -101,11 +101,41 @@ pub(crate) unsafe fn check_free_big(e: usize, p: *mut u8) {
     // SAFETY: checked to be a live big block before any byte is read.
     unsafe {
         let Some(u) = hak_bigcache::live_size(e, p) else {
+            if hak_bigcache::quarantined(e, p) {
+                diag::fatal("free(): double free detected", p as usize)
+            }
             diag::fatal("free(): double free or invalid pointer", p as usize)
         };
         check_live(p, u);
         check_head(p);
         disarm(p, u);
+    }
+}
+
+/// Installs the fault reporter (`hak_os::signal`): called once, by
+/// `init` in secure mode only.
+pub(crate) fn install_fault_reporter() {
+    hak_os::signal::install_fault_reporter(classify_fault);
+}
+
+/// Names a fault at `addr` hakmem set a trap for: a guard page (the last
+/// OS page of a slab segment, the page after a live big block) or a
+/// quarantined freed big block. Runs in the signal handler: reads only the
+/// segment map and records that are never unmapped.
+fn classify_fault(addr: usize) -> Option<&'static str> {
+    const OVERFLOW: &str = "heap buffer overflow into a guard page at";
+    const FREED: &str = "use after free (write or read of a freed block) at";
+    let e = segmap::lookup(addr);
+    if e & segmap::TAG_MASK == segmap::TAG_SLAB {
+        // SAFETY: a slab entry's record stays readable for the process's life.
+        let base = unsafe { (*hak_slab::seg_of_entry(e)).base };
+        let ps = hak_os::map::page_size();
+        let guard = base + hak_os::SEGMENT_SIZE - ps;
+        return (addr >= guard && addr - guard < ps).then_some(OVERFLOW);
+    }
+    match hak_bigcache::fault_kind(addr)? {
+        hak_bigcache::Fault::Guard => Some(OVERFLOW),
+        hak_bigcache::Fault::Freed => Some(FREED),
     }
 }
 

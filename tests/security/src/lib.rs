@@ -328,6 +328,11 @@ impl Expect {
     pub const fn caught_later(prefix: &'static str) -> Self {
         Expect { kind: ExpectKind::Caught(prefix), phase: Phase::Later, notes: &[] }
     }
+    /// Aborts at the program's own bad access (a fault hakmem reports),
+    /// with a message starting with `prefix`.
+    pub const fn caught_at_access(prefix: &'static str) -> Self {
+        Expect { kind: ExpectKind::Caught(prefix), phase: Phase::Access, notes: &[] }
+    }
     /// Killed by `signal` in the misused call.
     pub const fn crashed(signal: i32) -> Self {
         Expect { kind: ExpectKind::Crashed(signal), phase: Phase::Call, notes: &[] }
