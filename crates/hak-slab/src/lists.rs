@@ -17,8 +17,8 @@ use crate::{SlabTier, MAX_CLASSES};
 /// `class_prev`): a heap takes a page of its own class first, whose carved
 /// blocks are still on its free list, so pages mostly keep their class
 /// instead of being carved by one class after another (a class with no
-/// page of its own takes the newest of any class in tiers of small pages,
-/// the one of closest depth in L2.5's; see [`SlabTier::acquire_page`]). `clean` pages are decommitted or
+/// page of its own takes the newest of any class in the tiny tier,
+/// the one of closest depth in L2's and L2.5's; see [`SlabTier::acquire_page`]). `clean` pages are decommitted or
 /// untouched.
 /// And, per class, hints of abandoned pages with free space: pages that
 /// were abandoned by an exiting thread, linked through `hint_next`, each

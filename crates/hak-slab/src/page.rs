@@ -501,8 +501,9 @@ pub(crate) const fn first_carve(bs: usize) -> usize {
 
 /// Largest page (as a shift) that keeps only the new class's first carve
 /// when it changes class (see `SlabTier::trim_for_class`): the tiny tier's
-/// 64 KiB and L2's 256 KiB pages.
-pub const TRIM_MAX_PAGE_SHIFT: u32 = 18;
+/// 64 KiB pages. L2's 256 KiB pages keep what the new class can use, as
+/// L2.5's do (docs/decisions/0041).
+pub const TRIM_MAX_PAGE_SHIFT: u32 = 16;
 
 /// Carves about 4 KiB worth of fresh blocks (at least one) onto `free`.
 ///

@@ -244,18 +244,22 @@ impl SlabTier {
     /// A page keeps every byte its classes carved until it is purged, so
     /// without this a page that changes class stays as deep as the deepest
     /// class it ever served:
-    /// * in tiers of small pages (the tiny tier's 64 KiB, L2's 256 KiB)
-    ///   the new class keeps its first carve only. Class changes are rare
-    ///   once pages of the same class are reused first (see
-    ///   [`SlabTier::acquire_page`]); with both, the `threads` workload's
-    ///   peak RSS at 4 threads fell by a third, and `aligned`'s by a sixth,
-    ///   at no throughput cost (docs/decisions/0006).
+    /// * in the tiny tier's 64 KiB pages the new class keeps its first
+    ///   carve only. Class changes are rare once pages of the same class
+    ///   are reused first (see [`SlabTier::acquire_page`]); with both, the
+    ///   `threads` workload's peak RSS at 4 threads fell by a third, and
+    ///   `aligned`'s by a sixth, at no throughput cost (docs/decisions/0006).
     /// * in L2.5's 1 MiB pages of a few big blocks each the new class soon
     ///   carves again most of what a first-carve trim would return (`mid`,
     ///   whose big classes change pages all the time, ran several times
     ///   slower), so a page keeps all it can use: the whole page, except
     ///   for a class whose blocks leave more than a quarter of it
     ///   unreachable (the 640 KiB class: 384 KiB), which returns that tail.
+    ///   L2's 256 KiB pages do the same (every L2 class reaches at least
+    ///   15/16 of a page, so they keep it whole): a program whose 4..32 KiB
+    ///   blocks come and go in phases of other sizes trimmed and faulted
+    ///   back 1.2 GB per second with first-carve trims, and ran 11x faster
+    ///   without them at the same peak RSS (docs/decisions/0041).
     ///
     /// # Safety
     /// The caller owns `pg`, an empty page none of whose blocks is live.

@@ -13,6 +13,10 @@
 //!   use; and a class without released pages of its own takes the released
 //!   page whose depth is closest to what it keeps.
 //!
+//! * In a tier of 256 KiB pages (L2's) a page that changes class keeps its
+//!   memory: the new class fills it again, so returning it would only make
+//!   the kernel fault it back in.
+//!
 //! * The tier's lists stay whole: each released page is handed out once,
 //!   also when one is taken from the middle of the dirty list.
 //!
@@ -323,4 +327,39 @@ fn a_purged_page_starts_shallow_again() {
     let q = alloc_written_of(c, &L25_LIKE, K640, 1);
     assert_eq!(page_start(&TIER, q[0]), page);
     assert_eq!(trims(&TIER), 0, "a purged page was trimmed as if still deep");
+}
+
+/// Classes of a tier of 256 KiB pages: 32 KiB blocks (8 fill a page) and
+/// 4 KiB ones.
+static L2_LIKE: [u32; 2] = [4 << 10, 32 << 10];
+
+#[test]
+fn a_256_kib_page_that_changes_class_keeps_its_memory() {
+    static TIER: SlabTier = SlabTier::new("l2-keep", 1, 18, &L2_LIKE);
+    if os_page() != 4096 {
+        return; // the counts below are in 4 KiB pages
+    }
+    // Eight 32 KiB blocks written whole, then freed: the page is 256 KiB deep.
+    let a = heap(&TIER);
+    let big = alloc_written_of(a, &L2_LIKE, 1, 8);
+    let page = page_start(&TIER, big[0]);
+    assert!(big.iter().all(|&p| page_start(&TIER, p) == page));
+    assert_eq!(resident_pages(page, page + 256 * KIB), 64);
+    free_and_release(a, &big);
+
+    // A heap of 4 KiB blocks takes the page: nothing is returned, and its
+    // 64 blocks fill the page again without a fault.
+    let b = heap(&TIER);
+    let small = alloc_written_of(b, &L2_LIKE, 0, 1);
+    assert_eq!(page_start(&TIER, small[0]), page, "the 4 KiB class did not reuse the released page");
+    assert_eq!(trims(&TIER), 0);
+    assert_eq!(resident_pages(page, page + 256 * KIB), 64, "the page's memory was returned on a class change");
+    let rest = alloc_written_of(b, &L2_LIKE, 0, 63);
+    assert!(rest.iter().all(|&p| page_start(&TIER, p) == page));
+    assert_eq!(resident_pages(page, page + 256 * KIB), 64);
+    // The blocks hold what they store.
+    for (i, &p) in rest.iter().enumerate() {
+        // SAFETY: live 4 KiB blocks written by alloc_written_of.
+        unsafe { assert!(std::slice::from_raw_parts(p, 4096).iter().all(|&x| x == i as u8 | 1)) };
+    }
 }
