@@ -49,7 +49,7 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
         &format!(
             "workspace tests: cargo test --workspace --exclude {PRELOAD_TESTS_PKG} --exclude \
              {SECURITY_TESTS_PKG}, then the router's again with {NO_CACHE_ENV}=0, hak-config's with \
-             --features secure"
+             --features secure, hak-slab's with --features strict-free"
         ),
     );
     let mut cmd = util::cargo();
@@ -67,6 +67,11 @@ pub fn test_cmd(args: &[String]) -> Result<()> {
     let mut cmd = util::cargo();
     cmd.args(["test", "-p", "hak-config", "--features", "secure"]);
     util::run(&mut cmd).map_err(|e| format!("step 2 (hak-config tests with --features secure) failed: {e}"))?;
+    // The `strict-free` build feature compiles the fast path's free checks
+    // in (decision 0038): the page engine's tests of both builds.
+    let mut cmd = util::cargo();
+    cmd.args(["test", "-p", "hak-slab", "--features", "strict-free"]);
+    util::run(&mut cmd).map_err(|e| format!("step 2 (hak-slab tests with --features strict-free) failed: {e}"))?;
     crate::dist::embedding_checks().map_err(|e| format!("step 2 (tier examples, benches compile) failed: {e}"))?;
 
     header(3, "build-preload: cargo build --release -p hakmem-cdylib");

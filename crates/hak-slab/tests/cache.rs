@@ -137,6 +137,7 @@ fn a_second_free_of_the_bins_last_block_is_reported_even_in_a_full_bin() {
 }
 
 #[test]
+#[cfg(feature = "strict-free")]
 fn a_second_free_of_any_block_of_the_bin_is_reported() {
     let c = pinned(0x100); // 16 blocks of 16 B (= MIN_BIN)
     let mut v = blocks(MIN_BIN + 1);
@@ -170,6 +171,7 @@ fn a_second_free_of_any_block_of_the_bin_is_reported() {
 }
 
 #[test]
+#[cfg(feature = "strict-free")]
 fn pointers_that_start_no_block_are_refused_in_every_class() {
     // 2 KiB budget: classes 16 and 64 B cache, and so do the others.
     let c = pinned(2048);
