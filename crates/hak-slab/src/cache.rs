@@ -343,8 +343,18 @@ impl Cache {
     /// hold.
     pub unsafe fn push_unchecked(this: *mut Cache, bin: usize, p: *mut u8) -> Push {
         // SAFETY: per contract.
+        unsafe { Self::link_if_room(this, this.byte_add(bin) as *mut Bin, p) }
+    }
+
+    /// Links `p` into `bin` if it has room ([`Push::Cached`]), else
+    /// [`Push::Full`] (nothing written).
+    ///
+    /// # Safety
+    /// As [`Cache::link`], without the room.
+    #[inline(always)]
+    unsafe fn link_if_room(this: *mut Cache, bin: *mut Bin, p: *mut u8) -> Push {
+        // SAFETY: per contract.
         unsafe {
-            let bin = this.byte_add(bin) as *mut Bin;
             if (*bin).room == 0 {
                 return Push::Full;
             }
@@ -474,11 +484,7 @@ impl Cache {
             if (*bin).head == b.cast() {
                 return Push::DoubleFree;
             }
-            if (*bin).room == 0 {
-                return Push::Full;
-            }
-            Self::link(this, bin, p);
-            Push::Cached
+            Self::link_if_room(this, bin, p)
         }
     }
 

@@ -182,11 +182,7 @@ pub(crate) unsafe fn try_heap(slot: usize, size: usize, on_null: fn()) -> Option
 #[inline(never)]
 fn alloc_mid_report(size: usize, on_null: fn()) -> *mut u8 {
     if size < MID_FAST_LIMIT.load(Ordering::Relaxed) {
-        // SAFETY: an L2.5 class of a size in (L2_MAX, L25_MAX].
-        if let Some(p) = unsafe { try_heap(Tier::L25.slot(hak_pool::l25_class_of(size)), size, on_null) } {
-            return p;
-        }
-        return alloc_routed_slow(size, on_null);
+        return alloc_l25(size, on_null);
     }
     // SAFETY: the trampoline forwards two register arguments.
     unsafe { crate::sites::alloc_mid(size, on_null) }
@@ -202,10 +198,18 @@ pub(crate) static MID_FAST_LIMIT: AtomicUsize = AtomicUsize::new(hak_pool::L25_M
 #[inline(always)]
 pub(crate) fn alloc_mid_plain(size: usize, on_null: fn()) -> *mut u8 {
     if size <= hak_pool::L25_MAX {
-        // SAFETY: an L2.5 class of a size in (L2_MAX, L25_MAX].
-        if let Some(p) = unsafe { try_heap(Tier::L25.slot(hak_pool::l25_class_of(size)), size, on_null) } {
-            return p;
-        }
+        return alloc_l25(size, on_null);
+    }
+    alloc_routed_slow(size, on_null)
+}
+
+/// An L2.5 request (`size` in (L2_MAX, L25_MAX]): its heap's fast path,
+/// else the routed slow path.
+#[inline(always)]
+fn alloc_l25(size: usize, on_null: fn()) -> *mut u8 {
+    // SAFETY: an L2.5 class of a size in (L2_MAX, L25_MAX].
+    if let Some(p) = unsafe { try_heap(Tier::L25.slot(hak_pool::l25_class_of(size)), size, on_null) } {
+        return p;
     }
     alloc_routed_slow(size, on_null)
 }

@@ -20,9 +20,11 @@ pub fn owns(p: *const u8) -> bool {
 /// Frees `p`. Returns true when `p` was null or hakmem's (now freed), false
 /// when `p` is not hakmem's (it is left untouched). Aborts with a message on
 /// a detected double free (see the thread cache's limits in `hak_slab::Cache`)
-/// and on a pointer that starts no block: a slab pointer is tested against
-/// its page's class by the cache's push (`Push::Invalid`, one multiply), a
-/// big one is looked up exactly.
+/// and on a pointer into the middle of a big block (looked up exactly). A
+/// slab pointer that starts no block is caught on the fast path only in the
+/// `strict-free` build (`Push::Invalid`, hak-slab's cache; decision 0038);
+/// otherwise its segment and page are found by address, as jemalloc's and
+/// tcmalloc's thread caches do.
 ///
 /// # Safety
 /// `p` is null, a live hakmem block, or not hakmem memory at all.
