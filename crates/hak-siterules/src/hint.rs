@@ -16,7 +16,8 @@ pub enum Hint {
     /// long-lived: give each a mapping of its own (the big tier), so it
     /// neither pins a pool page nor shares one with short-lived blocks,
     /// and its release returns exactly its pages. [`SiteTable::hint`]
-    /// gives it only for requests of at least [`BIG_MIN_SIZE`].
+    /// gives it only for requests of at least [`BIG_MIN_SIZE`]; the site's
+    /// smaller requests are [`Hint::LongLived`] ([`Hint::for_request`]).
     ///
     /// [`SiteTable::hint`]: crate::SiteTable::hint
     Big = 1,
@@ -42,6 +43,23 @@ impl Hint {
             2 => Hint::Grow,
             3 => Hint::LongLived,
             _ => Hint::None,
+        }
+    }
+
+    /// The route of a request of `size` bytes from a site with this hint:
+    /// the hint itself, except that a [`Hint::Big`] site's request below
+    /// [`BIG_MIN_SIZE`] is [`Hint::LongLived`]. The site's blocks are
+    /// long-lived whatever their size (a mean of at least `BIG_MIN_SIZE`
+    /// says nothing of one request), and a small one routed by size alone
+    /// would pin a page of short-lived blocks: in `benches/c/sites.c` the
+    /// kept blocks' first 16 samples were all of 256..288 KiB, and until
+    /// the site's mean fell under 256 KiB its smaller kept blocks pinned
+    /// the scratch pages of every function they were made in.
+    #[inline(always)]
+    pub const fn for_request(self, size: usize) -> Hint {
+        match self {
+            Hint::Big if size < BIG_MIN_SIZE => Hint::LongLived,
+            h => h,
         }
     }
 
@@ -92,8 +110,8 @@ pub const GROW_DIV: u32 = 4;
 /// A site is long-lived when at most one sampled block in `YOUNG_DIV` died
 /// young (`young × 4 ≤ samples`; blocks still alive count as not young,
 /// see the crate docs), and its blocks are worth segregating only when the
-/// *other* sites' sampled blocks of the same size bucket (log2 of the
-/// size; over the whole run) die young at least one time in `YOUNG_DIV` (`others_young × 4 ≥
+/// *other* sites' sampled blocks in the size buckets of its own samples
+/// (log2 of the size; over the whole run) die young at least one time in `YOUNG_DIV` (`others_young × 4 ≥
 /// others_samples`, with at least [`MIN_SAMPLES`] of them): without that
 /// churn there is nothing to segregate from and a separate page set only
 /// adds a partly filled page.
@@ -141,7 +159,7 @@ impl Counts {
 }
 
 /// The hint of a site with counters `c`, given the young frees and samples
-/// of the *other* sites of its size bucket. Pure: the rule the table
+/// of the *other* sites in the size buckets of its samples. Pure: the rule the table
 /// applies whenever it records a sample of the site.
 ///
 /// In order: fewer than [`MIN_SAMPLES`] → `None`; realloc-heavy → `Grow`;

@@ -5,7 +5,7 @@ use core::sync::atomic::{AtomicU32 as StatU32, AtomicU64 as StatU64, Ordering::R
 
 use hak_os::sync::{AtomicU8, AtomicUsize, Ordering};
 
-use crate::hint::{derive, Counts, Hint, BIG_MIN_SIZE, DEFAULT_YOUNG_AGE, HINT_MIN_SIZE, MIN_SAMPLES};
+use crate::hint::{derive, Counts, Hint, DEFAULT_YOUNG_AGE, HINT_MIN_SIZE, MIN_SAMPLES};
 use crate::tag::SampleTag;
 
 /// Slots a key may occupy: its home slot (Fibonacci hash of the address)
@@ -46,7 +46,14 @@ pub(crate) struct Entry {
     /// scratch site of 40..450 KiB).
     all_samples: StatU32,
     all_young: StatU32,
+    /// The size buckets its samples fell in, one bit per bucket (never
+    /// cleared): where the *other* sites' churn is counted for its hint.
+    buckets: StatU64,
 }
+
+// One cache line: the counters fill it.
+#[cfg(not(loom))]
+const _: () = assert!(core::mem::size_of::<Entry>() == 64);
 
 impl Entry {
     hak_os::loom_const_fn! {
@@ -64,6 +71,7 @@ impl Entry {
                 live: StatU64::new(0),
                 all_samples: StatU32::new(0),
                 all_young: StatU32::new(0),
+                buckets: StatU64::new(0),
             }
         }
     }
@@ -248,18 +256,15 @@ impl<const N: usize> SiteTable<N> {
     /// The route hint for a request of `size` bytes from `site`: a hash, at
     /// most [`PROBE`] key loads and one byte load. [`Hint::None`] for sizes
     /// of at most [`HINT_MIN_SIZE`], for sites without enough evidence or
-    /// not in the table, and for [`Hint::Big`] sites asking for less than
-    /// [`BIG_MIN_SIZE`].
+    /// not in the table; a [`Hint::Big`] site's request of less than
+    /// [`BIG_MIN_SIZE`] is [`Hint::LongLived`] ([`Hint::for_request`]).
     #[inline]
     pub fn hint(&self, site: usize, size: usize) -> Hint {
         if size <= HINT_MIN_SIZE || site == 0 {
             return Hint::None;
         }
         match self.find(site) {
-            Some(e) => match Hint::from_u8(e.hint.load(Ordering::Relaxed)) {
-                Hint::Big if size < BIG_MIN_SIZE => Hint::None,
-                h => h,
-            },
+            Some(e) => Hint::from_u8(e.hint.load(Ordering::Relaxed)).for_request(size),
             None => Hint::None,
         }
     }
@@ -281,10 +286,7 @@ impl<const N: usize> SiteTable<N> {
             let e = self.slot(h + i);
             let k = e.key.load(Ordering::Relaxed);
             if k == site {
-                let hint = match Hint::from_u8(e.hint.load(Ordering::Relaxed)) {
-                    Hint::Big if size < BIG_MIN_SIZE => Hint::None,
-                    h => h,
-                };
+                let hint = Hint::from_u8(e.hint.load(Ordering::Relaxed)).for_request(size);
                 return (hint, e.samples.load(Relaxed) < MIN_SAMPLES);
             }
             if k == 0 {
@@ -316,6 +318,7 @@ impl<const N: usize> SiteTable<N> {
         self.samples.fetch_add(1, Relaxed);
         e.all_samples.fetch_add(1, Relaxed);
         self.bucket(size).samples.fetch_add(1, Relaxed);
+        e.buckets.fetch_or(1 << bucket_of(size), Relaxed);
         if s == AGE_SAMPLES {
             e.age();
         }
@@ -393,17 +396,35 @@ impl<const N: usize> SiteTable<N> {
 
     /// The churn counters of the size bucket of `size` (log2).
     fn bucket(&self, size: u64) -> &Bucket {
-        &self.buckets[(63 - (size | 1).leading_zeros()) as usize % BUCKETS]
+        &self.buckets[bucket_of(size)]
+    }
+
+    /// Table-wide samples and young frees of the size buckets in `mask`
+    /// (one bit per bucket), as `(young, samples)`.
+    fn churn_in(&self, mask: u64) -> (u64, u64) {
+        let (mut young, mut samples) = (0, 0);
+        for (k, b) in self.buckets.iter().enumerate() {
+            if mask & (1 << k) != 0 {
+                young += b.young.load(Relaxed);
+                samples += b.samples.load(Relaxed);
+            }
+        }
+        (young, samples)
     }
 
     /// Recomputes the hint of `e` from its counters and the other sites'
-    /// churn in the bucket of its mean size; stores it only if it changed
-    /// (a store is a plain byte: readers see the old or the new hint).
+    /// churn in the size buckets its own samples fell in (the buckets' counts
+    /// less the site's own, which all lie there); stores it only if it
+    /// changed (a store is a plain byte: readers see the old or the new
+    /// hint). The bucket of the site's mean size alone flipped the hint
+    /// whenever the mean crossed a power of two: `sites`' kept blocks, of
+    /// 33..288 KiB, moved from 256 KiB to a bucket that held a handful of
+    /// other samples, and their hint was lost for the rest of the module.
     fn refresh(&self, e: &Entry) {
         let c = e.counts();
-        let b = self.bucket(c.mean_size());
-        let others_young = b.young.load(Relaxed).saturating_sub(e.all_young.load(Relaxed) as u64);
-        let others_samples = b.samples.load(Relaxed).saturating_sub(e.all_samples.load(Relaxed) as u64);
+        let (young, samples) = self.churn_in(e.buckets.load(Relaxed));
+        let others_young = young.saturating_sub(e.all_young.load(Relaxed) as u64);
+        let others_samples = samples.saturating_sub(e.all_samples.load(Relaxed) as u64);
         let h = derive(&c, others_young, others_samples) as u8;
         if e.hint.load(Ordering::Relaxed) != h {
             e.hint.store(h, Ordering::Relaxed);
@@ -427,6 +448,11 @@ const fn entries<const N: usize>() -> [Entry; N] {
 #[cfg(loom)]
 fn entries<const N: usize>() -> [Entry; N] {
     core::array::from_fn(|_| Entry::new())
+}
+
+/// The size bucket of `size`: its log2, below [`BUCKETS`].
+fn bucket_of(size: u64) -> usize {
+    (63 - (size | 1).leading_zeros()) as usize % BUCKETS
 }
 
 /// Subtracts `v` from `a`, stopping at 0.

@@ -26,9 +26,9 @@ fn a_mixed_trace_teaches_each_site_its_hint() {
     assert!(t.site(SITES[5].addr).is_none(), "sizes of 1 KiB or less are not recorded");
     assert_eq!(t.hint(SITES[5].addr, SITES[5].size), Hint::None);
     // The hint depends on the request too: never at 1 KiB or less, and a
-    // Big site's small request is routed by size.
+    // Big site's small request is long-lived.
     assert_eq!(t.hint(SITES[3].addr, HINT_MIN_SIZE), Hint::None);
-    assert_eq!(t.hint(SITES[0].addr, BIG_MIN_SIZE - 1), Hint::None);
+    assert_eq!(t.hint(SITES[0].addr, BIG_MIN_SIZE - 1), Hint::LongLived);
     assert_eq!(t.hint(0x40_9999, 1 << 20), Hint::None, "an unknown site");
     // Counts add up: every recorded sample is in one site, every free and
     // growth was counted, and the blocks still alive are the tracked ones.
@@ -155,8 +155,9 @@ fn query_asks_for_samples_until_a_site_is_settled() {
         let want = if n < MIN_SAMPLES { (Hint::None, true) } else { (Hint::Big, false) };
         assert_eq!(t.query(site, 2 << 20), want, "after {n} samples");
     }
-    // Big applies from BIG_MIN_SIZE, as `hint` says.
-    assert_eq!(t.query(site, BIG_MIN_SIZE - 1), (Hint::None, false));
+    // Big applies from BIG_MIN_SIZE, as `hint` says; below it the site is long-lived.
+    assert_eq!(t.query(site, BIG_MIN_SIZE - 1), (Hint::LongLived, false));
+    assert_eq!(t.query(site, BIG_MIN_SIZE - 1).0, t.hint(site, BIG_MIN_SIZE - 1));
     assert_eq!(t.query(site, 2 << 20).0, t.hint(site, 2 << 20));
     // Fill the one window: a new site can no longer get an entry.
     for k in 2..=PROBE {
@@ -164,4 +165,42 @@ fn query_asks_for_samples_until_a_site_is_settled() {
         assert_eq!(t.query(k << 12, 4096), (Hint::None, true));
     }
     assert_eq!(t.query(0xdead_0000, 2 << 20), (Hint::None, false), "window full");
+}
+
+/// A long-lived site whose sizes spread over several size buckets keeps
+/// its hint when its mean moves to a bucket where no other site allocates
+/// (`benches/c/sites.c`: kept blocks of 33..288 KiB among scratch blocks of
+/// the same sizes), and a Big site's request below `BIG_MIN_SIZE` is
+/// long-lived rather than routed by size.
+#[test]
+fn a_spread_long_lived_site_keeps_its_hint_when_its_mean_moves() {
+    let t: SiteTable = SiteTable::new();
+    let (scratch, keep) = (0x10_0000, 0x20_0000);
+    // Scratch churn at 270 KiB and at 100 KiB: every block dies young.
+    for size in [270 << 10, 100 << 10] {
+        for _ in 0..20 {
+            let tag = t.record_alloc(scratch, size, 0).unwrap();
+            t.record_free(tag, 1);
+        }
+    }
+    // 16 kept blocks of 270 KiB, still alive: a Big site.
+    for _ in 0..MIN_SAMPLES {
+        t.record_alloc(keep, 270 << 10, 0).unwrap();
+    }
+    assert_eq!(t.hint(keep, 270 << 10), Hint::Big);
+    assert_eq!(t.hint(keep, 100 << 10), Hint::LongLived, "a Big site's smaller block");
+    // Kept blocks of 100 KiB bring the mean to about 190 KiB, a bucket
+    // (128..256 KiB) where no other site has a sample.
+    for _ in 0..8 {
+        t.record_alloc(keep, 100 << 10, 0).unwrap();
+    }
+    let c = t.site(keep).unwrap().counts;
+    assert!((128 << 10..256 << 10).contains(&c.mean_size()), "{c:?}");
+    assert_eq!(t.hint(keep, 100 << 10), Hint::LongLived, "{c:?}");
+    // Without churn in its buckets a long-lived site gets no hint.
+    let lone = 0x30_0000;
+    for _ in 0..MIN_SAMPLES {
+        t.record_alloc(lone, 40 << 10, 0).unwrap();
+    }
+    assert_eq!(t.hint(lone, 40 << 10), Hint::None);
 }
