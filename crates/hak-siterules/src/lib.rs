@@ -51,7 +51,7 @@
 //! | hint | when | route |
 //! |---|---|---|
 //! | [`Hint::Grow`] | ≥ 1 sampled block in [`GROW_DIV`] (4) later grown by `realloc` | a mapping with slack (grows in place) |
-//! | [`Hint::Big`] | ≤ 1 in [`YOUNG_DIV`] (4) died young, mean size ≥ [`BIG_MIN_SIZE`] (256 KiB) | a mapping of its own |
+//! | [`Hint::Big`] | ≤ 1 in [`YOUNG_DIV`] (4) died young, mean size ≥ [`BIG_MIN_SIZE`] (256 KiB) | a mapping of its own (its requests below 256 KiB: as `LongLived`) |
 //! | [`Hint::LongLived`] | ≤ 1 in 4 died young, and ≥ 1 in 4 of the *other* sites' samples in the size buckets (log2) of its own samples died young over the run (≥ 16 of them) | a separate heap or page set |
 //! | [`Hint::None`] | otherwise | by size, as usual |
 //!
