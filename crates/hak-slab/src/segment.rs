@@ -1,6 +1,15 @@
 //! Segments: the [`SegMeta`] record of a 4 MiB slab segment (page
-//! descriptors and the free path's page and bin lookups), and reserving and
-//! registering a new segment.
+//! descriptors and the free path's page and bin lookups), and reserving,
+//! registering and growing segments.
+//!
+//! A segment is a 4 MiB window of address space, registered whole in the
+//! segment map, of which only a head is mapped at first: one page
+//! ([`hak_os::region::map_window`] places windows where nothing else maps).
+//! When the tier runs out of pages it maps the next page of its newest
+//! segment in place ([`SlabTier::grow_newest`]), so a tier holds
+//! the address space of the pages it used, not 4 MiB per tier (decision
+//! 0043). Secure mode (guard page at the segment's end) and loom builds
+//! map whole segments.
 
 use core::ptr;
 use core::sync::atomic as stat;
@@ -41,6 +50,13 @@ pub struct SegMeta {
     /// The tier's next older segment (its list of segments, see
     /// `SlabTier::usage`); set once, before the record is published.
     pub next: *const SegMeta,
+    /// Bytes mapped from `base` (a page multiple, at most a segment): pages
+    /// beyond it are never handed out. Grows under the tier lock; read
+    /// without it by statistics.
+    pub mapped: stat::AtomicUsize,
+    /// Whether the rest of the window may still be mapped (false once
+    /// whole, or once something else was found mapped there).
+    pub growable: stat::AtomicBool,
     /// Page descriptors, `SEGMENT_SIZE >> page_shift` of them in use.
     pub pages: [Page; MAX_PAGES],
 }
@@ -139,24 +155,56 @@ unsafe fn guard_segment(base: *mut u8) -> bool {
     unsafe { map::protect_none(base.add(SEGMENT_SIZE - ps), ps) }
 }
 
+/// Links the descriptors of pages `from..to` of a record (`pages`) through
+/// `next`, the last one to null, and returns the first.
+///
+/// # Safety
+/// The pages are the caller's, `from < to <= MAX_PAGES`.
+unsafe fn link_pages(pages: *mut Page, from: usize, to: usize) -> PagePtr {
+    // SAFETY: per contract.
+    unsafe {
+        for i in from..to {
+            let next = if i + 1 < to { PagePtr::from_raw(pages.add(i + 1)) } else { PagePtr::NULL };
+            PagePtr::from_raw(pages.add(i)).set_next(next);
+        }
+        PagePtr::from_raw(pages.add(from))
+    }
+}
+
+/// Whether segments start as a one-page head of a window (else whole).
+fn partial_segments() -> bool {
+    !cfg!(loom) && !crate::secure::on()
+}
+
 impl SlabTier {
-    /// Reserves a new segment and returns its pages, linked through `next`
-    /// (all but the last one in secure mode: see [`guard_segment`]).
+    /// Reserves a new segment and returns its mapped pages, linked through
+    /// `next` (all but the last one in secure mode: see [`guard_segment`]).
     pub(crate) fn new_segment(&'static self) -> PagePtr {
-        let base = map::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
+        let page = 1usize << self.page_shift;
+        let mut base = ptr::null_mut();
+        let mut mapped = SEGMENT_SIZE;
+        if partial_segments() && page < SEGMENT_SIZE {
+            base = hak_os::region::map_window(page);
+            mapped = page;
+        }
+        if base.is_null() {
+            mapped = SEGMENT_SIZE;
+            base = map::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
+        }
         if base.is_null() {
             return PagePtr::NULL;
         }
         let rec = meta::alloc(core::mem::size_of::<SegMeta>()) as *mut SegMeta;
         if rec.is_null() {
             // SAFETY: fresh, unpublished mapping.
-            unsafe { map::unmap(base, SEGMENT_SIZE) };
+            unsafe { map::unmap(base, mapped) };
             return PagePtr::NULL;
         }
         let npages = SEGMENT_SIZE >> self.page_shift;
+        let nmapped = mapped >> self.page_shift;
         // SAFETY: a fresh segment.
         // (A tier whose page is the whole segment has no page to spare.)
-        let handed = if npages > 1 && unsafe { guard_segment(base) } { npages - 1 } else { npages };
+        let handed = if npages > 1 && unsafe { guard_segment(base) } { npages - 1 } else { nmapped };
         // SAFETY: `rec` is a fresh zeroed record of the right size that no one
         // else knows yet.
         unsafe {
@@ -164,6 +212,8 @@ impl SlabTier {
             (*rec).page_shift = self.page_shift;
             (*rec).tier_index = self.index;
             (*rec).tier = self;
+            (*rec).mapped.store(mapped, stat::Ordering::Relaxed);
+            (*rec).growable.store(mapped < SEGMENT_SIZE, stat::Ordering::Relaxed);
             let pages = ptr::addr_of_mut!((*rec).pages) as *mut Page;
             for g in 0..MAX_PAGES {
                 (*rec).page_ptr[g] = pages.add((g << GRANULE_SHIFT) >> self.page_shift);
@@ -172,14 +222,14 @@ impl SlabTier {
                 (*rec).bins[g].store(cache::bin_offset(NO_SLOT) as u32, stat::Ordering::Relaxed);
             }
             for i in 0..npages {
-                let next = if i + 1 < handed { PagePtr::from_raw(pages.add(i + 1)) } else { PagePtr::NULL };
-                PagePtr::from_raw(pages.add(i)).init(base as usize + (i << self.page_shift), next);
+                PagePtr::from_raw(pages.add(i)).init(base as usize + (i << self.page_shift), PagePtr::NULL);
             }
+            link_pages(pages, 0, handed);
         }
         if !segmap::set_range(base as usize, SEGMENT_SIZE, rec as usize | TAG_SLAB) {
             // SAFETY: unpublished mapping and record.
             unsafe {
-                map::unmap(base, SEGMENT_SIZE);
+                map::unmap(base, mapped);
                 meta::free(rec.cast(), core::mem::size_of::<SegMeta>());
             }
             return PagePtr::NULL;
@@ -201,6 +251,44 @@ impl SlabTier {
         // SAFETY: the record is initialised.
         let pages = unsafe { ptr::addr_of_mut!((*rec).pages) as *mut Page };
         PagePtr::from_raw(pages)
+    }
+
+    /// Maps one more page of the tier's newest segment in place (the kernel
+    /// merges it with the mapping below: one mapping per segment). Returns
+    /// it (a list of one page), or
+    /// null when the segment is whole, its window's next range is taken
+    /// (it then stays as it is), or the kernel refused (retried next time).
+    /// Serialised by the tier lock (also against `fork`); errno untouched.
+    pub(crate) fn grow_newest(&'static self) -> PagePtr {
+        let _s = self.shared.lock();
+        let rec = self.segs.load(Ordering::Acquire);
+        if rec.is_null() {
+            return PagePtr::NULL;
+        }
+        // SAFETY: published records live as long as the tier; `mapped` and
+        // `growable` change only under the tier lock, which we hold.
+        unsafe {
+            if !(*rec).growable.load(stat::Ordering::Relaxed) {
+                return PagePtr::NULL;
+            }
+            let page = 1usize << self.page_shift;
+            let mapped = (*rec).mapped.load(stat::Ordering::Relaxed);
+            let at = ((*rec).base + mapped) as *mut u8;
+            let got = match map::map_exactly(at, page) {
+                map::MapAt::Mapped(_) => page,
+                map::MapAt::Taken => 0,
+                map::MapAt::Refused => return PagePtr::NULL,
+            };
+            if got == 0 {
+                (*rec).growable.store(false, stat::Ordering::Relaxed);
+                return PagePtr::NULL;
+            }
+            let now = mapped + got;
+            (*rec).mapped.store(now, stat::Ordering::Relaxed);
+            (*rec).growable.store(now < SEGMENT_SIZE, stat::Ordering::Relaxed);
+            let pages = ptr::addr_of_mut!((*rec).pages) as *mut Page;
+            link_pages(pages, mapped >> self.page_shift, now >> self.page_shift)
+        }
     }
 }
 

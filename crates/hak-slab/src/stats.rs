@@ -140,13 +140,16 @@ impl SlabTier {
             // addresses never change; the fields read below are atomics.
             unsafe {
                 let base = (*seg).base;
+                // Only the mapped head of the window has pages (and can be
+                // probed: `mincore` fails on unmapped ranges).
+                let mapped = (*seg).mapped.load(stat::Ordering::Relaxed).min(hak_os::SEGMENT_SIZE);
                 let mut resident_known = false;
-                for i in 0..pages_per_seg {
+                for i in 0..pages_per_seg.min(mapped >> self.page_shift) {
                     let first_os = i * os_per_page;
                     // Refill the residency vector when this page starts a new window.
                     if first_os.is_multiple_of(PROBE) || !resident_known {
                         let start = first_os - first_os % PROBE;
-                        let len = (PROBE * ps).min(hak_os::SEGMENT_SIZE - start * ps);
+                        let len = (PROBE * ps).min(mapped - start * ps);
                         resident_known = map::residency((base + start * ps) as *const u8, len, &mut vec);
                     }
                     let mut resident = 0;

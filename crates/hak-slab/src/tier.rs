@@ -133,8 +133,8 @@ impl SlabTier {
     /// recently released resident page of that class, else a resident page
     /// of another class (the most recently released one in tiers of small
     /// pages; in L2.5's the one among the recent whose depth is closest to
-    /// what the class keeps, [`SlabTier::kept_depth`]), else a clean one or
-    /// one of a new segment.
+    /// what the class keeps, [`SlabTier::kept_depth`]), else a clean one,
+    /// one the newest segment maps in place, or one of a new segment.
     ///
     /// A page keeps the memory its classes carved until it is purged or
     /// trimmed on a class change ([`SlabTier::trim_for_class`]), so a page
@@ -192,12 +192,16 @@ impl SlabTier {
             map::growth();
         }
         if pg.is_null() {
-            let first = self.new_segment();
+            // More of the newest segment's window, else a new segment.
+            let mut first = self.grow_newest();
+            if first.is_null() {
+                first = self.new_segment();
+            }
             if first.is_null() {
                 return first;
             }
             pg = first;
-            // SAFETY: the rest of the fresh segment's pages go to the clean list.
+            // SAFETY: the rest of the fresh pages go to the clean list.
             unsafe {
                 let rest = first.next();
                 if !rest.is_null() {
