@@ -223,7 +223,10 @@ pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
 /// mapped and, when this returns true, reads as zeros afterwards. False
 /// when the kernel refused (`MADV_DONTNEED` fails on locked memory, e.g.
 /// after `mlockall`): the old contents are still there, so a caller that
-/// needs zeros must clear the range itself.
+/// needs zeros must clear the range itself. Parts of the range that are
+/// not mapped (a slab page mapped only as far as it was carved) stay
+/// unmapped: the kernel releases the mapped parts and reports `ENOMEM`,
+/// which counts as success (what is mapped there later is zeros).
 ///
 /// # Safety
 /// The range must lie in a mapping made by this module and hold no live data.
@@ -233,7 +236,7 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     }
     // SAFETY: per the caller's contract; a refusal is an expected outcome,
     // so errno stays as it was (`quiet` restores it).
-    quiet(|| unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 })
+    quiet(|| unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 || crate::errno() == libc::ENOMEM })
 }
 
 /// Makes `[p, p+size)` inaccessible (`PROT_NONE`): a guard page, where a

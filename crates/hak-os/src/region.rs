@@ -21,10 +21,10 @@ use crate::{SEGMENT_MASK, SEGMENT_SIZE};
 
 /// Address space left free between the point where `mmap` was placing
 /// memory when the first window was chosen and the highest window
-/// (64 GiB: a program maps that much more before the kernel could put
+/// (32 GiB: a program maps that much more before the kernel could put
 /// anything in a window's tail). Inside the segment map's first table
-/// (which reaches 256 GiB below that point).
-pub const DISTANCE: usize = 64 << 30;
+/// (which reaches 64 GiB below that point: 8192 windows).
+pub const DISTANCE: usize = 32 << 30;
 
 /// Windows tried per request before giving up (each taken one is skipped).
 const TRIES: usize = 4;

@@ -17,7 +17,7 @@ use core::sync::atomic as stat;
 use hak_os::sync::Ordering;
 use hak_os::{map, meta, segmap, SEGMENT_SIZE};
 
-use crate::page::{Page, PagePtr};
+use crate::page::{Page, PagePtr, MAP_STEP};
 use crate::{cache, SlabTier, MAX_PAGES, NO_SLOT, TAG_SLAB};
 
 /// log2 of the granule of [`SegMeta::page_ptr`] (64 KiB, the smallest page).
@@ -50,13 +50,17 @@ pub struct SegMeta {
     /// The tier's next older segment (its list of segments, see
     /// `SlabTier::usage`); set once, before the record is published.
     pub next: *const SegMeta,
-    /// Bytes mapped from `base` (a page multiple, at most a segment): pages
-    /// beyond it are never handed out. Grows under the tier lock; read
-    /// without it by statistics.
+    /// Bytes of the window given to pages, from `base` (a page multiple,
+    /// at most a segment): pages beyond it are never handed out. Each such
+    /// page is mapped as far as its [`Page`] `mapped` says (whole in a whole
+    /// segment). Grows under the tier lock; read without it by statistics.
     pub mapped: stat::AtomicUsize,
     /// Whether the rest of the window may still be mapped (false once
     /// whole, or once something else was found mapped there).
     pub growable: stat::AtomicBool,
+    /// Whether the segment is a window whose pages are mapped as far as
+    /// they were carved (else every page is mapped whole); set once.
+    pub partial: bool,
     /// Page descriptors, `SEGMENT_SIZE >> page_shift` of them in use.
     pub pages: [Page; MAX_PAGES],
 }
@@ -176,15 +180,40 @@ fn partial_segments() -> bool {
     !cfg!(loom) && !crate::secure::on()
 }
 
+/// Segments per tier whose pages are mapped as far as they are carved
+/// (16 MiB of address space): a page mapped in part is a mapping of its
+/// own, and the kernel allows a process about 65,000
+/// (`vm.max_map_count`), so later segments map each page whole as they
+/// give it out (one mapping per segment), which bounds the extra mappings
+/// to 4 x 64 per tier.
+const PARTIAL_SEGMENTS: usize = 4;
+
 impl SlabTier {
-    /// Reserves a new segment and returns its mapped pages, linked through
-    /// `next` (all but the last one in secure mode: see [`guard_segment`]).
-    pub(crate) fn new_segment(&'static self) -> PagePtr {
+    /// The bytes to map of a page given out of a window for a class whose
+    /// first carve is `head` bytes: [`MAP_STEP`]s enough for it while the
+    /// tier is small, else the whole page.
+    fn page_head(&self, head: usize) -> usize {
         let page = 1usize << self.page_shift;
+        if self.stats.segments.load(Ordering::Relaxed) >= PARTIAL_SEGMENTS {
+            return page;
+        }
+        head.max(MAP_STEP).next_multiple_of(MAP_STEP).min(page)
+    }
+}
+
+impl SlabTier {
+    /// Reserves a new segment and returns its pages, linked through `next`
+    /// (all but the last one in secure mode: see [`guard_segment`]): a
+    /// window's first page, its first `head` bytes mapped (at least
+    /// [`MAP_STEP`]), or every page of a whole segment when no window could
+    /// be had.
+    pub(crate) fn new_segment(&'static self, head: usize) -> PagePtr {
+        let page = 1usize << self.page_shift;
+        let head = self.page_head(head);
         let mut base = ptr::null_mut();
         let mut mapped = SEGMENT_SIZE;
         if partial_segments() && page < SEGMENT_SIZE {
-            base = hak_os::region::map_window(page);
+            base = hak_os::region::map_window(head);
             mapped = page;
         }
         if base.is_null() {
@@ -197,7 +226,7 @@ impl SlabTier {
         let rec = meta::alloc(core::mem::size_of::<SegMeta>()) as *mut SegMeta;
         if rec.is_null() {
             // SAFETY: fresh, unpublished mapping.
-            unsafe { map::unmap(base, mapped) };
+            unsafe { map::unmap(base, if mapped == SEGMENT_SIZE { SEGMENT_SIZE } else { head }) };
             return PagePtr::NULL;
         }
         let npages = SEGMENT_SIZE >> self.page_shift;
@@ -214,6 +243,7 @@ impl SlabTier {
             (*rec).tier = self;
             (*rec).mapped.store(mapped, stat::Ordering::Relaxed);
             (*rec).growable.store(mapped < SEGMENT_SIZE, stat::Ordering::Relaxed);
+            (*rec).partial = mapped < SEGMENT_SIZE;
             let pages = ptr::addr_of_mut!((*rec).pages) as *mut Page;
             for g in 0..MAX_PAGES {
                 (*rec).page_ptr[g] = pages.add((g << GRANULE_SHIFT) >> self.page_shift);
@@ -222,14 +252,23 @@ impl SlabTier {
                 (*rec).bins[g].store(cache::bin_offset(NO_SLOT) as u32, stat::Ordering::Relaxed);
             }
             for i in 0..npages {
-                PagePtr::from_raw(pages.add(i)).init(base as usize + (i << self.page_shift), PagePtr::NULL);
+                let pg = PagePtr::from_raw(pages.add(i));
+                pg.init(base as usize + (i << self.page_shift), PagePtr::NULL);
+                let m = if mapped == SEGMENT_SIZE {
+                    page
+                } else if i == 0 {
+                    head
+                } else {
+                    0
+                };
+                pg.set_mapped(m as u32);
             }
             link_pages(pages, 0, handed);
         }
         if !segmap::set_range(base as usize, SEGMENT_SIZE, rec as usize | TAG_SLAB) {
             // SAFETY: unpublished mapping and record.
             unsafe {
-                map::unmap(base, mapped);
+                map::unmap(base, if mapped == SEGMENT_SIZE { SEGMENT_SIZE } else { head });
                 meta::free(rec.cast(), core::mem::size_of::<SegMeta>());
             }
             return PagePtr::NULL;
@@ -253,13 +292,14 @@ impl SlabTier {
         PagePtr::from_raw(pages)
     }
 
-    /// Maps one more page of the tier's newest segment in place (the kernel
-    /// merges it with the mapping below: one mapping per segment). Returns
-    /// it (a list of one page), or
+    /// Gives the tier's newest segment one more page, its first `head`
+    /// bytes mapped in place (at least [`MAP_STEP`]; the rest as its blocks
+    /// are carved, [`map_to`](crate::page::map_to)). Returns it (a list of
+    /// one page), or
     /// null when the segment is whole, its window's next range is taken
     /// (it then stays as it is), or the kernel refused (retried next time).
     /// Serialised by the tier lock (also against `fork`); errno untouched.
-    pub(crate) fn grow_newest(&'static self) -> PagePtr {
+    pub(crate) fn grow_newest(&'static self, head: usize) -> PagePtr {
         let _s = self.shared.lock();
         let rec = self.segs.load(Ordering::Acquire);
         if rec.is_null() {
@@ -272,9 +312,10 @@ impl SlabTier {
                 return PagePtr::NULL;
             }
             let page = 1usize << self.page_shift;
+            let head = self.page_head(head);
             let mapped = (*rec).mapped.load(stat::Ordering::Relaxed);
             let at = ((*rec).base + mapped) as *mut u8;
-            let got = match map::map_exactly(at, page) {
+            let got = match map::map_exactly(at, head) {
                 map::MapAt::Mapped(_) => page,
                 map::MapAt::Taken => 0,
                 map::MapAt::Refused => return PagePtr::NULL,
@@ -287,6 +328,7 @@ impl SlabTier {
             (*rec).mapped.store(now, stat::Ordering::Relaxed);
             (*rec).growable.store(now < SEGMENT_SIZE, stat::Ordering::Relaxed);
             let pages = ptr::addr_of_mut!((*rec).pages) as *mut Page;
+            PagePtr::from_raw(pages.add(mapped >> self.page_shift)).set_mapped(head as u32);
             link_pages(pages, mapped >> self.page_shift, now >> self.page_shift)
         }
     }

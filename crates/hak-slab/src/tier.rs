@@ -12,7 +12,7 @@ use hak_os::sync::{AtomicPtr, Ordering};
 use crate::check::{check_owned, check_page};
 use crate::lists::Shared as Lists;
 use crate::lists::{Shared, PURGE_BATCH};
-use crate::page::{first_carve, page_depth, Page, PagePtr, ABANDONED, NO_OWNER};
+use crate::page::{first_carve, map_to, page_depth, Page, PagePtr, ABANDONED, NO_OWNER};
 use crate::segment::set_slot;
 use crate::{slot, Heap, TierStats, MAX_CLASSES, MAX_TIERS, NO_SLOT, TRIM_MAX_PAGE_SHIFT};
 
@@ -193,9 +193,10 @@ impl SlabTier {
         }
         if pg.is_null() {
             // More of the newest segment's window, else a new segment.
-            let mut first = self.grow_newest();
+            let head = first_carve(self.sizes[class] as usize);
+            let mut first = self.grow_newest(head);
             if first.is_null() {
-                first = self.new_segment();
+                first = self.new_segment(head);
             }
             if first.is_null() {
                 return first;
@@ -238,6 +239,15 @@ impl SlabTier {
             pg.set_owner(heap.token, Ordering::Release);
         }
         self.stats.pages_acquired.fetch_add(1, Ordering::Relaxed);
+        // A page of a grown segment is mapped as far as it was carved: the
+        // class's first carve must be (the caller carves it at once).
+        // SAFETY: the page is ours; given back unused if that is refused.
+        unsafe {
+            if !map_to(pg, first_carve(bs as usize)) {
+                self.release_page(pg);
+                return PagePtr::NULL;
+            }
+        }
         pg
     }
 
