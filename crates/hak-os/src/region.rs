@@ -1,18 +1,19 @@
 //! Where slab segments go: 4 MiB windows handed out downwards from
 //! [`DISTANCE`] below where `mmap` places memory, so that a segment can map
-//! only the head of its window and grow it in place
-//! ([`map::map_at`](crate::map::map_at)) as its tier needs pages.
+//! only what its pages use ([`map::map_exactly`]) and grow in place.
 //!
-//! A segment's whole window is registered in the segment map, so the
-//! unmapped rest of it must not fill with someone else's mappings (a
-//! pointer into them would look like a slab block). The kernel maps
-//! top-down into the highest free gap that fits; windows sit far below
-//! that point, each bounded above by the next window, so a new mapping
-//! lands in a window's unmapped tail only once the [`DISTANCE`] of address
-//! space above the windows is used up. A window's head that cannot be
-//! mapped (taken, or refused by a limit) costs nothing: the next request
-//! tries the next window, and the callers fall back to a whole,
-//! kernel-placed segment ([`map::map_aligned`](crate::map::map_aligned)).
+//! A segment's whole window is registered in the segment map, so its
+//! unmapped parts (the pages not given out yet, the parts of pages not
+//! carved yet) must not fill with someone else's mappings: a pointer into
+//! them would look like a slab block. The kernel maps top-down into the
+//! highest free gap that fits; windows sit far below that point, each
+//! bounded above by the next window, so a new mapping lands in a window's
+//! hole only once the [`DISTANCE`] of address space above the windows is
+//! used up (even then nothing breaks for a correct program: the page
+//! whose range is taken just stops growing). A window that cannot be
+//! mapped (taken) is skipped; a refusal (a limit) uses up none, and the
+//! callers fall back to a whole, kernel-placed segment
+//! ([`map::map_aligned`]).
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -61,13 +62,14 @@ fn candidate() -> usize {
 /// Maps the first `head` bytes (a page multiple, at most a segment) of a
 /// fresh segment-aligned window that no one else uses, and returns its
 /// base; null when no window could be mapped (errno untouched). The rest of
-/// the window is the caller's to map with [`map::map_at`] later (it may
-/// find it taken: see the module doc).
+/// the window is the caller's to map with [`map::map_exactly`] later (it
+/// may find it taken: see the module doc).
 ///
 /// Windows are claimed by mapping them (`MAP_FIXED_NOREPLACE`: of two
-/// threads trying one window, one wins); [`LAST`] only moves down, past
-/// windows mapped or found taken. A refusal for another reason (a limit)
-/// moves nothing, so failures under `ulimit -v` use up no windows.
+/// threads trying one window, one wins); the last window handed out only
+/// moves down, past windows mapped or found taken. A refusal for another
+/// reason (a limit) moves nothing, so failures under `ulimit -v` use up no
+/// windows.
 pub fn map_window(head: usize) -> *mut u8 {
     for _ in 0..TRIES {
         let base = candidate();
