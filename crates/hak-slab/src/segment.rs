@@ -2,14 +2,16 @@
 //! descriptors and the free path's page and bin lookups), and reserving,
 //! registering and growing segments.
 //!
-//! A segment is a 4 MiB window of address space, registered whole in the
-//! segment map, of which only a head is mapped at first: one page
-//! ([`hak_os::region::map_window`] places windows where nothing else maps).
-//! When the tier runs out of pages it maps the next page of its newest
-//! segment in place ([`SlabTier::grow_newest`]), so a tier holds
-//! the address space of the pages it used, not 4 MiB per tier (decision
-//! 0043). Secure mode (guard page at the segment's end) and loom builds
-//! map whole segments.
+//! A segment is a 4 MiB window of address space
+//! ([`hak_os::region::map_window`] places windows where nothing else maps),
+//! registered whole in the segment map. A tier's first
+//! [`PARTIAL_SEGMENTS`] segments map only what their pages use: a window
+//! starts as one page, the tier maps its next page in place when it runs
+//! out ([`SlabTier::grow_newest`]), and each page is mapped as far as its
+//! blocks were carved, in [`MAP_STEP`]s ([`crate::page::map_to`]). So a
+//! small program holds the address space of what it carved, not 4 MiB per
+//! tier (decision 0043). Later segments are whole windows. Secure mode
+//! (guard page at the segment's end) and loom builds map whole segments.
 
 use core::ptr;
 use core::sync::atomic as stat;
@@ -180,12 +182,13 @@ fn partial_segments() -> bool {
     !cfg!(loom) && !crate::secure::on()
 }
 
-/// Segments per tier whose pages are mapped as far as they are carved
-/// (16 MiB of address space): a page mapped in part is a mapping of its
-/// own, and the kernel allows a process about 65,000
-/// (`vm.max_map_count`), so later segments map each page whole as they
-/// give it out (one mapping per segment), which bounds the extra mappings
-/// to 4 x 64 per tier.
+/// Segments per tier that start as one page of a window and whose pages
+/// are mapped as far as they are carved (16 MiB of address space): a page
+/// mapped in part is a mapping of its own, and the kernel allows a process
+/// about 65,000 (`vm.max_map_count`); and each page given out costs a
+/// system call. Later segments are whole windows mapped at once (one
+/// mapping each, as before), which bounds the extra mappings to 4 x 64 per
+/// tier.
 const PARTIAL_SEGMENTS: usize = 4;
 
 impl SlabTier {
@@ -194,10 +197,16 @@ impl SlabTier {
     /// tier is small, else the whole page.
     fn page_head(&self, head: usize) -> usize {
         let page = 1usize << self.page_shift;
-        if self.stats.segments.load(Ordering::Relaxed) >= PARTIAL_SEGMENTS {
+        if self.grown() {
             return page;
         }
         head.max(MAP_STEP).next_multiple_of(MAP_STEP).min(page)
+    }
+
+    /// Whether the tier has its [`PARTIAL_SEGMENTS`] segments: from then
+    /// on a new segment is a whole window.
+    fn grown(&self) -> bool {
+        self.stats.segments.load(Ordering::Relaxed) >= PARTIAL_SEGMENTS
     }
 }
 
@@ -212,9 +221,15 @@ impl SlabTier {
         let head = self.page_head(head);
         let mut base = ptr::null_mut();
         let mut mapped = SEGMENT_SIZE;
-        if partial_segments() && page < SEGMENT_SIZE {
-            base = hak_os::region::map_window(head);
-            mapped = page;
+        if partial_segments() {
+            if page < SEGMENT_SIZE && !self.grown() {
+                base = hak_os::region::map_window(head);
+                mapped = page;
+            } else {
+                // A tier past its first segments takes whole windows, one
+                // mapping each, as before windows grew.
+                base = hak_os::region::map_window(SEGMENT_SIZE);
+            }
         }
         if base.is_null() {
             mapped = SEGMENT_SIZE;
