@@ -30,6 +30,7 @@ pub mod map;
 pub mod meta;
 pub mod pressure;
 pub mod process;
+pub mod region;
 pub mod segmap;
 #[cfg(not(loom))]
 pub mod signal;

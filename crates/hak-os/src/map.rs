@@ -112,12 +112,81 @@ pub unsafe fn unmap(p: *mut u8, size: usize) {
     }
 }
 
+/// Maps `size` bytes (a page multiple) exactly at `addr` (page-aligned) if
+/// no mapping is there (`MAP_FIXED_NOREPLACE`: never replaces one); null
+/// otherwise, errno untouched (a taken range or a limit is an expected
+/// outcome: the callers have a fallback or report the failure themselves).
+/// A kernel older than 4.17 takes the flag as a hint: a mapping it places
+/// elsewhere is undone and null returned.
+pub fn map_at(addr: *mut u8, size: usize) -> *mut u8 {
+    match map_exactly(addr, size) {
+        MapAt::Mapped(p) => p,
+        MapAt::Taken | MapAt::Refused => ptr::null_mut(),
+    }
+}
+
+/// What [`map_exactly`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapAt {
+    /// Mapped at the address asked for.
+    Mapped(*mut u8),
+    /// Something is mapped in the range (`EEXIST`): it stays taken.
+    Taken,
+    /// The kernel refused for another reason (a limit: `ENOMEM`); may
+    /// succeed later.
+    Refused,
+}
+
+/// [`map_at`] that tells a taken range from a refusal; errno untouched.
+pub fn map_exactly(addr: *mut u8, size: usize) -> MapAt {
+    // SAFETY: __errno_location always returns this thread's errno.
+    let saved = unsafe { *libc::__errno_location() };
+    let r = try_map_at(addr, size);
+    if r.is_err() {
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = saved };
+    }
+    match r {
+        Ok(p) => MapAt::Mapped(p),
+        Err(libc::EEXIST) => MapAt::Taken,
+        Err(_) => MapAt::Refused,
+    }
+}
+
+/// The mapping of [`map_exactly`]; on failure the `errno` of the refusal,
+/// left set.
+fn try_map_at(addr: *mut u8, size: usize) -> Result<*mut u8, i32> {
+    #[cfg(feature = "fault-injection")]
+    if injected_failure() {
+        return Err(libc::ENOMEM);
+    }
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE;
+    // SAFETY: MAP_FIXED_NOREPLACE fails rather than replace a mapping, so
+    // no one's memory is touched.
+    let p = unsafe { libc::mmap(addr.cast(), size, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(crate::errno());
+    }
+    if p != addr.cast() {
+        // SAFETY: a fresh mapping the kernel placed elsewhere; no one knows it.
+        unsafe { unmap(p.cast(), size) };
+        return Err(libc::EEXIST);
+    }
+    Ok(p.cast())
+}
+
 /// Maps `size` bytes aligned to `align` (a power of two >= the page size);
-/// null on failure. Over-reserves by `align` and trims both ends.
+/// null on failure. Never holds more than `size` bytes of address space
+/// unless both cheap ways fail: first a plain mapping, kept when it
+/// happens to be aligned (the kernel aligns large anonymous mappings to
+/// huge pages, so often it is); else, once that is unmapped, a mapping at
+/// the aligned address just below it ([`map_at`]: the kernel maps downwards,
+/// so the range below a fresh mapping is normally free); only then the
+/// classic over-reservation of `size + align`, trimmed at both ends (which
+/// needs `align` more bytes of address space for a moment, too many under
+/// a tight `ulimit -v`).
 pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
     let Some(total) = size.checked_add(align) else { return ptr::null_mut() };
-    // Try the cheap way first: the kernel often hands out aligned addresses
-    // for large requests anyway.
     let p = map(size);
     if p.is_null() {
         return p;
@@ -127,6 +196,13 @@ pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
     }
     // SAFETY: we just mapped it and nobody else knows it.
     unsafe { unmap(p, size) };
+    let below = (p as usize) & !(align - 1);
+    if below != 0 {
+        let q = map_at(below as *mut u8, size);
+        if !q.is_null() {
+            return q;
+        }
+    }
     let raw = map(total);
     if raw.is_null() {
         return raw;
@@ -147,7 +223,10 @@ pub fn map_aligned(size: usize, align: usize) -> *mut u8 {
 /// mapped and, when this returns true, reads as zeros afterwards. False
 /// when the kernel refused (`MADV_DONTNEED` fails on locked memory, e.g.
 /// after `mlockall`): the old contents are still there, so a caller that
-/// needs zeros must clear the range itself.
+/// needs zeros must clear the range itself. Parts of the range that are
+/// not mapped (a slab page mapped only as far as it was carved) stay
+/// unmapped: the kernel releases the mapped parts and reports `ENOMEM`,
+/// which counts as success (what is mapped there later is zeros).
 ///
 /// # Safety
 /// The range must lie in a mapping made by this module and hold no live data.
@@ -157,7 +236,7 @@ pub unsafe fn decommit(p: *mut u8, size: usize) -> bool {
     }
     // SAFETY: per the caller's contract; a refusal is an expected outcome,
     // so errno stays as it was (`quiet` restores it).
-    quiet(|| unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 })
+    quiet(|| unsafe { libc::madvise(p.cast(), size, libc::MADV_DONTNEED) == 0 || crate::errno() == libc::ENOMEM })
 }
 
 /// Makes `[p, p+size)` inaccessible (`PROT_NONE`): a guard page, where a

@@ -15,7 +15,9 @@ use core::ptr;
 
 use crate::lock::SpinLock;
 
-const CHUNK: usize = 1 << 20;
+/// Bytes mapped per chunk (256 KiB: records are at most 64 KiB; a small
+/// program needs one chunk, which counts against `ulimit -v`).
+const CHUNK: usize = 256 << 10;
 const GRAIN: usize = 64;
 const MAX_RECORD: usize = 64 * 1024;
 const LISTS: usize = MAX_RECORD / GRAIN;

@@ -8,7 +8,7 @@
 //! The table covers the top of the address space, from a lowest index `low`
 //! up to the end, because that is where `mmap` places memory (downwards from
 //! below the stack). It is created by the first registration (or [`init`]),
-//! covering from a margin ([`MARGIN`] segments, 256 GiB) below that address:
+//! covering from a margin ([`MARGIN`] segments, 64 GiB) below that address:
 //! a few MiB of `MAP_NORESERVE` address space, not the 256 MiB a table of the
 //! whole space would take (which `ulimit -v` forbids). A registration below
 //! `low` grows the table downwards (at least doubling its reach): a new table
@@ -51,9 +51,10 @@ const ADDRESS_BITS: usize = 47;
 /// Number of entries of the process-wide map (one per segment of the 47-bit
 /// user address space).
 pub const ENTRIES: usize = 1 << (ADDRESS_BITS - SEGMENT_SHIFT);
-/// Segments covered below the first registered one (256 GiB of address
-/// space; 512 KiB of table).
-pub const MARGIN: usize = 1 << 16;
+/// Segments covered below the first registered one (64 GiB of address
+/// space; 128 KiB of table: slab segments start 32 GiB below it,
+/// `region::DISTANCE`).
+pub const MARGIN: usize = 1 << 14;
 /// Most tables a map makes (each growth at least doubles the reach; the
 /// last one covers everything).
 const MAX_TABLES: usize = 16;

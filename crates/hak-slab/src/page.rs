@@ -87,6 +87,11 @@ pub struct Page {
     /// The class the page had when it was pushed to the inbox (written by
     /// its pusher, read by the drain).
     inbox_class: u8,
+    /// Bytes from `start` that are mapped (a page of a grown segment is
+    /// mapped as far as its blocks were ever carved, [`map_to`]; whole
+    /// otherwise). Written by whoever holds the page alone, as `depth`;
+    /// also read by statistics, so a relaxed atomic.
+    mapped: stat::AtomicU32,
     /// Links of the tier's per-class dirty list (under the tier lock).
     class_next: PagePtr,
     class_prev: PagePtr,
@@ -119,6 +124,7 @@ impl Page {
             hinted: false,
             in_inbox: AtomicBool::new(false),
             inbox_class: 0,
+            mapped: stat::AtomicU32::new(0),
             inbox_next: PagePtr::NULL,
             abandoned_by: AtomicUsize::new(0),
             depth: 0,
@@ -410,6 +416,26 @@ impl PagePtr {
         unsafe { (*self.0).is_block_start(p) }
     }
 
+    /// Bytes from the page's start that are mapped (see [`Page`]).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor (any thread may read it).
+    #[inline]
+    pub(crate) unsafe fn mapped(self) -> u32 {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).mapped.load(stat::Ordering::Relaxed) }
+    }
+
+    /// Sets the bytes mapped (by whoever holds the page alone).
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor.
+    #[inline]
+    pub(crate) unsafe fn set_mapped(self, n: u32) {
+        // SAFETY: per the contract.
+        unsafe { (*self.0).mapped.store(n, stat::Ordering::Relaxed) }
+    }
+
     /// Writes a fresh free descriptor for the page at `start`, linked to `next`.
     ///
     /// # Safety
@@ -460,10 +486,46 @@ pub(crate) unsafe fn refill(pg: PagePtr) -> bool {
             return true;
         }
         if pg.capacity() < pg.reserved() {
+            let bs = pg.block_size() as usize;
+            let n = carve_blocks(bs, (pg.reserved() - pg.capacity()) as usize);
+            if !map_to(pg, (pg.capacity() as usize + n) * bs) {
+                return false;
+            }
             extend(pg);
             return true;
         }
         false
+    }
+}
+
+/// Granule of [`map_to`]'s mappings (and the least a fresh page of a grown
+/// segment maps).
+pub(crate) const MAP_STEP: usize = 16 << 10;
+
+/// Makes sure the first `bytes` of page `pg` are mapped: maps in place
+/// what is missing, at least as much again as is mapped (in [`MAP_STEP`]s,
+/// never past what the page's blocks can reach). False when the kernel
+/// refused (a limit: retried at the next refill) or the range is taken
+/// (see [`hak_os::region`]); the page then serves what it has.
+///
+/// # Safety
+/// The caller holds `pg` alone (its owner, or the tier handing it out).
+pub(crate) unsafe fn map_to(pg: PagePtr, bytes: usize) -> bool {
+    // SAFETY: per contract, owner-only fields.
+    unsafe {
+        let have = pg.mapped() as usize;
+        if bytes <= have {
+            return true;
+        }
+        let reach = (pg.reserved() as usize * pg.block_size() as usize).next_multiple_of(map::page_size());
+        let want = bytes.max(2 * have).next_multiple_of(MAP_STEP).min(reach.max(bytes));
+        match map::map_exactly((pg.start() + have) as *mut u8, want - have) {
+            map::MapAt::Mapped(_) => {
+                pg.set_mapped(want as u32);
+                true
+            }
+            map::MapAt::Taken | map::MapAt::Refused => false,
+        }
     }
 }
 

@@ -1,6 +1,17 @@
 //! Segments: the [`SegMeta`] record of a 4 MiB slab segment (page
-//! descriptors and the free path's page and bin lookups), and reserving and
-//! registering a new segment.
+//! descriptors and the free path's page and bin lookups), and reserving,
+//! registering and growing segments.
+//!
+//! A segment is a 4 MiB window of address space
+//! ([`hak_os::region::map_window`] places windows where nothing else maps),
+//! registered whole in the segment map. A tier's first
+//! [`PARTIAL_SEGMENTS`] segments map only what their pages use: a window
+//! starts as one page, the tier maps its next page in place when it runs
+//! out ([`SlabTier::grow_newest`]), and each page is mapped as far as its
+//! blocks were carved, in [`MAP_STEP`]s ([`crate::page::map_to`]). So a
+//! small program holds the address space of what it carved, not 4 MiB per
+//! tier (decision 0043). Later segments are whole windows. Secure mode
+//! (guard page at the segment's end) and loom builds map whole segments.
 
 use core::ptr;
 use core::sync::atomic as stat;
@@ -8,7 +19,7 @@ use core::sync::atomic as stat;
 use hak_os::sync::Ordering;
 use hak_os::{map, meta, segmap, SEGMENT_SIZE};
 
-use crate::page::{Page, PagePtr};
+use crate::page::{Page, PagePtr, MAP_STEP};
 use crate::{cache, SlabTier, MAX_PAGES, NO_SLOT, TAG_SLAB};
 
 /// log2 of the granule of [`SegMeta::page_ptr`] (64 KiB, the smallest page).
@@ -41,6 +52,17 @@ pub struct SegMeta {
     /// The tier's next older segment (its list of segments, see
     /// `SlabTier::usage`); set once, before the record is published.
     pub next: *const SegMeta,
+    /// Bytes of the window given to pages, from `base` (a page multiple,
+    /// at most a segment): pages beyond it are never handed out. Each such
+    /// page is mapped as far as its [`Page`] `mapped` says (whole in a whole
+    /// segment). Grows under the tier lock; read without it by statistics.
+    pub mapped: stat::AtomicUsize,
+    /// Whether the rest of the window may still be mapped (false once
+    /// whole, or once something else was found mapped there).
+    pub growable: stat::AtomicBool,
+    /// Whether the segment is a window whose pages are mapped as far as
+    /// they were carved (else every page is mapped whole); set once.
+    pub partial: bool,
     /// Page descriptors, `SEGMENT_SIZE >> page_shift` of them in use.
     pub pages: [Page; MAX_PAGES],
 }
@@ -139,24 +161,94 @@ unsafe fn guard_segment(base: *mut u8) -> bool {
     unsafe { map::protect_none(base.add(SEGMENT_SIZE - ps), ps) }
 }
 
+/// Links the descriptors of pages `from..to` of a record (`pages`) through
+/// `next`, the last one to null, and returns the first.
+///
+/// # Safety
+/// The pages are the caller's, `from < to <= MAX_PAGES`.
+unsafe fn link_pages(pages: *mut Page, from: usize, to: usize) -> PagePtr {
+    // SAFETY: per contract.
+    unsafe {
+        for i in from..to {
+            let next = if i + 1 < to { PagePtr::from_raw(pages.add(i + 1)) } else { PagePtr::NULL };
+            PagePtr::from_raw(pages.add(i)).set_next(next);
+        }
+        PagePtr::from_raw(pages.add(from))
+    }
+}
+
+/// Whether segments start as a one-page head of a window (else whole).
+fn partial_segments() -> bool {
+    !cfg!(loom) && !crate::secure::on()
+}
+
+/// Segments per tier that start as one page of a window and whose pages
+/// are mapped as far as they are carved (16 MiB of address space): a page
+/// mapped in part is a mapping of its own, and the kernel allows a process
+/// about 65,000 (`vm.max_map_count`); and each page given out costs a
+/// system call. Later segments are whole windows mapped at once (one
+/// mapping each, as before), which bounds the extra mappings to 4 x 64 per
+/// tier.
+const PARTIAL_SEGMENTS: usize = 4;
+
+impl SlabTier {
+    /// The bytes to map of a page given out of a window for a class whose
+    /// first carve is `head` bytes: [`MAP_STEP`]s enough for it while the
+    /// tier is small, else the whole page.
+    fn page_head(&self, head: usize) -> usize {
+        let page = 1usize << self.page_shift;
+        if self.grown() {
+            return page;
+        }
+        head.max(MAP_STEP).next_multiple_of(MAP_STEP).min(page)
+    }
+
+    /// Whether the tier has its [`PARTIAL_SEGMENTS`] segments: from then
+    /// on a new segment is a whole window.
+    fn grown(&self) -> bool {
+        self.stats.segments.load(Ordering::Relaxed) >= PARTIAL_SEGMENTS
+    }
+}
+
 impl SlabTier {
     /// Reserves a new segment and returns its pages, linked through `next`
-    /// (all but the last one in secure mode: see [`guard_segment`]).
-    pub(crate) fn new_segment(&'static self) -> PagePtr {
-        let base = map::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
+    /// (all but the last one in secure mode: see [`guard_segment`]): a
+    /// window's first page, its first `head` bytes mapped (at least
+    /// [`MAP_STEP`]), or every page of a whole segment when no window could
+    /// be had.
+    pub(crate) fn new_segment(&'static self, head: usize) -> PagePtr {
+        let page = 1usize << self.page_shift;
+        let head = self.page_head(head);
+        let mut base = ptr::null_mut();
+        let mut mapped = SEGMENT_SIZE;
+        if partial_segments() {
+            if page < SEGMENT_SIZE && !self.grown() {
+                base = hak_os::region::map_window(head);
+                mapped = page;
+            } else {
+                // A tier past its first segments takes whole windows, one
+                // mapping each, as before windows grew.
+                base = hak_os::region::map_window(SEGMENT_SIZE);
+            }
+        }
+        if base.is_null() {
+            mapped = SEGMENT_SIZE;
+            base = map::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
+        }
         if base.is_null() {
             return PagePtr::NULL;
         }
         let rec = meta::alloc(core::mem::size_of::<SegMeta>()) as *mut SegMeta;
         if rec.is_null() {
             // SAFETY: fresh, unpublished mapping.
-            unsafe { map::unmap(base, SEGMENT_SIZE) };
+            unsafe { map::unmap(base, if mapped == SEGMENT_SIZE { SEGMENT_SIZE } else { head }) };
             return PagePtr::NULL;
         }
         let npages = SEGMENT_SIZE >> self.page_shift;
+        let nmapped = mapped >> self.page_shift;
         // SAFETY: a fresh segment.
         // (A tier whose page is the whole segment has no page to spare.)
-        let handed = if npages > 1 && unsafe { guard_segment(base) } { npages - 1 } else { npages };
+        let handed = if npages > 1 && unsafe { guard_segment(base) } { npages - 1 } else { nmapped };
         // SAFETY: `rec` is a fresh zeroed record of the right size that no one
         // else knows yet.
         unsafe {
@@ -164,6 +256,9 @@ impl SlabTier {
             (*rec).page_shift = self.page_shift;
             (*rec).tier_index = self.index;
             (*rec).tier = self;
+            (*rec).mapped.store(mapped, stat::Ordering::Relaxed);
+            (*rec).growable.store(mapped < SEGMENT_SIZE, stat::Ordering::Relaxed);
+            (*rec).partial = mapped < SEGMENT_SIZE;
             let pages = ptr::addr_of_mut!((*rec).pages) as *mut Page;
             for g in 0..MAX_PAGES {
                 (*rec).page_ptr[g] = pages.add((g << GRANULE_SHIFT) >> self.page_shift);
@@ -172,14 +267,23 @@ impl SlabTier {
                 (*rec).bins[g].store(cache::bin_offset(NO_SLOT) as u32, stat::Ordering::Relaxed);
             }
             for i in 0..npages {
-                let next = if i + 1 < handed { PagePtr::from_raw(pages.add(i + 1)) } else { PagePtr::NULL };
-                PagePtr::from_raw(pages.add(i)).init(base as usize + (i << self.page_shift), next);
+                let pg = PagePtr::from_raw(pages.add(i));
+                pg.init(base as usize + (i << self.page_shift), PagePtr::NULL);
+                let m = if mapped == SEGMENT_SIZE {
+                    page
+                } else if i == 0 {
+                    head
+                } else {
+                    0
+                };
+                pg.set_mapped(m as u32);
             }
+            link_pages(pages, 0, handed);
         }
         if !segmap::set_range(base as usize, SEGMENT_SIZE, rec as usize | TAG_SLAB) {
             // SAFETY: unpublished mapping and record.
             unsafe {
-                map::unmap(base, SEGMENT_SIZE);
+                map::unmap(base, if mapped == SEGMENT_SIZE { SEGMENT_SIZE } else { head });
                 meta::free(rec.cast(), core::mem::size_of::<SegMeta>());
             }
             return PagePtr::NULL;
@@ -201,6 +305,47 @@ impl SlabTier {
         // SAFETY: the record is initialised.
         let pages = unsafe { ptr::addr_of_mut!((*rec).pages) as *mut Page };
         PagePtr::from_raw(pages)
+    }
+
+    /// Gives the tier's newest segment one more page, its first `head`
+    /// bytes mapped in place (at least [`MAP_STEP`]; the rest as its blocks
+    /// are carved, [`map_to`](crate::page::map_to)). Returns it (a list of
+    /// one page), or
+    /// null when the segment is whole, its window's next range is taken
+    /// (it then stays as it is), or the kernel refused (retried next time).
+    /// Serialised by the tier lock (also against `fork`); errno untouched.
+    pub(crate) fn grow_newest(&'static self, head: usize) -> PagePtr {
+        let _s = self.shared.lock();
+        let rec = self.segs.load(Ordering::Acquire);
+        if rec.is_null() {
+            return PagePtr::NULL;
+        }
+        // SAFETY: published records live as long as the tier; `mapped` and
+        // `growable` change only under the tier lock, which we hold.
+        unsafe {
+            if !(*rec).growable.load(stat::Ordering::Relaxed) {
+                return PagePtr::NULL;
+            }
+            let page = 1usize << self.page_shift;
+            let head = self.page_head(head);
+            let mapped = (*rec).mapped.load(stat::Ordering::Relaxed);
+            let at = ((*rec).base + mapped) as *mut u8;
+            let got = match map::map_exactly(at, head) {
+                map::MapAt::Mapped(_) => page,
+                map::MapAt::Taken => 0,
+                map::MapAt::Refused => return PagePtr::NULL,
+            };
+            if got == 0 {
+                (*rec).growable.store(false, stat::Ordering::Relaxed);
+                return PagePtr::NULL;
+            }
+            let now = mapped + got;
+            (*rec).mapped.store(now, stat::Ordering::Relaxed);
+            (*rec).growable.store(now < SEGMENT_SIZE, stat::Ordering::Relaxed);
+            let pages = ptr::addr_of_mut!((*rec).pages) as *mut Page;
+            PagePtr::from_raw(pages.add(mapped >> self.page_shift)).set_mapped(head as u32);
+            link_pages(pages, mapped >> self.page_shift, now >> self.page_shift)
+        }
     }
 }
 

@@ -140,17 +140,29 @@ impl SlabTier {
             // addresses never change; the fields read below are atomics.
             unsafe {
                 let base = (*seg).base;
+                // Only the mapped head of the window has pages (and can be
+                // probed: `mincore` fails on unmapped ranges).
+                let mapped = (*seg).mapped.load(stat::Ordering::Relaxed).min(hak_os::SEGMENT_SIZE);
                 let mut resident_known = false;
-                for i in 0..pages_per_seg {
+                for i in 0..pages_per_seg.min(mapped >> self.page_shift) {
                     let first_os = i * os_per_page;
                     // Refill the residency vector when this page starts a new window.
-                    if first_os.is_multiple_of(PROBE) || !resident_known {
+                    if !(*seg).partial && (first_os.is_multiple_of(PROBE) || !resident_known) {
                         let start = first_os - first_os % PROBE;
-                        let len = (PROBE * ps).min(hak_os::SEGMENT_SIZE - start * ps);
+                        let len = (PROBE * ps).min(mapped - start * ps);
                         resident_known = map::residency((base + start * ps) as *const u8, len, &mut vec);
                     }
                     let mut resident = 0;
-                    if resident_known {
+                    // A window's page is mapped only as far as it was
+                    // carved: probe just that (holes make `mincore` fail).
+                    let pg = PagePtr::from_raw((core::ptr::addr_of!((*seg).pages) as *mut crate::Page).add(i));
+                    if (*seg).partial {
+                        let m = pg.mapped() as usize;
+                        if m != 0 && map::residency((base + (i << self.page_shift)) as *const u8, m, &mut vec) {
+                            resident += vec.iter().take(m / ps).filter(|&&b| b & 1 != 0).count() * ps;
+                        }
+                        resident_known = false;
+                    } else if resident_known {
                         for k in 0..os_per_page {
                             if vec.get((first_os + k) % PROBE).is_some_and(|b| b & 1 != 0) {
                                 resident += ps;
@@ -161,8 +173,6 @@ impl SlabTier {
                     let off =
                         (*seg).bins.get(g).map_or(bin_offset(NO_SLOT), |b| b.load(stat::Ordering::Relaxed) as usize);
                     let slot = off / bin_offset(1);
-                    // i < pages_per_seg <= MAX_PAGES: a descriptor of the record.
-                    let pg = PagePtr::from_raw((core::ptr::addr_of!((*seg).pages) as *mut crate::Page).add(i));
                     if slot >= NO_SLOT || slot / MAX_CLASSES != self.index as usize {
                         u.free_pages += 1;
                         u.free_resident += resident;

@@ -12,7 +12,7 @@ use hak_os::sync::{AtomicPtr, Ordering};
 use crate::check::{check_owned, check_page};
 use crate::lists::Shared as Lists;
 use crate::lists::{Shared, PURGE_BATCH};
-use crate::page::{first_carve, page_depth, Page, PagePtr, ABANDONED, NO_OWNER};
+use crate::page::{first_carve, map_to, page_depth, Page, PagePtr, ABANDONED, NO_OWNER};
 use crate::segment::set_slot;
 use crate::{slot, Heap, TierStats, MAX_CLASSES, MAX_TIERS, NO_SLOT, TRIM_MAX_PAGE_SHIFT};
 
@@ -133,8 +133,8 @@ impl SlabTier {
     /// recently released resident page of that class, else a resident page
     /// of another class (the most recently released one in tiers of small
     /// pages; in L2.5's the one among the recent whose depth is closest to
-    /// what the class keeps, [`SlabTier::kept_depth`]), else a clean one or
-    /// one of a new segment.
+    /// what the class keeps, [`SlabTier::kept_depth`]), else a clean one,
+    /// one the newest segment maps in place, or one of a new segment.
     ///
     /// A page keeps the memory its classes carved until it is purged or
     /// trimmed on a class change ([`SlabTier::trim_for_class`]), so a page
@@ -192,12 +192,17 @@ impl SlabTier {
             map::growth();
         }
         if pg.is_null() {
-            let first = self.new_segment();
+            // More of the newest segment's window, else a new segment.
+            let head = first_carve(self.sizes[class] as usize);
+            let mut first = self.grow_newest(head);
+            if first.is_null() {
+                first = self.new_segment(head);
+            }
             if first.is_null() {
                 return first;
             }
             pg = first;
-            // SAFETY: the rest of the fresh segment's pages go to the clean list.
+            // SAFETY: the rest of the fresh pages go to the clean list.
             unsafe {
                 let rest = first.next();
                 if !rest.is_null() {
@@ -234,6 +239,15 @@ impl SlabTier {
             pg.set_owner(heap.token, Ordering::Release);
         }
         self.stats.pages_acquired.fetch_add(1, Ordering::Relaxed);
+        // A page of a grown segment is mapped as far as it was carved: the
+        // class's first carve must be (the caller carves it at once).
+        // SAFETY: the page is ours; given back unused if that is refused.
+        unsafe {
+            if !map_to(pg, first_carve(bs as usize)) {
+                self.release_page(pg);
+                return PagePtr::NULL;
+            }
+        }
         pg
     }
 
