@@ -373,8 +373,12 @@ fn huge_sizes() {
     check_family("huge");
 }
 
+/// Runs of the reference a case not listed as a gap gets before it counts
+/// as one (see [`docs_list_every_gap`]).
+const GAP_RERUNS: usize = 4;
+
 /// docs/security.md names, in its list of gaps, every case that glibc
-/// catches and hakmem (as documented) does not.
+/// catches (every time) and hakmem (as documented) does not.
 #[test]
 fn docs_list_every_gap() {
     if std::env::var_os(TABLE_ENV).is_some_and(|v| !v.is_empty()) {
@@ -386,7 +390,14 @@ fn docs_list_every_gap() {
     let mut missing = Vec::new();
     for (case, runs) in results() {
         if runs[0].outcome.is_caught() && !expected(case).is_caught() && !gaps.contains(&format!("`{}`", case.id())) {
-            missing.push(case.id());
+            // A gap is a case glibc catches every time. Whether glibc
+            // catches a linear overflow depends on what lies after its
+            // heap, which the kernel randomises (`linear@8` was caught in
+            // about 1 run in 10): such a case is not a gap to document.
+            let bin = compile(case.program);
+            if (0..GAP_RERUNS).all(|_| run_case(&bin, case, &CONFIGS[0]).outcome.is_caught()) {
+                missing.push(case.id());
+            }
         }
     }
     assert!(
