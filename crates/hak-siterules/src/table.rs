@@ -257,7 +257,7 @@ impl<const N: usize> SiteTable<N> {
     /// most [`PROBE`] key loads and one byte load. [`Hint::None`] for sizes
     /// of at most [`HINT_MIN_SIZE`], for sites without enough evidence or
     /// not in the table; a [`Hint::Big`] site's request of less than
-    /// [`BIG_MIN_SIZE`] is [`Hint::LongLived`] ([`Hint::for_request`]).
+    /// [`BIG_MIN_SIZE`](crate::BIG_MIN_SIZE) is [`Hint::LongLived`] ([`Hint::for_request`]).
     #[inline]
     pub fn hint(&self, site: usize, size: usize) -> Hint {
         if size <= HINT_MIN_SIZE || site == 0 {
