@@ -110,7 +110,7 @@ pub(crate) const fn starts_block(off: usize, magic: u64) -> bool {
 /// ([`Push::DoubleFree`]); any other block listed twice (deeper in a bin,
 /// in two threads' bins, in a bin and on a page list) is reported by the
 /// pop, drain or page pop that reaches it second, from its key (see
-/// [`Cached`]), before it is handed out twice. A pointer that is not a
+/// `key::Cached`), before it is handed out twice. A pointer that is not a
 /// multiple of its class's alignment (the largest power of two dividing the
 /// block size) is refused ([`Push::Invalid`]). With `strict-free` (decision
 /// 0038): an exact block-start test instead of the alignment test, and the
@@ -229,8 +229,8 @@ impl Cache {
     }
 
     /// Pops the block freed last into `slot`'s bin (checking its key and
-    /// marking it handed out, see [`Cached`]); null if it is empty. A block
-    /// whose key is not the cache's is reported ([`listed_twice`]).
+    /// marking it handed out, see `key::Cached`); null if it is empty. A block
+    /// whose key is not the cache's is reported (`key::listed_twice`).
     ///
     /// # Safety
     /// `this` is a valid cache used by its owning thread only, `slot <=
@@ -502,7 +502,7 @@ impl Cache {
     }
 
     /// Marks block `p`, freed past the cache (its bin full, or a thread
-    /// without a cache), as on a page list ([`key`](self::key)'s `PAGED`):
+    /// without a cache), as on a page list (`key::PAGED`):
     /// a bin that still holds it (a double free, this thread's or
     /// another's) then finds a key that is not its own and reports it
     /// ([`Cache::pop`], [`Cache::drain`]) instead of handing it out twice.
@@ -564,7 +564,7 @@ impl Cache {
     /// to its page, not to this cache), its key 0 (on a page list). Aborts
     /// if a bin holds more blocks than any bin can (a cycle made by a double
     /// free) and, by default, on a block whose key is not the cache's (see
-    /// [`Cached`]).
+    /// `key::Cached`).
     ///
     /// # Safety
     /// `this` is a valid cache used by the calling thread only.
