@@ -122,7 +122,7 @@ pub(super) fn listed_twice(b: *mut Block) -> ptr::NonNull<u8> {
     core::hint::black_box(ptr::NonNull::dangling())
 }
 
-#[cfg(all(test, not(feature = "strict-free")))]
+#[cfg(all(test, not(feature = "strict-free"), not(loom)))]
 mod tests {
     extern crate std;
     use std::boxed::Box;
