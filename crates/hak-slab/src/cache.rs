@@ -43,7 +43,7 @@ mod strict;
 pub(crate) use key::{clear_key, key_carved};
 #[cfg(not(feature = "strict-free"))]
 use key::{listed_twice, OUT};
-use key::{Cached, PAGED};
+use key::{paged, Cached};
 
 /// One class's list of cached blocks, and the class's block-start test.
 #[repr(C)]
@@ -420,7 +420,7 @@ impl Cache {
     }
 
     /// Marks block `p`, freed past the cache (its bin full, or a thread
-    /// without a cache), as on a page list (`key::PAGED`):
+    /// without a cache), as on a page list (`key::paged`):
     /// a bin that still holds it (a double free, this thread's or
     /// another's) then finds a key that is not its own and reports it
     /// ([`Cache::pop`], [`Cache::drain`]) instead of handing it out twice.
@@ -437,10 +437,10 @@ impl Cache {
         // SAFETY: per contract; the block's second word is the key's.
         unsafe {
             let b = p as *mut Cached;
-            if (*b).key == PAGED {
+            if (*b).key == paged(b.cast()) {
                 return false;
             }
-            (*b).key = PAGED;
+            (*b).key = paged(b.cast());
         }
         #[cfg(feature = "strict-free")]
         let _ = p;
@@ -508,7 +508,7 @@ impl Cache {
                     }
                     let next = (*b).next;
                     // Back on a page list (see `key::Cached`).
-                    (*(b as *mut Cached)).key = if cfg!(feature = "strict-free") { 0 } else { PAGED };
+                    (*(b as *mut Cached)).key = if cfg!(feature = "strict-free") { 0 } else { paged(b) };
                     free(b.cast());
                     b = next;
                     n += 1;

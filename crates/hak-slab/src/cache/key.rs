@@ -17,9 +17,9 @@ use core::ptr;
 /// |---|---|---|
 /// | push into a bin ([`Cache::push_at`](super::Cache::push_at)) | the bin's head is not the block | the cache's address |
 /// | pop from a bin ([`Cache::pop`](super::Cache::pop)) | the cache's address | [`OUT`] |
-/// | drain of a bin ([`Cache::drain`](super::Cache::drain)) | the cache's address | [`PAGED`] |
-/// | free past the cache ([`Cache::to_page`](super::Cache::to_page)) | not [`PAGED`] | [`PAGED`] |
-/// | carve ([`key_carved`]) | — | [`PAGED`] |
+/// | drain of a bin ([`Cache::drain`](super::Cache::drain)) | the cache's address | [`paged`] |
+/// | free past the cache ([`Cache::to_page`](super::Cache::to_page)) | not [`paged`] | [`paged`] |
+/// | carve ([`key_carved`]) | — | [`paged`] |
 /// | pop from a page ([`clear_key`]) | not [`OUT`] | 0 |
 ///
 /// The push writes the key with the link, in the line it writes anyway:
@@ -51,11 +51,17 @@ pub(super) struct Cached {
 #[cfg_attr(feature = "strict-free", allow(dead_code))]
 pub(super) const OUT: usize = 0xffff_ffff_d00d_f1ee;
 
-/// Default build: the key of a block on a page list (carved, drained, or
+/// Default build: the key of block `b` on a page list (carved, drained, or
 /// freed past the cache). A free past the cache that finds it frees a
-/// block that is already free.
-#[cfg_attr(feature = "strict-free", allow(dead_code))]
-pub(super) const PAGED: usize = 0xffff_ffff_d00d_f2ee;
+/// block that is already free. It depends on the block's address: a live
+/// block's body may hold stale words of earlier free blocks (a page carved
+/// anew for another class keeps its old contents), and a program that
+/// copies them around must not make a key that a free would take for its
+/// own block's.
+#[inline(always)]
+pub(super) fn paged(b: *mut Block) -> usize {
+    0xffff_ffff_d00d_f2ee ^ b as usize
+}
 
 /// Keys block `b`, carved onto the free list of a page owned by `token`
 /// (see [`Cached`]).
@@ -67,7 +73,7 @@ pub(crate) unsafe fn key_carved(b: *mut Block, token: usize) {
     #[cfg(not(feature = "strict-free"))]
     let token = {
         let _ = token;
-        PAGED
+        paged(b)
     };
     // SAFETY: per contract.
     unsafe { (*(b as *mut Cached)).key = token };
@@ -97,7 +103,7 @@ pub(crate) unsafe fn clear_key(b: *mut Block) -> *mut u8 {
 
 /// The report of a free block found on a list whose key says it is not
 /// there, before it is handed out twice (decision 0042): a key of
-/// [`OUT`] or [`PAGED`] means the block left this list since it was put
+/// [`OUT`] or [`paged`] means the block left this list since it was put
 /// there (a pop, or a free past the cache) while a stale link still leads
 /// to it: a double free; any other key (another thread's cache, the
 /// program's data) means a double free by another thread or a write after
@@ -114,7 +120,7 @@ pub(super) fn listed_twice(b: *mut Block) -> ptr::NonNull<u8> {
     if core::hint::black_box(true) {
         // SAFETY: `b` is a block of at least 16 bytes on one of our lists.
         let key = unsafe { (*(b as *mut Cached)).key };
-        if key == PAGED || key == OUT {
+        if key == paged(b) || key == OUT {
             hak_os::diag::fatal("free(): double free detected (a block found twice on the free lists) at", b as usize)
         }
         hak_os::diag::fatal("malloc(): corrupted free list (write after free or double free?) detected at", b as usize)
@@ -131,7 +137,7 @@ mod tests {
     use std::vec::Vec;
 
     use super::super::{block_mask, slot, Cache, Push};
-    use super::{clear_key, Cached, PAGED};
+    use super::{clear_key, paged, Cached};
     use crate::{classes, Block, SlabTier};
 
     static SIZES: [u32; 2] = [16, 48];
@@ -196,7 +202,7 @@ mod tests {
                     }
                 }
                 // Cached, then freed again past the cache (another thread's
-                // page path): the bin's pop finds `PAGED`.
+                // page path): the bin's pop finds `paged`.
                 "past_the_cache" => {
                     assert_eq!(Cache::push(c, s, b(0)), Push::Cached);
                     assert!(Cache::to_page(b(0)));
@@ -213,7 +219,7 @@ mod tests {
                 // On a page list (carved), freed into a bin, handed out by
                 // the bin, then popped from its page.
                 "carved" => {
-                    (*(b(0) as *mut Cached)).key = PAGED;
+                    (*(b(0) as *mut Cached)).key = paged(b(0).cast());
                     assert_eq!(Cache::push(c, s, b(0)), Push::Cached);
                     assert_eq!(Cache::pop(c, s), b(0));
                     clear_key(b(0) as *mut Block);
@@ -229,7 +235,7 @@ mod tests {
                 // Drained with a foreign key.
                 "drain" => {
                     assert_eq!(Cache::push(c, s, b(0)), Push::Cached);
-                    *(b(0) as *mut usize).add(1) = PAGED;
+                    *(b(0) as *mut usize).add(1) = paged(b(0).cast());
                     Cache::drain(c, |_| {});
                     println!("HANDED OUT TWICE");
                 }
