@@ -27,7 +27,10 @@ use core::ptr;
 /// and the page pop load the key from the line whose link they load.
 /// Nothing checks a page pop's 0 and no page pop checks for a bin's key:
 /// hak-slab's own heaps, whose frees write no key, never see a false
-/// report.
+/// report. The price: a block pushed into a bin while it is on a page list
+/// (the push does not read the key) is found by the page pop only while
+/// its key still is the bin pop's [`OUT`]; the program may overwrite it
+/// once the bin handed the block out.
 ///
 /// With `strict-free` (decision 0038): the key is a heap token or a
 /// cache's address (0 once the block is handed out). A block in a bin
