@@ -38,51 +38,12 @@ pub const fn bin_offset(slot: usize) -> usize {
     slot * core::mem::size_of::<Bin>()
 }
 
-/// A free block as the double-free check sees it: the link, then the key,
-/// a heap token or a cache's address (0 once the block is handed out). A
-/// block in a bin carries its cache's address; a block carved onto a page's
-/// free list and not handed out yet carries the page owner's token (the
-/// router's token is its context, whose first field is its cache: the same
-/// value). A free of a block whose key is the freeing cache's address is
-/// checked against the bin and the page ([`Push::Suspect`]); any other value
-/// (the program's data) skips the check. A word in the block the free writes
-/// anyway (the link shares its line), not a lookup table.
-#[repr(C)]
-struct Cached {
-    next: *mut Block,
-    key: usize,
-}
-
-/// Keys block `b`, carved onto the free list of a page owned by `token`
-/// (see [`Cached`]).
-///
-/// # Safety
-/// `b` is a block of at least 16 bytes that nothing else uses.
-#[inline(always)]
-pub(crate) unsafe fn key_carved(b: *mut Block, token: usize) {
-    // SAFETY: per contract.
-    #[cfg(feature = "strict-free")]
-    unsafe {
-        (*(b as *mut Cached)).key = token
-    };
-    #[cfg(not(feature = "strict-free"))]
-    let _ = (b, token);
-}
-
-/// Clears the key of block `b`, handed out from its page's free list.
-///
-/// # Safety
-/// `b` is a block of at least 16 bytes being handed out.
-#[inline(always)]
-pub(crate) unsafe fn clear_key(b: *mut Block) {
-    // SAFETY: per contract.
-    #[cfg(feature = "strict-free")]
-    unsafe {
-        (*(b as *mut Cached)).key = 0
-    };
-    #[cfg(not(feature = "strict-free"))]
-    let _ = b;
-}
+mod key;
+mod strict;
+pub(crate) use key::{clear_key, key_carved};
+#[cfg(not(feature = "strict-free"))]
+use key::{listed_twice, OUT};
+use key::{paged, Cached};
 
 /// One class's list of cached blocks, and the class's block-start test.
 #[repr(C)]
@@ -104,6 +65,20 @@ struct Bin {
 
 impl Bin {
     const EMPTY: Bin = Bin { head: ptr::null_mut(), room: 0, cap: 0, mask: 0, magic: 1 };
+}
+
+/// The `mask` of [`Bin`] for blocks of `size` bytes on pages of `1 <<
+/// page_shift` bytes: with `strict-free` the page mask (the block-start
+/// test takes the offset in the page); by default the alignment every
+/// block start of the class has (the largest power of two dividing `size`),
+/// less one.
+pub(crate) const fn block_mask(size: usize, page_shift: u32) -> usize {
+    let page = (1usize << page_shift) - 1;
+    if cfg!(feature = "strict-free") {
+        page
+    } else {
+        ((size & size.wrapping_neg()) - 1) & page
+    }
 }
 
 /// The `magic` of [`Bin`] for blocks of `size` bytes (at least 2).
@@ -131,21 +106,20 @@ pub(crate) const fn starts_block(off: usize, magic: u64) -> bool {
 /// [`Cache::push`] writes an unpinned cache, so a never-written one can
 /// stand in for a thread that has no cache.
 ///
-/// Double frees (without the feature `strict-free`): a block freed again
-/// while it is its bin's last block is reported ([`Push::DoubleFree`]); one
-/// deeper in a bin is cached twice (a cycle is reported when the bin is
-/// drained). With `strict-free` (decision 0038, larson 3 % to 5 % slower):
-/// a block freed again while it is in its bin, wherever in
-/// the bin, is reported ([`Push::DoubleFree`]), as glibc's tcache does: a
-/// cached block's second word holds the cache's address (the key, written
-/// by the push that caches it, cleared by the pop or drain that takes it
-/// out), and a free that finds the key scans the bin for the block (out of
-/// line; the program's data equal to the key by chance costs that scan,
-/// nothing else). Blocks carved and not handed out carry their page owner's
-/// token, which the router makes its cache's address: a free of one by its
-/// owner is found on the page ([`Cache::page_holds`]). Decision 0038. A double free that still builds a cycle (a block
-/// freed into the bin of another thread) is reported when the bin is
-/// drained.
+/// Double frees, default build (decision 0042): a block freed again while
+/// it is its bin's last block is reported by the push
+/// ([`Push::DoubleFree`]); any other block listed twice (deeper in a bin,
+/// in two threads' bins, in a bin and on a page list) is reported by the
+/// pop, drain or page pop that reaches it second, from its key (see
+/// `key::Cached`), before it is handed out twice. A pointer that is not a
+/// multiple of its class's alignment (the largest power of two dividing the
+/// block size) is refused ([`Push::Invalid`]). With `strict-free` (decision
+/// 0038): an exact block-start test instead of the alignment test, and the
+/// key checked by the push (a block freed again while it is in its bin,
+/// wherever in the bin, is [`Push::DoubleFree`], as glibc's tcache does;
+/// the program's data equal to the key costs a scan of the bin, nothing
+/// else; a free of a block carved and never handed out is found on its
+/// page, [`Cache::page_holds`]).
 #[repr(C)]
 pub struct Cache {
     /// First, so that a bin lies at its [`bin_offset`] from the cache.
@@ -249,14 +223,15 @@ impl Cache {
                 let bin = Self::bin(this, slot(tier.index() as usize, c));
                 (*bin).cap = n;
                 (*bin).room = n;
-                (*bin).mask = (1usize << tier.page_shift) - 1;
+                (*bin).mask = block_mask(size, tier.page_shift);
                 (*bin).magic = block_magic(size);
             }
         }
     }
 
-    /// Pops the block freed last into `slot`'s bin (clearing its key); null
-    /// if it is empty.
+    /// Pops the block freed last into `slot`'s bin (checking its key and
+    /// marking it handed out, see `key::Cached`); null if it is empty. A block
+    /// whose key is not the cache's is reported (`key::listed_twice`).
     ///
     /// # Safety
     /// `this` is a valid cache used by its owning thread only, `slot <=
@@ -271,6 +246,14 @@ impl Cache {
             let bin = *(ptr::addr_of!((*this).bin_of) as *const *mut Bin).add(slot);
             let b = (*bin).head;
             if !b.is_null() {
+                // Default: a block whose key is not the cache's left the bin
+                // since it was cached (popped, freed by another path or
+                // thread) and is listed twice: report it before handing it
+                // out twice (decision 0042).
+                #[cfg(not(feature = "strict-free"))]
+                if (*(b as *mut Cached)).key != this as usize {
+                    return listed_twice(b).as_ptr();
+                }
                 let next = (*b).next;
                 (*bin).head = next;
                 (*bin).room += 1;
@@ -278,6 +261,10 @@ impl Cache {
                 #[cfg(feature = "strict-free")]
                 {
                     (*(b as *mut Cached)).key = 0;
+                }
+                #[cfg(not(feature = "strict-free"))]
+                {
+                    (*(b as *mut Cached)).key = OUT;
                 }
                 // The next pop reads `next`'s link: start loading it now.
                 crate::page::prefetch(next.cast());
@@ -305,34 +292,6 @@ impl Cache {
                 r => r,
             }
         }
-    }
-
-    /// [`Cache::push_at`] of a block that carries the cache's key
-    /// ([`Push::Suspect`]): [`Push::DoubleFree`] if its bin holds it, else
-    /// (the program's data equal to the key by chance, or a block on its
-    /// page's free list: check [`Cache::page_holds`] first) the push.
-    ///
-    /// # Safety
-    /// As [`Cache::push_at`].
-    #[cold]
-    #[inline(never)]
-    pub unsafe fn push_suspect(this: *mut Cache, bin: usize, p: *mut u8) -> Push {
-        // SAFETY: per contract.
-        unsafe {
-            if Self::bin_holds(this, bin, p) {
-                return Push::DoubleFree;
-            }
-            Self::push_unchecked(this, bin, p)
-        }
-    }
-
-    /// Whether the bin at `bin` bytes from the cache holds `p`.
-    ///
-    /// # Safety
-    /// As [`Cache::push_at`].
-    pub unsafe fn bin_holds(this: *mut Cache, bin: usize, p: *mut u8) -> bool {
-        // SAFETY: per contract.
-        unsafe { Self::holds(this.byte_add(bin) as *mut Bin, p.cast()) }
     }
 
     /// [`Cache::push_at`] without its checks: [`Push::Cached`] or
@@ -363,37 +322,6 @@ impl Cache {
         }
     }
 
-    /// Whether `p`, a block of page `pg` whose key is the freeing thread's
-    /// `token`, is on the page's free list: carved and never handed out, so
-    /// its free is a free of a free block. Walks at most the page's carved
-    /// blocks, and only a page `token` owns (whose list it may read); false
-    /// for any other page.
-    ///
-    /// # Safety
-    /// `pg` is the descriptor of `p`'s page; the caller is the thread whose
-    /// heaps own pages under `token`.
-    #[cold]
-    #[inline(never)]
-    pub unsafe fn page_holds(pg: *mut crate::Page, p: *mut u8, token: usize) -> bool {
-        // SAFETY: per contract; the free list is read only by its owner.
-        unsafe {
-            let pg = crate::page::PagePtr::from_raw(pg);
-            if pg.owner(hak_os::sync::Ordering::Relaxed) != token {
-                return false;
-            }
-            let mut b = pg.free();
-            let mut n = 0;
-            while !b.is_null() && n < pg.capacity() {
-                if b == p as *mut Block {
-                    return true;
-                }
-                b = (*b).next;
-                n += 1;
-            }
-            false
-        }
-    }
-
     /// Puts `p` at the head of `bin` of cache `this`, keyed, and takes one
     /// room.
     ///
@@ -406,12 +334,7 @@ impl Cache {
         unsafe {
             let b = p as *mut Cached;
             (*b).next = (*bin).head;
-            #[cfg(feature = "strict-free")]
-            {
-                (*b).key = this as usize;
-            }
-            #[cfg(not(feature = "strict-free"))]
-            let _ = this;
+            (*b).key = this as usize;
             (*bin).head = b.cast();
             (*bin).room -= 1;
         }
@@ -479,7 +402,15 @@ impl Cache {
             if (*b).key == this as usize {
                 return Push::Suspect;
             }
-            // Without the key: the block the bin received last, freed again.
+            // Default (decision 0042): the block-start test is an alignment
+            // test (`mask` is the largest power of two dividing the block
+            // size, less one: exact for the classes of power-of-two sizes);
+            // the key is written, not read (the pop checks it), and the
+            // block the bin received last, freed again, is reported here.
+            #[cfg(not(feature = "strict-free"))]
+            if p as usize & (*bin).mask != 0 {
+                return Push::Invalid;
+            }
             #[cfg(not(feature = "strict-free"))]
             if (*bin).head == b.cast() {
                 return Push::DoubleFree;
@@ -488,28 +419,32 @@ impl Cache {
         }
     }
 
-    /// Whether `bin` holds block `b` (whose key says so): a walk of at most
-    /// [`MAX_BIN`] links, out of line. A key equal to the cache's address by
-    /// chance (the program's data) walks the bin and finds nothing.
+    /// Marks block `p`, freed past the cache (its bin full, or a thread
+    /// without a cache), as on a page list (`key::paged`):
+    /// a bin that still holds it (a double free, this thread's or
+    /// another's) then finds a key that is not its own and reports it
+    /// ([`Cache::pop`], [`Cache::drain`]) instead of handing it out twice.
+    /// False if it was on a page list already (a double free: nothing
+    /// written). The default build's free path calls it before every free
+    /// to a page, except in secure mode (whose blocks keep their trailer
+    /// there); with `strict-free` it does nothing.
     ///
     /// # Safety
-    /// `bin` is a valid bin of a cache used by the calling thread only.
-    #[cold]
-    #[inline(never)]
-    unsafe fn holds(bin: *mut Bin, b: *mut Block) -> bool {
-        // SAFETY: per contract; cached blocks link to the next one.
+    /// `p` lies in a slab block of at least 16 bytes that its caller frees.
+    #[inline(always)]
+    pub unsafe fn to_page(p: *mut u8) -> bool {
+        #[cfg(not(feature = "strict-free"))]
+        // SAFETY: per contract; the block's second word is the key's.
         unsafe {
-            let mut c = (*bin).head;
-            let mut n = 0;
-            while !c.is_null() && n < MAX_BIN {
-                if c == b {
-                    return true;
-                }
-                c = (*c).next;
-                n += 1;
+            let b = p as *mut Cached;
+            if (*b).key == paged(b.cast()) {
+                return false;
             }
-            false
+            (*b).key = paged(b.cast());
         }
+        #[cfg(feature = "strict-free")]
+        let _ = p;
+        true
     }
 
     /// Blocks currently cached, over all slots.
@@ -544,8 +479,10 @@ impl Cache {
     }
 
     /// Empties every bin, handing each block to `free` (which must return it
-    /// to its page, not to this cache). Aborts if a bin holds more blocks
-    /// than any bin can (a cycle made by a double free).
+    /// to its page, not to this cache), its key 0 (on a page list). Aborts
+    /// if a bin holds more blocks than any bin can (a cycle made by a double
+    /// free) and, by default, on a block whose key is not the cache's (see
+    /// `key::Cached`).
     ///
     /// # Safety
     /// `this` is a valid cache used by the calling thread only.
@@ -563,11 +500,15 @@ impl Cache {
                     if n == MAX_BIN {
                         hak_os::diag::fatal("free(): thread cache corrupted (double free?) at", b as usize);
                     }
-                    let next = (*b).next;
-                    #[cfg(feature = "strict-free")]
-                    {
-                        (*(b as *mut Cached)).key = 0;
+                    // A block of the bin whose key is not the cache's (see
+                    // `Cache::pop`).
+                    #[cfg(not(feature = "strict-free"))]
+                    if (*(b as *mut Cached)).key != this as usize {
+                        hak_os::diag::fatal("free(): thread cache corrupted (double free?) at", b as usize);
                     }
+                    let next = (*b).next;
+                    // Back on a page list (see `key::Cached`).
+                    (*(b as *mut Cached)).key = if cfg!(feature = "strict-free") { 0 } else { paged(b) };
                     free(b.cast());
                     b = next;
                     n += 1;

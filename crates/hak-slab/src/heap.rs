@@ -148,11 +148,13 @@ impl Heap {
                 let next = (*b).next;
                 pg.set_free(next);
                 pg.set_used(pg.used() + 1);
-                crate::cache::clear_key(b); // handed out: see `Cache::page_holds`
-                                            // The next allocation will read `next`'s link: start loading
-                                            // its line now (free lists of long-lived heaps are cold;
-                                            // prefetching null is harmless).
+                // The next allocation will read `next`'s link: start loading
+                // its line now (free lists of long-lived heaps are cold;
+                // prefetching null is harmless).
                 prefetch(next.cast());
+                // Handed out: see `cache::clear_key` (last, so that its
+                // report is a tail jump).
+                return crate::cache::clear_key(b);
             }
             b.cast()
         }
@@ -329,9 +331,8 @@ impl Heap {
             let b = pg.free();
             pg.set_free((*b).next);
             pg.set_used(pg.used() + 1);
-            crate::cache::clear_key(b); // handed out: see `Cache::page_holds`
             check_used(pg, true);
-            b.cast()
+            crate::cache::clear_key(b) // handed out: see `cache::clear_key`
         }
     }
 

@@ -76,8 +76,7 @@ unsafe fn free_slab(e: usize, p: *mut u8) -> bool {
             Push::Cached => true,
             Push::Full => free_past_full_bin(p, seg),
             Push::Suspect => free_suspect(p, seg),
-            Push::DoubleFree => double_free(p),
-            Push::Invalid => invalid_free(p),
+            Push::DoubleFree | Push::Invalid => refused(p, seg),
         }
     }
 }
@@ -128,7 +127,14 @@ unsafe fn free_past_full_bin(p: *mut u8, seg: &hak_slab::SegMeta) -> bool {
         return unsafe { free_secure(seg, p) };
     }
     // SAFETY: forwarded contract.
-    unsafe { free_below_cache(seg, p) }
+    unsafe {
+        // On a page list now: a bin that still holds `p` reports it; a block
+        // on a page list already is a double free (decision 0042).
+        if !Cache::to_page(p) {
+            double_free(p)
+        }
+        free_below_cache(seg, p)
+    }
 }
 
 /// [`free_past_full_bin`] in secure mode (every free): the block is checked
@@ -189,6 +195,28 @@ pub(crate) unsafe fn free_to_page(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, p:
             free_slab_slow(c, seg, pg, p);
         }
     }
+}
+
+/// The report of a free the cache refused ([`Push::DoubleFree`] or
+/// [`Push::Invalid`]: which one is decided again here, out of line). It
+/// never returns, but is not declared `-> !`: the fast path reaches it with
+/// a tail jump, not a call whose stack alignment the compiler hoisted into
+/// the fast path's prologue (decision 0042).
+///
+/// # Safety
+/// `p` lies in `seg`.
+#[cold]
+#[inline(never)]
+unsafe fn refused(p: *mut u8, seg: &hak_slab::SegMeta) -> bool {
+    // SAFETY: per contract; any thread may ask a page for a block index.
+    let start = unsafe { (*seg.page_of(p as usize)).block_index(p as usize) }.is_some();
+    if core::hint::black_box(true) {
+        if !start {
+            invalid_free(p)
+        }
+        double_free(p)
+    }
+    true
 }
 
 #[cold]

@@ -52,6 +52,12 @@ int main(int argc, char **argv) {
             if (pthread_create(&t, 0, thread_free, 0)) setup_fail("pthread_create");
             pthread_join(t, 0);
         }
+    } else if (!strcmp(c, "other_thread_cached")) {
+        shared = p;
+        F(p);
+        pthread_t t;
+        if (pthread_create(&t, 0, thread_free, 0)) setup_fail("pthread_create");
+        pthread_join(t, 0);
     } else {
         setup_fail("unknown case");
     }

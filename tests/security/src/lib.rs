@@ -60,6 +60,11 @@ pub const FAMILIES: &[Family] = &[
                 "`free(p); q = malloc(size); free(p)`, `q` kept: when `q == p` the stale free releases the live `q`",
             ),
             ("other_thread", true, "thread A frees `p`, then thread B frees it again"),
+            (
+                "other_thread_cached",
+                true,
+                "the main thread frees `p` (its thread cache keeps it), then thread B frees it again; the main thread goes on",
+            ),
         ],
     },
     Family {
