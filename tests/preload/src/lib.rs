@@ -505,3 +505,19 @@ pub fn write_file(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
 pub fn deterministic_env(cmd: &mut Command) -> &mut Command {
     cmd.env("LC_ALL", "C").env("LANG", "C").env("TZ", "UTC")
 }
+
+/// `cmd` with RLIMIT_AS set to `kib` KiB in the child before `exec`.
+pub fn limited(mut cmd: Command, kib: u64) -> Command {
+    // SAFETY: setrlimit is async-signal-safe and touches no memory of the
+    // parent; the closure runs in the child between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = libc::rlimit { rlim_cur: kib << 10, rlim_max: kib << 10 };
+            if libc::setrlimit(libc::RLIMIT_AS, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}

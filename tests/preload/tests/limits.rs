@@ -4,29 +4,12 @@
 //! space (256 MiB), so real programs start under limits where they start on
 //! glibc. Each case runs with and without the preload, same output.
 
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
-use hakmem_preload_tests::{require_tool, run, Preload};
+use hakmem_preload_tests::{limited, require_tool, run, Preload};
 
 const T: Duration = Duration::from_secs(60);
-
-/// `cmd` with RLIMIT_AS set to `kib` KiB in the child before `exec`.
-fn limited(mut cmd: Command, kib: u64) -> Command {
-    // SAFETY: setrlimit is async-signal-safe and touches no memory of the
-    // parent; the closure runs in the child between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let r = libc::rlimit { rlim_cur: kib << 10, rlim_max: kib << 10 };
-            if libc::setrlimit(libc::RLIMIT_AS, &r) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd
-}
 
 fn same_under_limit(what: &str, kib: u64, make: impl Fn() -> Command) {
     let base = run(limited(make(), kib), Preload::No, T);

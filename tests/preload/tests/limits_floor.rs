@@ -19,12 +19,11 @@
 //! glibc for these programs (4 MiB per tier's first segment, and the
 //! transient `size + align` of aligned mappings).
 
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use hakmem_preload_tests::{require_tool, run, Preload, Run};
+use hakmem_preload_tests::{limited, require_tool, run, Preload, Run};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -36,22 +35,6 @@ const RUNS: usize = 3;
 const LOW_KIB: u64 = 1024;
 const HIGH_KIB: u64 = 512 * 1024;
 const STEP_KIB: u64 = 128;
-
-/// `cmd` with RLIMIT_AS set to `kib` KiB in the child before `exec`.
-fn limited(mut cmd: Command, kib: u64) -> Command {
-    // SAFETY: setrlimit is async-signal-safe and touches no memory of the
-    // parent; the closure runs in the child between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let r = libc::rlimit { rlim_cur: kib << 10, rlim_max: kib << 10 };
-            if libc::setrlimit(libc::RLIMIT_AS, &r) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd
-}
 
 fn runs_as_usual(r: &Run, usual: &str) -> bool {
     r.status.success() && r.stdout_str() == usual
