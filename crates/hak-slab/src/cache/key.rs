@@ -180,19 +180,27 @@ mod tests {
         se.into_owned()
     }
 
-    /// The misuse cases, each in its own child (see `in_child`).
-    #[test]
-    fn child() {
-        let Ok(case) = std::env::var("HAK_KEY_CASE") else { return };
+    /// A cache sized for 16-byte blocks of slot (1, 0), and a zeroed,
+    /// 64-aligned buffer of 64 such blocks (both leaked: test processes).
+    fn fixture() -> (*mut Cache, *mut u8) {
         let c = Box::into_raw(Box::new(Cache::new()));
         let layout = std::alloc::Layout::from_size_align(16 * 64, 64).unwrap();
         // SAFETY: a layout of non-zero size; the blocks are ours.
         let v = unsafe { std::alloc::alloc_zeroed(layout) };
+        // SAFETY: a cache of this thread.
+        unsafe { Cache::set_caps(c, &TIER, 4096) };
+        (c, v)
+    }
+
+    /// The misuse cases, each in its own child (see `in_child`).
+    #[test]
+    fn child() {
+        let Ok(case) = std::env::var("HAK_KEY_CASE") else { return };
+        let (c, v) = fixture();
         let b = |i: usize| v.wrapping_add(16 * i);
         let s = slot(1, 0);
         // SAFETY: a cache of this thread; 16-byte blocks of a zeroed buffer.
         unsafe {
-            Cache::set_caps(c, &TIER, 4096);
             match case.as_str() {
                 // free(a); free(b); free(a): the pop that reaches `a` again.
                 "deep" => {
@@ -264,15 +272,11 @@ mod tests {
     /// into a bin, with its key untouched by the program.
     #[test]
     fn legitimate_reuse_is_not_reported() {
-        let c = Box::into_raw(Box::new(Cache::new()));
-        let layout = std::alloc::Layout::from_size_align(16 * 64, 64).unwrap();
-        // SAFETY: as in `child`.
-        let v = unsafe { std::alloc::alloc_zeroed(layout) };
+        let (c, v) = fixture();
         let b = |i: usize| v.wrapping_add(16 * i);
         let s = slot(1, 0);
         // SAFETY: as in `child`.
         unsafe {
-            Cache::set_caps(c, &TIER, 4096);
             for _ in 0..3 {
                 assert_eq!(Cache::push(c, s, b(0)), Push::Cached);
                 assert_eq!(Cache::pop(c, s), b(0));
