@@ -238,10 +238,12 @@ impl SlabTier {
         if base.is_null() {
             return PagePtr::NULL;
         }
+        // What is mapped at `base`: the whole segment, or a window's head.
+        let held = if mapped == SEGMENT_SIZE { SEGMENT_SIZE } else { head };
         let rec = meta::alloc(core::mem::size_of::<SegMeta>()) as *mut SegMeta;
         if rec.is_null() {
             // SAFETY: fresh, unpublished mapping.
-            unsafe { map::unmap(base, if mapped == SEGMENT_SIZE { SEGMENT_SIZE } else { head }) };
+            unsafe { map::unmap(base, held) };
             return PagePtr::NULL;
         }
         let npages = SEGMENT_SIZE >> self.page_shift;
@@ -283,7 +285,7 @@ impl SlabTier {
         if !segmap::set_range(base as usize, SEGMENT_SIZE, rec as usize | TAG_SLAB) {
             // SAFETY: unpublished mapping and record.
             unsafe {
-                map::unmap(base, if mapped == SEGMENT_SIZE { SEGMENT_SIZE } else { head });
+                map::unmap(base, held);
                 meta::free(rec.cast(), core::mem::size_of::<SegMeta>());
             }
             return PagePtr::NULL;
@@ -330,16 +332,15 @@ impl SlabTier {
             let head = self.page_head(head);
             let mapped = (*rec).mapped.load(stat::Ordering::Relaxed);
             let at = ((*rec).base + mapped) as *mut u8;
-            let got = match map::map_exactly(at, head) {
-                map::MapAt::Mapped(_) => page,
-                map::MapAt::Taken => 0,
+            match map::map_exactly(at, head) {
+                map::MapAt::Mapped(_) => {}
+                map::MapAt::Taken => {
+                    (*rec).growable.store(false, stat::Ordering::Relaxed);
+                    return PagePtr::NULL;
+                }
                 map::MapAt::Refused => return PagePtr::NULL,
-            };
-            if got == 0 {
-                (*rec).growable.store(false, stat::Ordering::Relaxed);
-                return PagePtr::NULL;
             }
-            let now = mapped + got;
+            let now = mapped + page;
             (*rec).mapped.store(now, stat::Ordering::Relaxed);
             (*rec).growable.store(now < SEGMENT_SIZE, stat::Ordering::Relaxed);
             let pages = ptr::addr_of_mut!((*rec).pages) as *mut Page;
