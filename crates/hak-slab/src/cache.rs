@@ -143,10 +143,20 @@ unsafe impl Sync for NoBin {}
 
 /// Most blocks one bin holds.
 pub const MAX_BIN: usize = 256;
-/// Fewest blocks a caching bin holds, whatever the budget: a bin of a few
-/// big blocks overflows into the page paths at every small swing of its
-/// class's live count (docs/decisions/0012).
+/// Fewest blocks a caching bin of blocks up to [`LARGE_BLOCK`] bytes
+/// holds, whatever the budget: a bin of a few big blocks overflows into the
+/// page paths at every small swing of its class's live count
+/// (docs/decisions/0012).
 pub const MIN_BIN: usize = 16;
+/// Fewest blocks a caching bin of blocks above [`LARGE_BLOCK`] bytes holds.
+/// Sixteen blocks of 40 to 64 KiB kept by a phase that has moved on to
+/// other sizes pin as many 1 MiB pages of the L2.5 tier: four keep the
+/// swings' page trips rare and the pinned pages few (docs/decisions/0012,
+/// 2026-12 addendum).
+pub const MIN_BIN_LARGE: usize = 4;
+/// Size above which a bin's floor is [`MIN_BIN_LARGE`] instead of
+/// [`MIN_BIN`] (the L2 tier's largest class).
+pub const LARGE_BLOCK: usize = 32 << 10;
 /// Largest block size that is cached: above it a bin's floor of
 /// [`MIN_BIN`] blocks would hold megabytes, and the page paths' cost is
 /// small beside what the program does with so big a block.
@@ -190,7 +200,8 @@ impl Cache {
     }
 
     /// Sets the capacity of every class of `tier`: `budget` bytes' worth of
-    /// blocks, at least [`MIN_BIN`] and at most [`MAX_BIN`]; classes above
+    /// blocks, at least [`MIN_BIN`] ([`MIN_BIN_LARGE`] above
+    /// [`LARGE_BLOCK`] bytes) and at most [`MAX_BIN`]; classes above
     /// [`MAX_CACHED`] bytes are not cached, nor any when `budget` is 0.
     /// Every class of the tier gets its block-start test ([`Push::Invalid`]),
     /// cached or not.
@@ -218,8 +229,8 @@ impl Cache {
             (*none).magic = 1;
             for (c, &size) in tier.sizes().iter().enumerate() {
                 let size = size as usize;
-                let n =
-                    if budget == 0 || size > MAX_CACHED { 0 } else { (budget / size).clamp(MIN_BIN, MAX_BIN) as u32 };
+                let floor = if size > LARGE_BLOCK { MIN_BIN_LARGE } else { MIN_BIN };
+                let n = if budget == 0 || size > MAX_CACHED { 0 } else { (budget / size).clamp(floor, MAX_BIN) as u32 };
                 let bin = Self::bin(this, slot(tier.index() as usize, c));
                 (*bin).cap = n;
                 (*bin).room = n;

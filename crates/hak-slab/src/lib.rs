@@ -98,7 +98,7 @@ mod tier;
 
 pub use abandon::{free_fast, free_remote};
 pub use batch::BATCH_MAX;
-pub use cache::{bin_offset, slot, Cache, Push, MAX_BIN, MAX_CACHED, MIN_BIN};
+pub use cache::{bin_offset, slot, Cache, Push, LARGE_BLOCK, MAX_BIN, MAX_CACHED, MIN_BIN, MIN_BIN_LARGE};
 pub use heap::Heap;
 pub use page::{Block, Page, ABANDONED, NO_OWNER, TRIM_MAX_PAGE_SHIFT};
 pub use segment::{seg_of_entry, SegMeta, GRANULE_SHIFT};

@@ -4,7 +4,9 @@
 //! caches nothing; pointers that start no block are refused. Blocks are
 //! slots of a zeroed buffer (the cache uses a block's first two words).
 
-use hak_slab::{slot, Cache, Heap, Push, SlabTier, MAX_BIN, MAX_CACHED, MAX_CLASSES, MIN_BIN, NO_SLOT};
+use hak_slab::{
+    slot, Cache, Heap, Push, SlabTier, LARGE_BLOCK, MAX_BIN, MAX_CACHED, MAX_CLASSES, MIN_BIN, MIN_BIN_LARGE, NO_SLOT,
+};
 
 static SIZES: [u32; 4] = [16, 64, 256, 1024];
 static TIER: SlabTier = SlabTier::new("test", 1, 16, &SIZES);
@@ -111,6 +113,36 @@ fn capacity_is_the_budget_in_blocks_within_bounds() {
     unsafe { Cache::set_caps(c, &BIG, usize::MAX / 2) };
     assert_eq!(fill(c, slot(3, 0), &mut v), MAX_BIN);
     assert_eq!(fill(c, slot(3, 1), &mut v), 0);
+}
+
+static MID_SIZES: [u32; 2] = [LARGE_BLOCK as u32, LARGE_BLOCK as u32 + 8192];
+static MID: SlabTier = SlabTier::new("mid", 2, 20, &MID_SIZES);
+
+#[test]
+fn bins_of_blocks_above_32_kib_keep_a_floor_of_four() {
+    // A 64 KiB budget is two blocks of 32 KiB (floor: MIN_BIN) and one of
+    // 40 KiB (floor: MIN_BIN_LARGE): a phase that moved on to other sizes
+    // leaves at most 4 such blocks, and the pages they pin, in the bin.
+    assert_eq!(MIN_BIN_LARGE, 4);
+    // 160 KiB apart: every block starts a block of both classes (the
+    // block-start test wants 32 KiB and 8 KiB alignment).
+    let mut v = blocks_of(MIN_BIN + 2, 5 * LARGE_BLOCK);
+    let c = fresh();
+    // SAFETY: a valid cache of this thread; MID's index is below MAX_TIERS.
+    unsafe { Cache::set_caps(c, &MID, 64 << 10) };
+    assert_eq!(fill(c, slot(2, 0), &mut v), MIN_BIN);
+    assert_eq!(fill(c, slot(2, 1), &mut v), MIN_BIN_LARGE);
+    // A budget of 160 KiB: 4 blocks of 40 KiB, 5 of 32 KiB (floor 16).
+    let c = fresh();
+    // SAFETY: as above.
+    unsafe { Cache::set_caps(c, &MID, 160 << 10) };
+    assert_eq!(fill(c, slot(2, 0), &mut v), MIN_BIN);
+    assert_eq!(fill(c, slot(2, 1), &mut v), MIN_BIN_LARGE);
+    // A budget of 400 KiB: 10 blocks of 40 KiB, above the floor.
+    let c = fresh();
+    // SAFETY: as above.
+    unsafe { Cache::set_caps(c, &MID, 400 << 10) };
+    assert_eq!(fill(c, slot(2, 1), &mut v), 10);
 }
 
 #[test]
