@@ -37,8 +37,21 @@ pub fn run_one(w: &Workload, case: &Case, alloc: &Allocator) -> Result<(std::res
     Ok((verdict, out))
 }
 
-/// Run every case under every allocator, `runs` rounds, interleaved, one
-/// progress line per run. Failed runs are recorded, not fatal.
+/// The order in which round `round` runs `n` allocators (or
+/// configurations): the list rotated by `round`, so that over the rounds
+/// each runs at every place and after every other. A round of larson
+/// takes 20 to 40 s, and the machine drifts within it (in `features-6`
+/// the configurations run late in a round were 13 to 17 % slower than
+/// the first at 4 threads in its first rounds, the same code for most):
+/// in a fixed order that drift falls on the same allocator every round
+/// and the paired ratios inherit it.
+pub fn round_order(n: usize, round: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |k| (k + round) % n.max(1))
+}
+
+/// Run every case under every allocator, `runs` rounds, interleaved (in
+/// [`round_order`]), one progress line per run. Failed runs are recorded,
+/// not fatal.
 pub fn run_interleaved(
     w: &Workload,
     allocs: &[Allocator],
@@ -55,7 +68,8 @@ pub fn run_interleaved(
     let label_width = w.cases.iter().map(|c| c.label.len()).max().unwrap_or(0);
     for run in 0..runs {
         for (ci, case) in w.cases.iter().enumerate() {
-            for (ai, alloc) in allocs.iter().enumerate() {
+            for ai in round_order(allocs.len(), run) {
+                let alloc = &allocs[ai];
                 let (verdict, out) = run_one(w, case, alloc)?;
                 let o = &mut outcomes[ci][ai];
                 let prefix = progress.step();
@@ -203,7 +217,7 @@ pub fn bench_cmd(args: &[String]) -> Result<()> {
         println!("  {:<16} SKIPPED: {}", s.name, s.reason);
     }
     println!(
-        "method:        {} rounds; each round runs every case under every allocator back to back (interleaved), {} s per timed run",
+        "method:        {} rounds; each round runs every case under every allocator back to back (interleaved, the allocators' order rotated by one each round), {} s per timed run",
         o.runs,
         format_seconds(o.seconds)
     );
@@ -436,6 +450,20 @@ fn criterion(o: &Options) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_rotate_the_order_so_each_allocator_runs_at_every_place() {
+        let orders: Vec<Vec<usize>> = (0..4).map(|r| round_order(3, r).collect()).collect();
+        assert_eq!(orders, [vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1], vec![0, 1, 2]]);
+        // Over n rounds, allocator a runs at place p exactly once.
+        for a in 0..3 {
+            let places: Vec<usize> = orders[..3].iter().map(|o| o.iter().position(|&x| x == a).unwrap()).collect();
+            let mut sorted = places.clone();
+            sorted.sort();
+            assert_eq!(sorted, [0, 1, 2], "allocator {a}: {places:?}");
+        }
+        assert_eq!(round_order(0, 5).count(), 0);
+    }
 
     #[test]
     fn an_extra_is_copied_and_recorded() {

@@ -86,7 +86,7 @@ pub fn features_cmd(args: &[String]) -> Result<()> {
         println!("  {:<22} {what}", c.name);
     }
     println!(
-        "method:        {} rounds; each round runs every case under every configuration back to back (interleaved), {} s per timed run; expected wall time about {}",
+        "method:        {} rounds; each round runs every case under every configuration back to back (interleaved, the configurations' order rotated by one each round), {} s per timed run; expected wall time about {}",
         o.runs,
         format_seconds(o.seconds),
         format_duration(expected_seconds(&o, configs.len(), &to_run.iter().map(|(w, _)| w.cases.len()).collect::<Vec<_>>(), &names))
@@ -109,7 +109,8 @@ pub fn features_cmd(args: &[String]) -> Result<()> {
         let width = configs.iter().map(|c| c.name.len()).max().unwrap_or(0);
         for run in 0..o.runs {
             for (ki, case) in w.cases.iter().enumerate() {
-                for (ci, a) in allocs.iter().enumerate() {
+                for ci in crate::bench::round_order(allocs.len(), run) {
+                    let a = &allocs[ci];
                     let (verdict, out) = run_one(&w, case, a)?;
                     let cell = &mut cells[ki][ci];
                     let what = format!(

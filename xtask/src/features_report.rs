@@ -28,7 +28,8 @@ pub struct FeatureSession {
 
 const METHOD: &str = "each configuration is hakmem's libhakmem.so (the same copied bytes) with its HAKMEM_* \
     variables (the other mode and feature switches removed), plus the system allocator; each round runs every \
-    case of a workload under every configuration back to back (interleaved), each run a separate process; \
+    case of a workload under every configuration back to back (interleaved; the configurations' order rotated by \
+    one each round), each run a separate process; \
     median/min/max over rounds; ratios divide medians measured in this one invocation, except larson's cost, \
     the median over rounds of each round's ratio (the rounds paired); peak RSS is the median \
     over runs of the VmHWM each program prints at exit; each configuration's resolved features were checked \

@@ -111,7 +111,8 @@ commands:
         [--quick] [--instructions]
         build libhakmem.so (release) and the workload programs of benches/c/,
         then run each workload under every allocator, interleaved (system,
-        hakmem, jemalloc, ... then again), N runs each (default 5), each run a
+        hakmem, jemalloc, ... then again, the order rotated by one each
+        round), N runs each (default 5), each run a
         separate process with that allocator's LD_PRELOAD (verified). Prints a
         progress line per run, a table per workload (median, min, max, ratio to
         system and to the best peer, peak RSS) and a summary.

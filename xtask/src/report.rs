@@ -270,7 +270,7 @@ pub fn json(s: &Session) -> Json {
     config.push(
         "method",
         "each round runs every case of a workload under every allocator back to back \
-         (interleaved), each run a separate process with its allocator's LD_PRELOAD; \
+         (interleaved; the allocators' order rotated by one each round), each run a separate process with its allocator's LD_PRELOAD; \
          median/min/max over rounds; peak_rss_kb is the largest peak RSS of the runs: the VmHWM \
          each workload program prints at exit (its own address space; ru_maxrss from wait4 \
          would also count the spawning xtask's pages before exec), ru_maxrss for a program \
