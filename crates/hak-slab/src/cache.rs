@@ -80,8 +80,10 @@ const UNPINNED: usize = usize::MAX;
 /// its empty test (one compare and branch fewer than a null test first).
 /// Never written: a pop writes only a block whose key is its cache's, and a
 /// push writes the block it links, not the head it links to.
-struct EmptyMark(#[allow(dead_code)] Cached); // read through `empty()`
-                                              // SAFETY: never written (see above); its only pointer is null.
+/// (Its words are read through [`empty()`], never through the field.)
+#[allow(dead_code)]
+struct EmptyMark(Cached);
+// SAFETY: never written (see above); its only pointer is null.
 unsafe impl Sync for EmptyMark {}
 static EMPTY_MARK: EmptyMark = EmptyMark(Cached { next: ptr::null_mut(), key: 0 });
 
