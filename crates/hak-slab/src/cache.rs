@@ -64,7 +64,33 @@ struct Bin {
 }
 
 impl Bin {
-    const EMPTY: Bin = Bin { head: ptr::null_mut(), room: 0, cap: 0, mask: 0, magic: 1 };
+    /// A bin of an unpinned cache: empty ([`empty`]), no room, and a `mask`
+    /// that no pointer passes, so that a push reaches no write: the room
+    /// test comes after the block-start test and writes first (see
+    /// [`Cache::take_room`]); the push reports [`Push::Full`] for this mask.
+    const EMPTY: Bin = Bin { head: empty(), room: 0, cap: 0, mask: UNPINNED, magic: 1 };
+}
+
+/// The `mask` of a bin of an unpinned cache (see [`Bin::EMPTY`]).
+const UNPINNED: usize = usize::MAX;
+
+/// What every empty bin's head points to (decision 0046): a block-shaped
+/// pair of words whose key (0) is no cache's address, so that
+/// [`Cache::pop`]'s key check, which reads the head's key anyway, is also
+/// its empty test (one compare and branch fewer than a null test first).
+/// Never written: a pop writes only a block whose key is its cache's, and a
+/// push writes the block it links, not the head it links to.
+/// (Its words are read through [`empty()`], never through the field.)
+#[allow(dead_code)]
+struct EmptyMark(Cached);
+// SAFETY: never written (see above); its only pointer is null.
+unsafe impl Sync for EmptyMark {}
+static EMPTY_MARK: EmptyMark = EmptyMark(Cached { next: ptr::null_mut(), key: 0 });
+
+/// The head of an empty bin (see [`EmptyMark`]).
+#[inline(always)]
+const fn empty() -> *mut Block {
+    &EMPTY_MARK as *const EmptyMark as *mut Block
 }
 
 /// The `mask` of [`Bin`] for blocks of `size` bytes on pages of `1 <<
@@ -221,6 +247,12 @@ impl Cache {
             let table = ptr::addr_of_mut!((*this).bin_of) as *mut *mut Bin;
             for i in 0..=SLOTS {
                 *table.add(i) = Self::bin(this, i);
+                // An empty bin's head is the empty mark, in a cache made
+                // from zeroed memory too (`Cache::pop` reads its key).
+                let bin = Self::bin(this, i);
+                if (*bin).head.is_null() {
+                    (*bin).head = empty();
+                }
             }
             // The free pages' bin tests nothing, in a cache made from
             // zeroed memory too (its magic would refuse every pointer).
@@ -256,29 +288,34 @@ impl Cache {
         unsafe {
             let bin = *(ptr::addr_of!((*this).bin_of) as *const *mut Bin).add(slot);
             let b = (*bin).head;
-            if !b.is_null() {
-                // Default: a block whose key is not the cache's left the bin
-                // since it was cached (popped, freed by another path or
-                // thread) and is listed twice: report it before handing it
-                // out twice (decision 0042).
-                #[cfg(not(feature = "strict-free"))]
-                if (*(b as *mut Cached)).key != this as usize {
-                    return listed_twice(b).as_ptr();
+            // Default: a block whose key is not the cache's left the bin
+            // since it was cached (popped, freed by another path or thread)
+            // and is listed twice: report it before handing it out twice
+            // (decision 0042). An empty bin's head, the empty mark, has a
+            // key that is no cache's: the same compare finds it (0046).
+            #[cfg(not(feature = "strict-free"))]
+            if (*(b as *mut Cached)).key != this as usize {
+                core::hint::cold_path();
+                if b == empty() {
+                    return ptr::null_mut();
                 }
-                let next = (*b).next;
-                (*bin).head = next;
-                (*bin).room += 1;
-                // Handed out: no longer the bin's (see `Cached`).
-                #[cfg(feature = "strict-free")]
-                {
-                    (*(b as *mut Cached)).key = 0;
-                }
-                #[cfg(not(feature = "strict-free"))]
-                {
-                    (*(b as *mut Cached)).key = OUT;
-                }
-                // The next pop reads `next`'s link: start loading it now.
-                crate::page::prefetch(next.cast());
+                return listed_twice(b).as_ptr();
+            }
+            #[cfg(feature = "strict-free")]
+            if b == empty() {
+                return ptr::null_mut();
+            }
+            let next = (*b).next;
+            (*bin).head = next;
+            (*bin).room += 1;
+            // Handed out: no longer the bin's (see `Cached`).
+            #[cfg(feature = "strict-free")]
+            {
+                (*(b as *mut Cached)).key = 0;
+            }
+            #[cfg(not(feature = "strict-free"))]
+            {
+                (*(b as *mut Cached)).key = OUT;
             }
             b.cast()
         }
@@ -399,11 +436,11 @@ impl Cache {
             );
             #[cfg(all(feature = "strict-free", target_arch = "x86_64"))]
             if x as u64 >= (*bin).magic {
-                return Push::Invalid;
+                return Self::refused(bin);
             }
             #[cfg(all(feature = "strict-free", not(target_arch = "x86_64")))]
             if !starts_block(x, (*bin).magic) {
-                return Push::Invalid;
+                return Self::refused(bin);
             }
             let b = p as *mut Cached;
             // The key: the cache's address in a free block's second word
@@ -420,13 +457,82 @@ impl Cache {
             // block the bin received last, freed again, is reported here.
             #[cfg(not(feature = "strict-free"))]
             if p as usize & (*bin).mask != 0 {
-                return Push::Invalid;
+                return Self::refused(bin);
             }
+            let head = (*bin).head;
             #[cfg(not(feature = "strict-free"))]
-            if (*bin).head == b.cast() {
+            if head == b.cast() {
                 return Push::DoubleFree;
             }
-            Self::link_if_room(this, bin, p)
+            // The room last: a first free that filled the bin does not hide
+            // a second one (the head test above).
+            if !Self::take_room(bin) {
+                return Push::Full;
+            }
+            (*b).next = head;
+            (*b).key = this as usize;
+            (*bin).head = b.cast();
+            Push::Cached
+        }
+    }
+
+    /// A push whose pointer failed `bin`'s block-start test: [`Push::Full`]
+    /// in a bin of an unpinned cache (whose mask no pointer passes, see
+    /// [`Bin::EMPTY`]), else [`Push::Invalid`].
+    ///
+    /// # Safety
+    /// `bin` is a valid bin.
+    #[inline(always)]
+    unsafe fn refused(bin: *mut Bin) -> Push {
+        // A volatile read: the mask read again here, on the refused path,
+        // so that the test's `test [bin + mask], p` keeps its memory
+        // operand instead of a load into a register shared with this
+        // compare (one instruction more on every push).
+        // SAFETY: per contract.
+        if unsafe { ptr::addr_of!((*bin).mask).read_volatile() } == UNPINNED {
+            Push::Full
+        } else {
+            Push::Invalid
+        }
+    }
+
+    /// Takes one room of `bin`; false (nothing changed) if it has none.
+    /// On x86-64 one `sub` of memory and one `jb` (decision 0046): the
+    /// subtraction is done before the test, and undone on the full path.
+    /// So it writes the bin even when it is full: never call it on a bin of
+    /// an unpinned cache (which may be in read-only memory and shared by
+    /// threads; [`Cache::push_at`] refuses those first, by their mask).
+    ///
+    /// # Safety
+    /// `bin` is a bin of a pinned cache used by the calling thread only.
+    #[inline(always)]
+    unsafe fn take_room(bin: *mut Bin) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: per contract; the asm changes the bin's `room` word only
+        // (and the flags), and the full path puts back the 0 it found.
+        unsafe {
+            core::arch::asm!(
+                "sub dword ptr [{bin} + {room}], 1",
+                "jb {full}",
+                bin = in(reg) bin,
+                room = const core::mem::offset_of!(Bin, room),
+                full = label {
+                    // SAFETY: as above; the room was 0 before the `sub`.
+                    unsafe { (*bin).room = 0 };
+                    return false;
+                },
+                options(nostack),
+            );
+            true
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        // SAFETY: per contract.
+        unsafe {
+            if (*bin).room == 0 {
+                return false;
+            }
+            (*bin).room -= 1;
+            true
         }
     }
 
@@ -504,10 +610,12 @@ impl Cache {
             unsafe {
                 let bin = Self::bin(this, i);
                 let mut b = (*bin).head;
-                (*bin).head = ptr::null_mut();
+                (*bin).head = empty();
                 (*bin).room = (*bin).cap;
                 let mut n = 0;
-                while !b.is_null() {
+                // (Null: a bin of a cache made from zeroed memory, not
+                // pinned yet.)
+                while b != empty() && !b.is_null() {
                     if n == MAX_BIN {
                         hak_os::diag::fatal("free(): thread cache corrupted (double free?) at", b as usize);
                     }

@@ -124,9 +124,10 @@ fn bins_of_blocks_above_32_kib_keep_a_floor_of_four() {
     // 40 KiB (floor: MIN_BIN_LARGE): a phase that moved on to other sizes
     // leaves at most 4 such blocks, and the pages they pin, in the bin.
     assert_eq!(MIN_BIN_LARGE, 4);
-    // 160 KiB apart: every block starts a block of both classes (the
-    // block-start test wants 32 KiB and 8 KiB alignment).
-    let mut v = blocks_of(MIN_BIN + 2, 5 * LARGE_BLOCK);
+    // 1 MiB apart (MID's page size): every block is the first of its
+    // page, so it starts a block of both classes under the default test
+    // (32 KiB and 8 KiB alignment) and `strict-free`'s exact one.
+    let mut v = blocks_of(MIN_BIN + 2, 1 << 20);
     let c = fresh();
     // SAFETY: a valid cache of this thread; MID's index is below MAX_TIERS.
     unsafe { Cache::set_caps(c, &MID, 64 << 10) };
@@ -339,5 +340,65 @@ fn a_never_written_cache_and_heap_find_nothing_and_write_nothing() {
         for class in 0..MAX_CLASSES {
             assert!(DORMANT.1.try_alloc(class).is_null(), "class {class}");
         }
+    }
+}
+
+/// A push into a full bin changes nothing (decision 0046: the room is
+/// taken before it is tested and given back on the full path): the bin
+/// keeps exactly its capacity through any number of refused pushes, one
+/// pop makes room for exactly one push, and the blocks come back in LIFO
+/// order, none lost or repeated.
+#[test]
+fn pushes_into_a_full_bin_leave_it_exactly_full() {
+    let c = pinned(0x100); // 16 blocks of 16 B (= MIN_BIN)
+    let mut v = blocks(MIN_BIN + 2);
+    let s = slot(1, 0);
+    // SAFETY: unused buffers, each cached at most once.
+    unsafe {
+        for i in 0..MIN_BIN {
+            assert_eq!(Cache::push(c, s, ptr(&mut v, i)), Push::Cached, "block {i}");
+        }
+        for _ in 0..3 {
+            assert_eq!(Cache::push(c, s, ptr(&mut v, MIN_BIN)), Push::Full);
+            assert_eq!(Cache::len(c, s), MIN_BIN);
+        }
+        assert_eq!(Cache::pop(c, s), ptr(&mut v, MIN_BIN - 1));
+        assert_eq!(Cache::push(c, s, ptr(&mut v, MIN_BIN)), Push::Cached);
+        assert_eq!(Cache::push(c, s, ptr(&mut v, MIN_BIN + 1)), Push::Full);
+        let mut got = vec![ptr(&mut v, MIN_BIN)];
+        got.extend((0..MIN_BIN - 1).rev().map(|i| ptr(&mut v, i)));
+        for (n, &want) in got.iter().enumerate() {
+            assert_eq!(Cache::pop(c, s), want, "pop {n}");
+        }
+        assert!(Cache::pop(c, s).is_null(), "an emptied bin handed out a block");
+        assert_eq!(Cache::cached(c), 0);
+    }
+}
+
+/// A cache made from zeroed memory (as the router's contexts are) finds
+/// nothing in any bin once pinned, before and after blocks went through
+/// its bins, and a bin emptied by pops or by a drain finds nothing either.
+#[test]
+fn empty_bins_find_nothing_in_a_zeroed_cache() {
+    let mut v = blocks(2);
+    // SAFETY: zeroed memory of a cache's size, pinned before any pop; unused
+    // buffers, each cached at most once at a time.
+    unsafe {
+        let z = std::alloc::alloc_zeroed(std::alloc::Layout::new::<Cache>()) as *mut Cache;
+        Cache::set_caps(z, &TIER, 4096);
+        for s in 0..=NO_SLOT {
+            assert!(Cache::pop(z, s).is_null(), "slot {s}");
+        }
+        let s = slot(1, 1);
+        assert_eq!(Cache::push(z, s, ptr(&mut v, 0)), Push::Cached);
+        assert_eq!(Cache::push(z, s, ptr(&mut v, 1)), Push::Cached);
+        assert_eq!(Cache::pop(z, s), ptr(&mut v, 1));
+        assert_eq!(Cache::pop(z, s), ptr(&mut v, 0));
+        assert!(Cache::pop(z, s).is_null());
+        assert_eq!(Cache::push(z, s, ptr(&mut v, 0)), Push::Cached);
+        let mut n = 0;
+        Cache::drain(z, |_| n += 1);
+        assert_eq!(n, 1);
+        assert!(Cache::pop(z, s).is_null());
     }
 }

@@ -122,9 +122,11 @@ pub(crate) fn upkeep_then_alloc(size: usize, on_null: fn()) -> *mut u8 {
 /// What a thread's TLS slot holds while the thread has no context: `[0]`
 /// before its first allocation (the slot's initial value) and `[1]` once
 /// its context was torn down (it is exiting). Never written: every bin of
-/// their caches is empty with no room and every heap's current page is
-/// the empty page, so the fast paths miss on them with no check of their
-/// own, and a slow path tells them from a live context by address. Static
+/// their caches is empty with no room and a block-start mask that no
+/// pointer passes (a free's push refuses it before it takes room, which
+/// writes; `hak_slab::Cache`), and every heap's current page is the empty
+/// page, so the fast paths miss on them with no check of their own, and a
+/// slow path tells them from a live context by address. Static
 /// addresses, they equal no owner value of a page (`NO_OWNER` = 1,
 /// `RECLAIMING` = 2, `ABANDONED` = 3 or a context's address), so a free
 /// never takes a page for theirs.

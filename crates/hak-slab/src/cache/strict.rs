@@ -80,7 +80,7 @@ impl Cache {
         unsafe {
             let mut c = (*bin).head;
             let mut n = 0;
-            while !c.is_null() && n < MAX_BIN {
+            while c != super::empty() && !c.is_null() && n < MAX_BIN {
                 if c == b {
                     return true;
                 }
