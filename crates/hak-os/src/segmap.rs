@@ -15,7 +15,7 @@
 //! The process-wide table is an *extent* (decision 0045): 256 MiB of
 //! address space chosen at random in the band between the point where
 //! `mmap` places memory and the stack's reach, which the kernel never maps
-//! into on its own ([`crate::layout`]), of which only two pieces are mapped:
+//! into on its own (`hak_os`'s `layout` module), of which only two pieces are mapped:
 //! the entries from `low` to the band, and those from the band's end to the
 //! top (the stack). The band's own entries (0.1 to 2.1 MiB: the kernel puts
 //! a random gap of up to 1 TiB there) stay unmapped; since the extent lies

@@ -1,5 +1,5 @@
 //! The process-wide table's extent (see the parent module and
-//! [`crate::layout`]): where it goes and which of its pieces are mapped.
+//! `crate::layout`): where it goes and which of its pieces are mapped.
 
 use super::{table_page_entries, Table, ENTRIES};
 use crate::sync::AtomicUsize;
