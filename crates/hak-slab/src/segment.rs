@@ -119,6 +119,18 @@ pub(crate) unsafe fn bin_of_page(pg: PagePtr, page_shift: u32) -> usize {
     }
 }
 
+/// Whether page `pg` (of a tier with pages of `1 << page_shift` bytes)
+/// lies in a window whose pages are mapped as far as they are carved
+/// (then its mapping may be given back whole: [`crate::page::map_to`]
+/// maps it again).
+///
+/// # Safety
+/// `pg` is a page descriptor inside its segment record.
+pub(crate) unsafe fn in_partial_segment(pg: PagePtr, page_shift: u32) -> bool {
+    // SAFETY: per contract; `partial` is set once, before the record is published.
+    unsafe { (*record_of(pg, page_shift).0).partial }
+}
+
 /// The segment record holding descriptor `pg`, and the index of the page's
 /// first granule.
 ///
