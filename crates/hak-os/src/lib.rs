@@ -2,7 +2,8 @@
 //!
 //! Everything hakmem asks of the operating system goes through this crate
 //! (as mimalloc's `prim` layer): mappings ([`map`]), the segment map that
-//! answers "is this pointer ours and who owns it" ([`segmap`]), a metadata
+//! answers "is this pointer ours and who owns it" ([`segmap`], placed
+//! where the kernel does not map: `layout`), a metadata
 //! arena for records that must never come from the allocator itself
 //! ([`meta`]), a yielding spin lock ([`lock`]), the one stderr writer
 //! ([`diag`]), environment variables ([`env`](mod@env)), thread-exit keys, fork and
@@ -25,6 +26,8 @@ pub mod diag;
 pub mod env;
 #[cfg(any(feature = "fault-injection", doc))]
 pub mod fault;
+#[cfg(not(loom))]
+mod layout;
 pub mod lock;
 pub mod map;
 pub mod meta;

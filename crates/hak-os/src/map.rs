@@ -44,6 +44,33 @@ fn page_size_slow() -> usize {
     v
 }
 
+/// Whether the process has an address-space limit (`RLIMIT_AS`, as set by
+/// `ulimit -v`): 0 before the first read, 1 no, 2 yes.
+static AS_LIMITED: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether the process runs under an address-space limit (`RLIMIT_AS`,
+/// `ulimit -v`), which counts every mapped byte: then a slab page grows by
+/// what its blocks need, not by doubling (decision 0045). Read once, at
+/// first use (a limit set later is not seen).
+#[inline]
+pub fn address_space_limited() -> bool {
+    match AS_LIMITED.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => address_space_limited_slow(),
+    }
+}
+
+#[cold]
+fn address_space_limited_slow() -> bool {
+    let mut r = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: `r` is a valid out-parameter; getrlimit cannot fail for
+    // RLIMIT_AS with a valid pointer.
+    let limited = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } == 0 && r.rlim_cur != libc::RLIM_INFINITY;
+    AS_LIMITED.store(if limited { 2 } else { 1 }, Ordering::Relaxed);
+    limited
+}
+
 /// True when fault injection makes the calling thread's current mapping
 /// attempt fail (see [`fault`](crate::fault)); it then sets `errno` to
 /// `ENOMEM`, as the kernel would.
@@ -139,9 +166,19 @@ pub enum MapAt {
 
 /// [`map_at`] that tells a taken range from a refusal; errno untouched.
 pub fn map_exactly(addr: *mut u8, size: usize) -> MapAt {
+    map_exactly_with(addr, size, 0)
+}
+
+/// [`map_exactly`] of memory not charged to the commit (`MAP_NORESERVE`,
+/// as [`map_reserve`]): the segment map's table, placed where it chooses.
+pub fn reserve_exactly(addr: *mut u8, size: usize) -> MapAt {
+    map_exactly_with(addr, size, libc::MAP_NORESERVE)
+}
+
+fn map_exactly_with(addr: *mut u8, size: usize, extra_flags: libc::c_int) -> MapAt {
     // SAFETY: __errno_location always returns this thread's errno.
     let saved = unsafe { *libc::__errno_location() };
-    let r = try_map_at(addr, size);
+    let r = try_map_at(addr, size, extra_flags);
     if r.is_err() {
         // SAFETY: as above.
         unsafe { *libc::__errno_location() = saved };
@@ -155,12 +192,12 @@ pub fn map_exactly(addr: *mut u8, size: usize) -> MapAt {
 
 /// The mapping of [`map_exactly`]; on failure the `errno` of the refusal,
 /// left set.
-fn try_map_at(addr: *mut u8, size: usize) -> Result<*mut u8, i32> {
+fn try_map_at(addr: *mut u8, size: usize, extra_flags: libc::c_int) -> Result<*mut u8, i32> {
     #[cfg(feature = "fault-injection")]
     if injected_failure() {
         return Err(libc::ENOMEM);
     }
-    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | extra_flags;
     // SAFETY: MAP_FIXED_NOREPLACE fails rather than replace a mapping, so
     // no one's memory is touched.
     let p = unsafe { libc::mmap(addr.cast(), size, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };

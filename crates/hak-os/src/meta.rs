@@ -1,6 +1,7 @@
 //! The metadata arena: zeroed, 64-byte aligned records for allocator
 //! bookkeeping (segment records, big-block records, thread contexts), carved
-//! from 1 MiB mappings and recycled through per-size free lists. It never
+//! from mappings of 64 KiB (the first four) then 256 KiB, and
+//! recycled through per-size free lists. It never
 //! calls the allocator it serves and never returns memory to the OS (records
 //! are small and reused).
 //!
@@ -15,9 +16,15 @@ use core::ptr;
 
 use crate::lock::SpinLock;
 
-/// Bytes mapped per chunk (256 KiB: records are at most 64 KiB; a small
-/// program needs one chunk, which counts against `ulimit -v`).
+/// Bytes mapped per chunk once the arena holds [`SMALL_CHUNKS`] (256 KiB:
+/// records are at most 64 KiB).
 const CHUNK: usize = 256 << 10;
+/// Bytes of each of the first chunks: what a small program needs (a few
+/// segment records of 9 KiB and a thread context) and no more, since every
+/// mapped byte counts against `ulimit -v` (decision 0045).
+const SMALL_CHUNK: usize = 64 << 10;
+/// Chunks of [`SMALL_CHUNK`] bytes before chunks of [`CHUNK`].
+const SMALL_CHUNKS: usize = 4;
 const GRAIN: usize = 64;
 const MAX_RECORD: usize = 64 * 1024;
 const LISTS: usize = MAX_RECORD / GRAIN;
@@ -26,10 +33,12 @@ const LISTS: usize = MAX_RECORD / GRAIN;
 struct Arena {
     cur: usize,
     end: usize,
+    /// Chunks mapped so far.
+    chunks_mapped: usize,
     free: [*mut u8; LISTS + 1],
     /// Loom builds: chunks to unmap when a model's arena is dropped.
     #[cfg(loom)]
-    chunks: std::vec::Vec<usize>,
+    chunks: std::vec::Vec<(usize, usize)>,
 }
 
 // SAFETY: the raw pointers are only touched under the arena lock.
@@ -40,6 +49,7 @@ impl Arena {
         Arena {
             cur: 0,
             end: 0,
+            chunks_mapped: 0,
             free: [ptr::null_mut(); LISTS + 1],
             #[cfg(loom)]
             chunks: std::vec::Vec::new(),
@@ -57,14 +67,16 @@ impl Arena {
         }
         let bytes = grains * GRAIN;
         if self.end - self.cur < bytes {
-            let c = crate::map::map(CHUNK);
+            let size = if self.chunks_mapped < SMALL_CHUNKS { SMALL_CHUNK } else { CHUNK };
+            let c = crate::map::map(size);
             if c.is_null() {
                 return (c, false);
             }
             #[cfg(loom)]
-            self.chunks.push(c as usize);
+            self.chunks.push((c as usize, size));
+            self.chunks_mapped += 1;
             self.cur = c as usize;
-            self.end = c as usize + CHUNK;
+            self.end = c as usize + size;
         }
         let p = self.cur as *mut u8;
         self.cur += bytes;
@@ -151,9 +163,9 @@ impl Default for MetaArena {
 #[cfg(loom)]
 impl Drop for MetaArena {
     fn drop(&mut self) {
-        for &c in self.arena.lock().chunks.iter() {
+        for &(c, size) in self.arena.lock().chunks.iter() {
             // SAFETY: the arena and every record carved from it go away.
-            unsafe { crate::map::unmap(c as *mut u8, CHUNK) };
+            unsafe { crate::map::unmap(c as *mut u8, size) };
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Process services: `abort`, a private duplicate of a descriptor, the
 //! program break, the next object's definition of a symbol, reading a
 //! small file into a caller's buffer, and the process's resource use
-//! ([`usage`], [`resident_bytes`]: the costs the learning driver measures).
+//! ([`usage`], [`resident_bytes`]: the costs the learning driver measures;
+//! [`vm_bytes`]: the segment map's placement, `crate::layout`).
 //!
 //! Users: [`abort`] by `diag::fatal`, hak-ffi's invalid-pointer report and
 //! the cdylib's panic handler, [`c_abort`] by the cdylib's
@@ -125,12 +126,22 @@ pub fn usage() -> Usage {
 /// `/proc/self/statm`, in pages), `None` when it cannot be read. One
 /// `open`/`read`/`close`, no allocation.
 pub fn resident_bytes() -> Option<usize> {
+    statm_bytes(1)
+}
+
+/// The process's address space in bytes, every mapping counted (the first
+/// field of `/proc/self/statm`, in pages: what `RLIMIT_AS` limits), `None`
+/// when it cannot be read. One `open`/`read`/`close`, no allocation.
+pub fn vm_bytes() -> Option<usize> {
+    statm_bytes(0)
+}
+
+/// Field `n` (from 0) of `/proc/self/statm`, in bytes.
+fn statm_bytes(n: usize) -> Option<usize> {
     let mut buf = [0u8; 128];
-    let n = read_file(c"/proc/self/statm", &mut buf)?;
-    let text = buf.get(..n)?;
-    let mut fields = text.split(|&b| b == b' ');
-    fields.next()?;
-    let pages = fields.next()?.iter().try_fold(0usize, |acc, &b| {
+    let len = read_file(c"/proc/self/statm", &mut buf)?;
+    let text = buf.get(..len)?;
+    let pages = text.split(|&b| b == b' ').nth(n)?.iter().try_fold(0usize, |acc, &b| {
         let d = b.checked_sub(b'0').filter(|d| *d < 10)?;
         acc.checked_mul(10)?.checked_add(d as usize)
     })?;

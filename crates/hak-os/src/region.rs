@@ -24,7 +24,7 @@ use crate::{SEGMENT_MASK, SEGMENT_SIZE};
 /// memory when the first window was chosen and the highest window
 /// (32 GiB: a program maps that much more before the kernel could put
 /// anything in a window's tail). Inside the segment map's first table
-/// (which reaches 64 GiB below that point: 8192 windows).
+/// (which reaches 40 GiB below that point: 2048 windows).
 pub const DISTANCE: usize = 32 << 30;
 
 /// Windows tried per request before giving up (each taken one is skipped).

@@ -8,12 +8,28 @@
 //! The table covers the top of the address space, from a lowest index `low`
 //! up to the end, because that is where `mmap` places memory (downwards from
 //! below the stack). It is created by the first registration (or [`init`]),
-//! covering from a margin ([`MARGIN`] segments, 64 GiB) below that address:
-//! a few MiB of `MAP_NORESERVE` address space, not the 256 MiB a table of the
-//! whole space would take (which `ulimit -v` forbids). A registration below
-//! `low` grows the table downwards (at least doubling its reach): a new table
-//! is mapped, the entries copied, and the new table published; old tables stay
-//! mapped (a lookup may still be reading one) and keep receiving writes.
+//! covering from a margin ([`MARGIN`] segments, 40 GiB) below that address:
+//! a few hundred KiB of `MAP_NORESERVE` address space, not the 256 MiB a
+//! table of the whole space would take (which `ulimit -v` forbids).
+//!
+//! The process-wide table is an *extent* (decision 0045): 256 MiB of
+//! address space chosen at random in the band between the point where
+//! `mmap` places memory and the stack's reach, which the kernel never maps
+//! into on its own (`hak_os`'s `layout` module), of which only two pieces are mapped:
+//! the entries from `low` to the band, and those from the band's end to the
+//! top (the stack). The band's own entries (0.1 to 2.1 MiB: the kernel puts
+//! a random gap of up to 1 TiB there) stay unmapped; since the extent lies
+//! in the band, a lookup of an address there faults instead of reading
+//! another mapping (no memory of any allocator is there: only a pointer
+//! into a mapping a program placed there itself, freed by mistake, gets
+//! there). A registration below `low` maps more of the extent in place;
+//! one in the band (a kernel without the band, a registration the layout
+//! did not foresee) falls back to a contiguous table. Without a band (no
+//! stack limit, no `/proc`), and for maps of fewer entries, the tables are
+//! contiguous and kernel-placed: a registration below `low` grows the table
+//! downwards (at least doubling its reach): a new table is mapped, the
+//! entries copied, and the new table published; old tables stay mapped (a
+//! lookup may still be reading one) and keep receiving writes.
 //!
 //! Lookups are lock-free and cost what a whole-space table costs: one compare
 //! with `low`, then an indexed load from a table pointer biased by `low`, so
@@ -28,7 +44,8 @@
 //! path. Growth publishes the new table (Release) before the new `low`
 //! (Release); a lookup loads `low` (Acquire) before the table (Acquire), so a
 //! lookup that passes the bound check sees a table covering the index, with
-//! its entries.
+//! its entries (an extent grown in place: its new part is mapped, zero,
+//! before `low` moves).
 //!
 //! The map is a [`SegMap`] instance; the process-wide one behind the free
 //! functions of this module is a `static` (loom builds replace it with a
@@ -51,24 +68,55 @@ const ADDRESS_BITS: usize = 47;
 /// Number of entries of the process-wide map (one per segment of the 47-bit
 /// user address space).
 pub const ENTRIES: usize = 1 << (ADDRESS_BITS - SEGMENT_SHIFT);
-/// Segments covered below the first registered one (64 GiB of address
-/// space; 128 KiB of table: slab segments start 32 GiB below it,
-/// `region::DISTANCE`).
-pub const MARGIN: usize = 1 << 14;
+/// Segments covered below the first registered one (40 GiB of address
+/// space, 80 KiB of table: slab segments start 32 GiB below it,
+/// `region::DISTANCE`, so 2048 of them fit before the table grows; an
+/// extent grows in place, one mapping per further 8 GiB).
+pub const MARGIN: usize = 10 << 10;
+
 /// Most tables a map makes (each growth at least doubles the reach; the
 /// last one covers everything).
 const MAX_TABLES: usize = 16;
 
-/// The tables a map has made: `(first entry, low)` of each, the last one
-/// current. Only touched under the writers' lock.
+/// One table of a map: entry `i` (for `low <= i < entries`) at
+/// `base.wrapping_add(i)`, mapped except for the entries `[gap.0, gap.1)`
+/// (an extent's band; empty when `gap.0 == gap.1`).
+#[derive(Clone, Copy)]
+struct Table {
+    base: *mut AtomicUsize,
+    low: usize,
+    gap: (usize, usize),
+    /// An extent (grows in place), else a contiguous kernel-placed table.
+    extent: bool,
+}
+
+impl Table {
+    const NONE: Table = Table { base: core::ptr::null_mut(), low: 0, gap: (0, 0), extent: false };
+
+    /// The mapped entries from `from` (at least `low`) to `to` (exclusive), as two ranges.
+    fn mapped(&self, from: usize, to: usize) -> impl Iterator<Item = usize> {
+        let from = from.max(self.low);
+        let (g0, g1) = (self.gap.0.clamp(from, to.max(from)), self.gap.1.clamp(from, to.max(from)));
+        (from..g0).chain(g1.max(g0)..to)
+    }
+}
+
+/// The tables a map has made, the last one current. Only touched under
+/// the writers' lock.
 struct Tables {
-    list: [(*mut AtomicUsize, usize); MAX_TABLES],
+    list: [Table; MAX_TABLES],
     n: usize,
 }
 
 // SAFETY: the pointers are to tables that live as long as the map; the
 // struct moves between threads only inside the lock.
 unsafe impl Send for Tables {}
+
+impl Tables {
+    fn current(&self) -> Option<Table> {
+        self.list.get(self.n.wrapping_sub(1)).copied()
+    }
+}
 
 /// A segment map: a lazily created, downward-growing table of one word per
 /// segment-sized slot of the address space below `entries << SEGMENT_SHIFT`.
@@ -114,7 +162,7 @@ impl SegMap {
                 low: AtomicUsize::new(entries),
                 entries,
                 margin,
-                writers: SpinLock::new(Tables { list: [(core::ptr::null_mut(), 0); MAX_TABLES], n: 0 }),
+                writers: SpinLock::new(Tables { list: [Table::NONE; MAX_TABLES], n: 0 }),
             }
         }
     }
@@ -124,14 +172,31 @@ impl SegMap {
         self.low.load(Ordering::Acquire)
     }
 
-    /// Makes sure the table covers index `idx` (under the writers' lock):
-    /// creates or grows it. False if a table could not be mapped.
-    fn cover(&self, t: &mut Tables, idx: usize) -> bool {
+    /// Makes sure the table covers and maps the entries `first..=last`
+    /// (under the writers' lock): creates, grows or replaces it. False if a
+    /// table could not be mapped.
+    fn cover(&self, t: &mut Tables, first: usize, last: usize) -> bool {
         let cur = self.low.load(Ordering::Relaxed);
-        if idx >= cur {
+        let current = t.current();
+        let in_gap = current.is_some_and(|c| first < c.gap.1 && last >= c.gap.0);
+        if first >= cur && !in_gap {
             return true;
         }
-        let mut low = idx.saturating_sub(self.margin);
+        let mut low = first.saturating_sub(self.margin).min(cur);
+        match current {
+            Some(c) if c.extent && !in_gap => {
+                if self.grow_extent(t, low) {
+                    return true;
+                }
+            }
+            None => {
+                if let Some(x) = new_extent(self.entries, low) {
+                    self.publish(t, x);
+                    return true;
+                }
+            }
+            Some(_) => {}
+        }
         if t.n > 0 {
             // At least double the reach, so growths are few.
             low = low.min(cur.saturating_sub(self.entries - cur));
@@ -143,21 +208,48 @@ impl SegMap {
         if fresh.is_null() {
             return false;
         }
-        if let Some(&(old, old_low)) = t.list.get(t.n.wrapping_sub(1)) {
-            for i in old_low..self.entries {
-                // SAFETY: both indices are within their tables; writers are
-                // excluded by the lock, so the copy is exact.
+        let base = fresh.wrapping_sub(low);
+        if let Some(c) = current {
+            for i in c.mapped(c.low, self.entries) {
+                // SAFETY: both entries are mapped parts of their tables;
+                // writers are excluded by the lock, so the copy is exact.
                 unsafe {
-                    let v = (*old.add(i - old_low)).load(Ordering::Relaxed);
-                    (*fresh.add(i - low)).store(v, Ordering::Relaxed);
+                    let v = (*c.base.wrapping_add(i)).load(Ordering::Relaxed);
+                    (*base.wrapping_add(i)).store(v, Ordering::Relaxed);
                 }
             }
         }
+        let gap = (self.entries, self.entries);
+        self.publish(t, Table { base, low, gap, extent: false });
+        true
+    }
+
+    /// Records `tab` as the current table and publishes it, then its `low`.
+    fn publish(&self, t: &mut Tables, tab: Table) {
         if let Some(slot) = t.list.get_mut(t.n) {
-            *slot = (fresh, low);
+            *slot = tab;
             t.n += 1;
         }
-        self.table.store(fresh.wrapping_sub(low), Ordering::Release);
+        self.table.store(tab.base, Ordering::Release);
+        self.low.store(tab.low, Ordering::Release);
+    }
+
+    /// Grows the current table, an extent, in place down to `low`: maps
+    /// the part of the extent below what it maps. False when that range
+    /// could not be mapped (taken, or a limit).
+    fn grow_extent(&self, t: &mut Tables, low: usize) -> bool {
+        let Some(c) = t.list.get_mut(t.n.wrapping_sub(1)) else { return false };
+        let per_page = table_page_entries();
+        // The page holding the old `low` is mapped (or the gap's).
+        let (from, to) = (low / per_page * per_page, c.low / per_page * per_page);
+        if from < to {
+            let at = c.base.wrapping_add(from).cast::<u8>();
+            let bytes = (to - from) * core::mem::size_of::<usize>();
+            if !matches!(crate::map::reserve_exactly(at, bytes), crate::map::MapAt::Mapped(_)) {
+                return false;
+            }
+        }
+        c.low = low;
         self.low.store(low, Ordering::Release);
         true
     }
@@ -169,7 +261,8 @@ impl SegMap {
             return true;
         }
         let mut t = self.writers.lock();
-        self.cover(&mut t, probe_index(self.entries))
+        let idx = probe_index(self.entries);
+        self.cover(&mut t, idx, idx)
     }
 
     /// The entry for address `p` (below `entries << SEGMENT_SHIFT`): 0 when
@@ -186,13 +279,16 @@ impl SegMap {
         let t = self.table.load(Ordering::Acquire);
         // SAFETY: low <= idx (< entries for a valid input): a table covering
         // idx was published before low (Release/Acquire), any later table
-        // covers more, and tables are never freed while the map lives.
+        // covers more, and tables are never freed while the map lives. (An
+        // extent's gap is not mapped: only an address in the band that no
+        // allocator's memory is in gets there, and faults.)
         unsafe { (*t.wrapping_add(idx)).load(Ordering::Acquire) }
     }
 
     /// Sets the entries of every segment in `[base, base+len)` to `value`.
     /// Returns false if the table could not be created or grown to cover it,
-    /// or the range lies beyond `entries` (then nothing was set).
+    /// or the range lies beyond `entries` (then nothing was set). Setting 0
+    /// never creates or grows a table (entries not covered are 0).
     pub fn set_range(&self, base: usize, len: usize, value: usize) -> bool {
         if len == 0 {
             return true;
@@ -203,17 +299,30 @@ impl SegMap {
             return false;
         }
         let mut t = self.writers.lock();
-        if !self.cover(&mut t, first) {
+        if value != 0 && !self.cover(&mut t, first, last) {
             return false;
         }
         // Every table gets the write: a lookup may still read an old one.
-        for &(tab, tlow) in t.list.iter().take(t.n) {
-            for i in first.max(tlow)..=last {
-                // SAFETY: tlow <= i < entries: within the table.
-                unsafe { (*tab.add(i - tlow)).store(value, Ordering::Release) };
+        for tab in t.list.iter().take(t.n) {
+            for i in tab.mapped(first, last + 1) {
+                // SAFETY: a mapped entry of the table.
+                unsafe { (*tab.base.wrapping_add(i)).store(value, Ordering::Release) };
             }
         }
         true
+    }
+
+    /// Bytes of address space the map's tables hold (what `ulimit -v`
+    /// counts; pages of the tables, mapped or not touched).
+    pub fn table_bytes(&self) -> usize {
+        let t = self.writers.lock();
+        let per_page = table_page_entries();
+        let word = core::mem::size_of::<usize>();
+        t.list.iter().take(t.n).fold(0, |sum, tab| {
+            let from = tab.low / per_page * per_page;
+            let gap = tab.gap.1.saturating_sub(tab.gap.0);
+            sum + (self.entries - from - gap) * word
+        })
     }
 
     /// Clears the entries of every segment in `[base, base+len)`.
@@ -254,6 +363,15 @@ fn probe_index(entries: usize) -> usize {
     entries - 1
 }
 
+/// Entries per OS page of a table (loom's tables are vectors: 1).
+fn table_page_entries() -> usize {
+    if cfg!(loom) {
+        1
+    } else {
+        crate::map::page_size() / core::mem::size_of::<usize>()
+    }
+}
+
 impl Default for SegMap {
     fn default() -> Self {
         SegMap::new()
@@ -283,9 +401,10 @@ unsafe fn free_table(t: *mut AtomicUsize, entries: usize) {
 impl Drop for SegMap {
     fn drop(&mut self) {
         let t = self.writers.lock();
-        for &(tab, tlow) in t.list.iter().take(t.n) {
-            // SAFETY: the map is going away; its tables came from alloc_table.
-            unsafe { free_table(tab, self.entries - tlow) };
+        for tab in t.list.iter().take(t.n) {
+            // SAFETY: the map is going away; its tables came from alloc_table
+            // (entry `low` first: loom maps have no extents).
+            unsafe { free_table(tab.base.wrapping_add(tab.low), self.entries - tab.low) };
         }
     }
 }
@@ -321,6 +440,12 @@ pub fn clear_range(base: usize, len: usize) {
     GLOBAL.clear_range(base, len)
 }
 
+/// Bytes of address space the process-wide map's tables hold.
+#[cfg(not(loom))]
+pub fn table_bytes() -> usize {
+    GLOBAL.table_bytes()
+}
+
 /// Before `fork`: takes the process-wide map's writers' lock (see
 /// [`SegMap::prefork`]).
 #[cfg(not(loom))]
@@ -339,36 +464,17 @@ pub unsafe fn postfork() {
 }
 
 #[cfg(loom)]
-mod stand_in {
-    //! Loom builds: the process-wide map used incidentally by the models of
-    //! other structures (slab segments, big blocks) is a std-locked hash map
-    //! that survives across executions and is invisible to loom. Models
-    //! that need a happens-before edge get it from the model's own handoff.
-    use std::collections::HashMap;
-    use std::sync::Mutex;
+mod stand_in;
 
-    static MAP: Mutex<Option<HashMap<usize, usize>>> = Mutex::new(None);
+#[cfg(not(loom))]
+mod extent;
+#[cfg(not(loom))]
+use extent::new_extent;
 
-    pub fn lookup(p: usize) -> usize {
-        let m = MAP.lock().unwrap_or_else(|e| e.into_inner());
-        m.as_ref().and_then(|m| m.get(&(p >> super::SEGMENT_SHIFT)).copied()).unwrap_or(0)
-    }
-
-    pub fn set_range(base: usize, len: usize, value: usize) -> bool {
-        let mut m = MAP.lock().unwrap_or_else(|e| e.into_inner());
-        let m = m.get_or_insert_with(HashMap::new);
-        if len == 0 {
-            return true;
-        }
-        for i in (base >> super::SEGMENT_SHIFT)..=((base + len - 1) >> super::SEGMENT_SHIFT) {
-            if value == 0 {
-                m.remove(&i);
-            } else {
-                m.insert(i, value);
-            }
-        }
-        true
-    }
+/// Loom builds: contiguous tables only.
+#[cfg(loom)]
+fn new_extent(_entries: usize, _low: usize) -> Option<Table> {
+    None
 }
 
 /// Loom builds: see the module documentation.

@@ -46,3 +46,60 @@ fn registrations_far_below_grow_the_table_and_keep_every_entry() {
     // Beyond the map: refused.
     assert!(!m.set_range(seg(ENTRIES), 1, 0x3001));
 }
+
+/// Whether the main stack has a limit the kernel's layout keeps `mmap`
+/// below (else the table reaches the top of the space: no band).
+fn stack_limited() -> bool {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid out-parameter.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut r) } == 0;
+    ok && r.rlim_cur != libc::RLIM_INFINITY && r.rlim_cur <= 64 << 30
+}
+
+/// The map of the whole space holds a table of a few hundred KiB of
+/// address space (which `ulimit -v` counts), whatever random gap the kernel
+/// left between the stack and where `mmap` maps (up to 1 TiB: 2 MiB of a
+/// table reaching the top): the gap's entries are not mapped (decision
+/// 0045). What it covers it finds: a registered mapping where `mmap` maps,
+/// the stack (not registered: 0), and a registration far below, which
+/// grows the table in place by what it needs.
+#[test]
+fn the_whole_space_map_holds_little_address_space_and_finds_what_is_registered() {
+    let m = SegMap::new();
+    assert!(m.init());
+    let small = m.table_bytes();
+    if stack_limited() {
+        assert!(small <= 384 << 10, "the table holds {small} bytes of address space");
+    }
+    let seg_size = 1usize << SEGMENT_SHIFT;
+    // SAFETY: a fresh private mapping, never touched.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            seg_size,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    } as usize;
+    assert_ne!(p, libc::MAP_FAILED as usize);
+    assert_eq!(m.lookup(p), 0);
+    assert!(m.set_range(p, seg_size, 0x5001));
+    assert_eq!(m.lookup(p + 100), 0x5001);
+    let local = 0u8;
+    assert_eq!(m.lookup(std::ptr::addr_of!(local) as usize), 0, "a stack address is not registered");
+    // 200 GiB below: an extent grows in place by the entries between
+    // (400 KiB); a contiguous table (no band) is replaced by one of twice
+    // the reach or more.
+    let far = (p - (200usize << 30)) & !(seg_size - 1);
+    assert!(m.set_range(far, seg_size, 0x6001));
+    assert_eq!((m.lookup(far), m.lookup(p), m.lookup(far + seg_size)), (0x6001, 0x5001, 0));
+    let grown = m.table_bytes();
+    assert!(grown > small && grown <= small + (1 << 20), "grew from {small} to {grown} bytes");
+    m.clear_range(far, seg_size);
+    m.clear_range(p, seg_size);
+    assert_eq!((m.lookup(far), m.lookup(p)), (0, 0));
+    // SAFETY: our mapping, unused.
+    unsafe { libc::munmap(p as *mut libc::c_void, seg_size) };
+}

@@ -207,12 +207,22 @@ impl SlabTier {
         if purge.is_empty() {
             return;
         }
+        // Under an address-space limit a purged page of a window gives its
+        // address space back too (another tier may need it: decision 0045).
+        let unmap = map::address_space_limited();
         for &t in purge {
             // SAFETY: the purged pages are off every list: no one else can
             // reach them until we put them on the clean list below. Their
-            // blocks (and free lists) are gone.
+            // blocks (and free lists) are gone; a page of a window is mapped
+            // again as far as it is carved (`map_to`).
             unsafe {
-                let gone = map::decommit(t.start() as *mut u8, 1 << self.page_shift);
+                let gone = if unmap && crate::segment::in_partial_segment(t, self.page_shift) {
+                    map::unmap(t.start() as *mut u8, t.mapped() as usize);
+                    t.set_mapped(0);
+                    true
+                } else {
+                    map::decommit(t.start() as *mut u8, 1 << self.page_shift)
+                };
                 t.set_free(ptr::null_mut());
                 t.set_capacity(0);
                 t.set_depth(if gone { 0 } else { 1 << self.page_shift });

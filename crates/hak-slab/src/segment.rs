@@ -8,7 +8,7 @@
 //! [`PARTIAL_SEGMENTS`] segments map only what their pages use: a window
 //! starts as one page, the tier maps its next page in place when it runs
 //! out ([`SlabTier::grow_newest`]), and each page is mapped as far as its
-//! blocks were carved, in [`MAP_STEP`]s ([`crate::page::map_to`]). So a
+//! blocks were carved, in OS pages ([`crate::page::map_to`]). So a
 //! small program holds the address space of what it carved, not 4 MiB per
 //! tier (decision 0043). Later segments are whole windows. Secure mode
 //! (guard page at the segment's end) and loom builds map whole segments.
@@ -19,7 +19,7 @@ use core::sync::atomic as stat;
 use hak_os::sync::Ordering;
 use hak_os::{map, meta, segmap, SEGMENT_SIZE};
 
-use crate::page::{Page, PagePtr, MAP_STEP};
+use crate::page::{map_step, Page, PagePtr};
 use crate::{cache, SlabTier, MAX_PAGES, NO_SLOT, TAG_SLAB};
 
 /// log2 of the granule of [`SegMeta::page_ptr`] (64 KiB, the smallest page).
@@ -119,6 +119,18 @@ pub(crate) unsafe fn bin_of_page(pg: PagePtr, page_shift: u32) -> usize {
     }
 }
 
+/// Whether page `pg` (of a tier with pages of `1 << page_shift` bytes)
+/// lies in a window whose pages are mapped as far as they are carved
+/// (then its mapping may be given back whole: [`crate::page::map_to`]
+/// maps it again).
+///
+/// # Safety
+/// `pg` is a page descriptor inside its segment record.
+pub(crate) unsafe fn in_partial_segment(pg: PagePtr, page_shift: u32) -> bool {
+    // SAFETY: per contract; `partial` is set once, before the record is published.
+    unsafe { (*record_of(pg, page_shift).0).partial }
+}
+
 /// The segment record holding descriptor `pg`, and the index of the page's
 /// first granule.
 ///
@@ -193,14 +205,14 @@ const PARTIAL_SEGMENTS: usize = 4;
 
 impl SlabTier {
     /// The bytes to map of a page given out of a window for a class whose
-    /// first carve is `head` bytes: [`MAP_STEP`]s enough for it while the
+    /// first carve is `head` bytes: OS pages enough for it while the
     /// tier is small, else the whole page.
     fn page_head(&self, head: usize) -> usize {
         let page = 1usize << self.page_shift;
         if self.grown() {
             return page;
         }
-        head.max(MAP_STEP).next_multiple_of(MAP_STEP).min(page)
+        head.max(map_step()).next_multiple_of(map_step()).min(page)
     }
 
     /// Whether the tier has its [`PARTIAL_SEGMENTS`] segments: from then
@@ -214,7 +226,7 @@ impl SlabTier {
     /// Reserves a new segment and returns its pages, linked through `next`
     /// (all but the last one in secure mode: see [`guard_segment`]): a
     /// window's first page, its first `head` bytes mapped (at least
-    /// [`MAP_STEP`]), or every page of a whole segment when no window could
+    /// an OS page), or every page of a whole segment when no window could
     /// be had.
     pub(crate) fn new_segment(&'static self, head: usize) -> PagePtr {
         let page = 1usize << self.page_shift;
@@ -310,7 +322,7 @@ impl SlabTier {
     }
 
     /// Gives the tier's newest segment one more page, its first `head`
-    /// bytes mapped in place (at least [`MAP_STEP`]; the rest as its blocks
+    /// bytes mapped in place (at least an OS page; the rest as its blocks
     /// are carved, [`map_to`](crate::page::map_to)). Returns it (a list of
     /// one page), or
     /// null when the segment is whole, its window's next range is taken

@@ -107,11 +107,20 @@ pub struct TierUsage {
     pub free_pages: usize,
     /// Resident bytes of the free pages: what a purge would return.
     pub free_resident: usize,
+    /// Address space mapped for the tier's pages: a whole segment's 4 MiB,
+    /// a window's pages as far as they are mapped (decision 0043).
+    pub mapped: usize,
 }
 
 impl Default for TierUsage {
     fn default() -> TierUsage {
-        TierUsage { classes: [ClassUsage::default(); MAX_CLASSES], segments: 0, free_pages: 0, free_resident: 0 }
+        TierUsage {
+            classes: [ClassUsage::default(); MAX_CLASSES],
+            segments: 0,
+            free_pages: 0,
+            free_resident: 0,
+            mapped: 0,
+        }
     }
 }
 
@@ -144,6 +153,9 @@ impl SlabTier {
                 // probed: `mincore` fails on unmapped ranges).
                 let mapped = (*seg).mapped.load(stat::Ordering::Relaxed).min(hak_os::SEGMENT_SIZE);
                 let mut resident_known = false;
+                if !(*seg).partial {
+                    u.mapped += hak_os::SEGMENT_SIZE;
+                }
                 for i in 0..pages_per_seg.min(mapped >> self.page_shift) {
                     let first_os = i * os_per_page;
                     // Refill the residency vector when this page starts a new window.
@@ -158,6 +170,7 @@ impl SlabTier {
                     let pg = PagePtr::from_raw((core::ptr::addr_of!((*seg).pages) as *mut crate::Page).add(i));
                     if (*seg).partial {
                         let m = pg.mapped() as usize;
+                        u.mapped += m;
                         if m != 0 && map::residency((base + (i << self.page_shift)) as *const u8, m, &mut vec) {
                             resident += vec.iter().take(m / ps).filter(|&&b| b & 1 != 0).count() * ps;
                         }

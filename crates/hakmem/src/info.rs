@@ -85,7 +85,8 @@ pub struct TierStats {
     /// Resident bytes nobody uses that `malloc_trim` returns: free pages
     /// (big: the cached mappings' dirty extents).
     pub free_resident_bytes: u64,
-    /// Address space mapped (segments; big: mappings).
+    /// Address space mapped (slab: the mapped parts of segments, a window's
+    /// pages as far as they are mapped; big: mappings).
     pub mapped_bytes: u64,
     /// Bytes returned to the OS since the start (purged and trimmed pages;
     /// big: unmapped and purged mappings).
@@ -202,7 +203,7 @@ pub fn snapshot() -> Stats {
         let s = &tier.stats;
         ts.resident_bytes += u.free_resident as u64;
         ts.free_resident_bytes = u.free_resident as u64;
-        ts.mapped_bytes = (u.segments * hak_os::SEGMENT_SIZE) as u64;
+        ts.mapped_bytes = u.mapped as u64;
         ts.returned_bytes = load(&s.bytes_decommitted);
         ts.remote_frees += load(&s.remote_collected);
         ts.free_pages = u.free_pages as u64;

@@ -22,9 +22,7 @@ fn same_under_limit(what: &str, kib: u64, make: impl Fn() -> Command) {
 /// The reproduction: `ulimit -v 65536; python3 -c ...` (with a
 /// little work: a dict of 2,000 strings, json, sorting), which died with
 /// "memory exhausted" when the segment map reserved 256 MiB at start.
-/// (hakmem still needs more address space than glibc: 4 MiB segments per
-/// tier; `python3 -c 'print(1)'` starts from about 36 MiB, against 14 MiB
-/// on glibc.)
+/// (How close to glibc's own floor hakmem runs: `limits_floor.rs`.)
 #[test]
 fn python3_starts_and_works_under_ulimit_v_64_mib() {
     let python = require_tool("python3", "python3");
