@@ -246,10 +246,10 @@ impl Cache {
         unsafe {
             let table = ptr::addr_of_mut!((*this).bin_of) as *mut *mut Bin;
             for i in 0..=SLOTS {
-                *table.add(i) = Self::bin(this, i);
+                let bin = Self::bin(this, i);
+                *table.add(i) = bin;
                 // An empty bin's head is the empty mark, in a cache made
                 // from zeroed memory too (`Cache::pop` reads its key).
-                let bin = Self::bin(this, i);
                 if (*bin).head.is_null() {
                     (*bin).head = empty();
                 }
