@@ -43,6 +43,7 @@ mod strict;
 pub(crate) use key::{clear_key, key_carved};
 #[cfg(not(feature = "strict-free"))]
 use key::{listed_twice, OUT};
+pub(crate) use key::{page_state, set_page_state, AGED, FRESH, RETURNED};
 use key::{paged, Cached};
 
 /// One class's list of cached blocks, and the class's block-start test.
@@ -554,7 +555,7 @@ impl Cache {
         // SAFETY: per contract; the block's second word is the key's.
         unsafe {
             let b = p as *mut Cached;
-            if (*b).key == paged(b.cast()) {
+            if key::is_paged(b.cast(), (*b).key) {
                 return false;
             }
             (*b).key = paged(b.cast());

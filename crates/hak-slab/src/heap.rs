@@ -40,6 +40,9 @@ pub struct Heap {
     pub(crate) batch: [Batch; MAX_CLASSES],
     /// Pages on each class's partial list.
     pub(crate) npartial: [u32; MAX_CLASSES],
+    /// When [`Heap::maintain`] last aged and returned idle free blocks
+    /// (`idle.rs`; ms, `hak_os::now_ms`).
+    pub(crate) idle_pass_ms: u64,
 }
 
 /// Bytes of partially free pages of a class below which a heap adopts on
@@ -64,6 +67,7 @@ impl Heap {
             adopts: true,
             batch: [Batch::EMPTY; MAX_CLASSES],
             npartial: [0; MAX_CLASSES],
+            idle_pass_ms: 0,
         }
     }
     }
@@ -481,6 +485,8 @@ impl Heap {
             }
             let b = p as *mut Block;
             (*b).next = pg.free();
+            #[cfg(not(feature = "strict-free"))]
+            crate::cache::set_page_state(b, crate::cache::FRESH);
             pg.set_free(b);
             pg.set_used(u - 1);
             check_used(pg, is_cur);
@@ -507,7 +513,15 @@ impl Heap {
         // SAFETY: forwarded contract.
         unsafe {
             self.collect();
-            (*self.tier).purge_expired();
+            let tier = &*self.tier;
+            tier.purge_expired();
+            // Free blocks idle in partly used pages: one pass per decay
+            // interval ages the fresh ones and returns the aged (0047).
+            let now = hak_os::now_ms();
+            if now.wrapping_sub(self.idle_pass_ms) >= tier.decay_ms.load(Ordering::Relaxed) {
+                self.idle_pass_ms = now;
+                self.return_idle_blocks(crate::Return::Idle);
+            }
         }
     }
 
@@ -563,6 +577,7 @@ impl Heap {
         // SAFETY: all pages reached are ours.
         unsafe {
             self.collect();
+            self.return_idle_blocks(crate::Return::All);
             let tier = &*self.tier;
             for c in 0..MAX_CLASSES {
                 let cur = self.cur[c];

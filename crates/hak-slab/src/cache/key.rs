@@ -66,6 +66,48 @@ pub(super) fn paged(b: *mut Block) -> usize {
     0xffff_ffff_d00d_f2ee ^ b as usize
 }
 
+/// Default build: the states a block on a page list goes through while it
+/// stays there (`idle.rs`), kept in the low bits of its key
+/// ([`paged`]`(b) ^ state`): freed or carved ([`FRESH`]), seen free by
+/// one pass of the idle-block return ([`AGED`]), its interior returned to
+/// the OS ([`RETURNED`]). Every check that looks for a page list's key
+/// accepts all three ([`is_paged`]).
+pub(crate) const FRESH: usize = 0;
+/// See [`FRESH`].
+pub(crate) const AGED: usize = 1;
+/// See [`FRESH`].
+pub(crate) const RETURNED: usize = 2;
+
+/// Default build: whether `key` is a page list's key of block `b`, in any
+/// state ([`FRESH`]).
+#[inline(always)]
+pub(super) fn is_paged(b: *mut Block, key: usize) -> bool {
+    key ^ paged(b) <= 3
+}
+
+/// Default build: the state of block `b`, on a page list, or `None` when
+/// its key is not a page list's (a double free in wait for the page pop's
+/// report, or a write after free: left alone).
+///
+/// # Safety
+/// `b` is a block of at least 16 bytes on a page list of the caller's.
+#[inline(always)]
+pub(crate) unsafe fn page_state(b: *mut Block) -> Option<usize> {
+    // SAFETY: per contract.
+    let key = unsafe { (*(b as *mut Cached)).key };
+    is_paged(b, key).then_some(key ^ paged(b))
+}
+
+/// Default build: sets the state of block `b` on a page list.
+///
+/// # Safety
+/// As [`page_state`].
+#[inline(always)]
+pub(crate) unsafe fn set_page_state(b: *mut Block, state: usize) {
+    // SAFETY: per contract.
+    unsafe { (*(b as *mut Cached)).key = paged(b) ^ state };
+}
+
 /// Keys block `b`, carved onto the free list of a page owned by `token`
 /// (see [`Cached`]).
 ///
@@ -123,7 +165,7 @@ pub(super) fn listed_twice(b: *mut Block) -> ptr::NonNull<u8> {
     if core::hint::black_box(true) {
         // SAFETY: `b` is a block of at least 16 bytes on one of our lists.
         let key = unsafe { (*(b as *mut Cached)).key };
-        if key == paged(b) || key == OUT {
+        if is_paged(b, key) || key == OUT {
             hak_os::diag::fatal("free(): double free detected (a block found twice on the free lists) at", b as usize)
         }
         hak_os::diag::fatal("malloc(): corrupted free list (write after free or double free?) detected at", b as usize)
