@@ -5,13 +5,18 @@
  *   usage: retention variant burst_mib light_seconds seed
  *
  *   variant 1 (same-thread): the thread that allocated the burst frees it;
- *   variant 2 (cross-thread): a second thread frees the whole burst, then exits.
+ *   variant 2 (cross-thread): a second thread frees the whole burst, then exits;
+ *   variant 3 (sparse, same-thread): the thread frees all but every 16th
+ *   block of the burst, which stay live until after RSS2 is read (the
+ *   partly used pages a server keeps after a spike; an allocator that
+ *   returns only empty pages keeps nearly all of it).
  *
  * 1. RSS0 = resident set size (/proc/self/statm) after the allocator's start.
  * 2. Burst: allocate blocks of random size, log-uniform in [16 B, 64 KiB]
  *    (small and mid blocks), until `burst_mib` MiB have been requested,
  *    writing one byte in every 4 KiB page of each. RSS1 = RSS after it.
- * 3. Free every block (variant 1: this thread; variant 2: another thread).
+ * 3. Free every block (variant 1: this thread; variant 2: another thread;
+ *    variant 3: this thread, all but every 16th).
  * 4. Light activity in the main thread for `light_seconds`: every 1 ms, 8
  *    mallocs of 16..256 B, then their frees (what a mostly idle server does;
  *    allocators that return memory lazily get the chance to do it).
@@ -33,6 +38,12 @@ static void free_all(burst_t *b) {
     for (size_t i = 0; i < b->count; i++) free(b->blocks[i]);
 }
 
+/* Frees the blocks of `b` whose index is (not) a multiple of 16. */
+static void free_sparse(burst_t *b, int kept) {
+    for (size_t i = 0; i < b->count; i++)
+        if ((i % 16 == 0) == kept) free(b->blocks[i]);
+}
+
 static void *freeing_thread(void *arg) {
     free_all(arg);
     return NULL;
@@ -41,16 +52,16 @@ static void *freeing_thread(void *arg) {
 int main(int argc, char **argv) {
     bench_prog = "retention";
     if (argc != 5) {
-        fprintf(stderr, "usage: retention variant(1=same-thread,2=cross-thread) burst_mib light_seconds seed\n");
+        fprintf(stderr, "usage: retention variant(1=same-thread,2=cross-thread,3=sparse) burst_mib light_seconds seed\n");
         return 2;
     }
-    int variant = (int)arg_u64(argv[1], "variant", 1, 2);
+    int variant = (int)arg_u64(argv[1], "variant", 1, 3);
     uint64_t burst_mib = arg_u64(argv[2], "burst_mib", 1, 65536);
     double light = arg_seconds(argv[3], "light_seconds");
     uint64_t seed = arg_u64(argv[4], "seed", 0, UINT64_MAX);
     bench_allocator_check();
     printf("retention: variant=%s burst=%llu MiB of log-uniform[16,65536] blocks, light activity %g s, seed=%llu\n",
-           variant == 1 ? "same-thread" : "cross-thread", (unsigned long long)burst_mib, light,
+           variant == 1 ? "same-thread" : variant == 2 ? "cross-thread" : "sparse (1 block in 16 kept)", (unsigned long long)burst_mib, light,
            (unsigned long long)seed);
     fflush(stdout);
 
@@ -74,6 +85,7 @@ int main(int argc, char **argv) {
         char *p = xmalloc(n);
         for (size_t off = 0; off < n; off += 4096) p[off] = (char)n;
         p[n - 1] = 1;
+        memcpy(p + 8, &count, sizeof count); /* checked in the kept blocks (variant 3) */
         blocks[count++] = p;
         requested += n;
     }
@@ -82,6 +94,8 @@ int main(int argc, char **argv) {
     burst_t b = {blocks, count};
     if (variant == 1) {
         free_all(&b);
+    } else if (variant == 3) {
+        free_sparse(&b, 0);
     } else {
         pthread_t t;
         if (pthread_create(&t, NULL, freeing_thread, &b) != 0) {
@@ -106,6 +120,14 @@ int main(int argc, char **argv) {
         sleep_seconds(0.001);
     }
     long rss2 = rss_kib();
+    if (variant == 3) {
+        for (size_t i = 0; i < count; i += 16)
+            if (memcmp(blocks[i] + 8, &i, sizeof i) != 0) {
+                fprintf(stderr, "retention: kept block %zu lost its contents\n", i);
+                return 1;
+            }
+        free_sparse(&b, 1);
+    }
     munmap(blocks, cap * sizeof(char *));
 
     if (rss0 < 0 || rss1 < 0 || rss2 < 0) {

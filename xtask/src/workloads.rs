@@ -166,7 +166,7 @@ pub const CATALOGUE: &[Spec] = &[
         name: "retention",
         program: &cbuild::RETENTION,
         kind: Kind::Retention,
-        about: "burst of 256 MiB in 16 B..64 KiB blocks, freed by the same thread (threads=1) or another thread (threads=2), then 1 s of light activity; metric = RSS still resident, % of the burst's RSS increase",
+        about: "burst of 256 MiB in 16 B..64 KiB blocks, freed by the same thread (threads=1) or another thread (threads=2), or all but every 16th block by the same thread (3, sparse: the kept blocks pin partly used pages), then 1 s of light activity; metric = RSS still resident, % of the burst's RSS increase",
         metric: Metric {
             name: "retained RSS",
             unit: "% of the burst's RSS increase",
@@ -349,7 +349,9 @@ impl Spec {
             Kind::Retention => {
                 let (burst, light) = if p.quick { ("32", 0.2) } else { ("256", 1.0) };
                 timeout_secs = light + 120.0;
-                for (variant, label) in [(1, "1 (same-thread)"), (2, "2 (cross-thread)")] {
+                for (variant, label) in
+                    [(1, "1 (same-thread)"), (2, "2 (cross-thread)"), (3, "3 (sparse, 1 in 16 kept)")]
+                {
                     cases.push(Case {
                         label: label.into(),
                         threads: variant,
@@ -419,6 +421,7 @@ mod tests {
         let w = find("retention").unwrap().workload("/x/r".into(), &params());
         assert_eq!(w.cases[0].args, ["1", "256", "1", "12345"]);
         assert_eq!(w.cases[1].args, ["2", "256", "1", "12345"]);
+        assert_eq!(w.cases[2].args, ["3", "256", "1", "12345"]);
         assert!(!w.metric.higher_is_better);
         let mut p = params();
         p.quick = true;

@@ -499,7 +499,8 @@ impl Heap {
         }
     }
     /// Periodic upkeep, for an owner that may be mostly idle: [`Heap::collect`],
-    /// then purges the tier's expired empty pages. Costs one pass over the
+    /// then purges the tier's expired empty pages, and once per half decay
+    /// interval runs [`Heap::return_idle_blocks`]. Costs one pass over the
     /// heap's pages; the router runs it at most every 50 ms per thread.
     /// Without it, a burst freed by another thread stays resident until the
     /// owner next needs a page of those classes.
@@ -515,10 +516,11 @@ impl Heap {
             self.collect();
             let tier = &*self.tier;
             tier.purge_expired();
-            // Free blocks idle in partly used pages: one pass per decay
-            // interval ages the fresh ones and returns the aged (0047).
+            // Free blocks idle in partly used pages: one pass per half
+            // decay interval ages the fresh ones and returns the aged, so a
+            // block idle for a whole interval is returned (0047).
             let now = hak_os::now_ms();
-            if now.wrapping_sub(self.idle_pass_ms) >= tier.decay_ms.load(Ordering::Relaxed) {
+            if now.wrapping_sub(self.idle_pass_ms) >= tier.decay_ms.load(Ordering::Relaxed) / 2 {
                 self.idle_pass_ms = now;
                 self.return_idle_blocks(crate::Return::Idle);
             }
@@ -563,7 +565,9 @@ impl Heap {
         }
     }
 
-    /// [`Heap::collect`], then returns every current page that holds no
+    /// [`Heap::collect`], returns the interiors of every free block of its
+    /// pages ([`Heap::return_idle_blocks`] with [`Return::All`](crate::Return::All)),
+    /// then returns every current page that holds no
     /// block (only its phantom count) to the tier: what `malloc_trim` asks
     /// of the calling thread. Not part of the upkeep: the next allocation
     /// of the class would take a page again at once.

@@ -10,12 +10,12 @@
 //! blocks, resident.
 //!
 //! Here the owning heap returns the interior of every block that stayed
-//! on its page's free list for a whole decay interval: the OS pages
+//! on its page's free list for half a decay interval or more: the OS pages
 //! entirely inside the block past its first 16 bytes (its link and key,
 //! which the lists need). A block's state rides in the low bits of its
 //! key (`cache/key.rs`, [`FRESH`] → [`AGED`] → [`RETURNED`]): each pass
-//! ([`Heap::return_idle_blocks`], from [`Heap::maintain`] once per decay
-//! interval) ages the fresh blocks and returns the aged ones. Frees push
+//! ([`Heap::return_idle_blocks`], from [`Heap::maintain`] once per half
+//! decay interval) ages the fresh blocks and returns the aged ones. Frees push
 //! and mallocs pop at the head, and a pass changes the states of a run
 //! that starts after the fresh head, so a page's list always reads fresh
 //! blocks, then aged ones, then returned ones: a pass stops at the first

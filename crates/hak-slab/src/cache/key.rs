@@ -21,6 +21,7 @@ use core::ptr;
 /// | free past the cache ([`Cache::to_page`](super::Cache::to_page)) | not [`paged`] | [`paged`] |
 /// | carve ([`key_carved`]) | — | [`paged`] |
 /// | pop from a page ([`clear_key`]) | not [`OUT`] | 0 |
+/// | pass of the idle-block return (`idle.rs`) | [`paged`], any state | [`paged`] with the next state ([`FRESH`]) |
 ///
 /// The push writes the key with the link, in the line it writes anyway:
 /// it loads nothing from the block (decision 0013's cold load); the pop
