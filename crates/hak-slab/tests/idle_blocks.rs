@@ -11,7 +11,9 @@
 //! * A returned block is still a free block to the double-free check.
 //!
 //! Assumes 4 KiB OS pages where it measures what is resident (skipped
-//! elsewhere).
+//! elsewhere). Not with `strict-free`, whose keys are owner tokens (the
+//! idle-block return is off there).
+#![cfg(not(feature = "strict-free"))]
 
 use hak_slab::{seg_of_entry, Cache, Heap, Return, SlabTier};
 use std::ptr;
