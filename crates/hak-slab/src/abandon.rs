@@ -158,9 +158,6 @@ pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
         if u >= 2 && head != p as *mut Block {
             let b = p as *mut Block;
             (*b).next = head;
-            // The page list's key: the idle-block return reads it (`idle.rs`).
-            #[cfg(not(feature = "strict-free"))]
-            crate::cache::set_page_state(b, crate::cache::FRESH);
             pg.set_free(b);
             pg.set_used(u - 1);
             return true;

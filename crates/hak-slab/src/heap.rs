@@ -485,8 +485,6 @@ impl Heap {
             }
             let b = p as *mut Block;
             (*b).next = pg.free();
-            #[cfg(not(feature = "strict-free"))]
-            crate::cache::set_page_state(b, crate::cache::FRESH);
             pg.set_free(b);
             pg.set_used(u - 1);
             check_used(pg, is_cur);
@@ -565,10 +563,10 @@ impl Heap {
         }
     }
 
-    /// [`Heap::collect`], returns the interiors of every free block of its
-    /// pages ([`Heap::return_idle_blocks`] with [`Return::All`](crate::Return::All)),
-    /// then returns every current page that holds no
-    /// block (only its phantom count) to the tier: what `malloc_trim` asks
+    /// [`Heap::collect`], returns every current page that holds no block
+    /// (only its phantom count) to the tier, then the interiors of every
+    /// free block of the pages it keeps ([`Heap::return_idle_blocks`] with
+    /// [`Return::All`](crate::Return::All)): what `malloc_trim` asks
     /// of the calling thread. Not part of the upkeep: the next allocation
     /// of the class would take a page again at once.
     ///
@@ -581,7 +579,6 @@ impl Heap {
         // SAFETY: all pages reached are ours.
         unsafe {
             self.collect();
-            self.return_idle_blocks(crate::Return::All);
             let tier = &*self.tier;
             for c in 0..MAX_CLASSES {
                 let cur = self.cur[c];
@@ -599,6 +596,9 @@ impl Heap {
                 self.uncount_cur(c);
                 tier.release_page(cur);
             }
+            // The pages kept: their free blocks (the released ones are
+            // purged whole by the tier).
+            self.return_idle_blocks(crate::Return::All);
             self.flush_stats();
         }
     }

@@ -3,11 +3,9 @@
 //!
 //! An empty page is purged after the decay interval (`lists.rs`), but a
 //! page that still holds one live block keeps every free block of it
-//! resident for as long as that block lives. Per-thread pages make this
-//! common: each thread holds a page per class, and in a program whose
-//! threads use many mid-size classes a little (`mixed32`: 32 threads, a
-//! block or two per class each) nearly all of those pages' bytes are free
-//! blocks, resident.
+//! resident for as long as that block lives: a program that keeps one
+//! block in sixteen of a spike keeps nearly the whole spike (`retention`'s
+//! sparse case).
 //!
 //! Here the owning heap returns the interior of every block that stayed
 //! on its page's free list for half a decay interval or more: the OS pages
@@ -15,14 +13,16 @@
 //! which the lists need). A block's state rides in the low bits of its
 //! key (`cache/key.rs`, [`FRESH`] → [`AGED`] → [`RETURNED`]): each pass
 //! ([`Heap::return_idle_blocks`], from [`Heap::maintain`] once per half
-//! decay interval) ages the fresh blocks and returns the aged ones. Frees push
-//! and mallocs pop at the head, and a pass changes the states of a run
-//! that starts after the fresh head, so a page's list always reads fresh
-//! blocks, then aged ones, then returned ones: a pass stops at the first
-//! returned block and costs a read of each block that changed since the
-//! last one. A block handed out gets key 0 and comes back fresh; one
+//! decay interval) ages the fresh blocks and returns the aged ones. Frees
+//! push and mallocs pop at the head and a pass moves every block it visits
+//! one state on, so a page's list always reads fresh blocks, then aged
+//! ones, then returned ones: a pass stops at the first returned block and
+//! reads only blocks that changed since the last one. A free to a page
+//! writes the fresh key ([`Cache::to_page`](crate::Cache::to_page), which
+//! the router calls before every such free), a page pop writes 0. A block
 //! whose key is not a page list's (a double free in wait for the page
-//! pop's report) is left alone.
+//! pop's report; a block an embedder freed with `Heap::free` alone) is
+//! left alone.
 //!
 //! Only classes whose blocks span an OS page past their first 16 bytes
 //! are visited; the tiny tier never is. Not in secure mode (its lists are
@@ -77,10 +77,7 @@ impl Heap {
                     pg = pg.next();
                 }
             }
-            if bytes != 0 {
-                tier.stats.bytes_decommitted.fetch_add(bytes, Ordering::Relaxed);
-                tier.stats.idle_block_bytes.fetch_add(bytes, Ordering::Relaxed);
-            }
+            tier.stats.bytes_decommitted.fetch_add(bytes, Ordering::Relaxed);
         }
         bytes
     }

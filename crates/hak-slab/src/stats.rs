@@ -39,11 +39,9 @@ pub struct TierStats {
     /// Pages that returned memory on a class change, beyond what the new
     /// class keeps (`SlabTier::trim_for_class`).
     pub pages_trimmed: stat::AtomicUsize,
-    /// Bytes returned to the OS (`madvise`) by purges and trims.
+    /// Bytes returned to the OS (`madvise`) by purges and trims, and by
+    /// the idle-block return (`Heap::return_idle_blocks`, decision 0047).
     pub bytes_decommitted: stat::AtomicUsize,
-    /// Of those, bytes of free blocks in partly used pages
-    /// (`Heap::return_idle_blocks`, decision 0047).
-    pub idle_block_bytes: stat::AtomicUsize,
     /// Per class, the pages that are some heap's current page: each carries
     /// one phantom count in its `used` (see `Heap::make_cur`).
     pub current: [stat::AtomicUsize; MAX_CLASSES],
@@ -64,7 +62,6 @@ impl TierStats {
             remote_collected: Z,
             pages_trimmed: Z,
             bytes_decommitted: Z,
-            idle_block_bytes: Z,
             current: [Z; MAX_CLASSES],
         }
     }

@@ -53,10 +53,12 @@ fn alloc_written(h: &mut Heap, n: usize, fill: u8) -> Vec<*mut u8> {
         .collect()
 }
 
+/// Frees `p` to its page as the router does: the page list's key first.
 fn free(h: &mut Heap, p: *mut u8) {
     // SAFETY: a live block of a page `h` owns; the segment entry of slab
     // memory points to its segment record.
     unsafe {
+        assert!(Cache::to_page(p));
         let seg = &*seg_of_entry(hak_os::segmap::lookup(p as usize));
         h.free(seg.page_of(p as usize), p);
     }
