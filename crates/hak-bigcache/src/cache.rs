@@ -15,7 +15,7 @@ use hak_os::{diag, segmap, SEGMENT_SIZE};
 
 use crate::check::check_record;
 use crate::dirty::{trim_dirty, zero_dirty_prefix};
-use crate::record::{round_segments, usable, BigBlock, BLOCK_OFFSET, CACHED, COLOR_SPAN, LIVE};
+use crate::record::{round_mapping, usable, BigBlock, BLOCK_OFFSET, CACHED, COLOR_SPAN, LIVE};
 use crate::{MAX_DIRTY, MAX_ENTRIES};
 
 /// Tier counters (relaxed).
@@ -188,7 +188,7 @@ impl BigCache {
     /// slowed `mid` in the same kind of A/B run (docs/decisions/0023).
     pub fn alloc(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
         let size = size.max(1);
-        let Some(need) = size.checked_add(COLOR_SPAN).and_then(round_segments) else { return ptr::null_mut() };
+        let Some(need) = size.checked_add(COLOR_SPAN).and_then(round_mapping) else { return ptr::null_mut() };
         if need > isize::MAX as usize {
             return ptr::null_mut();
         }
@@ -229,12 +229,16 @@ impl BigCache {
     /// `need` wins: its pages and TLB entries are the warmest, and handing a
     /// larger mapping to a smaller request costs no memory (its pages are
     /// resident either way). Failing that, the smallest mapping of at most
-    /// twice `need`. (The caller then trims the mapping's dirty tail and,
-    /// for a zeroed request, clears its dirty prefix.)
+    /// twice `need`. A request below a segment counts as a segment in these
+    /// two ratios: a 1 MiB block may take a resident mapping of up to
+    /// 16 MiB, as when mappings were whole segments. (The caller then trims
+    /// the mapping's dirty tail and, for a zeroed request, clears its dirty
+    /// prefix.)
     fn take_cached(&self, need: usize) -> *mut BigBlock {
         if !self.enabled.load(Ordering::Relaxed) {
             return ptr::null_mut();
         }
+        let fit = need.max(SEGMENT_SIZE);
         let mut c = self.cache.lock();
         let mut pick = MAX_ENTRIES;
         let mut pick_seq = 0u64;
@@ -249,11 +253,11 @@ impl BigCache {
             if ms < need {
                 continue;
             }
-            if resident && ms / 4 <= need && (pick == MAX_ENTRIES || seq > pick_seq) {
+            if resident && ms / 4 <= fit && (pick == MAX_ENTRIES || seq > pick_seq) {
                 pick = i;
                 pick_seq = seq;
             }
-            if ms / 2 <= need && ms < best {
+            if ms / 2 <= fit && ms < best {
                 best = ms;
                 best_i = i;
             }

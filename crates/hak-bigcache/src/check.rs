@@ -86,7 +86,7 @@ unsafe fn walk_record(rec: *const BigBlock, state: u32) {
     let s = r.state.load(Ordering::Relaxed);
     debug_assert_eq!(s, state, "mapping {rec:p} in state {s}, expected {state}");
     let (base, size) = (r.base, r.map_size);
-    debug_assert!(size != 0 && size % SEGMENT_SIZE == 0, "mapping {rec:p} of {size:#x} bytes is not whole segments");
+    debug_assert!(size != 0 && size % map::page_size() == 0, "mapping {rec:p} of {size:#x} bytes is not whole pages");
     debug_assert!(base % SEGMENT_SIZE == 0, "mapping {rec:p} at {base:#x} is not segment aligned");
     let mut seg = base;
     while seg < base + size {

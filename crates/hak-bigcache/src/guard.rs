@@ -28,13 +28,13 @@ pub(crate) fn on() -> bool {
     GUARD.load(Ordering::Relaxed)
 }
 
-/// The size of a mapping of `need` bytes (whole segments) for a block of
-/// `end` bytes from its start (offset and usable size, a page multiple):
-/// one segment more when guards are on and the page after the block would
-/// lie beyond `need`.
+/// The size of a mapping of `need` bytes (pages) for a block of `end`
+/// bytes from its start (offset and usable size, a page multiple): one
+/// page more when guards are on and the page after the block would lie
+/// beyond `need`.
 pub(crate) fn mapping_size(need: usize, end: usize) -> usize {
     if on() && end + map::page_size() > need {
-        need.saturating_add(hak_os::SEGMENT_SIZE)
+        need.saturating_add(map::page_size())
     } else {
         need
     }

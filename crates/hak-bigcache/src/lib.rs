@@ -107,7 +107,7 @@ pub use guard::set_guard;
 pub use hak_os::segmap::TAG_BIG;
 pub use purge::MAX_DIRTY;
 pub use quarantine::{fault_kind, quarantined, Fault, MAX_QUARANTINED, MAX_QUARANTINED_BYTES};
-pub use record::{live_size, usable_size, BigBlock};
+pub use record::{covers, live_size, usable_size, BigBlock};
 
 /// Smallest request the router's `malloc` sends here: just above 1 MiB,
 /// the largest size of the L2.5 pool (the tier itself serves any size; the

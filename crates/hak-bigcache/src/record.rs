@@ -8,7 +8,7 @@
 use core::ptr;
 
 use hak_os::sync::{AtomicU32, Ordering};
-use hak_os::{diag, map, meta, segmap, SEGMENT_SIZE};
+use hak_os::{diag, map, meta, segmap};
 
 use crate::{BigCache, TAG_BIG};
 
@@ -63,13 +63,39 @@ fn round_pages(n: usize) -> usize {
     (n + ps - 1) & !(ps - 1)
 }
 
-/// `n` rounded up to whole segments (None on overflow).
-pub(crate) fn round_segments(n: usize) -> Option<usize> {
-    n.checked_add(SEGMENT_SIZE - 1).map(|v| v & !(SEGMENT_SIZE - 1))
+/// The size of a mapping for `n` bytes (block and offset): `n` rounded up
+/// to whole pages, and above four pages to one of four sizes per doubling
+/// (at most a quarter more than `n`), so that a released mapping fits the
+/// next request of about its size (None on overflow). A mapping starts at
+/// a segment boundary but ends where its size says (decision 0048): the
+/// rest of its last segment is not hakmem's, see [`covers`].
+pub(crate) fn round_mapping(n: usize) -> Option<usize> {
+    let ps = map::page_size();
+    let n = n.checked_add(ps - 1)? & !(ps - 1);
+    if n <= 4 * ps {
+        return Some(n);
+    }
+    // n in (2^k, 2^(k+1)]: steps of 2^(k-2), at least a page (2^k >= 4 pages).
+    let step = (1usize << (usize::BITS - 1 - (n - 1).leading_zeros())) / 4;
+    n.checked_add(step - 1).map(|v| v & !(step - 1))
+}
+
+/// Whether `p` lies in the mapping of the record of segment-map entry
+/// `entry` (tagged [`TAG_BIG`]). A mapping ends inside its last segment,
+/// whose entry names the record for the whole segment: an address past the
+/// mapping's end is memory that is not hakmem's (another library's
+/// mapping, or nothing).
+pub fn covers(entry: usize, p: *const u8) -> bool {
+    let rec = (entry & !segmap::TAG_MASK) as *const BigBlock;
+    // SAFETY: records registered in the segment map are never unmapped;
+    // base and size change only while the segment map is updated by the
+    // block's owner (realloc), for addresses of the block itself.
+    let (base, size) = unsafe { ((*rec).base, (*rec).map_size) };
+    (p as usize).wrapping_sub(base) < size
 }
 
 impl BigCache {
-    /// Maps a fresh mapping of `need` bytes (whole segments) aligned to
+    /// Maps a fresh mapping of `need` bytes ([`round_mapping`]) aligned to
     /// `align` (at least a segment), makes its record with a LIVE block of
     /// `size` bytes `color` bytes into it, and registers the record in the
     /// segment map for every segment the mapping covers. Returns the block,

@@ -12,7 +12,7 @@ use hak_os::{map, segmap, SEGMENT_SIZE};
 
 use crate::check::check_record;
 use crate::dirty::trim_dirty;
-use crate::record::{live_record, round_segments, usable, LIVE};
+use crate::record::{live_record, round_mapping, usable, LIVE};
 use crate::{BigBlock, BigCache, TAG_BIG};
 
 impl BigCache {
@@ -48,9 +48,15 @@ impl BigCache {
             let base = (*rec).base;
             let old = (*rec).map_size;
             let old_size = (*rec).size;
-            let Some(need) = round_segments(need_tail - base) else { return ptr::null_mut() };
+            let Some(mut need) = round_mapping(need_tail - base) else { return ptr::null_mut() };
             if need > isize::MAX as usize {
                 return ptr::null_mut();
+            }
+            // A growing block keeps its mapping's first segment (as far as
+            // it is mapped): it is likely to grow again, into pages the
+            // program may have filled before (a reused mapping).
+            if new_size > old_size && need < old {
+                need = need.next_multiple_of(SEGMENT_SIZE).min(old);
             }
             // Every successful path below leaves the block `new_size` bytes
             // usable (rounded to pages) and its dirty extent covering them
@@ -64,7 +70,9 @@ impl BigCache {
                     // A growing block may sit in a larger reused mapping too:
                     // it loses the segments it does not need.
                     self.stats.remaps.fetch_add(1, Ordering::Relaxed);
-                    segmap::clear_range(base + need, old - need);
+                    // The segment of the new end stays the block's.
+                    let kept = (base + need).next_multiple_of(SEGMENT_SIZE);
+                    segmap::clear_range(kept, (base + old).saturating_sub(kept));
                     map::unmap((base + need) as *mut u8, old - need);
                     self.stats.returned_bytes.fetch_add(old - need, Ordering::Relaxed);
                     (*rec).map_size = need;

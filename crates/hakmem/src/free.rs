@@ -10,11 +10,26 @@ use hak_slab::{Cache, Push};
 use crate::ctx::{count_returned, live, upkeep, ThreadCtx};
 use crate::tls;
 
-/// Whether `p` lies in memory hakmem manages (one segment-map lookup; `p`'s
-/// memory is never read).
+/// Whether `p` lies in memory hakmem manages (one segment-map lookup, and
+/// for a big block's segment a look at its record; `p`'s memory is never
+/// read).
 #[inline]
 pub fn owns(p: *const u8) -> bool {
-    segmap::lookup(p as usize) != 0
+    entry(p) != 0
+}
+
+/// The segment-map entry of `p`, or 0 when `p` is not hakmem's: a big
+/// mapping ends inside its last segment (decision 0048), whose entry names
+/// it for the whole segment, so an address past the mapping's end is
+/// another library's memory or nothing. The slab fast path needs no such
+/// test (slab segments are hakmem's whole).
+#[inline]
+pub(crate) fn entry(p: *const u8) -> usize {
+    let e = segmap::lookup(p as usize);
+    if e & segmap::TAG_BIG != 0 && !hak_bigcache::covers(e, p) {
+        return 0;
+    }
+    e
 }
 
 /// Frees `p`. Returns true when `p` was null or hakmem's (now freed), false
@@ -243,7 +258,7 @@ unsafe fn free_slab_slow(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, pg: *mut ha
 
 #[cold]
 unsafe fn free_other(e: usize, p: *mut u8) -> bool {
-    if e & segmap::TAG_BIG != 0 {
+    if e & segmap::TAG_BIG != 0 && hak_bigcache::covers(e, p) {
         if crate::secure::on() {
             // SAFETY: entry tagged big for p.
             unsafe { crate::secure::check_free_big(e, p) };
@@ -290,7 +305,7 @@ pub unsafe fn usable_size(p: *const u8) -> usize {
 /// # Safety
 /// As [`usable_size`].
 pub(crate) unsafe fn block_size(p: *const u8) -> usize {
-    let e = segmap::lookup(p as usize);
+    let e = entry(p);
     if e & segmap::TAG_SLAB != 0 {
         // SAFETY: slab entry for p.
         unsafe {

@@ -53,7 +53,7 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
     if new_size > isize::MAX as usize {
         return ptr::null_mut();
     }
-    let e = segmap::lookup(p as usize);
+    let e = crate::free::entry(p);
     // The destination of a move: a mapping of its own for a growing slab
     // block (when one can be had), else whatever `alloc` gives.
     let mut q = ptr::null_mut();

@@ -125,7 +125,7 @@ pub(crate) fn install_fault_reporter() {
 fn classify_fault(addr: usize) -> Option<&'static str> {
     const OVERFLOW: &str = "heap buffer overflow into a guard page at";
     const FREED: &str = "use after free (write or read of a freed block) at";
-    let e = segmap::lookup(addr);
+    let e = crate::free::entry(addr as *const u8);
     if e & segmap::TAG_MASK == segmap::TAG_SLAB {
         // SAFETY: a slab entry's record stays readable for the process's life.
         let base = unsafe { (*hak_slab::seg_of_entry(e)).base };
@@ -169,7 +169,7 @@ pub(crate) unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
     if new_size > isize::MAX as usize {
         return ptr::null_mut();
     }
-    if segmap::lookup(p as usize) == 0 {
+    if crate::free::entry(p) == 0 {
         diag::fatal("realloc(): invalid pointer", p as usize);
     }
     // SAFETY: per contract.
