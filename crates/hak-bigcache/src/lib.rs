@@ -2,11 +2,15 @@
 //! of 256 KiB and more that `realloc` grows (the router moves those here so
 //! that they grow by `mremap` instead of being copied).
 //!
-//! Every big block is its own mapping, rounded up to whole 4 MiB segments and
-//! segment aligned, so its record can be registered in the segment map
-//! ([`hak_os::segmap`], tag [`TAG_BIG`]) for every segment it covers: a free
-//! finds the record with one lookup and never trusts a header in front of the
-//! block. Only the pages the program touches become resident.
+//! Every big block is its own mapping, segment aligned, so its record can be
+//! registered in the segment map ([`hak_os::segmap`], tag [`TAG_BIG`]) for
+//! every segment it covers: a free finds the record with one lookup and never
+//! trusts a header in front of the block. A mapping ends where its block
+//! needs, rounded to one of eight sizes per doubling (at most an eighth over),
+//! not at the end of a segment: the kernel charges it (commit, address space)
+//! close to the block's size. The rest of its last segment is not hakmem's;
+//! [`covers`] tells an address there from the mapping's. Only the pages the
+//! program touches become resident.
 //!
 //! Released mappings go to a bounded cache (entries and bytes) and are reused:
 //! the most recently cached resident mapping of at most four times the need

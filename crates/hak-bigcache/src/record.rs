@@ -64,19 +64,19 @@ fn round_pages(n: usize) -> usize {
 }
 
 /// The size of a mapping for `n` bytes (block and offset): `n` rounded up
-/// to whole pages, and above four pages to one of four sizes per doubling
-/// (at most a quarter more than `n`), so that a released mapping fits the
+/// to whole pages, and above eight pages to one of eight sizes per
+/// doubling (at most an eighth more than `n`), so that a released mapping fits the
 /// next request of about its size (None on overflow). A mapping starts at
 /// a segment boundary but ends where its size says (decision 0048): the
 /// rest of its last segment is not hakmem's, see [`covers`].
 pub(crate) fn round_mapping(n: usize) -> Option<usize> {
     let ps = map::page_size();
     let n = n.checked_add(ps - 1)? & !(ps - 1);
-    if n <= 4 * ps {
+    if n <= 8 * ps {
         return Some(n);
     }
-    // n in (2^k, 2^(k+1)]: steps of 2^(k-2), at least a page (2^k >= 4 pages).
-    let step = (1usize << (usize::BITS - 1 - (n - 1).leading_zeros())) / 4;
+    // n in (2^k, 2^(k+1)]: steps of 2^(k-3), at least a page (2^k >= 8 pages).
+    let step = (1usize << (usize::BITS - 1 - (n - 1).leading_zeros())) / 8;
     n.checked_add(step - 1).map(|v| v & !(step - 1))
 }
 

@@ -75,11 +75,11 @@ fn thp_always() -> bool {
 fn calloc_from_dirty_cached_mapping_is_zero() {
     let c = BigCache::new();
     // A dirty 3 MiB block, reused for a larger zeroed block in the same
-    // 3.5 MiB mapping: zeros before and beyond what the first use wrote.
+    // 3.25 MiB mapping: zeros before and beyond what the first use wrote.
     let p = alloc(&c, 3 * MIB, false);
     fill(p, usable(p), 0xAB);
     free(&c, p);
-    let q = alloc(&c, 3 * MIB + (MIB / 4), true);
+    let q = alloc(&c, 3 * MIB + (MIB / 8), true);
     assert_eq!(q, p, "the cached mapping was not reused");
     assert_eq!(first_nonzero(q, usable(q)), None);
     // Read it all (mapping the kernel's zero page), dirty a page in eight,
@@ -240,7 +240,7 @@ fn realloc_growing_into_a_densely_used_tail_keeps_it() {
 #[test]
 fn realloc_growing_in_a_larger_reused_mapping_keeps_its_dense_tail() {
     let c = BigCache::new();
-    // A 12 MiB block filled and freed (a 14 MiB mapping); a 1 MiB block
+    // A 12 MiB block filled and freed (a 13 MiB mapping); a 1 MiB block
     // reuses that mapping and grows to 2 MiB: the mapping loses what lies
     // beyond its first segment, but not the first segment's dense tail
     // that the block grows into.
@@ -272,9 +272,9 @@ fn realloc_shrink_in_place_trims_and_keeps_contents() {
     // SAFETY: the first MiB of the live block.
     let kept = unsafe { core::slice::from_raw_parts(q, MIB) };
     assert!(kept.iter().enumerate().all(|(i, &b)| b == i as u8), "shrink lost contents");
-    // The mapping shrank to a 1 MiB block's (1.25 MiB: four sizes per
+    // The mapping shrank to a 1 MiB block's (1.125 MiB: eight sizes per
     // doubling); what lay beyond is gone.
-    assert_eq!(resident_pages(q as usize - 1024 + 5 * MIB / 4, end), 0, "the shrunk tail is still resident");
+    assert_eq!(resident_pages(q as usize - 1024 + 9 * MIB / 8, end), 0, "the shrunk tail is still resident");
     free(&c, q);
 }
 

@@ -4,10 +4,10 @@
 //! on every buffer it grows. Its own test binary: it counts the
 //! process-wide big tier's live blocks.
 
-/// Whether this process may reserve the test's 16 GiB of address space:
+/// Whether this process may reserve the test's 10 GiB of address space:
 /// not under an address-space limit (`ulimit -v`, sanitizers) nor strict
 /// overcommit, where untouched mappings count against the commit limit.
-fn can_reserve_16_gib() -> bool {
+fn can_reserve_10_gib() -> bool {
     let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes the struct we pass.
     let limited = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } != 0 || r.rlim_cur != libc::RLIM_INFINITY;
@@ -17,8 +17,8 @@ fn can_reserve_16_gib() -> bool {
 
 #[test]
 fn growing_blocks_get_no_mapping_past_the_cap() {
-    if !can_reserve_16_gib() {
-        eprintln!("skipped: 4096 mappings of 4 MiB cannot be reserved here (address-space limit or strict overcommit)");
+    if !can_reserve_10_gib() {
+        eprintln!("skipped: 4096 mappings of 2.5 MiB cannot be reserved here (address-space limit or strict overcommit)");
         return;
     }
     let big = 2 << 20;
