@@ -78,7 +78,10 @@ fn big_blocks_are_charged_close_to_their_size_and_end_where_their_mapping_does()
     let end = base + 9 * MIB / 8;
     assert!(p as usize + size <= end, "the block ends past its mapping");
     let foreign = map_exactly_at(end, FOREIGN);
-    assert!(!foreign.is_null(), "the address space after the block's mapping is taken: the mapping is longer than 1.125 MiB");
+    assert!(
+        !foreign.is_null(),
+        "the address space after the block's mapping is taken: the mapping is longer than 1.125 MiB"
+    );
     // SAFETY: the foreign mapping is ours (the test's) and writable.
     unsafe { std::ptr::write_bytes(foreign, 0xF0, FOREIGN) };
 

@@ -18,7 +18,9 @@ fn can_reserve_10_gib() -> bool {
 #[test]
 fn growing_blocks_get_no_mapping_past_the_cap() {
     if !can_reserve_10_gib() {
-        eprintln!("skipped: 4096 mappings of 2.5 MiB cannot be reserved here (address-space limit or strict overcommit)");
+        eprintln!(
+            "skipped: 4096 mappings of 2.5 MiB cannot be reserved here (address-space limit or strict overcommit)"
+        );
         return;
     }
     let big = 2 << 20;
