@@ -194,7 +194,10 @@ impl BigCache {
         }
         let color = if align <= BLOCK_OFFSET { BLOCK_OFFSET } else { 0 };
         if align <= SEGMENT_SIZE {
-            let rec = self.take_cached(need);
+            let mut rec = self.take_cached(need);
+            if rec.is_null() {
+                rec = self.take_grown(need);
+            }
             if !rec.is_null() {
                 self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
                 self.stats.allocs.fetch_add(1, Ordering::Relaxed);
@@ -269,6 +272,44 @@ impl BigCache {
         let rec = c.remove(i);
         self.check_locked(&c);
         rec
+    }
+
+    /// A cached resident mapping smaller than `need` (the largest, of at
+    /// least half of it), grown to `need` by `mremap` (in place, or moved
+    /// with its pages): when a request is larger than every cached mapping,
+    /// the pages a smaller one holds serve it instead of staying resident
+    /// beside a fresh mapping (`large`: decision 0048). Null when there is
+    /// none or it cannot grow (then it is unmapped).
+    fn take_grown(&self, need: usize) -> *mut BigBlock {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return ptr::null_mut();
+        }
+        let rec = {
+            let mut c = self.cache.lock();
+            let mut pick = MAX_ENTRIES;
+            let mut pick_size = 0;
+            for i in 0..c.n {
+                // SAFETY: cached records are valid while in the cache (under lock).
+                let (ms, resident) = unsafe { ((*c.entries[i]).map_size, (*c.entries[i]).dirty != 0) };
+                if resident && ms < need && ms >= need / 2 && ms > pick_size {
+                    pick = i;
+                    pick_size = ms;
+                }
+            }
+            if pick == MAX_ENTRIES {
+                return ptr::null_mut();
+            }
+            let rec = c.remove(pick);
+            self.check_locked(&c);
+            rec
+        };
+        // SAFETY: the record left the cache: ours alone; its mapping is
+        // smaller than `need`.
+        if unsafe { self.grow_mapping(rec, need) } {
+            return rec;
+        }
+        self.destroy(rec);
+        ptr::null_mut()
     }
 
     /// Frees the big block `p` whose segment-map entry is `entry`. Aborts on

@@ -61,7 +61,7 @@ impl BigCache {
             // Every successful path below leaves the block `new_size` bytes
             // usable (rounded to pages) and its dirty extent covering them
             // (a shrink trims it, see `trim_dirty`); the mapping is resized
-            // only when the number of segments changes.
+            // only when the block's mapping size changes.
             let off = (*rec).user - base;
             (*rec).size = usable(off, new_size.max(1));
             let end = off + (*rec).size;
@@ -90,6 +90,33 @@ impl BigCache {
                 check_record(rec, LIVE);
                 return p;
             }
+            if !self.grow_mapping(rec, need) {
+                (*rec).size = old_size;
+                return ptr::null_mut();
+            }
+            (*rec).dirty = (*rec).dirty.max(end);
+            // A moved mapping kept its advice.
+            self.fit_huge(rec);
+            check_record(rec, LIVE);
+            (*rec).user as *mut u8
+        }
+    }
+
+    /// Grows the mapping of `rec` to `need` bytes, in place by `mremap`
+    /// when the address space after it is free, else by moving it (its
+    /// pages with it, no copy) to a fresh segment-aligned range; the block
+    /// keeps its offset. False, with the mapping and record unchanged,
+    /// when neither can be done. Fields other than `base`, `user` and
+    /// `map_size` are the caller's to update.
+    ///
+    /// # Safety
+    /// `rec` is ours alone (live and owned by the caller, or taken from the
+    /// cache) and `need` is larger than its mapping.
+    pub(crate) unsafe fn grow_mapping(&self, rec: *mut BigBlock, need: usize) -> bool {
+        // SAFETY: per contract; segment-map updates bracket the mapping
+        // changes.
+        unsafe {
+            let (base, old) = ((*rec).base, (*rec).map_size);
             self.stats.remaps.fetch_add(1, Ordering::Relaxed);
             // The mapping grows: first cut what the cache keeps resident
             // (see `cut_for_growth`).
@@ -98,15 +125,11 @@ impl BigCache {
                 if !segmap::set_range(base + old, need - old, rec as usize | TAG_BIG) {
                     // Cannot describe the new tail: undo.
                     map::remap_in_place(base as *mut u8, need, old);
-                    (*rec).size = old_size;
-                    return ptr::null_mut();
+                    return false;
                 }
                 (*rec).map_size = need;
-                (*rec).dirty = (*rec).dirty.max(end);
                 self.stats.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
-                self.fit_huge(rec);
-                check_record(rec, LIVE);
-                return p;
+                return true;
             }
             // Move. Segment-map entries must only ever describe address
             // ranges we hold: register the destination while it is our
@@ -114,35 +137,28 @@ impl BigCache {
             // (another thread may map and register that range at once).
             let dest = map::map_aligned(need, SEGMENT_SIZE);
             if dest.is_null() {
-                (*rec).size = old_size;
-                return ptr::null_mut();
+                return false;
             }
             if !segmap::set_range(dest as usize, need, rec as usize | TAG_BIG) {
                 map::unmap(dest, need);
-                (*rec).size = old_size;
-                return ptr::null_mut();
+                return false;
             }
             segmap::clear_range(base, old);
-            // The caller falls back to allocate-copy-free, which may
-            // succeed: a failed move leaves errno as it was.
-            let moved = map::move_mapping(base as *mut u8, old, need, dest);
-            if !moved {
+            // A failed move leaves errno as it was: the caller's fallback
+            // (allocate-copy-free, a fresh mapping) may succeed.
+            if !map::move_mapping(base as *mut u8, old, need, dest) {
                 // The source is untouched and still ours: describe it again.
                 segmap::clear_range(dest as usize, need);
                 map::unmap(dest, need);
                 segmap::set_range(base, old, rec as usize | TAG_BIG);
-                (*rec).size = old_size;
-                return ptr::null_mut();
+                return false;
             }
+            let off = (*rec).user - base;
             (*rec).base = dest as usize;
             (*rec).user = dest as usize + off;
             (*rec).map_size = need;
-            (*rec).dirty = (*rec).dirty.max(end);
             self.stats.mapped_bytes.fetch_add(need - old, Ordering::Relaxed);
-            // The moved mapping kept its advice.
-            self.fit_huge(rec);
-            check_record(rec, LIVE);
-            (*rec).user as *mut u8
+            true
         }
     }
 }

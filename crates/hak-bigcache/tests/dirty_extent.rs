@@ -32,6 +32,12 @@ fn realloc(c: &BigCache, p: *mut u8, n: usize) -> *mut u8 {
     q
 }
 
+/// Bytes the cache `c` has mapped (its own counter: other tests' mappings
+/// may lie anywhere around ours).
+fn mapped(c: &BigCache) -> usize {
+    c.stats.mapped_bytes.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn usable(p: *mut u8) -> usize {
     // SAFETY: `p` is a live big block.
     unsafe { hak_bigcache::usable_size(segmap::lookup(p as usize), p) }
@@ -254,19 +260,18 @@ fn realloc_growing_in_a_larger_reused_mapping_keeps_its_dense_tail() {
     let tail = r as usize + usable(r);
     let map_end = (r as usize & !(4 * MIB - 1)) + 4 * MIB;
     assert_eq!(resident_pages(tail, map_end), (map_end - tail) / PAGE, "growth returned the dense tail");
-    assert_eq!(resident_pages(map_end, map_end + MIB), 0, "the mapping kept what lies past its new size");
+    assert_eq!(mapped(&c), 4 * MIB, "the mapping kept what lies past its first segment");
     free(&c, r);
 }
 
 #[test]
-fn realloc_shrink_in_place_trims_and_keeps_contents() {
+fn realloc_shrink_in_place_shrinks_the_mapping_and_keeps_contents() {
     let c = BigCache::new();
     let p = alloc(&c, 3 * MIB, false);
     for (i, b) in (0..usable(p)).map(|i| (i, i as u8)) {
         // SAFETY: inside the live block.
         unsafe { *p.add(i) = b };
     }
-    let end = p as usize + usable(p);
     let q = realloc(&c, p, MIB);
     assert_eq!(q, p, "a shrink within the mapping moved the block");
     // SAFETY: the first MiB of the live block.
@@ -274,7 +279,7 @@ fn realloc_shrink_in_place_trims_and_keeps_contents() {
     assert!(kept.iter().enumerate().all(|(i, &b)| b == i as u8), "shrink lost contents");
     // The mapping shrank to a 1 MiB block's (1.125 MiB: eight sizes per
     // doubling); what lay beyond is gone.
-    assert_eq!(resident_pages(q as usize - 1024 + 9 * MIB / 8, end), 0, "the shrunk tail is still resident");
+    assert_eq!(mapped(&c), 9 * MIB / 8, "the mapping did not shrink");
     free(&c, q);
 }
 
@@ -412,4 +417,30 @@ fn decay_purges_mappings_cached_longer_than_the_interval() {
     c.check();
     assert_eq!(resident_pages(p as usize, e), 0, "not purged after the decay interval");
     assert_eq!(c.cached().0, 1, "decay unmapped the mapping instead of purging it");
+}
+
+#[test]
+fn a_request_larger_than_every_cached_mapping_grows_one_and_reads_zero() {
+    let c = BigCache::new();
+    // A filled 3 MiB block is freed; a zeroed 5 MiB request fits no cached
+    // mapping, so the cached one grows to serve it (decision 0048): it
+    // leaves the cache, its filled pages come along (resident, cleared),
+    // and no second mapping sits beside it.
+    let p = alloc(&c, 3 * MIB, false);
+    fill(p, usable(p), 0x3C);
+    free(&c, p);
+    assert_eq!(c.cached().0, 1);
+    let q = alloc(&c, 5 * MIB, true);
+    assert_eq!(c.cached().0, 0, "the cached mapping was not taken");
+    assert_eq!(c.stats.maps.load(std::sync::atomic::Ordering::Relaxed), 1, "a second mapping was made");
+    assert_eq!(mapped(&c), 11 * MIB / 2, "the mapping is not a 5 MiB block's (5.5 MiB)");
+    assert!(resident_pages(q as usize, q as usize + 3 * MIB) > 700, "the cached mapping's pages did not come along");
+    assert_eq!(first_nonzero(q, usable(q)), None);
+    fill(q, usable(q), 0x4D);
+    free(&c, q);
+    // Not resident: a fresh mapping serves the larger request.
+    c.set_max_dirty(0);
+    let r = alloc(&c, 8 * MIB, true);
+    assert_eq!(first_nonzero(r, usable(r)), None);
+    free(&c, r);
 }

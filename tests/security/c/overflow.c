@@ -4,7 +4,9 @@
  *   under1 / under32  the same, at p - 1 / p - 32 (before the block)
  *   linear            0x41 written byte after byte from p + size up to the
  *                     next 4 MiB boundary (the end of hakmem's slab segment
- *                     or big mapping holding p): a guard page stops it
+ *                     holding p; a big mapping ends before it, at its
+ *                     block's size in eighths of a doubling): a guard page
+ *                     or the mapping's end stops it
  * then free(p), q = malloc(size), free(q): MISUSE DONE; nb stays live into
  * the aftermath (sec.h), which frees it; SURVIVED. */
 #include "sec.h"

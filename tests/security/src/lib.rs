@@ -91,7 +91,7 @@ pub const FAMILIES: &[Family] = &[
                 "linear",
                 true,
                 "bytes written one after another past the requested size up to the next 4 MiB boundary (the end \
-                 of hakmem's segment or big mapping), then the same",
+                 of hakmem's slab segment; a big mapping ends before it, decision 0048), then the same",
             ),
         ],
     },

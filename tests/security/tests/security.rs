@@ -255,7 +255,7 @@ const EXPECTED: &[(&str, Expect, Expect)] = &[
     ("overflow/linear@8", Expect::crashed_at_access(libc::SIGSEGV), Expect::caught_at_access(GUARD)),
     ("overflow/linear@4096", Expect::crashed_at_access(libc::SIGSEGV), Expect::caught_at_access(GUARD)),
     ("overflow/linear@262144", Expect::crashed_at_access(libc::SIGSEGV), Expect::caught_at_access(GUARD)),
-    ("overflow/linear@2097152", Expect::survived(), Expect::caught_at_access(GUARD)),
+    ("overflow/linear@2097152", Expect::crashed_at_access(libc::SIGSEGV), Expect::caught_at_access(GUARD)),
     // use after free
     (
         "uaf/write@8",
