@@ -169,43 +169,6 @@ fn realloc_preserves_contents_across_tiers() {
 }
 
 #[test]
-fn realloc_growth_past_the_mapping_threshold_stops_copying() {
-    // A vector growing 1.5x per step from 16 B to 3 MiB, filled at every
-    // step. Below REALLOC_MAP_MIN it moves between size classes; once past
-    // it, the block has a mapping of its own and grows in place (a 4 MiB
-    // segment holds it to the end), so it moves at most once more.
-    let pattern = |i: usize| (i.wrapping_mul(7) >> 2) as u8;
-    let mut size = 16;
-    let mut p = hakmem::alloc(size);
-    for i in 0..size {
-        // SAFETY: the block is live and larger than every index used.
-        unsafe { *p.add(i) = pattern(i) };
-    }
-    let mut moves_above = 0;
-    while size < 3 << 20 {
-        let next = size + size / 2 + 16;
-        // SAFETY: p is a live hakmem block; the old pointer is not used after a successful call.
-        let q = unsafe { hakmem::realloc(p, next) };
-        assert!(!q.is_null(), "realloc to {next} failed");
-        // SAFETY: q is a live block of at least `size` bytes, all written.
-        let s = unsafe { std::slice::from_raw_parts(q, size) };
-        assert!(s.iter().enumerate().all(|(i, &b)| b == pattern(i)), "realloc to {next} lost contents");
-        if q != p && size >= hakmem::REALLOC_MAP_MIN {
-            moves_above += 1;
-        }
-        for i in size..next {
-            // SAFETY: the block is live and larger than every index used.
-            unsafe { *q.add(i) = pattern(i) };
-        }
-        p = q;
-        size = next;
-    }
-    assert!(moves_above <= 1, "a block past the threshold moved {moves_above} times");
-    // SAFETY: the block is live, came from hakmem and is freed once.
-    unsafe { hakmem::free(p) };
-}
-
-#[test]
 fn a_mapped_block_swinging_around_the_threshold_is_not_copied() {
     // A buffer grown past REALLOC_MAP_MIN, then resized down and up around
     // it, stays where it is: it keeps its mapping down to half the
