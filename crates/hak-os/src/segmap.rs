@@ -127,6 +127,10 @@ pub struct SegMap {
     /// Lowest covered index; `entries` (nothing covered) before the first
     /// table.
     low: AtomicUsize,
+    /// The current table's unmapped entries `[gap >> 32, gap & u32::MAX)`
+    /// (an extent's band; 0: none), for [`SegMap::lookup_any`]. Set before
+    /// an extent is published; cleared after the table that replaces it.
+    gap: AtomicUsize,
     entries: usize,
     margin: usize,
     writers: SpinLock<Tables>,
@@ -160,6 +164,7 @@ impl SegMap {
             SegMap {
                 table: AtomicPtr::new(core::ptr::null_mut()),
                 low: AtomicUsize::new(entries),
+                gap: AtomicUsize::new(0),
                 entries,
                 margin,
                 writers: SpinLock::new(Tables { list: [Table::NONE; MAX_TABLES], n: 0 }),
@@ -225,12 +230,24 @@ impl SegMap {
     }
 
     /// Records `tab` as the current table and publishes it, then its `low`.
+    /// Its gap is published so that a reader of [`SegMap::lookup_any`]
+    /// never pairs a table with a smaller gap than its own: an extent's
+    /// before the table, an empty one after.
     fn publish(&self, t: &mut Tables, tab: Table) {
         if let Some(slot) = t.list.get_mut(t.n) {
             *slot = tab;
             t.n += 1;
         }
+        // Indices fit 32 bits (at most 2^35 entries would need more: a map
+        // of 47 bits has 2^25).
+        let gap = if tab.gap.0 < tab.gap.1 { (tab.gap.0 << 32) | tab.gap.1 } else { 0 };
+        if gap != 0 {
+            self.gap.store(gap, Ordering::Release);
+        }
         self.table.store(tab.base, Ordering::Release);
+        if gap == 0 {
+            self.gap.store(0, Ordering::Release);
+        }
         self.low.store(tab.low, Ordering::Release);
     }
 
@@ -283,6 +300,26 @@ impl SegMap {
         // extent's gap is not mapped: only an address in the band that no
         // allocator's memory is in gets there, and faults.)
         unsafe { (*t.wrapping_add(idx)).load(Ordering::Acquire) }
+    }
+
+    /// The entry for any address `p`, never faulting: 0 for an address
+    /// beyond the map, below its table, or whose entry lies in the band an
+    /// extent leaves unmapped (no allocator's memory is there, but a
+    /// program may place a mapping there itself; [`SegMap::lookup`] would
+    /// fault on it). For queries about arbitrary pointers (`hak_owns`),
+    /// not for the free path, whose pointers are allocators' memory.
+    pub fn lookup_any(&self, p: usize) -> usize {
+        let idx = p >> SEGMENT_SHIFT;
+        // Acquire on `low`: the table and gap published before it are seen
+        // (or newer ones).
+        if idx >= self.entries || idx < self.low.load(Ordering::Acquire) {
+            return 0;
+        }
+        let gap = self.gap.load(Ordering::Acquire);
+        if idx >= gap >> 32 && idx < gap & (u32::MAX as usize) {
+            return 0;
+        }
+        self.lookup(p)
     }
 
     /// Sets the entries of every segment in `[base, base+len)` to `value`.
@@ -426,6 +463,13 @@ pub fn lookup(p: usize) -> usize {
     GLOBAL.lookup(p)
 }
 
+/// The process-wide entry for any address `p` (see [`SegMap::lookup_any`]):
+/// 0 when `p` is not in hakmem memory; never faults.
+#[cfg(not(loom))]
+pub fn lookup_any(p: usize) -> usize {
+    GLOBAL.lookup_any(p)
+}
+
 /// Sets the process-wide entries of every segment in `[base, base+len)` to
 /// `value`. Returns false if the table could not be created (then nothing
 /// was set).
@@ -486,6 +530,12 @@ pub fn init() -> bool {
 /// Loom builds: see the module documentation.
 #[cfg(loom)]
 pub fn lookup(p: usize) -> usize {
+    stand_in::lookup(p)
+}
+
+/// Loom builds: see the module documentation.
+#[cfg(loom)]
+pub fn lookup_any(p: usize) -> usize {
     stand_in::lookup(p)
 }
 

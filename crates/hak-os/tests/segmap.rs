@@ -103,3 +103,52 @@ fn the_whole_space_map_holds_little_address_space_and_finds_what_is_registered()
     // SAFETY: our mapping, unused.
     unsafe { libc::munmap(p as *mut libc::c_void, seg_size) };
 }
+
+/// `lookup_any` reads any address without faulting: every segment from a
+/// registered mapping up to the stack (the band between them is where an
+/// extent leaves its entries unmapped: `lookup` faults there, decision
+/// 0045) answers 0 but the registered one, and so do addresses beyond the
+/// map. (`hak_owns` and `realloc` of a pointer that is not hakmem's use
+/// it.)
+#[test]
+fn lookup_any_reads_every_address_without_faulting() {
+    let m = SegMap::new();
+    assert!(m.init());
+    let seg_size = 1usize << SEGMENT_SHIFT;
+    // SAFETY: a fresh private mapping, never touched.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            seg_size,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    } as usize;
+    assert_ne!(p, libc::MAP_FAILED as usize);
+    assert!(m.set_range(p, seg_size, 0x7001));
+    // The main thread's stack (a test runs on a thread of its own, whose
+    // stack is an ordinary mapping below the band).
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    let line = maps.lines().find(|l| l.ends_with("[stack]")).expect("a [stack] line");
+    let stack = usize::from_str_radix(line.split('-').next().unwrap(), 16).unwrap();
+    let mut found = 0;
+    let mut a = p & !(seg_size - 1);
+    while a < stack + seg_size {
+        match m.lookup_any(a) {
+            0 => {}
+            0x7001 => found += 1,
+            e => panic!("segment {a:#x} reads {e:#x}"),
+        }
+        a += seg_size;
+    }
+    assert!(found >= 1 && found <= 2, "the registered segment was found {found} times");
+    assert_eq!(m.lookup_any(p + 100), 0x7001);
+    for beyond in [1usize << 47, usize::MAX, (1usize << 47) - 1 + seg_size] {
+        assert_eq!(m.lookup_any(beyond), 0, "{beyond:#x}");
+    }
+    m.clear_range(p, seg_size);
+    // SAFETY: our mapping, unused.
+    unsafe { libc::munmap(p as *mut libc::c_void, seg_size) };
+}

@@ -18,14 +18,17 @@ pub fn owns(p: *const u8) -> bool {
     entry(p) != 0
 }
 
-/// The segment-map entry of `p`, or 0 when `p` is not hakmem's: a big
+/// The segment-map entry of `p`, or 0 when `p` is not hakmem's, for any
+/// address (`segmap::lookup_any`: one that lies beyond the map or in the
+/// band its table leaves unmapped reads 0 instead of faulting). A big
 /// mapping ends inside its last segment (decision 0048), whose entry names
 /// it for the whole segment, so an address past the mapping's end is
-/// another library's memory or nothing. The slab fast path needs no such
-/// test (slab segments are hakmem's whole).
+/// another library's memory or nothing. The free fast path needs neither
+/// test (its pointers are an allocator's; slab segments are hakmem's
+/// whole).
 #[inline]
 pub(crate) fn entry(p: *const u8) -> usize {
-    let e = segmap::lookup(p as usize);
+    let e = segmap::lookup_any(p as usize);
     if e & segmap::TAG_BIG != 0 && !hak_bigcache::covers(e, p) {
         return 0;
     }

@@ -323,3 +323,26 @@ fn global_alloc_dealloc_of_a_foreign_pointer_is_reported() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pointer not allocated by hakmem"), "stderr: {err}");
 }
+
+#[test]
+fn owns_answers_for_any_address_without_faulting() {
+    // From a block of ours up to the main stack, segment by segment (the
+    // band the segment map's table leaves unmapped lies in between), and
+    // beyond the address space: `owns` (hak_owns) reads no memory it cannot.
+    let p = hakmem::alloc(100);
+    assert!(hakmem::owns(p));
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    let line = maps.lines().find(|l| l.ends_with("[stack]")).expect("a [stack] line");
+    let stack = usize::from_str_radix(line.split('-').next().unwrap(), 16).unwrap();
+    let mut a = p as usize;
+    while a < stack {
+        let _ = hakmem::owns(a as *const u8);
+        a += 4 << 20;
+    }
+    assert!(!hakmem::owns(stack as *const u8), "the stack is not hakmem's");
+    for beyond in [1usize << 47, usize::MAX, usize::MAX - 4095] {
+        assert!(!hakmem::owns(beyond as *const u8), "{beyond:#x}");
+    }
+    // SAFETY: a live block, freed once.
+    unsafe { hakmem::free(p) };
+}
