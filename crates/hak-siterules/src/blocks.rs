@@ -71,6 +71,20 @@ impl<const M: usize> SampledBlocks<M> {
         }
     }
 
+    /// Makes an empty map (as [`new`](Self::new)) in the zeroed memory at
+    /// `p`, without building it on the stack first (the default map is
+    /// 96 KiB): an empty map is all zeros, so this writes nothing. For a
+    /// map mapped only when it is needed.
+    ///
+    /// # Safety
+    /// `p` is valid for `size_of::<Self>()` bytes, aligned for `Self`, all
+    /// of them zero.
+    pub unsafe fn init_zeroed(p: *mut Self) {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::VALID;
+        let _ = p;
+    }
+
     /// The home slot of `addr` (Fibonacci hash).
     #[inline(always)]
     pub(crate) fn home(addr: usize) -> usize {
@@ -159,7 +173,39 @@ fn slots<const M: usize>() -> [Slot; M] {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use crate::{SampleTag, SampledBlocks};
+    use crate::{SampleTag, SampledBlocks, SiteTable};
+
+    /// The bytes of `v`.
+    fn bytes<T>(v: &T) -> &[u8] {
+        // SAFETY: `v` is a live value of `size_of::<T>()` bytes; the types
+        // read here (atomics, integers) have no padding.
+        unsafe { core::slice::from_raw_parts((v as *const T).cast::<u8>(), core::mem::size_of::<T>()) }
+    }
+
+    /// `init_zeroed` relies on it: an empty map is all zeros, and an empty
+    /// table is all zeros but its young age.
+    #[test]
+    fn zeroed_tables_are_empty() {
+        let b: std::boxed::Box<SampledBlocks> = std::boxed::Box::new(SampledBlocks::new());
+        assert!(bytes(&*b).iter().all(|&x| x == 0), "an empty map is not all zeros");
+        let t: std::boxed::Box<SiteTable> = std::boxed::Box::new(SiteTable::with_young_age(0));
+        assert!(bytes(&*t).iter().all(|&x| x == 0), "an empty table (young age 0) is not all zeros");
+        // And one made in zeroed memory works as a new one does.
+        let layout = std::alloc::Layout::new::<SiteTable>();
+        // SAFETY: a non-zero size.
+        let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<SiteTable>();
+        assert!(!p.is_null());
+        // SAFETY: zeroed, of the table's size and alignment, ours.
+        let t = unsafe {
+            SiteTable::init_zeroed(p, 77);
+            &*p
+        };
+        assert_eq!(t.young_age(), 77);
+        assert!(t.record_alloc(0x4000_1234, 300 << 10, 0).is_some());
+        assert_eq!(t.stats().samples, 1);
+        // SAFETY: allocated above with this layout; `t` is not used after.
+        unsafe { std::alloc::dealloc(p.cast(), layout) };
+    }
 
     #[test]
     fn a_full_window_refuses_and_freed_slots_are_reused() {

@@ -181,6 +181,22 @@ impl<const N: usize> SiteTable<N> {
         }
     }
 
+    /// Makes an empty table (as [`with_young_age`](Self::with_young_age))
+    /// in the zeroed memory at `p`, without building it on the stack first
+    /// (the default table is 64 KiB): every field of an empty table but the
+    /// young age is zero. For a table mapped only when it is needed.
+    ///
+    /// # Safety
+    /// `p` is valid for writes of `size_of::<Self>()` bytes, aligned for
+    /// `Self`, all of them zero, and used by nothing else until this returns.
+    pub unsafe fn init_zeroed(p: *mut Self, young_age: u64) {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::VALID;
+        // SAFETY: per contract; zero is an empty table's value of every
+        // other field (checked by the test `zeroed_tables_are_empty`).
+        unsafe { core::ptr::addr_of_mut!((*p).young_age).write(young_age) };
+    }
+
     /// The age under which a freed block died young.
     pub const fn young_age(&self) -> u64 {
         self.young_age

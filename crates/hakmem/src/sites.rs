@@ -25,7 +25,7 @@
 //!   request in `HAKMEM_SITE_SAMPLE` (64; jittered, per thread, see
 //!   [`Sampler`]) of a thread with a context, is a sample: served by a
 //!   mapping of its own, recorded
-//!   ([`SiteTable::record_alloc`]) and kept in [`SAMPLED`] by address, so
+//!   ([`SiteTable::record_alloc`]) and kept in the tables (`Tables::sampled`) by address, so
 //!   that its `free` (the big-block path, where `free.rs` calls
 //!   [`on_free_big`]) and its `realloc` ([`on_realloc_big`]) see it.
 //! * **Hints.** Any hint but `None` (`LongLived`: at most a quarter of the
@@ -35,7 +35,7 @@
 //!   big tier holds fewer than [`REALLOC_MAP_MAX_LIVE`] live blocks.
 //!   Everything else takes the usual L2.5 path.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use hak_os::diag::Line;
 use hak_os::lock::SpinLock;
@@ -48,8 +48,49 @@ use hak_slab::Heap;
 
 use crate::{tls, Tier, MIN_ALIGN};
 
-/// The learned sites, on the lifetime clock [`CLOCK_KIB`].
-static SITES: SiteTable = SiteTable::with_young_age(YOUNG_KIB);
+/// The learned sites (on the lifetime clock [`CLOCK_KIB`]) and the tags
+/// of live sampled blocks by address: 160 KiB, mapped when site rules are
+/// turned on ([`enable`]), so that a process without them holds none of
+/// that address space (`ulimit -v` counts it; it used to be part of the
+/// library's image).
+struct Tables {
+    sites: SiteTable,
+    sampled: SampledBlocks,
+}
+
+/// The [`Tables`], null until site rules are on; never unmapped.
+static TABLES: AtomicPtr<Tables> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The tables, once site rules are on.
+#[inline]
+fn tables() -> Option<&'static Tables> {
+    let p = TABLES.load(Ordering::Acquire);
+    // SAFETY: published (Release) after being made in place; never
+    // unmapped.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// Maps and makes the tables (once; false if they cannot be mapped).
+fn map_tables() -> bool {
+    if tables().is_some() {
+        return true;
+    }
+    let p = hak_os::map::map(core::mem::size_of::<Tables>()).cast::<Tables>();
+    if p.is_null() {
+        return false;
+    }
+    // SAFETY: a fresh zeroed mapping (page aligned: more than the tables'
+    // alignment), ours until published.
+    unsafe {
+        SiteTable::init_zeroed(core::ptr::addr_of_mut!((*p).sites), YOUNG_KIB);
+        SampledBlocks::init_zeroed(core::ptr::addr_of_mut!((*p).sampled));
+    }
+    if TABLES.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        // SAFETY: our mapping, never published.
+        unsafe { hak_os::map::unmap(p.cast(), core::mem::size_of::<Tables>()) };
+    }
+    true
+}
 
 /// The lifetime clock: KiB requested above 32 KiB so far, process-wide,
 /// estimated from the samples (each sample of the base rate stands for the
@@ -65,8 +106,6 @@ static CLOCK_KIB: AtomicU64 = AtomicU64::new(0);
 /// little; one that outlives that much churn of its tier keeps a page
 /// resident that the churn around it has left.
 const YOUNG_KIB: u64 = 64 << 10;
-/// The tags of live sampled blocks, by address.
-static SAMPLED: SampledBlocks = SampledBlocks::new();
 
 /// Whether site rules run (`HAKMEM_SITE_RULES`), set once by `init`.
 static ON: AtomicBool = AtomicBool::new(false);
@@ -87,6 +126,10 @@ static OWN_STATE: AtomicU8 = AtomicU8::new(0);
 /// Turns site rules on, sampling about one L2.5 request in `sample`
 /// (rounded down to a power of two; 0 counts as 1). Called by `init`.
 pub(crate) fn enable(sample: u64) {
+    if !map_tables() {
+        hak_os::diag::write_bytes(b"hakmem: site rules off: their tables (160 KiB) could not be mapped\n");
+        return;
+    }
     set_sample(sample);
     ON.store(true, Ordering::Relaxed);
     crate::alloc::MID_FAST_LIMIT.store(hak_pool::L2_MAX + 1, Ordering::Relaxed);
@@ -162,7 +205,8 @@ extern "C" fn alloc_mid_at(size: usize, on_null: fn(), site: usize) -> *mut u8 {
 /// (the long-lived heap, or a mapping); null when neither (or when none can
 /// be had: the usual path serves it).
 fn place(size: usize, site: usize) -> *mut u8 {
-    let (hint, learning) = SITES.query(site, size);
+    let Some(t) = tables() else { return core::ptr::null_mut() };
+    let (hint, learning) = t.sites.query(site, size);
     if learning {
         return sample(size, site, 1);
     }
@@ -244,9 +288,11 @@ fn sample(size: usize, site: usize, weight: u64) -> *mut u8 {
     if p.is_null() {
         return p;
     }
-    if let Some(tag) = SITES.record_alloc(site, size, now) {
-        if !SAMPLED.insert(p as usize, tag) {
-            SITES.forget(tag);
+    if let Some(t) = tables() {
+        if let Some(tag) = t.sites.record_alloc(site, size, now) {
+            if !t.sampled.insert(p as usize, tag) {
+                t.sites.forget(tag);
+            }
         }
     }
     p
@@ -282,8 +328,9 @@ fn find_own_text() {
 /// on; before the block goes back to the big tier).
 #[cold]
 pub(crate) fn on_free_big(p: *mut u8) {
-    if let Some(tag) = SAMPLED.take(p as usize) {
-        SITES.record_free(tag, CLOCK_KIB.load(Ordering::Relaxed));
+    let Some(t) = tables() else { return };
+    if let Some(tag) = t.sampled.take(p as usize) {
+        t.sites.record_free(tag, CLOCK_KIB.load(Ordering::Relaxed));
     }
 }
 
@@ -291,10 +338,11 @@ pub(crate) fn on_free_big(p: *mut u8) {
 /// (site rules on), if it is a sampled block.
 #[cold]
 pub(crate) fn on_realloc_big(old: *mut u8, new: *mut u8, new_size: usize) {
-    if let Some(mut tag) = SAMPLED.take(old as usize) {
-        SITES.record_realloc(&mut tag, new_size);
-        if !SAMPLED.insert(new as usize, tag) {
-            SITES.forget(tag);
+    let Some(t) = tables() else { return };
+    if let Some(mut tag) = t.sampled.take(old as usize) {
+        t.sites.record_realloc(&mut tag, new_size);
+        if !t.sampled.insert(new as usize, tag) {
+            t.sites.forget(tag);
         }
     }
 }
@@ -305,17 +353,15 @@ const TOP: usize = 8;
 /// The table's totals and its most sampled sites for `HAKMEM_STATS=1`;
 /// nothing when site rules are off.
 pub(crate) fn print_stats(sink: &mut dyn FnMut(&[u8])) {
-    if !on() {
-        return;
-    }
+    let Some(t) = tables().filter(|_| on()) else { return };
     let mut l = Line::new();
     l.s("hakmem: ");
-    SITES.stats().write(&mut l);
+    t.sites.stats().write(&mut l);
     l.s(" hinted=").u(HINTED.load(Ordering::Relaxed) as u64);
-    l.s(" sampled_live=").u(SAMPLED.len() as u64).s("\n");
+    l.s(" sampled_live=").u(t.sampled.len() as u64).s("\n");
     sink(l.as_bytes());
     let mut top = [SiteReport::default(); TOP];
-    let n = SITES.top(&mut top);
+    let n = t.sites.top(&mut top);
     for r in top.iter().take(n) {
         let mut l = Line::new();
         l.s("hakmem: ");
@@ -329,7 +375,8 @@ pub(crate) fn print_stats(sink: &mut dyn FnMut(&[u8])) {
 /// blocks recorded, requests served by a mapping for their hint.
 #[doc(hidden)]
 pub fn site_counts() -> (u64, u64, usize) {
-    let st = SITES.stats();
+    let Some(t) = tables() else { return (0, 0, HINTED.load(Ordering::Relaxed)) };
+    let st = t.sites.stats();
     (st.samples, st.frees, HINTED.load(Ordering::Relaxed))
 }
 
@@ -337,7 +384,7 @@ pub fn site_counts() -> (u64, u64, usize) {
 /// `"none"`), by its report name.
 #[doc(hidden)]
 pub fn site_hint(site: usize) -> &'static str {
-    SITES.site(site).map_or("none", |r| r.hint.name())
+    tables().and_then(|t| t.sites.site(site)).map_or("none", |r| r.hint.name())
 }
 
 /// Samples about one L2.5 request in `sample` from now on (tests: 1
