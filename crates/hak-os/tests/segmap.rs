@@ -143,7 +143,7 @@ fn lookup_any_reads_every_address_without_faulting() {
         }
         a += seg_size;
     }
-    assert!(found >= 1 && found <= 2, "the registered segment was found {found} times");
+    assert!((1..=2).contains(&found), "the registered segment was found {found} times");
     assert_eq!(m.lookup_any(p + 100), 0x7001);
     for beyond in [1usize << 47, usize::MAX, (1usize << 47) - 1 + seg_size] {
         assert_eq!(m.lookup_any(beyond), 0, "{beyond:#x}");

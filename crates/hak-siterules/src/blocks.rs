@@ -186,7 +186,7 @@ mod tests {
     /// table is all zeros but its young age.
     #[test]
     fn zeroed_tables_are_empty() {
-        let b: std::boxed::Box<SampledBlocks> = std::boxed::Box::new(SampledBlocks::new());
+        let b: std::boxed::Box<SampledBlocks> = std::boxed::Box::default();
         assert!(bytes(&*b).iter().all(|&x| x == 0), "an empty map is not all zeros");
         let t: std::boxed::Box<SiteTable> = std::boxed::Box::new(SiteTable::with_young_age(0));
         assert!(bytes(&*t).iter().all(|&x| x == 0), "an empty table (young age 0) is not all zeros");
