@@ -44,31 +44,44 @@ fn page_size_slow() -> usize {
     v
 }
 
-/// Whether the process has an address-space limit (`RLIMIT_AS`, as set by
-/// `ulimit -v`): 0 before the first read, 1 no, 2 yes.
-static AS_LIMITED: AtomicUsize = AtomicUsize::new(0);
+/// Whether every mapped byte counts against a limit ([`mapping_counted`]):
+/// 0 before the first read, 1 no, 2 yes.
+static COUNTED: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether the process runs under an address-space limit (`RLIMIT_AS`,
-/// `ulimit -v`), which counts every mapped byte: then a slab page grows by
-/// what its blocks need, not by doubling (decision 0045). Read once, at
-/// first use (a limit set later is not seen).
+/// Whether every mapped byte counts against a limit the process lives
+/// under, touched or not: an address-space limit (`RLIMIT_AS`, `ulimit
+/// -v`), or strict overcommit (`vm.overcommit_memory=2`, which charges
+/// every private writable byte to the commit limit until it is unmapped;
+/// `MADV_DONTNEED` does not uncharge it). Then a slab page grows by what
+/// its blocks need, not by doubling, every segment maps only what its
+/// pages carve, and a purged page is unmapped (decisions 0045, 0048). Read
+/// once, at first use (a limit set later is not seen).
 #[inline]
-pub fn address_space_limited() -> bool {
-    match AS_LIMITED.load(Ordering::Relaxed) {
+pub fn mapping_counted() -> bool {
+    match COUNTED.load(Ordering::Relaxed) {
         1 => false,
         2 => true,
-        _ => address_space_limited_slow(),
+        _ => mapping_counted_slow(),
     }
 }
 
 #[cold]
-fn address_space_limited_slow() -> bool {
+fn mapping_counted_slow() -> bool {
     let mut r = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
     // SAFETY: `r` is a valid out-parameter; getrlimit cannot fail for
     // RLIMIT_AS with a valid pointer.
     let limited = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } == 0 && r.rlim_cur != libc::RLIM_INFINITY;
-    AS_LIMITED.store(if limited { 2 } else { 1 }, Ordering::Relaxed);
-    limited
+    let counted = limited || strict_overcommit();
+    COUNTED.store(if counted { 2 } else { 1 }, Ordering::Relaxed);
+    counted
+}
+
+/// Whether the kernel's overcommit policy is strict
+/// (`/proc/sys/vm/overcommit_memory` reads 2).
+pub fn strict_overcommit() -> bool {
+    let mut buf = [0u8; 8];
+    let n = crate::process::read_file(c"/proc/sys/vm/overcommit_memory", &mut buf).unwrap_or(0);
+    buf[..n].first() == Some(&b'2')
 }
 
 /// True when fault injection makes the calling thread's current mapping

@@ -207,9 +207,11 @@ impl SlabTier {
         if purge.is_empty() {
             return;
         }
-        // Under an address-space limit a purged page of a window gives its
-        // address space back too (another tier may need it: decision 0045).
-        let unmap = map::address_space_limited();
+        // Where every mapped byte counts (an address-space limit, strict
+        // overcommit) a purged page of a window gives its address space and
+        // commit charge back too (another tier may need it: decisions 0045,
+        // 0048).
+        let unmap = map::mapping_counted();
         for &t in purge {
             // SAFETY: the purged pages are off every list: no one else can
             // reach them until we put them on the clean list below. Their

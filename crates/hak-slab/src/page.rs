@@ -510,8 +510,8 @@ pub(crate) fn map_step() -> usize {
 /// Makes sure the first `bytes` of page `pg` are mapped: maps in place
 /// what is missing, at least as much again as is mapped (in [`map_step`]s,
 /// never past what the page's blocks can reach); only what is missing
-/// under an address-space limit (`ulimit -v`: [`map::address_space_limited`])
-/// or when that much is refused. False when the kernel
+/// where every mapped byte counts (`ulimit -v`, strict overcommit:
+/// [`map::mapping_counted`]) or when that much is refused. False when the kernel
 /// refused (a limit: retried at the next refill) or the range is taken
 /// (see [`hak_os::region`]); the page then serves what it has.
 ///
@@ -526,7 +526,7 @@ pub(crate) unsafe fn map_to(pg: PagePtr, bytes: usize) -> bool {
         }
         let reach = (pg.reserved() as usize * pg.block_size() as usize).next_multiple_of(map::page_size());
         let need = bytes.next_multiple_of(map_step()).min(reach.max(bytes));
-        let want = if map::address_space_limited() {
+        let want = if map::mapping_counted() {
             need
         } else {
             bytes.max(2 * have).next_multiple_of(map_step()).min(reach.max(bytes))

@@ -10,7 +10,10 @@
 //! out ([`SlabTier::grow_newest`]), and each page is mapped as far as its
 //! blocks were carved, in OS pages ([`crate::page::map_to`]). So a
 //! small program holds the address space of what it carved, not 4 MiB per
-//! tier (decision 0043). Later segments are whole windows. Secure mode
+//! tier (decision 0043). Later segments are whole windows, except where
+//! every mapped byte counts (an address-space limit, strict overcommit:
+//! [`map::mapping_counted`], decision 0049): there every segment maps only
+//! what it carves. Secure mode
 //! (guard page at the segment's end) and loom builds map whole segments.
 
 use core::ptr;
@@ -200,7 +203,9 @@ fn partial_segments() -> bool {
 /// about 65,000 (`vm.max_map_count`); and each page given out costs a
 /// system call. Later segments are whole windows mapped at once (one
 /// mapping each, as before), which bounds the extra mappings to 4 x 64 per
-/// tier.
+/// tier; where every mapped byte counts ([`map::mapping_counted`]) every
+/// segment is partial, and the bound is the kernel's (adjacent mappings of
+/// one window merge).
 const PARTIAL_SEGMENTS: usize = 4;
 
 impl SlabTier {
@@ -216,9 +221,11 @@ impl SlabTier {
     }
 
     /// Whether the tier has its [`PARTIAL_SEGMENTS`] segments: from then
-    /// on a new segment is a whole window.
+    /// on a new segment is a whole window. Never where every mapped byte
+    /// counts ([`map::mapping_counted`]: an address-space limit, strict
+    /// overcommit): there every segment maps only what it carves.
     fn grown(&self) -> bool {
-        self.stats.segments.load(Ordering::Relaxed) >= PARTIAL_SEGMENTS
+        self.stats.segments.load(Ordering::Relaxed) >= PARTIAL_SEGMENTS && !map::mapping_counted()
     }
 }
 
