@@ -14,7 +14,10 @@
 //! overwritten link decodes to an address that is not a carved block of the
 //! page, and the pop aborts. Every carved block's last word (its
 //! *trailer*) holds, encoded with the secret and the address, either the
-//! size the program asked for plus a 24-bit check, or the free mark. One
+//! size the program asked for plus a 16-bit check, or the free mark, below
+//! a keyed top byte with its top and bottom bits set (the byte right before
+//! the next block: a one-byte underflow of that block by a NUL or ASCII
+//! byte always changes it; a keyed byte missed one in 256). One
 //! aligned word, so a thread reading its neighbour's trailer never sees it
 //! torn.
 
@@ -133,13 +136,23 @@ fn trailer_key(b: usize) -> usize {
 }
 
 #[inline(always)]
-fn check24(size: usize, b: usize) -> usize {
-    (mix((size ^ b ^ secret(0).rotate_left(7)) as u64) as usize) & 0xff_ffff
+fn check16(size: usize, b: usize) -> usize {
+    (mix((size ^ b ^ secret(0).rotate_left(7)) as u64) as usize) & 0xffff
+}
+
+/// The bits of a trailer word below its top byte.
+const LOW56: usize = (1 << 56) - 1;
+
+/// The top byte of block `b`'s trailer (in place): keyed, with its top and
+/// bottom bits set, as the fill bytes (see the module docs).
+#[inline(always)]
+fn trailer_top(b: usize) -> usize {
+    ((trailer_key(b) >> 56) | 0x81) << 56
 }
 
 #[inline(always)]
 fn trailer_word(b: usize, size: usize) -> usize {
-    ((size << 24) | check24(size, b)) ^ trailer_key(b)
+    ((((size << 16) | check16(size, b)) ^ trailer_key(b)) & LOW56) | trailer_top(b)
 }
 
 /// The trailer word's address of the block `b` of `block` bytes.
@@ -156,9 +169,13 @@ fn trailer_at(b: *mut u8, block: usize) -> *mut usize {
 #[inline]
 pub unsafe fn state(b: *mut u8, block: usize) -> State {
     // SAFETY: per contract the trailer lies in the block; one aligned word.
-    let w = unsafe { ptr::read_volatile(trailer_at(b, block)) } ^ trailer_key(b as usize);
-    let size = w >> 24;
-    if w & 0xff_ffff != check24(size, b as usize) {
+    let raw = unsafe { ptr::read_volatile(trailer_at(b, block)) };
+    if raw & !LOW56 != trailer_top(b as usize) {
+        return State::Corrupt;
+    }
+    let w = (raw ^ trailer_key(b as usize)) & LOW56;
+    let size = w >> 16;
+    if w & 0xffff != check16(size, b as usize) {
         return State::Corrupt;
     }
     match size {
@@ -341,5 +358,34 @@ pub unsafe fn check_head(b: *mut u8) {
     if b as usize & 4095 != 0 && unsafe { ptr::read_volatile(b.sub(TRAILER).cast::<usize>()) } != head_word(b as usize)
     {
         diag::fatal("free(): heap underflow detected at", b as usize);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{state, trailer_word, State, TRAILER};
+
+    /// A one-byte underflow of a block by a NUL or an ASCII byte lands in
+    /// the top byte of the trailer before it and always changes its state
+    /// (a keyed byte there equalled the written one once in 256 runs of
+    /// the security suite's `under1`).
+    #[test]
+    fn an_ascii_or_nul_byte_over_a_trailers_last_byte_is_always_corrupt() {
+        let mut slot = [0usize; 4];
+        let block = slot.len() * 8;
+        let b = slot.as_mut_ptr().cast::<u8>();
+        for size in [1usize, 8, block - TRAILER, (1 << 40) - 1] {
+            for v in 0..=0x7fu8 {
+                slot[3] = trailer_word(b as usize, size);
+                // SAFETY: `b` is a 32-byte slot whose last word is a trailer.
+                let before = unsafe { state(b, block) };
+                assert_ne!(before, State::Corrupt, "size {size}");
+                // SAFETY: the last byte of the slot (the trailer's top byte).
+                unsafe { *b.add(block - 1) = v };
+                // SAFETY: as above.
+                let after = unsafe { state(b, block) };
+                assert_eq!(after, State::Corrupt, "byte {v:#x} over size {size}");
+            }
+        }
     }
 }
