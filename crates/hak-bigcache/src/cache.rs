@@ -241,7 +241,9 @@ impl BigCache {
         if !self.enabled.load(Ordering::Relaxed) {
             return ptr::null_mut();
         }
-        let fit = need.max(SEGMENT_SIZE);
+        // Where every mapped byte counts (`ulimit -v`, strict overcommit),
+        // a small block takes no large mapping (0049).
+        let fit = if hak_os::map::mapping_counted() { need } else { need.max(SEGMENT_SIZE) };
         let mut c = self.cache.lock();
         let mut pick = MAX_ENTRIES;
         let mut pick_seq = 0u64;

@@ -81,17 +81,24 @@ pub(crate) fn round_mapping(n: usize) -> Option<usize> {
 }
 
 /// Whether `p` lies in the mapping of the record of segment-map entry
-/// `entry` (tagged [`TAG_BIG`]). A mapping ends inside its last segment,
-/// whose entry names the record for the whole segment: an address past the
-/// mapping's end is memory that is not hakmem's (another library's
-/// mapping, or nothing).
-pub fn covers(entry: usize, p: *const u8) -> bool {
+/// `entry`. A mapping ends inside its last segment, whose entry names the
+/// record for the whole segment: an address past the mapping's end is
+/// memory that is not hakmem's (another library's mapping, or nothing).
+///
+/// The record's bounds change when its owner moves or resizes the mapping
+/// (`realloc`, a cached mapping grown for a request), always with the
+/// segment map updated around them: entries cleared before a range is
+/// given up, set before one is used. So once the bounds are read the entry
+/// is read again, and a changed entry means `p` is not in this mapping.
+///
+/// # Safety
+/// `entry` is `segmap::lookup_any(p)` (or `lookup`) and tagged [`TAG_BIG`].
+pub unsafe fn covers(entry: usize, p: *const u8) -> bool {
     let rec = (entry & !segmap::TAG_MASK) as *const BigBlock;
-    // SAFETY: records registered in the segment map are never unmapped;
-    // base and size change only while the segment map is updated by the
-    // block's owner (realloc), for addresses of the block itself.
-    let (base, size) = unsafe { ((*rec).base, (*rec).map_size) };
-    (p as usize).wrapping_sub(base) < size
+    // SAFETY: records registered in the segment map are never unmapped (a
+    // recycled one is still readable memory).
+    let (base, size) = unsafe { (ptr::read_volatile(&(*rec).base), ptr::read_volatile(&(*rec).map_size)) };
+    (p as usize).wrapping_sub(base) < size && segmap::lookup_any(p as usize) == entry
 }
 
 impl BigCache {

@@ -70,13 +70,16 @@ impl BigCache {
                     // A growing block may sit in a larger reused mapping too:
                     // it loses the segments it does not need.
                     self.stats.remaps.fetch_add(1, Ordering::Relaxed);
-                    // The segment of the new end stays the block's.
+                    // The record and the segment map describe only what we
+                    // hold before the kernel may hand the tail to another
+                    // mapping (`covers` reads `map_size`). The segment of
+                    // the new end stays the block's.
+                    (*rec).map_size = need;
+                    (*rec).dirty = (*rec).dirty.min(need);
                     let kept = (base + need).next_multiple_of(SEGMENT_SIZE);
                     segmap::clear_range(kept, (base + old).saturating_sub(kept));
                     map::unmap((base + need) as *mut u8, old - need);
                     self.stats.returned_bytes.fetch_add(old - need, Ordering::Relaxed);
-                    (*rec).map_size = need;
-                    (*rec).dirty = (*rec).dirty.min(need);
                     self.stats.mapped_bytes.fetch_sub(old - need, Ordering::Relaxed);
                 }
                 // Only a shrink trims: a block growing into a dirty tail
@@ -90,6 +93,7 @@ impl BigCache {
                 check_record(rec, LIVE);
                 return p;
             }
+            self.stats.remaps.fetch_add(1, Ordering::Relaxed);
             if !self.grow_mapping(rec, need) {
                 (*rec).size = old_size;
                 return ptr::null_mut();
@@ -117,7 +121,6 @@ impl BigCache {
         // changes.
         unsafe {
             let (base, old) = ((*rec).base, (*rec).map_size);
-            self.stats.remaps.fetch_add(1, Ordering::Relaxed);
             // The mapping grows: first cut what the cache keeps resident
             // (see `cut_for_growth`).
             self.cut_for_growth();

@@ -78,9 +78,14 @@ fn mapping_counted_slow() -> bool {
 
 /// Whether the kernel's overcommit policy is strict
 /// (`/proc/sys/vm/overcommit_memory` reads 2).
+/// errno is left as it was (a missing `/proc` is not the caller's error).
 pub fn strict_overcommit() -> bool {
+    // SAFETY: __errno_location always returns this thread's errno.
+    let saved = unsafe { *libc::__errno_location() };
     let mut buf = [0u8; 8];
     let n = crate::process::read_file(c"/proc/sys/vm/overcommit_memory", &mut buf).unwrap_or(0);
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = saved };
     buf[..n].first() == Some(&b'2')
 }
 
@@ -146,10 +151,22 @@ fn map_with(size: usize, extra_flags: libc::c_int) -> *mut u8 {
 /// The range must be a mapping (or part of one) made by this module that no
 /// one uses any more.
 pub unsafe fn unmap(p: *mut u8, size: usize) {
-    if size != 0 {
-        // SAFETY: per the caller's contract.
-        unsafe { libc::munmap(p.cast(), size) };
+    // SAFETY: forwarded contract.
+    unsafe { try_unmap(p, size) };
+}
+
+/// [`unmap`], reporting whether the kernel did it: unmapping part of a
+/// mapping splits it in two, which fails (`ENOMEM`, errno restored) when
+/// the process is at `vm.max_map_count`; the range is then still mapped.
+///
+/// # Safety
+/// As [`unmap`].
+pub unsafe fn try_unmap(p: *mut u8, size: usize) -> bool {
+    if size == 0 {
+        return true;
     }
+    // SAFETY: per the caller's contract.
+    quiet(|| unsafe { libc::munmap(p.cast(), size) } == 0)
 }
 
 /// Maps `size` bytes (a page multiple) exactly at `addr` (page-aligned) if

@@ -189,12 +189,32 @@ impl<const N: usize> SiteTable<N> {
     /// # Safety
     /// `p` is valid for writes of `size_of::<Self>()` bytes, aligned for
     /// `Self`, all of them zero, and used by nothing else until this returns.
+    /// (Not in loom builds, whose atomics are not plain words.)
+    #[cfg(not(loom))]
     pub unsafe fn init_zeroed(p: *mut Self, young_age: u64) {
         #[allow(clippy::let_unit_value)]
         let () = Self::VALID;
         // SAFETY: per contract; zero is an empty table's value of every
         // other field (checked by the test `zeroed_tables_are_empty`).
         unsafe { core::ptr::addr_of_mut!((*p).young_age).write(young_age) };
+    }
+
+    /// Whether every field is zero (tests of [`init_zeroed`](Self::init_zeroed)).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn all_fields_zero(&self) -> bool {
+        let e = self.entries.iter().all(|e| {
+            e.key.load(Ordering::Relaxed) == 0
+                && e.hint.load(Ordering::Relaxed) == 0
+                && [&e.samples, &e.young, &e.old, &e.grown, &e.grows, &e.all_samples, &e.all_young]
+                    .iter()
+                    .all(|c| c.load(Relaxed) == 0)
+                && [&e.bytes, &e.live, &e.buckets].iter().all(|c| c.load(Relaxed) == 0)
+        });
+        let b = self.buckets.iter().all(|b| b.samples.load(Relaxed) == 0 && b.young.load(Relaxed) == 0);
+        let s = [&self.samples, &self.dropped, &self.frees, &self.young_frees, &self.grows, &self.forgotten]
+            .iter()
+            .all(|c| c.load(Relaxed) == 0);
+        e && b && s && self.young_age == 0 && self.sites.load(Relaxed) == 0
     }
 
     /// The age under which a freed block died young.

@@ -4,8 +4,8 @@
 
 use core::ptr;
 
-use hak_os::map;
 use hak_os::sync::Ordering;
+use hak_os::{map, SEGMENT_SIZE};
 
 use crate::page::{page_depth, PagePtr};
 use crate::{SlabTier, MAX_CLASSES};
@@ -218,10 +218,20 @@ impl SlabTier {
             // blocks (and free lists) are gone; a page of a window is mapped
             // again as far as it is carved (`map_to`).
             unsafe {
-                let gone = if unmap && crate::segment::in_partial_segment(t, self.page_shift) {
-                    map::unmap(t.start() as *mut u8, t.mapped() as usize);
-                    t.set_mapped(0);
-                    true
+                // A window's first OS page stays mapped (decommitted): a
+                // registered window then never holds a free, segment-aligned
+                // range where another mapping (a big block's, whose
+                // registration would take the window's entry) could start.
+                let keep = if t.start() & (SEGMENT_SIZE - 1) == 0 { map::page_size() } else { 0 };
+                let at = (t.start() + keep) as *mut u8;
+                let mapped = t.mapped() as usize;
+                let gone = if unmap
+                    && mapped > keep
+                    && crate::segment::in_partial_segment(t, self.page_shift)
+                    && map::try_unmap(at, mapped - keep)
+                {
+                    t.set_mapped(keep as u32);
+                    keep == 0 || map::decommit(t.start() as *mut u8, keep)
                 } else {
                     map::decommit(t.start() as *mut u8, 1 << self.page_shift)
                 };

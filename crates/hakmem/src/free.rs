@@ -29,7 +29,8 @@ pub fn owns(p: *const u8) -> bool {
 #[inline]
 pub(crate) fn entry(p: *const u8) -> usize {
     let e = segmap::lookup_any(p as usize);
-    if e & segmap::TAG_BIG != 0 && !hak_bigcache::covers(e, p) {
+    // SAFETY: `e` is `p`'s entry, tagged big.
+    if e & segmap::TAG_BIG != 0 && !unsafe { hak_bigcache::covers(e, p) } {
         return 0;
     }
     e
@@ -261,7 +262,8 @@ unsafe fn free_slab_slow(c: *mut ThreadCtx, seg: &hak_slab::SegMeta, pg: *mut ha
 
 #[cold]
 unsafe fn free_other(e: usize, p: *mut u8) -> bool {
-    if e & segmap::TAG_BIG != 0 && hak_bigcache::covers(e, p) {
+    // SAFETY: `e` is `p`'s entry, tagged big.
+    if e & segmap::TAG_BIG != 0 && unsafe { hak_bigcache::covers(e, p) } {
         if crate::secure::on() {
             // SAFETY: entry tagged big for p.
             unsafe { crate::secure::check_free_big(e, p) };

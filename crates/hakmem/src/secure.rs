@@ -126,6 +126,11 @@ fn classify_fault(addr: usize) -> Option<&'static str> {
     const OVERFLOW: &str = "heap buffer overflow into a guard page at";
     const FREED: &str = "use after free (write or read of a freed block) at";
     let e = crate::free::entry(addr as *const u8);
+    if e == 0 {
+        // Not hakmem's (nor in the band the map leaves unmapped: reading
+        // it here would fault inside the handler).
+        return None;
+    }
     if e & segmap::TAG_MASK == segmap::TAG_SLAB {
         // SAFETY: a slab entry's record stays readable for the process's life.
         let base = unsafe { (*hak_slab::seg_of_entry(e)).base };

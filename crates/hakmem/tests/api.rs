@@ -169,38 +169,6 @@ fn realloc_preserves_contents_across_tiers() {
 }
 
 #[test]
-fn a_mapped_block_swinging_around_the_threshold_is_not_copied() {
-    // A buffer grown past REALLOC_MAP_MIN, then resized down and up around
-    // it, stays where it is: it keeps its mapping down to half the
-    // threshold. Successful reallocs leave errno alone.
-    let min = hakmem::REALLOC_MAP_MIN;
-    let p = hakmem::alloc(min / 2);
-    fill(p, min / 2, 9);
-    // SAFETY: p is a live hakmem block; the old pointer is not used after a successful call.
-    let p = unsafe { hakmem::realloc(p, min + 4096) };
-    assert!(!p.is_null());
-    check(p, min / 2, 9);
-    // SAFETY: __errno_location returns this thread's errno slot.
-    unsafe { *libc::__errno_location() = 4242 };
-    for size in [min - 4096, min / 2 + 16, min + 8192, min * 3 / 4, 2 * min] {
-        // SAFETY: p is a live hakmem block; the old pointer is not used after a successful call.
-        let q = unsafe { hakmem::realloc(p, size) };
-        assert_eq!(q, p, "realloc to {size} moved the mapped block");
-        check(q, min / 2, 9);
-    }
-    // SAFETY: __errno_location returns this thread's errno slot.
-    assert_eq!(unsafe { *libc::__errno_location() }, 4242, "a successful realloc changed errno");
-    // Below half the threshold it goes back to a size class.
-    // SAFETY: p is a live hakmem block; the old pointer is not used after a successful call.
-    let q = unsafe { hakmem::realloc(p, min / 4) };
-    assert!(!q.is_null());
-    check(q, min / 4, 9);
-    assert_ne!(q, p, "a block shrunk below half the threshold kept its mapping");
-    // SAFETY: the block is live, came from hakmem and is freed once.
-    unsafe { hakmem::free(q) };
-}
-
-#[test]
 fn zeroed_after_dirty_reuse() {
     for size in [24, 700, 3000, 50_000, 2 << 20] {
         for _ in 0..20 {
