@@ -94,6 +94,13 @@ unsafe fn walk_record(rec: *const BigBlock, state: u32) {
         debug_assert_eq!(entry, rec as usize | TAG_BIG, "segment {seg:#x} of mapping {rec:p} is not registered to it");
         seg += SEGMENT_SIZE;
     }
+    // A shrunk or moved mapping left no entry behind (0048). (`lookup_any`:
+    // the next segment may lie in the band the map leaves unmapped.)
+    debug_assert_ne!(
+        segmap::lookup_any(seg),
+        rec as usize | TAG_BIG,
+        "segment {seg:#x} past mapping {rec:p} is still registered to it"
+    );
     debug_assert!(r.user >= base && r.size != 0, "mapping {rec:p} has no block in it");
     let end = r.user - base + r.size;
     debug_assert!(end <= size, "block of mapping {rec:p} ends at +{end:#x}, past the mapping ({size:#x})");
