@@ -47,6 +47,24 @@ fn registrations_far_below_grow_the_table_and_keep_every_entry() {
     assert!(!m.set_range(seg(ENTRIES), 1, 0x3001));
 }
 
+/// A fresh private `PROT_NONE` mapping of `len` bytes where the kernel
+/// places one (where `mmap` maps), never touched.
+fn reserve(len: usize) -> usize {
+    // SAFETY: a fresh anonymous mapping; nothing else is affected.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    p as usize
+}
+
 /// Whether the main stack has a limit the kernel's layout keeps `mmap`
 /// below (else the table reaches the top of the space: no band).
 fn stack_limited() -> bool {
@@ -72,18 +90,7 @@ fn the_whole_space_map_holds_little_address_space_and_finds_what_is_registered()
         assert!(small <= 384 << 10, "the table holds {small} bytes of address space");
     }
     let seg_size = 1usize << SEGMENT_SHIFT;
-    // SAFETY: a fresh private mapping, never touched.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            seg_size,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    } as usize;
-    assert_ne!(p, libc::MAP_FAILED as usize);
+    let p = reserve(seg_size);
     assert_eq!(m.lookup(p), 0);
     assert!(m.set_range(p, seg_size, 0x5001));
     assert_eq!(m.lookup(p + 100), 0x5001);
@@ -115,18 +122,7 @@ fn lookup_any_reads_every_address_without_faulting() {
     let m = SegMap::new();
     assert!(m.init());
     let seg_size = 1usize << SEGMENT_SHIFT;
-    // SAFETY: a fresh private mapping, never touched.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            seg_size,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    } as usize;
-    assert_ne!(p, libc::MAP_FAILED as usize);
+    let p = reserve(seg_size);
     assert!(m.set_range(p, seg_size, 0x7001));
     // The main thread's stack (a test runs on a thread of its own, whose
     // stack is an ordinary mapping below the band).
