@@ -80,12 +80,12 @@ fn mapping_counted_slow() -> bool {
 /// (`/proc/sys/vm/overcommit_memory` reads 2).
 /// errno is left as it was (a missing `/proc` is not the caller's error).
 pub fn strict_overcommit() -> bool {
-    // SAFETY: __errno_location always returns this thread's errno.
-    let saved = unsafe { *libc::__errno_location() };
     let mut buf = [0u8; 8];
-    let n = crate::process::read_file(c"/proc/sys/vm/overcommit_memory", &mut buf).unwrap_or(0);
-    // SAFETY: as above.
-    unsafe { *libc::__errno_location() = saved };
+    let mut n = 0;
+    quiet(|| {
+        n = crate::process::read_file(c"/proc/sys/vm/overcommit_memory", &mut buf).unwrap_or(0);
+        n != 0
+    });
     buf[..n].first() == Some(&b'2')
 }
 
