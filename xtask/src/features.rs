@@ -19,7 +19,7 @@ use crate::matrix::{self, Cell, MatrixResults};
 use crate::model::{allocator_check, fmt_mib, fmt_value, format_duration, format_seconds, Allocator, Progress};
 use crate::util::{self, Result};
 use crate::workloads::{self, Params};
-use crate::{cbuild, preload, sysinfo};
+use crate::{cbuild, larson_cost, preload, sysinfo};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -36,6 +36,9 @@ pub fn features_cmd(args: &[String]) -> Result<()> {
     let built = preload::build_preload()?;
     let so = snapshot_hakmem(&built)?;
 
+    if o.cost {
+        return cost_cmd(&o, command_line, machine, so, start);
+    }
     let names = o.selected_workloads();
     let mut to_run = Vec::new();
     for name in &names {
@@ -46,26 +49,8 @@ pub fn features_cmd(args: &[String]) -> Result<()> {
         let binary = cbuild::build(spec.program)?;
         to_run.push((spec.workload(binary, &params), mw.extra));
     }
-    let pairs = cbuild::build(&cbuild::PAIRS)?;
-
     let configs = o.configs();
-    let mut allocs = Vec::new();
-    let mut resolved = Vec::new();
-    for c in &configs {
-        let a = c.allocator(&so);
-        let seen = probe(&pairs, &a).map_err(|e| format!("configuration {} does not work as expected: {e}", c.name))?;
-        let mut a = a;
-        a.info.push(("reports", seen));
-        let line = if a.preload.is_some() {
-            let line = resolved_line(&pairs, &a)?;
-            configs::check_resolved(c, &line)?;
-            line
-        } else {
-            String::new()
-        };
-        allocs.push(a);
-        resolved.push(line);
-    }
+    let (allocs, resolved) = checked_allocators(&configs, &so)?;
 
     println!("== hakmem features: {} ==", names.join(" "));
     println!("{:<14} {command_line}", "command");
@@ -190,6 +175,107 @@ pub fn features_cmd(args: &[String]) -> Result<()> {
             }
         }
     }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} run(s) failed:\n  {}", failures.len(), failures.join("\n  ")))
+    }
+}
+
+/// Each configuration's allocator, probed (it loads and reports itself) and,
+/// for hakmem's, its resolved `hakmem: mode=` line checked against what the
+/// configuration means.
+fn checked_allocators(configs: &[configs::Config], so: &Path) -> Result<(Vec<Allocator>, Vec<String>)> {
+    let pairs = cbuild::build(&cbuild::PAIRS)?;
+    let mut allocs = Vec::new();
+    let mut resolved = Vec::new();
+    for c in configs {
+        let a = c.allocator(so);
+        let seen = probe(&pairs, &a).map_err(|e| format!("configuration {} does not work as expected: {e}", c.name))?;
+        let mut a = a;
+        a.info.push(("reports", seen));
+        let line = if a.preload.is_some() {
+            let line = resolved_line(&pairs, &a)?;
+            configs::check_resolved(c, &line)?;
+            line
+        } else {
+            String::new()
+        };
+        allocs.push(a);
+        resolved.push(line);
+    }
+    Ok((allocs, resolved))
+}
+
+/// `features --cost`: larson's cost of every configuration but the system
+/// allocator, each run bracketed by runs of minimal ([`larson_cost`]).
+fn cost_cmd(
+    o: &FeatureOptions,
+    command_line: String,
+    machine: sysinfo::Machine,
+    so: std::path::PathBuf,
+    start: Instant,
+) -> Result<()> {
+    let configs: Vec<configs::Config> = o.configs().into_iter().filter(|c| c.name != configs::SYSTEM).collect();
+    let (allocs, _) = checked_allocators(&configs, &so)?;
+    let spec = workloads::find("larson").ok_or("larson is not in the workload catalogue")?;
+    let larson = cbuild::build(spec.program)?;
+    println!("== hakmem features --cost: larson ==");
+    println!("{:<14} {command_line}", "command");
+    for (k, v) in machine.lines() {
+        println!("{k:<14} {v}");
+    }
+    let per_round = 2 * configs.len() - 1;
+    println!(
+        "method:        larson at 1 and 4 threads, {} rounds each; a round is {per_round} runs of {} s (minimal before, \
+         between and after the others); expected wall time about {}",
+        o.runs,
+        format_seconds(o.seconds),
+        format_duration((o.seconds + 0.1) * (2 * per_round * o.runs) as f64)
+    );
+    let larson_cost::Measured { cases, costs, log, commands } =
+        larson_cost::measure(&larson, &configs, &allocs, o.runs, o.seconds)?;
+    let s = larson_cost::CostSession {
+        command_line,
+        machine,
+        hakmem_so: so,
+        runs: o.runs,
+        seconds: o.seconds,
+        configs,
+        allocs,
+        cases,
+        costs,
+        log,
+        commands,
+        wall_seconds: start.elapsed().as_secs_f64(),
+    };
+    println!();
+    print!("{}", larson_cost::table(&s));
+    if let Some(path) = &o.json {
+        std::fs::write(path, larson_cost::json(&s).pretty()).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("JSON record: {}", path.display());
+    }
+    if let Some(name) = &o.save {
+        let dir = util::root().join("docs").join("bench");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (path, text) in [
+            (dir.join(format!("{name}.json")), larson_cost::json(&s).pretty()),
+            (dir.join(format!("{name}.svg")), larson_cost::svg_chart(&s)),
+            (dir.join(format!("{name}.md")), larson_cost::markdown(&s, name)),
+        ] {
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            println!("saved: {}", path.display());
+        }
+    }
+    let failures: Vec<String> = s
+        .log
+        .iter()
+        .filter_map(|(ki, round, ci, v)| {
+            v.as_ref()
+                .err()
+                .map(|e| format!("larson t={} {} round {}: {e}", s.cases[*ki], s.configs[*ci].name, round + 1))
+        })
+        .collect();
     if failures.is_empty() {
         Ok(())
     } else {

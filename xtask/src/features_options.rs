@@ -5,6 +5,12 @@ use crate::configs::{self, Config, MINIMAL, SYSTEM};
 use crate::util::{runs_value, save_name, seconds_value, split_flag, Result};
 use std::path::PathBuf;
 
+/// `--cost`'s default rounds and run length: short runs, so that the minimal
+/// runs around each run are taken within a second of it, and enough rounds
+/// for the median's interval to be about ±1.5 % at 4 threads here.
+pub const COST_RUNS: usize = 60;
+pub const COST_SECONDS: f64 = 0.5;
+
 /// Parsed command line of `features`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureOptions {
@@ -23,6 +29,9 @@ pub struct FeatureOptions {
     /// `--sweep`: `phases` under every fixed setting of ELO's knobs and
     /// under ELO ([`crate::sweep`]).
     pub sweep: bool,
+    /// `--cost`: larson only, each configuration's runs bracketed by runs
+    /// of minimal (the module `larson_cost`).
+    pub cost: bool,
 }
 
 impl FeatureOptions {
@@ -66,6 +75,7 @@ pub fn parse(args: &[String]) -> Result<FeatureOptions> {
         only: None,
         workloads: Vec::new(),
         sweep: false,
+        cost: false,
     };
     let (mut runs, mut seconds) = (None, None);
     let mut i = 0;
@@ -83,6 +93,7 @@ pub fn parse(args: &[String]) -> Result<FeatureOptions> {
             "--seconds" => seconds = Some(seconds_value(&value()?)?),
             "--quick" => o.quick = true,
             "--sweep" => o.sweep = true,
+            "--cost" => o.cost = true,
             "--json" => o.json = Some(PathBuf::from(value()?)),
             "--save" => o.save = Some(save_name(&value()?, "features-16")?),
             "--only" => {
@@ -121,8 +132,16 @@ pub fn parse(args: &[String]) -> Result<FeatureOptions> {
     if o.sweep && o.workloads.iter().any(|w| w != "phases") {
         return Err("--sweep runs the `phases` workload only (drop --workloads)".into());
     }
-    o.runs = runs.unwrap_or(if o.quick { 1 } else { 5 });
-    o.seconds = seconds.unwrap_or(if o.quick { 0.25 } else { 2.0 });
+    if o.cost && (o.sweep || !o.workloads.is_empty()) {
+        return Err("--cost runs larson only, under the matrix's configurations (drop --sweep and --workloads)".into());
+    }
+    let (default_runs, default_seconds) = match (o.quick, o.cost) {
+        (true, _) => (1, 0.25),
+        (false, true) => (COST_RUNS, COST_SECONDS),
+        (false, false) => (5, 2.0),
+    };
+    o.runs = runs.unwrap_or(default_runs);
+    o.seconds = seconds.unwrap_or(default_seconds);
     Ok(o)
 }
 
@@ -163,6 +182,14 @@ mod tests {
     }
 
     #[test]
+    fn cost_runs_short_runs_by_default() {
+        let o = parse(&args("--cost --only minimal+THP")).unwrap();
+        assert!(o.cost);
+        assert_eq!((o.runs, o.seconds), (COST_RUNS, COST_SECONDS));
+        assert_eq!(parse(&args("--cost --runs 7 --seconds 1")).map(|o| (o.runs, o.seconds)), Ok((7, 1.0)));
+    }
+
+    #[test]
     fn bad_arguments_are_refused() {
         for bad in [
             "--runs 0",
@@ -178,6 +205,8 @@ mod tests {
             "--workloads ,",
             "--sweep --workloads larson",
             "--sweep --only balanced",
+            "--cost --sweep",
+            "--cost --workloads larson",
             "larson",
             "--bogus",
         ] {

@@ -26,6 +26,8 @@
 //! 5. [`report`]: the session record; tables, JSON, Markdown, SVG chart.
 //! 6. [`bench`](mod@bench): `bench [WORKLOAD...]`: allocators x workloads,
 //!    interleaved runs; [`ci`]: `test`, the exact sequence CI runs.
+//! 7. [`larson_cost`]: `features --cost`, larson's cost of each
+//!    configuration, every run bracketed by runs of minimal.
 
 mod bench;
 mod cbuild;
@@ -37,6 +39,7 @@ mod features_options;
 mod features_report;
 mod instructions;
 mod json;
+mod larson_cost;
 mod loom;
 mod matrix;
 mod model;
@@ -65,6 +68,7 @@ const LAYERS: &[&[&str]] = &[
     &["options", "features_options", "report_also"],
     &["report", "features_report"],
     &["bench", "ci"],
+    &["larson_cost"],
     &["features"],
 ];
 
@@ -161,7 +165,7 @@ commands:
         GlobalAlloc path (hakmem::HakMem vs std System vs mimalloc::MiMalloc)
 
   features [--runs N] [--seconds S] [--quick] [--only CONFIG,...]
-        [--workloads W,...] [--save NAME] [--json FILE] [--sweep]
+        [--workloads W,...] [--save NAME] [--json FILE] [--sweep | --cost]
         the per-feature cost matrix (issue 16): hakmem's libhakmem.so (release,
         one copy for every run) under each configuration, and the system
         allocator as baseline, interleaved like bench (same runner, same
@@ -203,6 +207,13 @@ commands:
                        HAKMEM_THREAD_CACHE_KB) and under minimal+ELO: the
                        best fixed setting by `Cost` (the measure ELO
                        minimises) and ELO's cost divided by it
+          --cost       instead: larson's cost of every configuration against
+                       minimal at 1 and 4 threads, run against neighbouring
+                       run: per round minimal, A, minimal, B, ..., minimal
+                       (order rotated each round), each run's ratio to the
+                       mean of the minimal runs around it; cost = 1 - median
+                       ratio, with its 95 % interval; PASS: <= 2 % at both
+                       (default 60 rounds of 0.5 s runs; see decision 0050)
           (phases runs at least 20 s, four 5 s phases, except with --quick)
 
   loom [--preemptions N] [FILTER]
