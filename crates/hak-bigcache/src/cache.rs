@@ -203,6 +203,12 @@ impl BigCache {
                 self.stats.allocs.fetch_add(1, Ordering::Relaxed);
                 // SAFETY: the record came out of the cache and is ours.
                 unsafe {
+                    // A reused mapping's block starts 1 KiB further in than
+                    // its last one (1 or 2 KiB in, in turn; decision 0051):
+                    // a stale free of the block that was freed here, after
+                    // this malloc, is then no block start, reported, and
+                    // does not free this one.
+                    let color = if color != 0 && (*rec).user == (*rec).base + color { color * 2 } else { color };
                     (*rec).user = (*rec).base + color;
                     (*rec).size = usable(color, size);
                     self.stats.live_bytes.fetch_add((*rec).size, Ordering::Relaxed);
@@ -322,6 +328,14 @@ impl BigCache {
     pub unsafe fn free(&self, entry: usize, p: *mut u8) {
         // SAFETY: forwarded contract.
         if !unsafe { self.try_free(entry, p) } {
+            let rec = (entry & !segmap::TAG_MASK) as *mut BigBlock;
+            // SAFETY: registered records stay valid.
+            let off = (p as usize).wrapping_sub(unsafe { (*rec).base });
+            // A block start of this mapping, now or before a reuse (1 or
+            // 2 KiB in, decision 0051): freed already.
+            if off == BLOCK_OFFSET || off == 2 * BLOCK_OFFSET {
+                diag::fatal("free(): double free detected", p as usize);
+            }
             diag::fatal("free(): double free or invalid pointer", p as usize);
         }
     }

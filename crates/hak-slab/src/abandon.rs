@@ -136,7 +136,8 @@ impl Heap {
 
 /// The owner's free fast path: if the page is owned by `token` and does not
 /// become empty, pushes `p` onto its free list and returns true (no
-/// atomics). Otherwise returns false: call [`Heap::free_slow`] (or
+/// atomics; second on the list, see `PagePtr::link_freed`). Otherwise
+/// (also when the list is empty) returns false: call [`Heap::free_slow`] (or
 /// [`free_remote`] without a heap). Also refuses an immediate double free
 /// (`p` already at the head of the free list), which the slow path then
 /// reports.
@@ -155,10 +156,10 @@ pub unsafe fn free_fast(pg: *mut Page, p: *mut u8, token: usize) -> bool {
         }
         let u = pg.used();
         let head = pg.free();
-        if u >= 2 && head != p as *mut Block {
-            let b = p as *mut Block;
-            (*b).next = head;
-            pg.set_free(b);
+        // (An empty list: the slow path puts a block ahead of `p` first,
+        // see `Heap::free_local_slow`.)
+        if u >= 2 && !head.is_null() && head != p as *mut Block {
+            pg.link_freed(p as *mut Block);
             pg.set_used(u - 1);
             return true;
         }

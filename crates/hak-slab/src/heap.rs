@@ -483,9 +483,16 @@ impl Heap {
             if u == is_cur as u32 || pg.free() == p as *mut Block || !pg.is_block_start(p as usize) {
                 diag::fatal("free(): double free or invalid pointer", p as usize);
             }
-            let b = p as *mut Block;
-            (*b).next = pg.free();
-            pg.set_free(b);
+            // A block ahead of `p`, so that the next malloc of its class
+            // does not hand it out again (decision 0051): the page's remote
+            // frees or its next carve, if it has either. Only for classes
+            // no bin caches (a bin keeps the block freed last itself), and
+            // not for a page this free empties and gives back.
+            if pg.free().is_null() && (is_cur || u > 1) && pg.block_size() as usize > crate::cache::MAX_CACHED {
+                self.refill(pg);
+            }
+            let u = pg.used();
+            pg.link_freed(p as *mut Block);
             pg.set_used(u - 1);
             check_used(pg, is_cur);
             if u == 1 && !is_cur {

@@ -18,9 +18,11 @@
 //!   abandoned page with free space ([`SlabTier`] keeps per-class hints of
 //!   those), else an empty page of the tier (resident ones first), else a
 //!   new one.
-//! * **free by the owner** pushes onto the page's `free` list, no atomics:
-//!   the next allocation of that class gets the most recently freed block,
-//!   still warm in the cache (a separate local-free list, as mimalloc has,
+//! * **free by the owner** links into the page's `free` list, no atomics,
+//!   second after its head (first in an empty list, after carving more
+//!   blocks first if the page can: decision 0051): the next allocation of
+//!   that class gets one of the most recently freed blocks, still warm in
+//!   the cache, but not the block freed last (a separate local-free list, as mimalloc has,
 //!   hands out the coldest blocks first, which was slower on larson
 //!   and the aligned workload).
 //! * **free by another thread** pushes onto the page's lock-free `remote` list

@@ -314,6 +314,31 @@ impl PagePtr {
         unsafe { (*self.0).used.store(n, stat::Ordering::Relaxed) }
     }
 
+    /// Links free block `b` into the free list (owner only): second, after
+    /// the head, so that the block freed last is not the next one out (a
+    /// stale free of it after the next malloc of its class finds it still
+    /// on the list: a double free, not a free of the block that malloc
+    /// handed out; decision 0051); at the head of an empty list.
+    ///
+    /// # Safety
+    /// As every [`PagePtr`] accessor; `b` is a block of the page that is not
+    /// on its free list, and the caller owns the page.
+    #[inline(always)]
+    pub(crate) unsafe fn link_freed(self, b: *mut Block) {
+        // SAFETY: per the contract; the head is a free block of the page,
+        // whose first word is its link.
+        unsafe {
+            let head = self.free();
+            if head.is_null() {
+                (*b).next = head;
+                self.set_free(b);
+            } else {
+                (*b).next = (*head).next;
+                (*head).next = b;
+            }
+        }
+    }
+
     /// The page's `owner` word (any thread).
     ///
     /// # Safety

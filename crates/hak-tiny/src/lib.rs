@@ -36,10 +36,12 @@
 //!     let seg = &*hak_slab::seg_of_entry(hak_os::segmap::lookup(p as usize));
 //!     heap.free(seg.page_of(p as usize), p);
 //! }
-//! // The next block of that class is the one just freed.
+//! // The next block of that class comes from the same page, but is not the
+//! // one freed last (which goes second on its page's free list), so that a
+//! // stale free of `p` would be reported, not free `q`.
 //! // SAFETY: as above.
 //! let q = unsafe { heap.alloc(class) };
-//! assert_eq!(p, q);
+//! assert!(q != p && q as usize / 65536 == p as usize / 65536);
 //! # unsafe {
 //! #     let seg = &*hak_slab::seg_of_entry(hak_os::segmap::lookup(q as usize));
 //! #     heap.free(seg.page_of(q as usize), q);
