@@ -19,11 +19,12 @@
 //!   those), else an empty page of the tier (resident ones first), else a
 //!   new one.
 //! * **free by the owner** links into the page's `free` list, no atomics,
-//!   second after its head (first in an empty list, after carving more
-//!   blocks first if the page can: decision 0051): the next allocation of
-//!   that class gets one of the most recently freed blocks, still warm in
-//!   the cache, but not the block freed last (a separate local-free list, as mimalloc has,
-//!   hands out the coldest blocks first, which was slower on larson
+//!   second after its head (decision 0051): the next allocation of that
+//!   class gets one of the most recently freed blocks, still warm in the
+//!   cache, but not the block freed last while another is free; into an
+//!   empty list of a class above 64 KiB (no bin caches those) the page's
+//!   next block is carved first (a separate local-free list, as mimalloc
+//!   has, hands out the coldest blocks first, which was slower on larson
 //!   and the aligned workload).
 //! * **free by another thread** pushes onto the page's lock-free `remote` list
 //!   (one CAS). The owner takes the whole list with one swap when it needs
