@@ -251,22 +251,8 @@ fn cost_cmd(
     };
     println!();
     print!("{}", larson_cost::table(&s));
-    if let Some(path) = &o.json {
-        std::fs::write(path, larson_cost::json(&s).pretty()).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("JSON record: {}", path.display());
-    }
-    if let Some(name) = &o.save {
-        let dir = util::root().join("docs").join("bench");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for (path, text) in [
-            (dir.join(format!("{name}.json")), larson_cost::json(&s).pretty()),
-            (dir.join(format!("{name}.svg")), larson_cost::svg_chart(&s)),
-            (dir.join(format!("{name}.md")), larson_cost::markdown(&s, name)),
-        ] {
-            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-            println!("saved: {}", path.display());
-        }
-    }
+    let name = o.save.as_deref().unwrap_or_default();
+    write_records(o, larson_cost::json(&s).pretty(), || (larson_cost::svg_chart(&s), larson_cost::markdown(&s, name)))?;
     let failures: Vec<String> = s
         .log
         .iter()
@@ -284,7 +270,15 @@ fn cost_cmd(
 }
 
 fn save(s: &FeatureSession, o: &FeatureOptions) -> Result<()> {
-    let json = features_report::json(s).pretty();
+    let name = o.save.as_deref().unwrap_or_default();
+    write_records(o, features_report::json(s).pretty(), || {
+        (features_report::svg_chart(s), features_report::markdown(s, name))
+    })
+}
+
+/// Writes `--json`'s file and `--save NAME`'s docs/bench/NAME.json, .svg
+/// and .md (`charts` makes the SVG and the Markdown, only when saving).
+fn write_records(o: &FeatureOptions, json: String, charts: impl FnOnce() -> (String, String)) -> Result<()> {
     if let Some(path) = &o.json {
         std::fs::write(path, &json).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("JSON record: {}", path.display());
@@ -292,10 +286,11 @@ fn save(s: &FeatureSession, o: &FeatureOptions) -> Result<()> {
     if let Some(name) = &o.save {
         let dir = util::root().join("docs").join("bench");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let (svg, md) = charts();
         let files = [
-            (dir.join(format!("{name}.json")), json.clone()),
-            (dir.join(format!("{name}.svg")), features_report::svg_chart(s)),
-            (dir.join(format!("{name}.md")), features_report::markdown(s, name)),
+            (dir.join(format!("{name}.json")), json),
+            (dir.join(format!("{name}.svg")), svg),
+            (dir.join(format!("{name}.md")), md),
         ];
         for (path, text) in files {
             std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
