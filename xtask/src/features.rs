@@ -233,8 +233,7 @@ fn cost_cmd(
         format_seconds(o.seconds),
         format_duration((o.seconds + 0.1) * (2 * per_round * o.runs) as f64)
     );
-    let larson_cost::Measured { cases, costs, log, commands } =
-        larson_cost::measure(&larson, &configs, &allocs, o.runs, o.seconds)?;
+    let measured = larson_cost::measure(&larson, &configs, &allocs, o.runs, o.seconds)?;
     let s = larson_cost::CostSession {
         command_line,
         machine,
@@ -243,10 +242,7 @@ fn cost_cmd(
         seconds: o.seconds,
         configs,
         allocs,
-        cases,
-        costs,
-        log,
-        commands,
+        measured,
         wall_seconds: start.elapsed().as_secs_f64(),
     };
     println!();
@@ -254,12 +250,13 @@ fn cost_cmd(
     let name = o.save.as_deref().unwrap_or_default();
     write_records(o, larson_cost::json(&s).pretty(), || (larson_cost::svg_chart(&s), larson_cost::markdown(&s, name)))?;
     let failures: Vec<String> = s
+        .measured
         .log
         .iter()
         .filter_map(|(ki, round, ci, v)| {
             v.as_ref()
                 .err()
-                .map(|e| format!("larson t={} {} round {}: {e}", s.cases[*ki], s.configs[*ci].name, round + 1))
+                .map(|e| format!("larson t={} {} round {}: {e}", s.measured.cases[*ki], s.configs[*ci].name, round + 1))
         })
         .collect();
     if failures.is_empty() {

@@ -117,10 +117,7 @@ pub struct CostSession {
     pub seconds: f64,
     pub configs: Vec<Config>,
     pub allocs: Vec<Allocator>,
-    pub cases: Vec<String>,
-    pub costs: Vec<Vec<Cost>>,
-    pub log: Vec<Run>,
-    pub commands: Vec<String>,
+    pub measured: Measured,
     pub wall_seconds: f64,
 }
 
@@ -178,8 +175,8 @@ fn cell(c: &Cost) -> String {
 /// PASS when the median cost is at most [`COST_LIMIT`] in every case.
 fn verdict(s: &CostSession, ci: usize) -> String {
     let mut why = Vec::new();
-    for (ki, label) in s.cases.iter().enumerate() {
-        match s.costs[ki][ci].cost {
+    for (ki, label) in s.measured.cases.iter().enumerate() {
+        match s.measured.costs[ki][ci].cost {
             None => return "n/a (no ratio)".into(),
             Some((m, _, _)) if m > COST_LIMIT => why.push(format!("costs {} at {label}T", pct(m))),
             _ => {}
@@ -210,21 +207,22 @@ const METHOD: &str = "larson with its reference arguments at 1 and 4 threads; pe
 /// The summary table (terminal and Markdown).
 pub fn table(s: &CostSession) -> String {
     let mut t = String::from("| configuration | what it measures |");
-    for label in &s.cases {
+    for label in &s.measured.cases {
         t.push_str(&format!(" larson {label}T cost [95 % CI] |"));
     }
     t.push_str(" ratios | verdict (cost ≤ 2 %) |\n|:---|:---|");
-    t.push_str(&"---:|".repeat(s.cases.len()));
+    t.push_str(&"---:|".repeat(s.measured.cases.len()));
     t.push_str("---:|:---|\n");
     for (ci, c) in s.configs.iter().enumerate() {
         if c.name == MINIMAL {
             continue;
         }
         t.push_str(&format!("| {} | {} |", c.name, what(c)));
-        for ki in 0..s.cases.len() {
-            t.push_str(&format!(" {} |", cell(&s.costs[ki][ci])));
+        for ki in 0..s.measured.cases.len() {
+            t.push_str(&format!(" {} |", cell(&s.measured.costs[ki][ci])));
         }
-        let n: Vec<String> = (0..s.cases.len()).map(|ki| s.costs[ki][ci].ratios.len().to_string()).collect();
+        let n: Vec<String> =
+            (0..s.measured.cases.len()).map(|ki| s.measured.costs[ki][ci].ratios.len().to_string()).collect();
         t.push_str(&format!(" {} | {} |\n", n.join(" / "), verdict(s, ci)));
     }
     t
@@ -239,12 +237,12 @@ pub fn json(s: &CostSession) -> Json {
     config.push("seconds_per_timed_run", s.seconds);
     config.push("hakmem_so", s.hakmem_so.display().to_string());
     config.push("method", METHOD);
-    config.push("commands", Json::Arr(s.commands.iter().map(|c| Json::from(c.as_str())).collect()));
+    config.push("commands", Json::Arr(s.measured.commands.iter().map(|c| Json::from(c.as_str())).collect()));
     let mut results = Vec::new();
     for (ci, c) in s.configs.iter().enumerate() {
         let mut r = Json::obj().with("configuration", c.name.as_str()).with("vars", c.vars_line());
-        for (ki, label) in s.cases.iter().enumerate() {
-            let k = &s.costs[ki][ci];
+        for (ki, label) in s.measured.cases.iter().enumerate() {
+            let k = &s.measured.costs[ki][ci];
             r.push(
                 &format!("larson_{label}t"),
                 Json::obj()
@@ -260,11 +258,12 @@ pub fn json(s: &CostSession) -> Json {
         results.push(r);
     }
     let runs = s
+        .measured
         .log
         .iter()
         .map(|(ki, round, ci, v)| {
             let o = Json::obj()
-                .with("threads", s.cases[*ki].as_str())
+                .with("threads", s.measured.cases[*ki].as_str())
                 .with("round", *round + 1)
                 .with("configuration", s.configs[*ci].name.as_str());
             match v {
@@ -301,7 +300,7 @@ pub fn markdown(s: &CostSession, name: &str) -> String {
         md.push_str(&format!("| configuration {} | `{}`; {} |\n", c.name, c.vars_line(), a.describe()));
     }
     md.push_str("\nCommands:\n\n```\n");
-    for c in &s.commands {
+    for c in &s.measured.commands {
         md.push_str(c);
         md.push('\n');
     }
@@ -313,7 +312,7 @@ pub fn markdown(s: &CostSession, name: &str) -> String {
 /// from -10 % to +10 %, the 2 % limit drawn.
 pub fn svg_chart(s: &CostSession) -> String {
     let rows: Vec<usize> = (0..s.configs.len()).filter(|&ci| s.configs[ci].name != MINIMAL).collect();
-    let (left, top, row_h, plot_w) = (150.0, 50.0, 14.0 * s.cases.len() as f64 + 8.0, 420.0);
+    let (left, top, row_h, plot_w) = (150.0, 50.0, 14.0 * s.measured.cases.len() as f64 + 8.0, 420.0);
     let height = top + rows.len() as f64 * row_h + 40.0;
     let width = left + plot_w + 30.0;
     let x = |c: f64| left + (c.clamp(-0.1, 0.1) + 0.1) / 0.2 * plot_w;
@@ -349,8 +348,8 @@ pub fn svg_chart(s: &CostSession) -> String {
             y0 + row_h / 2.0 + 3.0,
             s.configs[ci].name
         ));
-        for ki in 0..s.cases.len() {
-            let Some((m, lo, hi)) = s.costs[ki][ci].cost else { continue };
+        for ki in 0..s.measured.cases.len() {
+            let Some((m, lo, hi)) = s.measured.costs[ki][ci].cost else { continue };
             let y = y0 + 8.0 + ki as f64 * 14.0;
             let color = colors[ki % colors.len()];
             out.push_str(&format!(
@@ -359,12 +358,12 @@ pub fn svg_chart(s: &CostSession) -> String {
                 x(hi),
                 x(m),
                 s.configs[ci].name,
-                s.cases[ki],
-                cell(&s.costs[ki][ci])
+                s.measured.cases[ki],
+                cell(&s.measured.costs[ki][ci])
             ));
         }
     }
-    for (ki, label) in s.cases.iter().enumerate() {
+    for (ki, label) in s.measured.cases.iter().enumerate() {
         let lx = left + ki as f64 * 70.0;
         out.push_str(&format!(
             "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\">{label} thread(s)</text>\n",
