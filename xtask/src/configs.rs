@@ -183,6 +183,9 @@ pub struct Config {
 
 /// The name of the reference configuration.
 pub const MINIMAL: &str = "minimal";
+/// The name of `features --cost --base`'s reference: minimal on the other
+/// build.
+pub const BASE: &str = "base";
 /// The name of the baseline.
 pub const SYSTEM: &str = "system";
 

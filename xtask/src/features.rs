@@ -216,8 +216,32 @@ fn cost_cmd(
     so: std::path::PathBuf,
     start: Instant,
 ) -> Result<()> {
-    let configs: Vec<configs::Config> = o.configs().into_iter().filter(|c| c.name != configs::SYSTEM).collect();
-    let (allocs, _) = checked_allocators(&configs, &so)?;
+    let mut configs: Vec<configs::Config> = o.configs().into_iter().filter(|c| c.name != configs::SYSTEM).collect();
+    // `--base`: compared are `--only`'s configurations, or minimal.
+    if o.base.is_some() && o.only.is_none() {
+        configs.retain(|c| c.name == configs::MINIMAL);
+    }
+    let (mut allocs, _) = checked_allocators(&configs, &so)?;
+    // `--base`: minimal on the other build is the reference, put first.
+    let reference = match &o.base {
+        Some(base) => {
+            if !base.is_file() {
+                return Err(format!("--base: no library at {}", base.display()).into());
+            }
+            let r = configs::Config {
+                name: configs::BASE.into(),
+                kind: configs::Kind::Mode(hak_config::Mode::Minimal),
+                vars: vec![("HAKMEM_MODE".into(), configs::MINIMAL.into())],
+            };
+            let (a, _) = checked_allocators(std::slice::from_ref(&r), base)?;
+            configs.insert(0, r);
+            allocs.splice(0..0, a);
+            0
+        }
+        None => {
+            configs.iter().position(|c| c.name == configs::MINIMAL).ok_or("--cost needs the minimal configuration")?
+        }
+    };
     let spec = workloads::find("larson").ok_or("larson is not in the workload catalogue")?;
     let larson = cbuild::build(spec.program)?;
     println!("== hakmem features --cost: larson ==");
@@ -233,11 +257,13 @@ fn cost_cmd(
         format_seconds(o.seconds),
         format_duration((o.seconds + 0.1) * (2 * per_round * o.runs) as f64)
     );
-    let measured = larson_cost::measure(&larson, &configs, &allocs, o.runs, o.seconds)?;
+    let measured = larson_cost::measure(&larson, &configs, &allocs, reference, o.runs, o.seconds)?;
     let s = larson_cost::CostSession {
         command_line,
         machine,
         hakmem_so: so,
+        base_so: o.base.clone(),
+        reference,
         runs: o.runs,
         seconds: o.seconds,
         configs,

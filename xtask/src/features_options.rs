@@ -32,6 +32,10 @@ pub struct FeatureOptions {
     /// `--cost`: larson only, each configuration's runs bracketed by runs
     /// of minimal (the module `larson_cost`).
     pub cost: bool,
+    /// `--cost --base PATH`: the reference is minimal on another build of
+    /// the library (a landing's cost: the commit before against this one);
+    /// the configurations compared are `--only`'s, or minimal.
+    pub base: Option<PathBuf>,
 }
 
 impl FeatureOptions {
@@ -76,6 +80,7 @@ pub fn parse(args: &[String]) -> Result<FeatureOptions> {
         workloads: Vec::new(),
         sweep: false,
         cost: false,
+        base: None,
     };
     let (mut runs, mut seconds) = (None, None);
     let mut i = 0;
@@ -94,6 +99,7 @@ pub fn parse(args: &[String]) -> Result<FeatureOptions> {
             "--quick" => o.quick = true,
             "--sweep" => o.sweep = true,
             "--cost" => o.cost = true,
+            "--base" => o.base = Some(PathBuf::from(value()?)),
             "--json" => o.json = Some(PathBuf::from(value()?)),
             "--save" => o.save = Some(save_name(&value()?, "features-16")?),
             "--only" => {
@@ -134,6 +140,9 @@ pub fn parse(args: &[String]) -> Result<FeatureOptions> {
     }
     if o.cost && (o.sweep || !o.workloads.is_empty()) {
         return Err("--cost runs larson only, under the matrix's configurations (drop --sweep and --workloads)".into());
+    }
+    if o.base.is_some() && !o.cost {
+        return Err("--base PATH is an option of --cost (larson against another build)".into());
     }
     let (default_runs, default_seconds) = match (o.quick, o.cost) {
         (true, _) => (1, 0.25),
@@ -187,6 +196,8 @@ mod tests {
         assert!(o.cost);
         assert_eq!((o.runs, o.seconds), (COST_RUNS, COST_SECONDS));
         assert_eq!(parse(&args("--cost --runs 7 --seconds 1")).map(|o| (o.runs, o.seconds)), Ok((7, 1.0)));
+        let o = parse(&args("--cost --base /tmp/old.so")).unwrap();
+        assert_eq!(o.base, Some(PathBuf::from("/tmp/old.so")));
     }
 
     #[test]
@@ -207,6 +218,8 @@ mod tests {
             "--sweep --only balanced",
             "--cost --sweep",
             "--cost --workloads larson",
+            "--base /tmp/old.so",
+            "--cost --base",
             "larson",
             "--bogus",
         ] {

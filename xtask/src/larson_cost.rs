@@ -14,9 +14,14 @@
 //! interval of that median from the order statistics. For `minimal-F` (a
 //! feature minimal turns on) the feature's ratio is the inverse: minimal ÷
 //! the configuration without it.
+//!
+//! With `--base PATH` the reference is minimal on another build of the
+//! library (`base`), so the same brackets give a landing's cost: this
+//! build's configurations against the commit before, run against
+//! neighbouring run.
 
 use crate::bench::run_one;
-use crate::configs::{Config, Kind, MINIMAL};
+use crate::configs::{Config, Kind};
 use crate::json::Json;
 use crate::matrix::COST_LIMIT;
 use crate::model::{format_duration, Allocator};
@@ -113,6 +118,11 @@ pub struct CostSession {
     pub command_line: String,
     pub machine: Machine,
     pub hakmem_so: PathBuf,
+    /// `--base`: the other build that the reference runs.
+    pub base_so: Option<PathBuf>,
+    /// The configuration every other one is bracketed by (minimal, or
+    /// `base`).
+    pub reference: usize,
     pub runs: usize,
     pub seconds: f64,
     pub configs: Vec<Config>,
@@ -121,16 +131,18 @@ pub struct CostSession {
     pub wall_seconds: f64,
 }
 
-/// Runs larson's rounds; returns the costs per case and the run log.
+/// Runs larson's rounds, every run of a configuration between two runs of
+/// configuration `minimal` (the reference); returns the costs per case and
+/// the run log.
 pub fn measure(
     larson: &Path,
     configs: &[Config],
     allocs: &[Allocator],
+    minimal: usize,
     runs: usize,
     seconds: f64,
 ) -> crate::util::Result<Measured> {
     let w = workloads::larson(larson.to_path_buf(), seconds, &[1, 4]);
-    let minimal = configs.iter().position(|c| c.name == MINIMAL).ok_or("--cost needs the minimal configuration")?;
     let others: Vec<usize> = (0..configs.len()).filter(|&i| i != minimal).collect();
     let mut log = Vec::new();
     let mut costs = Vec::new();
@@ -189,7 +201,10 @@ fn verdict(s: &CostSession, ci: usize) -> String {
     }
 }
 
-fn what(c: &Config) -> String {
+fn what(s: &CostSession, c: &Config) -> String {
+    if s.base_so.is_some() {
+        return format!("{} of this build vs minimal of the base build", c.name);
+    }
     match &c.kind {
         Kind::Plus(f) => format!("{f} (minimal+{f} vs minimal)"),
         Kind::Minus(f) => format!("{f} (minimal vs minimal-{f})"),
@@ -204,6 +219,17 @@ const METHOD: &str = "larson with its reference arguments at 1 and 4 threads; pe
     median ratio (for minimal-F, the feature's ratio is minimal ÷ minimal-F); the interval is the median's 95 % \
     confidence interval from the order statistics";
 
+/// [`METHOD`], and with `--base` which build the reference runs.
+fn method(s: &CostSession) -> String {
+    match &s.base_so {
+        None => METHOD.into(),
+        Some(_) => format!(
+            "{METHOD}; here minimal is the base build's library (the reference) and every other configuration \
+             is this build's"
+        ),
+    }
+}
+
 /// The summary table (terminal and Markdown).
 pub fn table(s: &CostSession) -> String {
     let mut t = String::from("| configuration | what it measures |");
@@ -214,10 +240,10 @@ pub fn table(s: &CostSession) -> String {
     t.push_str(&"---:|".repeat(s.measured.cases.len()));
     t.push_str("---:|:---|\n");
     for (ci, c) in s.configs.iter().enumerate() {
-        if c.name == MINIMAL {
+        if ci == s.reference {
             continue;
         }
-        t.push_str(&format!("| {} | {} |", c.name, what(c)));
+        t.push_str(&format!("| {} | {} |", c.name, what(s, c)));
         for ki in 0..s.measured.cases.len() {
             t.push_str(&format!(" {} |", cell(&s.measured.costs[ki][ci])));
         }
@@ -236,7 +262,11 @@ pub fn json(s: &CostSession) -> Json {
     config.push("rounds", s.runs);
     config.push("seconds_per_timed_run", s.seconds);
     config.push("hakmem_so", s.hakmem_so.display().to_string());
-    config.push("method", METHOD);
+    if let Some(base) = &s.base_so {
+        config.push("base_so", base.display().to_string());
+    }
+    config.push("reference", s.configs[s.reference].name.as_str());
+    config.push("method", method(s));
     config.push("commands", Json::Arr(s.measured.commands.iter().map(|c| Json::from(c.as_str())).collect()));
     let mut results = Vec::new();
     for (ci, c) in s.configs.iter().enumerate() {
@@ -252,7 +282,7 @@ pub fn json(s: &CostSession) -> Json {
                     .with("cost_ci_high", k.cost.map(|x| x.2)),
             );
         }
-        if c.name != MINIMAL {
+        if ci != s.reference {
             r.push("verdict", verdict(s, ci));
         }
         results.push(r);
@@ -289,13 +319,16 @@ pub fn markdown(s: &CostSession, name: &str) -> String {
         format_duration(s.wall_seconds),
         s.machine.git_commit()
     ));
-    md.push_str(&format!("Method: {METHOD}; {} rounds of {} s runs.\n\n", s.runs, s.seconds));
+    md.push_str(&format!("Method: {}; {} rounds of {} s runs.\n\n", method(s), s.runs, s.seconds));
     md.push_str(&table(s));
     md.push_str(&format!("\n![cost per configuration]({name}.svg)\n\n## Record\n\n| | |\n|:---|:---|\n"));
     for (k, v) in s.machine.lines() {
         md.push_str(&format!("| {k} | {} |\n", v.replace('|', "\\|")));
     }
     md.push_str(&format!("| libhakmem.so | {} |\n", s.hakmem_so.display()));
+    if let Some(base) = &s.base_so {
+        md.push_str(&format!("| base libhakmem.so (the reference) | {} |\n", base.display()));
+    }
     for (c, a) in s.configs.iter().zip(&s.allocs) {
         md.push_str(&format!("| configuration {} | `{}`; {} |\n", c.name, c.vars_line(), a.describe()));
     }
@@ -311,7 +344,7 @@ pub fn markdown(s: &CostSession, name: &str) -> String {
 /// Each configuration's cost per case with its interval, on a linear scale
 /// from -10 % to +10 %, the 2 % limit drawn.
 pub fn svg_chart(s: &CostSession) -> String {
-    let rows: Vec<usize> = (0..s.configs.len()).filter(|&ci| s.configs[ci].name != MINIMAL).collect();
+    let rows: Vec<usize> = (0..s.configs.len()).filter(|&ci| ci != s.reference).collect();
     let (left, top, row_h, plot_w) = (150.0, 50.0, 14.0 * s.measured.cases.len() as f64 + 8.0, 420.0);
     let height = top + rows.len() as f64 * row_h + 40.0;
     let width = left + plot_w + 30.0;
@@ -319,8 +352,9 @@ pub fn svg_chart(s: &CostSession) -> String {
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"10\">\n\
          <rect width=\"{width:.0}\" height=\"{height:.0}\" fill=\"white\"/>\n\
-         <text x=\"8\" y=\"18\" font-size=\"13\" font-weight=\"bold\">larson cost against minimal (median, 95 % CI); right of the red line: over 2 %</text>\n\
+         <text x=\"8\" y=\"18\" font-size=\"13\" font-weight=\"bold\">larson cost against {} (median, 95 % CI); right of the red line: over 2 %</text>\n\
          <text x=\"8\" y=\"34\" fill=\"#555\">commit {} · {} rounds of {} s</text>\n",
+        s.configs[s.reference].name,
         s.machine.git_commit(),
         s.runs,
         s.seconds

@@ -165,7 +165,8 @@ commands:
         GlobalAlloc path (hakmem::HakMem vs std System vs mimalloc::MiMalloc)
 
   features [--runs N] [--seconds S] [--quick] [--only CONFIG,...]
-        [--workloads W,...] [--save NAME] [--json FILE] [--sweep | --cost]
+        [--workloads W,...] [--save NAME] [--json FILE]
+        [--sweep | --cost [--base PATH]]
         the per-feature cost matrix (issue 16): hakmem's libhakmem.so (release,
         one copy for every run) under each configuration, and the system
         allocator as baseline, interleaved like bench (same runner, same
@@ -214,6 +215,9 @@ commands:
                        mean of the minimal runs around it; cost = 1 - median
                        ratio, with its 95 % interval; PASS: <= 2 % at both
                        (default 60 rounds of 0.5 s runs; see decision 0050)
+          --base PATH  with --cost: the reference is minimal on the library
+                       at PATH (another build: the commit before a landing);
+                       compared: this build's minimal, or --only's
           (phases runs at least 20 s, four 5 s phases, except with --quick)
 
   loom [--preemptions N] [FILTER]
