@@ -226,7 +226,7 @@ fn cost_cmd(
     let reference = match &o.base {
         Some(base) => {
             if !base.is_file() {
-                return Err(format!("--base: no library at {}", base.display()).into());
+                return Err(format!("--base: no library at {}", base.display()));
             }
             let r = configs::Config {
                 name: configs::BASE.into(),
