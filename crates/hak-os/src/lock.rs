@@ -38,6 +38,18 @@ impl<T> SpinLock<T> {
         SpinGuard { lock: self, value: ManuallyDrop::new(self.value.get_mut()) }
     }
 
+    /// Acquires the lock if it is free, without waiting: `None` if another
+    /// thread holds it (for callers that have another way to go).
+    #[inline]
+    pub fn try_lock(&self) -> Option<SpinGuard<'_, T>> {
+        if self.locked.load(Ordering::Relaxed)
+            || self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err()
+        {
+            return None;
+        }
+        Some(SpinGuard { lock: self, value: ManuallyDrop::new(self.value.get_mut()) })
+    }
+
     #[inline]
     fn acquire(&self) {
         if self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {

@@ -40,6 +40,8 @@ pub const fn bin_offset(slot: usize) -> usize {
 
 mod key;
 mod strict;
+#[cfg(not(loom))]
+pub mod transfer;
 pub(crate) use key::{clear_key, key_carved};
 #[cfg(not(feature = "strict-free"))]
 use key::{listed_twice, OUT};

@@ -463,6 +463,22 @@ impl Heap {
         }
     }
 
+    /// Whether page `pg` is this heap's: it owns it, or it abandoned it
+    /// when it was exhausted (a block it frees there is its own, taken back
+    /// by a local free or an adoption, not a remote free).
+    ///
+    /// # Safety
+    /// `pg` is a page descriptor of a live segment.
+    pub unsafe fn owns(&self, pg: *mut Page) -> bool {
+        // SAFETY: per contract; any thread may read the owner and the last
+        // abandoner (relaxed hints).
+        unsafe {
+            let pg = PagePtr::from_raw(pg);
+            let owner = pg.owner(Ordering::Relaxed);
+            owner == self.token || (owner == ABANDONED && pg.abandoned_by() == self.token)
+        }
+    }
+
     /// Whether this heap adopts abandoned pages it frees into (default yes;
     /// a heap that must never own pages, e.g. one standing in for an exiting
     /// thread, turns it off).

@@ -102,6 +102,8 @@ mod tier;
 
 pub use abandon::{free_fast, free_remote};
 pub use batch::BATCH_MAX;
+#[cfg(not(loom))]
+pub use cache::transfer;
 pub use cache::{bin_offset, slot, Cache, Push, LARGE_BLOCK, MAX_BIN, MAX_CACHED, MIN_BIN, MIN_BIN_LARGE};
 pub use heap::Heap;
 pub use idle::Return;

@@ -77,6 +77,15 @@ fn alloc_slow_once(tier: Tier, class: usize) -> *mut u8 {
     if !c.is_null() {
         // SAFETY: a live context of this thread; class is valid for the tier.
         unsafe {
+            // Before the page slow path: a bin of the class that another
+            // thread handed over (decision 0052).
+            let cache = ptr::addr_of_mut!((*c).cache);
+            if Cache::take(cache, tier.slot(class)) {
+                let b = Cache::pop(cache, tier.slot(class));
+                if !b.is_null() {
+                    return b;
+                }
+            }
             return (*c).heaps[tier as usize].alloc(class);
         }
     }

@@ -102,6 +102,23 @@ pub(crate) unsafe fn upkeep(c: *mut ThreadCtx) {
     }
 }
 
+/// [`upkeep`] if its interval has passed: for a thread whose frees go to
+/// the transfer slots a bin at a time (decision 0052), which do not count
+/// towards the tick as frees past a full bin do.
+///
+/// # Safety
+/// As [`upkeep`].
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn upkeep_if_due(c: *mut ThreadCtx) {
+    // SAFETY: per contract.
+    unsafe {
+        if hak_os::now_ms().wrapping_sub((*c).last_upkeep_ms) >= UPKEEP_MS {
+            upkeep(c);
+        }
+    }
+}
+
 /// [`upkeep`] (for a live context; a thread without one only winds its
 /// tick up again), then the allocation that was due. Reads the context
 /// again, so that the fast path keeps `size` where it came in.
@@ -317,17 +334,21 @@ unsafe fn size_cache(c: *mut ThreadCtx) {
 }
 
 /// Returns every block of `c`'s cache to its page (the free path below the
-/// cache).
+/// cache), with the bins it gave to the transfer slots that no thread took.
 ///
 /// # Safety
 /// `c` is the calling thread's live context.
 pub(crate) unsafe fn drain_cache(c: *mut ThreadCtx) {
     // SAFETY: cached blocks are live slab blocks, freed here for good.
     unsafe {
-        Cache::drain(ptr::addr_of_mut!((*c).cache), |p| {
+        let cache = ptr::addr_of_mut!((*c).cache);
+        let free = |p: *mut u8| {
             let seg = &*hak_slab::seg_of_entry(segmap::lookup(p as usize));
             count_returned(c, seg, p);
             free_to_page(c, seg, p)
-        });
+        };
+        Cache::drain(cache, free);
+        // The bins it gave that no thread took (decision 0052).
+        Cache::reclaim_given(cache, free);
     }
 }

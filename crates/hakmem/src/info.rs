@@ -75,7 +75,8 @@ pub struct TierStats {
     pub live_blocks: u64,
     /// Bytes of the live blocks (block sizes; big blocks: usable sizes).
     pub live_bytes: u64,
-    /// Blocks in the calling thread's cache (big: cached mappings).
+    /// Blocks in the calling thread's cache and in the transfer slots (big:
+    /// cached mappings).
     pub cached_blocks: u64,
     /// Their bytes (big: the cached mappings' sizes).
     pub cached_bytes: u64,
@@ -174,7 +175,9 @@ pub fn snapshot() -> Stats {
         for (k, cu) in u.classes.iter().enumerate().take(tier.sizes().len()) {
             let slot = t.slot(k);
             // SAFETY: this thread's own cache (a dormant record's bins are empty).
-            let cached = if own { unsafe { Cache::len(ptr::addr_of_mut!((*c).cache), slot) } } else { 0 } as u64;
+            // Blocks in transfer chains count as cached too (decision 0052).
+            let cached = (if own { unsafe { Cache::len(ptr::addr_of_mut!((*c).cache), slot) } } else { 0 }
+                + Cache::transfer_len(slot)) as u64;
             let returned = RETURNED.get(slot).map_or(0, |r| r.load(Ordering::Relaxed));
             let out = cu.out.saturating_sub(cu.remote_pending) as u64;
             let size = tier.class_size(k) as u64;

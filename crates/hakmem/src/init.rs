@@ -111,6 +111,7 @@ extern "C" fn prefork() {
         t.prefork();
     }
     hak_bigcache::prefork();
+    hak_slab::transfer::prefork();
     segmap::prefork();
     meta::prefork();
 }
@@ -122,6 +123,8 @@ fn postfork() {
     meta::postfork();
     // SAFETY: taken by prefork in this thread.
     unsafe { segmap::postfork() };
+    // SAFETY: taken by prefork in this thread.
+    unsafe { hak_slab::transfer::postfork() };
     hak_bigcache::postfork();
     for t in TIERS {
         t.postfork();

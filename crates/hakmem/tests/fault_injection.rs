@@ -21,6 +21,7 @@ fn intact(p: *const u8, n: usize, seed: u8) -> bool {
 
 #[test]
 fn a_refused_big_mapping_returns_null_and_the_next_one_succeeds() {
+    let _serial = serial();
     // Larger than the big-block cache holds (256 MiB), so never a reuse.
     let size = 300 << 20;
     let keep = hakmem::alloc(4 << 20);
@@ -47,6 +48,7 @@ fn a_refused_big_mapping_returns_null_and_the_next_one_succeeds() {
 
 #[test]
 fn a_slab_tier_without_new_segments_returns_null_then_recovers() {
+    let _serial = serial();
     // 1 MiB blocks (L2.5, one per page, never thread-cached): 300 of them
     // need more segments than the test process has, so a refused segment
     // mapping must show up as a null from the allocator.
@@ -80,6 +82,7 @@ fn a_slab_tier_without_new_segments_returns_null_then_recovers() {
 
 #[test]
 fn realloc_that_cannot_map_keeps_the_old_block() {
+    let _serial = serial();
     let old = 512 << 10;
     let p = hakmem::alloc(old);
     assert!(!p.is_null());
@@ -136,12 +139,24 @@ impl Drop for Armed {
     }
 }
 
+/// Runs the tests of this binary one at a time: a test that exhausts a
+/// class must not get blocks that another test's thread freed meanwhile
+/// and handed to the transfer slots (decision 0052).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs `f` on a fresh thread (whose context hakmem has not made yet) and
 /// returns its result; fails if it does not finish within [`DEADLOCK`].
+/// The thread gives back the bins it handed to the transfer slots before it
+/// ends (decision 0052).
 fn on_fresh_thread<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
     let h = thread::spawn(move || {
-        let _ = tx.send(f());
+        let v = f();
+        hakmem::thread_flush();
+        let _ = tx.send(v);
     });
     match rx.recv_timeout(DEADLOCK) {
         Ok(v) => {
@@ -285,32 +300,38 @@ fn refused_then_recovers(what: &'static str, size: usize, max: usize, starve_met
 
 #[test]
 fn tiny_in_a_fresh_thread_whose_context_needs_memory() {
+    let _serial = serial();
     refused_then_recovers("tiny, fresh thread", 512, 1 << 21, true, || hakmem::alloc(512));
 }
 
 #[test]
 fn tiny_in_a_fresh_thread() {
+    let _serial = serial();
     refused_then_recovers("tiny", 16, 1 << 23, false, || hakmem::alloc(16));
 }
 
 #[test]
 fn l2_pool_refused() {
+    let _serial = serial();
     refused_then_recovers("L2", 20_000, 1 << 16, false, || hakmem::alloc(20_000));
 }
 
 #[test]
 fn l25_pool_refused() {
+    let _serial = serial();
     refused_then_recovers("L2.5", 600_000, 1 << 13, false, || hakmem::alloc(600_000));
 }
 
 #[test]
 fn big_refused() {
+    let _serial = serial();
     // Within the big-block cache's sizes: cached mappings are used up first.
     refused_then_recovers("big", 3 << 20, 1 << 10, false, || hakmem::alloc(3 << 20));
 }
 
 #[test]
 fn zeroed_refused() {
+    let _serial = serial();
     for (what, size, max, request) in [
         ("zeroed tiny", 700, 1 << 21, (|| hakmem::alloc_zeroed(700)) as fn() -> *mut u8),
         ("zeroed L2.5", 100_000, 1 << 14, || hakmem::alloc_zeroed(100_000)),
@@ -331,6 +352,7 @@ fn zeroed_refused() {
 
 #[test]
 fn aligned_refused() {
+    let _serial = serial();
     for (what, align, size, max, request) in [
         ("aligned 64", 64, 200, 1 << 21, (|| hakmem::alloc_aligned(200, 64)) as fn() -> *mut u8),
         ("aligned 4096", 4096, 3000, 1 << 17, || hakmem::alloc_aligned(3000, 4096)),
@@ -378,11 +400,13 @@ fn realloc_refused(what: &'static str, from: usize, to: usize, max: usize) {
 
 #[test]
 fn realloc_tiny_to_l2_refused() {
+    let _serial = serial();
     realloc_refused("realloc tiny -> L2", 300, 20_000, 1 << 16);
 }
 
 #[test]
 fn realloc_l25_to_big_refused() {
+    let _serial = serial();
     // Grown past REALLOC_MAP_MIN: a mapping of its own is tried first,
     // then the big tier itself.
     realloc_refused("realloc L2.5 -> big", 100_000, 3 << 20, 1 << 10);
@@ -390,6 +414,7 @@ fn realloc_l25_to_big_refused() {
 
 #[test]
 fn realloc_big_to_bigger_refused() {
+    let _serial = serial();
     // A 3 MiB block cannot grow in place to 40 MiB; mremap and the move of
     // its mapping are refused, and so is a new block.
     realloc_refused("realloc big -> big", 3 << 20, 40 << 20, 1 << 8);
@@ -400,6 +425,7 @@ fn realloc_big_to_bigger_refused() {
 /// the others' never do, nobody's blocks change, nothing deadlocks.
 #[test]
 fn a_refused_mapping_in_a_multithreaded_churn_never_hurts_the_others() {
+    let _serial = serial();
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     const SIZES: [usize; 8] = [16, 200, 1000, 4000, 30_000, 100_000, 700_000, 2 << 20];
