@@ -39,6 +39,11 @@ pub struct Tunables {
     /// percentage or above (`HAKMEM_PRESSURE_PSI`, default 10; 0 ignores
     /// the stall information).
     pub pressure_psi: u64,
+    /// Hand full thread-cache bins of other threads' blocks to threads whose
+    /// bin is empty (`HAKMEM_TRANSFER`, default off: decision 0052's
+    /// transfer slots, which win where one thread frees what others
+    /// allocate and lose at 8 ring threads). Rendered only when on.
+    pub transfer: bool,
     /// Print the resolved configuration once at start (`HAKMEM_VERBOSE`, default off).
     pub verbose: bool,
 }
@@ -56,6 +61,7 @@ impl Tunables {
         pressure: true,
         pressure_pct: 90,
         pressure_psi: 10,
+        transfer: false,
         verbose: false,
     };
 }
@@ -151,6 +157,9 @@ impl Config {
             out.num(t.pressure_pct);
             out.str(" pressure_psi=");
             out.num(t.pressure_psi);
+        }
+        if t.transfer {
+            out.str(" transfer=on");
         }
         out.len
     }

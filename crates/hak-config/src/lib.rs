@@ -59,6 +59,7 @@
 //! | `HAKMEM_PRESSURE` | on | boolean: respond to memory pressure (near the memory cgroup's limit, or pressure stall): purge freed memory at once, shrink the thread caches and the big-block cache, back to the configured values when it is gone; each change printed with `HAKMEM_VERBOSE` |
 //! | `HAKMEM_PRESSURE_PCT` | 90 | near the limit: the cgroup's usage at this % of its lower limit (`memory.max`, `memory.high`; v1 `memory.limit_in_bytes`) or above; over when below 10 points less (1..100) |
 //! | `HAKMEM_PRESSURE_PSI` | 10 | under pressure: `some avg10` of the cgroup's `memory.pressure` (else `/proc/pressure/memory`) at this % or above; over below half of it (0: ignored) |
+//! | `HAKMEM_TRANSFER` | off | boolean: a full thread-cache bin of other threads' blocks goes whole to a thread whose bin is empty (decision 0052) |
 //! | `HAKMEM_CGROUP_DIR` | found from `/proc/self/cgroup` | path: read the cgroup files (and `memory.pressure`) from this directory instead (tests write fake files there); not parsed by this crate: the router reads it once at start |
 //! | `HAKMEM_VERBOSE` | off | boolean: print the resolved configuration once at start |
 

@@ -121,6 +121,7 @@ pub fn parse_with<'v>(lookup: impl Fn(&[u8]) -> Option<&'v [u8]>, mut report: im
             .unwrap_or(d.site_sample)
             .clamp(1, 1 << 30),
         pressure: read(l, r, "HAKMEM_PRESSURE", parse_bool, BOOL_EXPECTED).unwrap_or(d.pressure),
+        transfer: read(l, r, "HAKMEM_TRANSFER", parse_bool, BOOL_EXPECTED).unwrap_or(d.transfer),
         pressure_pct: read(l, r, "HAKMEM_PRESSURE_PCT", parse_u64, INT_EXPECTED)
             .unwrap_or(d.pressure_pct)
             .clamp(1, 100),

@@ -206,6 +206,7 @@ fn config_line() {
         pressure: true,
         pressure_pct: u64::MAX,
         pressure_psi: u64::MAX,
+        transfer: true,
         verbose: true,
     };
     let c = Config { mode: Mode::Research, features: Features::all(), tunables: t };
@@ -213,7 +214,7 @@ fn config_line() {
     assert!(
         n < LINE_MAX
             && buf[..n].ends_with(
-                b"elo_epoch_ms=18446744073709551615 site_sample=18446744073709551615 pressure_pct=18446744073709551615 pressure_psi=18446744073709551615"
+                b"elo_epoch_ms=18446744073709551615 site_sample=18446744073709551615 pressure_pct=18446744073709551615 pressure_psi=18446744073709551615 transfer=on"
             ),
         "{n}"
     );
@@ -280,6 +281,18 @@ fn site_sample_interval() {
     assert!(!buf[..n].windows(11).any(|w| w == b"site_sample"));
     let n = parse(&[("HAKMEM_SITE_SAMPLE", "8"), ("HAKMEM_SITE_RULES", "1")]).0.render(&mut buf);
     assert!(buf[..n].ends_with(b" site_sample=8"), "{}", core::str::from_utf8(&buf[..n]).unwrap());
+}
+
+#[test]
+fn transfer_switch_is_off_by_default_and_rendered_when_on() {
+    assert!(!parse(&[]).0.tunables.transfer);
+    let (c, msgs) = parse(&[("HAKMEM_TRANSFER", "1")]);
+    assert!(msgs.is_empty() && c.tunables.transfer);
+    let mut buf = [0u8; 512];
+    let n = c.render(&mut buf);
+    assert!(core::str::from_utf8(&buf[..n]).unwrap().contains(" transfer=on"));
+    let (c, msgs) = parse(&[("HAKMEM_TRANSFER", "maybe")]);
+    assert_eq!((c.tunables.transfer, msgs.len()), (false, 1));
 }
 
 #[test]

@@ -102,6 +102,11 @@ pub(crate) unsafe fn upkeep(c: *mut ThreadCtx) {
     }
 }
 
+/// Whether full bins go to the transfer slots (`HAKMEM_TRANSFER`, set once
+/// by `init`; decision 0052). Taking a chain and taking back one's own need
+/// no switch: with it off there are none.
+pub(crate) static TRANSFER: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// [`upkeep`] if its interval has passed: for a thread whose frees go to
 /// the transfer slots a bin at a time (decision 0052), which do not count
 /// towards the tick as frees past a full bin do.

@@ -149,13 +149,17 @@ unsafe fn free_past_full_bin(p: *mut u8, seg: &hak_slab::SegMeta) -> bool {
     unsafe {
         // On a page list now: a bin that still holds `p` reports it; a block
         // on a page list already is a double free (decision 0042).
-        // A full bin goes to its slot's transfer, for a thread whose bin of
-        // the class is empty (decision 0052), and takes the block: when the
+        // With `HAKMEM_TRANSFER`: a full bin goes to its slot's transfer, for
+        // a thread whose bin of the class is empty (decision 0052), and
+        // takes the block: when the
         // block is another heap's (a free of our own goes to our page
         // cheaply, and a thread freeing its own blocks keeps the page
         // path's checks).
         let c = tls::ctx();
-        if live(c) && !(*c).heaps.get_unchecked(seg.tier_index as usize).owns(seg.page_of(p as usize)) {
+        if crate::ctx::TRANSFER.load(core::sync::atomic::Ordering::Relaxed)
+            && live(c)
+            && !(*c).heaps.get_unchecked(seg.tier_index as usize).owns(seg.page_of(p as usize))
+        {
             let cache = ptr::addr_of_mut!((*c).cache);
             let bin = seg.bin_of(p as usize);
             if Cache::give(cache, bin) && Cache::push_unchecked(cache, bin, p) == Push::Cached {

@@ -53,6 +53,7 @@ pub fn init() {
         tier.set_keep_free_pages((t.free_pages_keep * (64 << 10) / tier.page_size()).max(1));
     }
     CACHE_BUDGET.store(t.thread_cache_kb.saturating_mul(1 << 10), Ordering::Relaxed);
+    crate::ctx::TRANSFER.store(t.transfer, Ordering::Relaxed);
     let decay = if f.contains(Features::BATCH_MADVISE) { t.decay_ms } else { 0 };
     for tier in TIERS {
         tier.set_decay_ms(decay);

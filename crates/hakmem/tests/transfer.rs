@@ -1,4 +1,5 @@
-//! Transfer slots (decision 0052) with real threads: a producer allocates
+//! Transfer slots (decision 0052, `HAKMEM_TRANSFER=1`, set before the
+//! first allocation of this binary) with real threads: a producer allocates
 //! blocks and a consumer frees them, so the consumer's bin fills and goes
 //! to its slot's transfer while the producer's bin is empty and takes it.
 //! Every block carries a pattern from a serial number unique to its
@@ -20,6 +21,9 @@ fn word(serial: u64, w: usize) -> u64 {
 
 #[test]
 fn blocks_freed_by_a_consumer_come_back_to_the_producer_intact() {
+    // Before the first allocation: the configuration is read once.
+    std::env::set_var("HAKMEM_TRANSFER", "1");
+    assert!(hak_config::get().tunables.transfer, "HAKMEM_TRANSFER=1 not read");
     let (tx, rx) = mpsc::sync_channel::<Vec<(usize, u64)>>(16);
     let producer = thread::spawn(move || {
         let mut serial = 0u64;
