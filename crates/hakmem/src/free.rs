@@ -147,14 +147,11 @@ unsafe fn free_past_full_bin(p: *mut u8, seg: &hak_slab::SegMeta) -> bool {
     }
     // SAFETY: forwarded contract.
     unsafe {
-        // On a page list now: a bin that still holds `p` reports it; a block
-        // on a page list already is a double free (decision 0042).
         // With `HAKMEM_TRANSFER`: a full bin goes to its slot's transfer, for
         // a thread whose bin of the class is empty (decision 0052), and
-        // takes the block: when the
-        // block is another heap's (a free of our own goes to our page
-        // cheaply, and a thread freeing its own blocks keeps the page
-        // path's checks).
+        // takes the block, when the block is another heap's (a free of our
+        // own goes to our page cheaply, and a thread freeing its own blocks
+        // keeps the page path's checks).
         let c = tls::ctx();
         if crate::ctx::TRANSFER.load(core::sync::atomic::Ordering::Relaxed)
             && live(c)
@@ -169,6 +166,8 @@ unsafe fn free_past_full_bin(p: *mut u8, seg: &hak_slab::SegMeta) -> bool {
                 return true;
             }
         }
+        // On a page list now: a bin that still holds `p` reports it; a block
+        // on a page list already is a double free (decision 0042).
         if !Cache::to_page(p) {
             double_free(p)
         }

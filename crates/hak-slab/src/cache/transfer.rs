@@ -44,6 +44,29 @@ struct Chain {
     key: usize,
 }
 
+impl Chain {
+    /// Calls `f` on each block of the chain, after checking that its key
+    /// is the chain's (else a block freed again while in the chain:
+    /// reported) and reading its link (so `f` may reuse the block).
+    ///
+    /// # Safety
+    /// The chain has left its slot: its blocks are the caller's alone.
+    unsafe fn each(&self, mut f: impl FnMut(*mut Block)) {
+        let mut p = self.head;
+        for _ in 0..self.count {
+            // SAFETY: per contract, `p` is one of the chain's free blocks.
+            unsafe {
+                if (*(p as *mut Cached)).key != self.key {
+                    key::listed_twice(p);
+                }
+                let next = (*p).next;
+                f(p);
+                p = next;
+            }
+        }
+    }
+}
+
 /// A slot's chains (under its lock).
 struct Chains {
     chain: [Chain; CHAINS],
@@ -158,15 +181,7 @@ impl Cache {
             g.n = n;
             s.n.store(n as u32, Ordering::Relaxed);
             drop(g);
-            let mut p = c.head;
-            for _ in 0..c.count {
-                let k = p as *mut Cached;
-                if (*k).key != c.key {
-                    key::listed_twice(p);
-                }
-                (*k).key = this as usize;
-                p = (*p).next;
-            }
+            c.each(|p| (*(p as *mut Cached)).key = this as usize);
             (*b).head = c.head;
             (*b).room -= c.count;
             true
@@ -197,9 +212,7 @@ impl Cache {
         let g = s.chains.lock();
         g.chain[..g.n].iter().map(|c| c.count as usize).sum()
     }
-}
 
-impl Cache {
     /// Takes back every chain this cache gave that no thread took, and hands
     /// each block (key checked, then marked as on a page list, as
     /// [`Cache::drain`] does) to `free`, which must free it to its page.
@@ -234,24 +247,15 @@ impl Cache {
                 s.n.store(kept as u32, Ordering::Relaxed);
             }
             for c in &mine[..m] {
-                let mut p = c.head;
-                for _ in 0..c.count {
-                    // SAFETY: a chain's blocks are free blocks of ours that
-                    // nobody else uses; the link is read before `free`
-                    // reuses the block.
-                    unsafe {
-                        let k = p as *mut Cached;
-                        if (*k).key != c.key {
-                            key::listed_twice(p);
-                        }
-                        let next = (*p).next;
+                // SAFETY: a chain taken out of its slot is ours alone.
+                unsafe {
+                    c.each(|p| {
                         // Back on a page list (as `Cache::drain`).
-                        (*k).key = if cfg!(feature = "strict-free") { 0 } else { key::paged(p) };
+                        (*(p as *mut Cached)).key = if cfg!(feature = "strict-free") { 0 } else { key::paged(p) };
                         free(p.cast());
-                        p = next;
-                    }
-                    freed += 1;
-                }
+                    })
+                };
+                freed += c.count as usize;
             }
         }
         freed
